@@ -1,0 +1,286 @@
+//! Named election scenarios from the seed articles, run in the deterministic simulator.
+//! Each test names the FastLeaderElection rule it exercises. Invariants (one leader at a
+//! time, increasing epochs, observers never lead) are checked on every step by the
+//! simulator; `assert_ok` reports the seed of any violation.
+
+mod sim;
+
+use std::time::Duration;
+
+use sim::{NetConfig, Sim};
+use votecast::election::ServerState::{Following, Leading, Looking, Observing};
+
+const SEED: u64 = 7;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Total order (equal zxid → bigger id wins) and the "every voter agrees" rule: three
+/// servers started together elect server 3, and 1 and 2 follow it.
+#[test]
+fn s01_three_start_together_equal_zxid_largest_id_leads() {
+    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    sim.start_all();
+    let (leader, took) = sim.await_agreement(ms(2000)).expect("agreement");
+    sim.assert_ok();
+    assert_eq!(leader, 3);
+    assert_eq!(sim.state_of(1), Some(Following));
+    assert_eq!(sim.state_of(2), Some(Following));
+    assert_eq!(sim.epoch_of(3), Some(1), "first established epoch is 1");
+    // Everyone agrees at once, so no finalizeWait (50 ms) is spent: a few frame delays.
+    assert!(took < ms(20), "took {took:?}");
+}
+
+/// Quorum (strict majority) and joining an established ensemble (receivedFollowing /
+/// checkLeader): 1 alone stays LOOKING; with 2 up, 2 leads; 3 later follows 2 without a
+/// new election.
+#[test]
+fn s02_sequential_start_second_server_leads_third_joins() {
+    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    sim.start(1);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.state_of(1), Some(Looking), "one of three is no quorum");
+    let frames_alone = sim.node(1).frames_sent;
+    // Backoff: from 50 ms doubling to 2 s, so a handful of frames in 3 s, not 60.
+    assert!(frames_alone <= 8, "node 1 alone sent {frames_alone} frames");
+
+    sim.start(2);
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("1 and 2 agree");
+    assert_eq!(leader, 2);
+    let epoch = sim.epoch_of(2);
+    let leader_round = sim.node(2).node.as_ref().unwrap().round();
+    sim.run_for(ms(2000));
+
+    sim.start(3);
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("3 joins");
+    sim.assert_ok();
+    assert_eq!(leader, 2, "3 follows the established leader");
+    assert_eq!(sim.epoch_of(3), epoch, "same epoch: no new election");
+    assert_eq!(sim.node(2).node.as_ref().unwrap().round(), leader_round);
+    // The leader and 1 never left their states.
+    assert_eq!(sim.node(2).transitions.len(), 1);
+    assert_eq!(sim.node(1).transitions.len(), 1);
+}
+
+/// A restarted follower rejoins the same leader via the out-of-election path; nobody else
+/// changes state.
+#[test]
+fn s03_follower_restart_rejoins_same_leader() {
+    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    sim.start_all();
+    sim.await_agreement(ms(2000)).expect("agreement");
+    let epoch = sim.epoch_of(3);
+    sim.crash(1);
+    sim.run_for(ms(1000));
+    assert_eq!(sim.state_of(3), Some(Leading), "3 and 2 are still a quorum");
+    sim.start(1);
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("rejoin");
+    sim.run_for(ms(1000));
+    sim.assert_ok();
+    assert_eq!(leader, 3);
+    assert_eq!(sim.epoch_of(1), epoch);
+    assert_eq!(sim.node(3).transitions.len(), 1, "leader unchanged");
+    assert_eq!(sim.node(2).transitions.len(), 1, "other follower unchanged");
+}
+
+/// Leader failure: followers time out after syncLimit and elect 2 (equal zxid, bigger
+/// id). The old leader restarts with a higher zxid and follows 2 instead of usurping it
+/// (outofelection quorum + checkLeader).
+#[test]
+fn s04_leader_crash_then_restart_with_higher_zxid_follows() {
+    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    sim.start_all();
+    sim.await_agreement(ms(2000)).expect("agreement");
+    sim.crash(3);
+    let (leader, took) = sim.await_agreement(ms(3000)).expect("failover");
+    assert_eq!(leader, 2);
+    assert_eq!(sim.epoch_of(2), Some(2));
+    // Detection (6 ticks of 50 ms) + finalizeWait (3 is silent, so not everyone agrees).
+    assert!(took < ms(600), "failover took {took:?}");
+
+    sim.set_zxid(3, 1000);
+    sim.start(3);
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("rejoin");
+    sim.run_for(ms(2000));
+    sim.assert_ok();
+    assert_eq!(leader, 2);
+    assert_eq!(sim.leaders(), vec![2]);
+    assert_eq!(sim.state_of(3), Some(Following));
+}
+
+/// zxid dominates id: five servers, leader 3 crashes, zxids 1:99 2:102 4:100 5:101 → 2.
+#[test]
+fn s05_five_servers_highest_zxid_wins() {
+    let mut sim = Sim::new(SEED, 5, 0, NetConfig::PERFECT);
+    sim.start_all();
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("agreement");
+    assert_eq!(leader, 5);
+    // Make 3 the leader first: restart everyone with 3 holding the highest zxid.
+    for id in 1..=5 {
+        sim.crash(id);
+    }
+    sim.set_zxid(3, 50);
+    sim.run_for(ms(100));
+    sim.start_all();
+    let (leader, _) = sim.await_agreement(ms(3000)).expect("agreement");
+    assert_eq!(leader, 3);
+    for (id, zxid) in [(1, 99), (2, 102), (4, 100), (5, 101)] {
+        sim.set_zxid(id, zxid);
+    }
+    sim.crash(3);
+    let (leader, _) = sim.await_agreement(ms(3000)).expect("failover");
+    sim.assert_ok();
+    assert_eq!(leader, 2);
+}
+
+/// A leader that loses its majority steps down (seed article 001); no leader exists until
+/// a majority is back.
+#[test]
+fn s06_leader_without_majority_steps_down() {
+    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    sim.start_all();
+    sim.await_agreement(ms(2000)).expect("agreement");
+    sim.run_for(ms(1000));
+    let crashed_at = sim.now_us;
+    sim.crash(1);
+    sim.crash(2);
+    sim.run_for(ms(500));
+    assert_eq!(sim.state_of(3), Some(Looking), "lease ran out");
+    let stepped_down_after = sim.node(3).transitions.last().unwrap().at_us - crashed_at;
+    // The lease is 294 ms after the last acknowledged heartbeat (300 ms · 0.99/1.01), and
+    // that heartbeat went out at most one tick (50 ms) before the crash.
+    assert!(
+        (244_000..=294_100).contains(&stepped_down_after),
+        "stepped down {stepped_down_after} us after losing its followers"
+    );
+    sim.run_for(ms(5000));
+    assert!(sim.leaders().is_empty(), "no leader without a majority");
+    sim.start(1);
+    let (leader, _) = sim.await_agreement(ms(3000)).expect("majority back");
+    sim.assert_ok();
+    assert_eq!(leader, 3);
+    assert_eq!(sim.epoch_of(3), Some(2), "new term, new epoch");
+}
+
+/// zxid beats id in a running cluster: leader 2 fails, zxids 1:123 3:122 → 1 leads.
+#[test]
+fn s07_running_cluster_leader_fails_higher_zxid_wins() {
+    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    sim.set_zxid(2, 10);
+    sim.start_all();
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("agreement");
+    assert_eq!(leader, 2);
+    sim.set_zxid(1, 123);
+    sim.set_zxid(3, 122);
+    sim.crash(2);
+    let (leader, _) = sim.await_agreement(ms(3000)).expect("failover");
+    sim.assert_ok();
+    assert_eq!(leader, 1);
+}
+
+/// Majority quorum under partition: of five, only the side of three can have a leader;
+/// after healing there is exactly one leader for everyone.
+#[test]
+fn s08_partition_two_three_only_majority_leads() {
+    let mut sim = Sim::new(SEED, 5, 0, NetConfig::PERFECT);
+    sim.start_all();
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("agreement");
+    assert_eq!(leader, 5);
+    // The leader lands on the minority side.
+    sim.partition(&[4, 5], &[1, 2, 3]);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.leaders(), vec![3], "majority side elects 3");
+    assert_eq!(sim.state_of(4), Some(Looking));
+    assert_eq!(sim.state_of(5), Some(Looking));
+    sim.heal();
+    let (leader, _) = sim.await_agreement(ms(3000)).expect("heal");
+    sim.run_for(ms(1000));
+    sim.assert_ok();
+    assert_eq!(leader, 3, "the minority joins the established leader");
+    assert_eq!(sim.leaders(), vec![3]);
+}
+
+/// Observers are not voters: they learn the leader, report OBSERVING, never lead and do not
+/// count toward a quorum.
+#[test]
+fn s09_observer_learns_leader_never_leads() {
+    // Voters 1..=3, observer 4 (its id is the largest, so it would win if it could).
+    let mut sim = Sim::new(SEED, 3, 1, NetConfig::PERFECT);
+    sim.start(4);
+    sim.start(1);
+    sim.run_for(ms(2000));
+    assert!(
+        sim.leaders().is_empty(),
+        "voter 1 + observer 4 is no quorum"
+    );
+    sim.start(2);
+    sim.start(3);
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("agreement");
+    assert_eq!(leader, 3);
+    assert_eq!(sim.state_of(4), Some(Observing));
+    assert_eq!(sim.leader_of(4), Some(3));
+    sim.crash(3);
+    let (leader, _) = sim.await_agreement(ms(3000)).expect("failover");
+    assert_eq!(leader, 2);
+    assert_eq!(sim.leader_of(4), Some(2));
+    sim.assert_ok();
+}
+
+/// Notification backoff is the only retransmission and suffices: 30 % loss on every link.
+#[test]
+fn s10_thirty_percent_loss_still_converges() {
+    let net = NetConfig {
+        loss_percent: 30,
+        duplicate_percent: 5,
+        min_delay_us: 100,
+        max_delay_us: 2000,
+    };
+    for seed in 0..20 {
+        let mut sim = Sim::new(seed, 5, 1, net);
+        sim.randomize_drift(10_000);
+        sim.start_all();
+        let agreed = sim.await_agreement(Duration::from_secs(10));
+        sim.assert_ok();
+        assert!(
+            agreed.is_some(),
+            "seed {seed}: no agreement\n{}",
+            sim.history()
+        );
+        let (leader, _) = agreed.unwrap();
+        sim.crash(leader);
+        let agreed = sim.await_agreement(Duration::from_secs(10));
+        sim.assert_ok();
+        assert!(
+            agreed.is_some(),
+            "seed {seed}: no failover\n{}",
+            sim.history()
+        );
+    }
+}
+
+/// Graceful resign: followers start a new round at once and the resigned node is left out
+/// of "every voter agrees", so the handover needs neither syncLimit nor finalizeWait.
+#[test]
+fn s11_graceful_resign_hands_over_without_timeouts() {
+    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    sim.start_all();
+    sim.await_agreement(ms(2000)).expect("agreement");
+    sim.run_for(ms(500));
+    sim.shutdown(3);
+    let (leader, took) = sim.await_agreement(ms(2000)).expect("handover");
+    sim.assert_ok();
+    assert_eq!(leader, 2);
+    assert!(took < ms(20), "handover took {took:?}");
+}
+
+/// A single-voter cluster is its own quorum.
+#[test]
+fn s12_single_voter_leads_alone() {
+    let mut sim = Sim::new(SEED, 1, 1, NetConfig::PERFECT);
+    sim.start_all();
+    let (leader, _) = sim.await_agreement(ms(1000)).expect("agreement");
+    sim.assert_ok();
+    assert_eq!(leader, 1);
+    assert_eq!(sim.state_of(2), Some(Observing));
+}

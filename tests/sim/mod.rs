@@ -1,0 +1,573 @@
+//! Deterministic multi-node simulator for the election core.
+//!
+//! One virtual real-time clock (microseconds) jumps to the next frame delivery or node
+//! deadline. Every node has its own local clock running at `1 + drift` of real time, so
+//! leases are tested against clock-rate error. The network multicasts every frame to every
+//! other node through seeded per-link loss, duplication, random delay (hence reordering)
+//! and blocked links (symmetric and one-way partitions). Crashes lose memory; the
+//! persisted epochs and the incarnation counter ("disk") survive. Frames travel as bytes
+//! (emit, then parse), so the codec is on the path.
+//!
+//! Invariants are checked after every input of every node; the first violation is kept
+//! with the time it happened. Everything derives from the seed, so a failing run replays.
+#![allow(dead_code)]
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use votecast::election::{Config, Epochs, Event, Instant, Node, Output, ServerState};
+use votecast::wire::{self, FRAME_LEN};
+
+/// splitmix64: small, seedable, good enough for schedules.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x5eed_1e55_c0ff_ee00)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in lo..=hi.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u32) -> bool {
+        self.next_u64() % 10_000 < u64::from(percent) * 100
+    }
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[(self.next_u64() % items.len() as u64) as usize]
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct NetConfig {
+    pub loss_percent: u32,
+    pub duplicate_percent: u32,
+    pub min_delay_us: u64,
+    pub max_delay_us: u64,
+}
+
+impl NetConfig {
+    pub const PERFECT: NetConfig = NetConfig {
+        loss_percent: 0,
+        duplicate_percent: 0,
+        min_delay_us: 100,
+        max_delay_us: 300,
+    };
+}
+
+/// A state change as the application saw it, stamped with real time.
+#[derive(Clone, Copy, Debug)]
+pub struct Transition {
+    pub at_us: u64,
+    pub state: ServerState,
+    pub leader: Option<u64>,
+    pub epoch: Option<u64>,
+}
+
+pub struct SimNode {
+    pub id: u64,
+    pub config: Config,
+    pub node: Option<Node>,
+    /// Survives crashes.
+    pub disk: Epochs,
+    pub incarnation: u32,
+    pub zxid: u64,
+    /// Clock-rate error in ppm; local = offset + real + real * drift / 1e6.
+    pub drift_ppm: i64,
+    pub clock_offset_us: u64,
+    pub transitions: Vec<Transition>,
+    pub frames_sent: u64,
+}
+
+impl SimNode {
+    pub fn local(&self, real_us: u64) -> Instant {
+        let real = i128::from(real_us);
+        let skew = real * i128::from(self.drift_ppm) / 1_000_000;
+        Instant::from_micros((i128::from(self.clock_offset_us) + real + skew) as u64)
+    }
+
+    /// The earliest real time at which the local clock reads at least `local`.
+    pub fn real_at(&self, local: Instant, not_before: u64) -> u64 {
+        let target = i128::from(local.as_micros()) - i128::from(self.clock_offset_us);
+        let mut real =
+            (target * 1_000_000 / (1_000_000 + i128::from(self.drift_ppm))).max(0) as u64;
+        real = real.max(not_before);
+        while self.local(real) < local {
+            real += 1;
+        }
+        while real > not_before && self.local(real - 1) >= local {
+            real -= 1;
+        }
+        real
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.node.is_some()
+    }
+
+    pub fn state(&self) -> Option<ServerState> {
+        self.node.as_ref().map(|n| n.state())
+    }
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Delivery {
+    at_us: u64,
+    order: u64,
+    to: usize,
+    /// Incarnation of the receiver when sent is irrelevant: a crashed receiver drops it.
+    bytes: [u8; FRAME_LEN],
+}
+
+pub struct Sim {
+    pub seed: u64,
+    pub now_us: u64,
+    pub nodes: Vec<SimNode>,
+    pub net: NetConfig,
+    /// blocked[from][to]: frames from `from` never reach `to`.
+    pub blocked: Vec<Vec<bool>>,
+    pub rng: Rng,
+    queue: BinaryHeap<Reverse<Delivery>>,
+    order: u64,
+    /// Who reports LEADING right now, with the epoch and since when (real time).
+    leading: Vec<Option<(u64, u64)>>,
+    /// Highest epoch ever reported LEADING.
+    pub max_leader_epoch: u64,
+    pub leader_terms: u64,
+    pub violation: Option<String>,
+    pub frames_delivered: u64,
+}
+
+impl Sim {
+    /// Voters `1..=voters`, observers after them.
+    pub fn new(seed: u64, voters: u64, observers: u64, net: NetConfig) -> Sim {
+        Self::with_config(seed, voters, observers, net, |_| {})
+    }
+
+    pub fn with_config(
+        seed: u64,
+        voters: u64,
+        observers: u64,
+        net: NetConfig,
+        tweak: impl Fn(&mut Config),
+    ) -> Sim {
+        let ids: Vec<u64> = (1..=voters).collect();
+        let rng = Rng::new(seed);
+        let nodes: Vec<SimNode> = (1..=voters + observers)
+            .map(|id| {
+                let mut config = Config::new(id, &ids).expect("valid config");
+                tweak(&mut config);
+                config.validate().expect("valid tweaked config");
+                SimNode {
+                    id,
+                    config,
+                    node: None,
+                    disk: Epochs::default(),
+                    incarnation: 0,
+                    zxid: 0,
+                    drift_ppm: 0,
+                    clock_offset_us: 1_000_000 * id,
+                    transitions: Vec::new(),
+                    frames_sent: 0,
+                }
+            })
+            .collect();
+        let n = nodes.len();
+        Sim {
+            seed,
+            now_us: 0,
+            nodes,
+            net,
+            blocked: vec![vec![false; n]; n],
+            rng,
+            queue: BinaryHeap::new(),
+            order: 0,
+            leading: vec![None; n],
+            max_leader_epoch: 0,
+            leader_terms: 0,
+            violation: None,
+            frames_delivered: 0,
+        }
+    }
+
+    fn index(&self, id: u64) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    pub fn node(&self, id: u64) -> &SimNode {
+        &self.nodes[self.index(id)]
+    }
+
+    /// Give every node a random clock-rate error within ±`max_ppm`.
+    pub fn randomize_drift(&mut self, max_ppm: i64) {
+        for i in 0..self.nodes.len() {
+            let span = (2 * max_ppm + 1) as u64;
+            self.nodes[i].drift_ppm = (self.rng.next_u64() % span) as i64 - max_ppm;
+        }
+    }
+
+    pub fn set_zxid(&mut self, id: u64, zxid: u64) {
+        let i = self.index(id);
+        self.nodes[i].zxid = zxid;
+        if let Some(node) = self.nodes[i].node.as_mut() {
+            node.set_zxid(zxid);
+        }
+    }
+
+    /// Boot (or reboot) a node: bump the incarnation on "disk", restore epochs.
+    pub fn start(&mut self, id: u64) {
+        let i = self.index(id);
+        assert!(self.nodes[i].node.is_none(), "node {id} is already up");
+        let sim_node = &mut self.nodes[i];
+        sim_node.incarnation += 1;
+        let mut node = Node::new(sim_node.config.clone(), sim_node.disk, sim_node.incarnation)
+            .expect("valid config");
+        node.set_zxid(sim_node.zxid);
+        let now = sim_node.local(self.now_us);
+        node.start(now);
+        sim_node.node = Some(node);
+        self.drain(i);
+    }
+
+    pub fn start_all(&mut self) {
+        for id in self.ids() {
+            self.start(id);
+        }
+    }
+
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    pub fn voter_ids(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .filter(|n| n.config.is_voter(n.id))
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// Power loss: memory gone, disk kept.
+    pub fn crash(&mut self, id: u64) {
+        let i = self.index(id);
+        if self.nodes[i].node.take().is_some() {
+            self.end_leadership(i);
+            self.nodes[i].transitions.push(Transition {
+                at_us: self.now_us,
+                state: ServerState::Looking,
+                leader: None,
+                epoch: None,
+            });
+        }
+    }
+
+    /// SIGTERM: resign broadcast, then gone.
+    pub fn shutdown(&mut self, id: u64) {
+        let i = self.index(id);
+        let now = self.nodes[i].local(self.now_us);
+        if let Some(node) = self.nodes[i].node.as_mut() {
+            node.shutdown(now);
+            self.drain(i);
+            self.nodes[i].node = None;
+        }
+    }
+
+    /// Frames between the two groups are dropped both ways.
+    pub fn partition(&mut self, side_a: &[u64], side_b: &[u64]) {
+        for &a in side_a {
+            for &b in side_b {
+                self.block(a, b);
+                self.block(b, a);
+            }
+        }
+    }
+
+    /// One-way: frames from `from` no longer reach `to`.
+    pub fn block(&mut self, from: u64, to: u64) {
+        let (f, t) = (self.index(from), self.index(to));
+        self.blocked[f][t] = true;
+    }
+
+    pub fn heal(&mut self) {
+        for row in self.blocked.iter_mut() {
+            row.iter_mut().for_each(|b| *b = false);
+        }
+    }
+
+    /// Advance virtual time by `duration`, processing everything due.
+    pub fn run_for(&mut self, duration: Duration) {
+        let end = self.now_us + duration.as_micros() as u64;
+        self.run_until(end, |_| false);
+    }
+
+    /// Run until `done` holds (checked after every step) or `end` passes. True if done.
+    pub fn run_until(&mut self, end_us: u64, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        loop {
+            if done(self) {
+                return true;
+            }
+            let next_delivery = self.queue.peek().map(|Reverse(d)| d.at_us);
+            let next_timer = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| {
+                    let deadline = n.node.as_ref()?.poll_timeout()?;
+                    Some((n.real_at(deadline, self.now_us), i))
+                })
+                .min();
+            let next = match (next_delivery, next_timer) {
+                (Some(d), Some((t, _))) => d.min(t),
+                (Some(d), None) => d,
+                (None, Some((t, _))) => t,
+                (None, None) => u64::MAX,
+            };
+            if next > end_us {
+                self.now_us = end_us;
+                return done(self);
+            }
+            self.now_us = next;
+            if next_delivery == Some(next) {
+                let Reverse(delivery) = self.queue.pop().expect("peeked");
+                self.deliver(delivery);
+            } else if let Some((_, i)) = next_timer {
+                let now = self.nodes[i].local(self.now_us);
+                if let Some(node) = self.nodes[i].node.as_mut() {
+                    node.handle_timeout(now);
+                }
+                self.drain(i);
+            }
+        }
+    }
+
+    fn deliver(&mut self, delivery: Delivery) {
+        let i = delivery.to;
+        let now = self.nodes[i].local(self.now_us);
+        let Some(node) = self.nodes[i].node.as_mut() else {
+            return;
+        };
+        self.frames_delivered += 1;
+        if let Err(err) = node.handle_datagram(now, &delivery.bytes) {
+            self.violate(format!(
+                "node {} rejected a valid frame: {err}",
+                self.nodes[i].id
+            ));
+        }
+        self.drain(i);
+    }
+
+    /// Act on a node's outputs: persist to disk, record events, multicast frames.
+    fn drain(&mut self, i: usize) {
+        while let Some(output) = self.nodes[i].node.as_mut().and_then(|n| n.poll_output()) {
+            match output {
+                Output::Persist(epochs) => self.nodes[i].disk = epochs,
+                Output::Event(Event::StateChanged(change)) => {
+                    self.nodes[i].transitions.push(Transition {
+                        at_us: self.now_us,
+                        state: change.state,
+                        leader: change.leader,
+                        epoch: change.epoch,
+                    });
+                    if change.state == ServerState::Leading {
+                        self.begin_leadership(i, change.epoch.unwrap_or(0));
+                    } else if change.previous == ServerState::Leading {
+                        self.end_leadership(i);
+                    }
+                }
+                Output::Transmit(frame) => {
+                    let mut bytes = [0u8; FRAME_LEN];
+                    wire::emit_datagram(&frame, &mut bytes).expect("frame fits");
+                    self.nodes[i].frames_sent += 1;
+                    self.multicast(i, bytes);
+                }
+            }
+        }
+        self.check_node(i);
+    }
+
+    fn multicast(&mut self, from: usize, bytes: [u8; FRAME_LEN]) {
+        for to in 0..self.nodes.len() {
+            if to == from || self.blocked[from][to] || self.rng.chance(self.net.loss_percent) {
+                continue;
+            }
+            let copies = if self.rng.chance(self.net.duplicate_percent) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let delay = self.rng.range(self.net.min_delay_us, self.net.max_delay_us);
+                self.order += 1;
+                self.queue.push(Reverse(Delivery {
+                    at_us: self.now_us + delay,
+                    order: self.order,
+                    to,
+                    bytes,
+                }));
+            }
+        }
+    }
+
+    // ----- invariants -------------------------------------------------------------------
+
+    fn violate(&mut self, what: String) {
+        if self.violation.is_none() {
+            self.violation = Some(format!("seed {} at {} us: {what}", self.seed, self.now_us));
+        }
+    }
+
+    fn begin_leadership(&mut self, i: usize, epoch: u64) {
+        let id = self.nodes[i].id;
+        if !self.nodes[i].config.is_voter(id) {
+            self.violate(format!("observer {id} reports LEADING"));
+        }
+        let overlapping = self
+            .leading
+            .iter()
+            .enumerate()
+            .find_map(|(j, other)| other.filter(|_| j != i).map(|o| (self.nodes[j].id, o)));
+        if let Some((other_id, (other_epoch, since))) = overlapping {
+            self.violate(format!(
+                "two leaders: {id} (epoch {epoch}) while {other_id} leads epoch {other_epoch} since {since} us"
+            ));
+        }
+        if epoch <= self.max_leader_epoch {
+            self.violate(format!(
+                "leader {id} reports epoch {epoch}, not above the previous leader's {}",
+                self.max_leader_epoch
+            ));
+        }
+        self.max_leader_epoch = self.max_leader_epoch.max(epoch);
+        self.leading[i] = Some((epoch, self.now_us));
+        self.leader_terms += 1;
+    }
+
+    fn end_leadership(&mut self, i: usize) {
+        self.leading[i] = None;
+    }
+
+    fn check_node(&mut self, i: usize) {
+        let now = self.nodes[i].local(self.now_us);
+        let Some(node) = self.nodes[i].node.as_ref() else {
+            return;
+        };
+        let id = node.id();
+        let state = node.state();
+        let lease_ok = node.valid_until().is_some_and(|until| until > now);
+        let is_voter = node.config().is_voter(id);
+        let leader = node.leader();
+        let leader_is_voter = leader.is_none_or(|l| node.config().is_voter(l));
+        if state == ServerState::Leading && !lease_ok {
+            self.violate(format!("node {id} reports LEADING without a running lease"));
+        }
+        if !is_voter && matches!(state, ServerState::Following | ServerState::Leading) {
+            self.violate(format!("observer {id} reports {state}"));
+        }
+        if is_voter && state == ServerState::Observing {
+            self.violate(format!("voter {id} reports OBSERVING"));
+        }
+        if !leader_is_voter {
+            self.violate(format!("node {id} follows non-voter {leader:?}"));
+        }
+    }
+
+    // ----- queries ----------------------------------------------------------------------
+
+    /// Every up node agrees on one up leader that reports LEADING; voters FOLLOWING it and
+    /// observers OBSERVING it, all with the leader's epoch. Returns the leader.
+    pub fn agreed_leader(&self) -> Option<u64> {
+        let leader = self
+            .nodes
+            .iter()
+            .find(|n| n.state() == Some(ServerState::Leading))?;
+        let leader_node = leader.node.as_ref()?;
+        let (id, epoch) = (leader.id, leader_node.epoch());
+        let all = self.nodes.iter().all(|n| match n.node.as_ref() {
+            None => true,
+            Some(node) if n.id == id => node.state() == ServerState::Leading,
+            Some(node) => {
+                let expected = if node.config().is_voter(n.id) {
+                    ServerState::Following
+                } else {
+                    ServerState::Observing
+                };
+                node.state() == expected && node.leader() == Some(id) && node.epoch() == epoch
+            }
+        });
+        all.then_some(id)
+    }
+
+    /// Run until all up nodes agree on a leader, at most `bound`. Returns (leader, time).
+    pub fn await_agreement(&mut self, bound: Duration) -> Option<(u64, Duration)> {
+        let start = self.now_us;
+        let end = start + bound.as_micros() as u64;
+        if self.run_until(end, |s| s.agreed_leader().is_some()) {
+            let leader = self.agreed_leader()?;
+            Some((leader, Duration::from_micros(self.now_us - start)))
+        } else {
+            None
+        }
+    }
+
+    /// Who reports LEADING now.
+    pub fn leaders(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .filter(|n| n.state() == Some(ServerState::Leading))
+            .map(|n| n.id)
+            .collect()
+    }
+
+    pub fn state_of(&self, id: u64) -> Option<ServerState> {
+        self.node(id).state()
+    }
+
+    pub fn leader_of(&self, id: u64) -> Option<u64> {
+        self.node(id).node.as_ref().and_then(|n| n.leader())
+    }
+
+    pub fn epoch_of(&self, id: u64) -> Option<u64> {
+        self.node(id).node.as_ref().and_then(|n| n.epoch())
+    }
+
+    /// Panics with the seed and a short history if an invariant was violated.
+    pub fn assert_ok(&self) {
+        if let Some(violation) = &self.violation {
+            panic!(
+                "{violation}\n(replay: seed {})\n{}",
+                self.seed,
+                self.history()
+            );
+        }
+    }
+
+    pub fn history(&self) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            out.push_str(&format!("node {} (drift {} ppm):", n.id, n.drift_ppm));
+            for t in n.transitions.iter().rev().take(12).rev() {
+                out.push_str(&format!(
+                    " [{}ms {} L{:?} E{:?}]",
+                    t.at_us / 1000,
+                    t.state,
+                    t.leader,
+                    t.epoch
+                ));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
