@@ -284,3 +284,31 @@ fn s12_single_voter_leads_alone() {
     assert_eq!(leader, 1);
     assert_eq!(sim.state_of(2), Some(Observing));
 }
+
+/// Lease safety across a fast restart: leader 3 is cut off from 2, so its lease rests on
+/// 1 alone. 1 crashes and restarts at once and, with 2, elects 2. The restart quarantine
+/// keeps 1 from supporting 2 until 3's lease (built on 1's pre-crash echoes) has run out,
+/// so the two leaderships never overlap.
+#[test]
+fn s13_fast_restart_cannot_lend_a_lease_twice() {
+    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    sim.start_all();
+    sim.await_agreement(ms(2000)).expect("agreement");
+    sim.run_for(ms(500));
+    sim.partition(&[3], &[2]);
+    // 2 times out and looks; 1 still follows 3, so 3 keeps its lease through 1.
+    sim.run_for(ms(400));
+    assert_eq!(sim.state_of(3), Some(Leading));
+    assert_eq!(sim.state_of(2), Some(Looking));
+    let crash_at = sim.now_us;
+    sim.crash(1);
+    sim.start(1);
+    sim.run_for(ms(2000));
+    sim.assert_ok();
+    assert_eq!(sim.leaders(), vec![2]);
+    let took_over = sim.node(2).transitions.last().unwrap().at_us - crash_at;
+    assert!(
+        took_over >= 294_000,
+        "2 must wait out 3's lease ({took_over} us after the restart)"
+    );
+}

@@ -1,0 +1,220 @@
+//! Randomized fault schedules in the simulator, one per seed.
+//!
+//! Each seed picks a cluster (3–7 voters, 0–2 observers), a network (loss up to 30 %,
+//! duplication, delays up to 10 ms, so heavy reordering), clock drift within ±1 % per node,
+//! and a schedule of faults: crashes, restarts (epochs survive), graceful shutdowns,
+//! symmetric and one-way partitions, zxid changes. The simulator checks safety on every
+//! step (never two nodes reporting LEADING at once, strictly increasing epochs, observers
+//! never lead). Then the network heals, a quorum of voters is up, and every up node must
+//! agree on one leader within `AGREEMENT_BOUND` of virtual time.
+//!
+//! `VOTECAST_SIM_SEEDS=N` sets the number of seeds (default 2,000, split over 4 tests so
+//! they run in parallel); `VOTECAST_SIM_SEED=S` replays one seed.
+
+mod sim;
+
+use std::time::{Duration, Instant as WallClock};
+
+use sim::{NetConfig, Rng, Sim};
+
+/// Stated liveness bound: after the last fault heals with a quorum of voters up, all up
+/// nodes agree within this much virtual time. It covers the restart quarantine (300 ms),
+/// a follower timeout (300 ms), the maximum notification backoff (2 s) several times over
+/// under 30 % loss, and finalizeWait.
+const AGREEMENT_BOUND: Duration = Duration::from_secs(15);
+const DEFAULT_SEEDS: u64 = 2_000;
+const SHARDS: u64 = 4;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Outcome {
+    leader_terms: u64,
+    agreement: Duration,
+    faults: u64,
+}
+
+fn run_seed(seed: u64) -> Result<Outcome, String> {
+    let mut rng = Rng::new(seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let voters = rng.range(3, 7);
+    let observers = rng.range(0, 2);
+    let net = NetConfig {
+        loss_percent: rng.pick(&[0, 0, 1, 5, 10, 20, 30]),
+        duplicate_percent: rng.pick(&[0, 0, 2, 10]),
+        min_delay_us: 50,
+        max_delay_us: rng.pick(&[200, 1_000, 3_000, 10_000]),
+    };
+    let mut sim = Sim::new(seed, voters, observers, net);
+    sim.randomize_drift(10_000);
+    let ids = sim.ids();
+    let voter_ids = sim.voter_ids();
+
+    // Start-up: together or staggered.
+    for &id in &ids {
+        sim.start(id);
+        if rng.chance(50) {
+            sim.run_for(Duration::from_millis(rng.range(0, 400)));
+        }
+    }
+    sim.run_for(Duration::from_millis(rng.range(0, 1_500)));
+
+    // Faults.
+    let faults = rng.range(2, 10);
+    for _ in 0..faults {
+        let up: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|&id| sim.node(id).is_up())
+            .collect();
+        let down: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|&id| !sim.node(id).is_up())
+            .collect();
+        match rng.range(0, 9) {
+            0 | 1 if !up.is_empty() => {
+                // Prefer the leader: that is the interesting crash.
+                let victim = match sim.leaders().first() {
+                    Some(&leader) if rng.chance(60) => leader,
+                    _ => rng.pick(&up),
+                };
+                sim.crash(victim);
+            }
+            2 if !up.is_empty() => sim.shutdown(rng.pick(&up)),
+            3 | 4 if !down.is_empty() => {
+                let id = rng.pick(&down);
+                if rng.chance(30) {
+                    sim.set_zxid(id, rng.range(0, 5));
+                }
+                sim.start(id);
+            }
+            5 => {
+                // Symmetric partition into two random sides.
+                let mut side_a = Vec::new();
+                let mut side_b = Vec::new();
+                for &id in &ids {
+                    if rng.chance(50) {
+                        side_a.push(id);
+                    } else {
+                        side_b.push(id);
+                    }
+                }
+                sim.partition(&side_a, &side_b);
+            }
+            6 => {
+                // One-way loss between two nodes.
+                let from = rng.pick(&ids);
+                let to = rng.pick(&ids);
+                if from != to {
+                    sim.block(from, to);
+                }
+            }
+            7 => sim.heal(),
+            _ => {
+                let id = rng.pick(&voter_ids);
+                sim.set_zxid(id, rng.range(0, 5));
+            }
+        }
+        sim.run_for(Duration::from_millis(rng.range(20, 1_500)));
+        if sim.violation.is_some() {
+            break;
+        }
+    }
+
+    // Heal: no partitions, and at least a quorum of voters up (sometimes everyone).
+    sim.heal();
+    let quorum = voter_ids.len() / 2 + 1;
+    let everyone = rng.chance(50);
+    for &id in &ids {
+        let voters_up = voter_ids.iter().filter(|&&v| sim.node(v).is_up()).count();
+        let needed = everyone || (voter_ids.contains(&id) && voters_up < quorum);
+        if needed && !sim.node(id).is_up() {
+            sim.start(id);
+        }
+    }
+    let agreed = sim.await_agreement(AGREEMENT_BOUND);
+    if let Some(violation) = &sim.violation {
+        return Err(format!("{violation}\n{}", sim.history()));
+    }
+    let Some((_, agreement)) = agreed else {
+        return Err(format!(
+            "seed {seed}: no agreement within {AGREEMENT_BOUND:?} after healing ({voters} voters, {observers} observers, {net:?})\n{}",
+            sim.history()
+        ));
+    };
+    // Stability: once agreed, the leader keeps its lease on a healed network.
+    sim.run_for(Duration::from_secs(1));
+    if let Some(violation) = &sim.violation {
+        return Err(format!("{violation}\n{}", sim.history()));
+    }
+    Ok(Outcome {
+        leader_terms: sim.leader_terms,
+        agreement,
+        faults,
+    })
+}
+
+fn seed_count() -> u64 {
+    std::env::var("VOTECAST_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_SEEDS)
+}
+
+fn run_shard(shard: u64) {
+    if let Some(seed) = std::env::var("VOTECAST_SIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        if shard == 0 {
+            let outcome = run_seed(seed).unwrap_or_else(|e| panic!("{e}"));
+            println!("seed {seed}: {outcome:?}");
+        }
+        return;
+    }
+    let started = WallClock::now();
+    let mut worst = Duration::ZERO;
+    let mut terms = 0;
+    let mut faults = 0;
+    let mut runs = 0;
+    let mut failures = Vec::new();
+    for seed in (shard..seed_count()).step_by(SHARDS as usize) {
+        runs += 1;
+        match run_seed(seed) {
+            Ok(outcome) => {
+                worst = worst.max(outcome.agreement);
+                terms += outcome.leader_terms;
+                faults += outcome.faults;
+            }
+            Err(e) => failures.push((seed, e)),
+        }
+    }
+    println!(
+        "shard {shard}: {runs} seeds, {faults} faults, {terms} leader terms, worst agreement after healing {worst:?}, {:?} wall",
+        started.elapsed()
+    );
+    if let Some((seed, first)) = failures.first() {
+        panic!(
+            "{} of {runs} seeds failed; replay with VOTECAST_SIM_SEED={seed}\n{first}",
+            failures.len()
+        );
+    }
+}
+
+#[test]
+fn randomized_faults_shard_0() {
+    run_shard(0);
+}
+
+#[test]
+fn randomized_faults_shard_1() {
+    run_shard(1);
+}
+
+#[test]
+fn randomized_faults_shard_2() {
+    run_shard(2);
+}
+
+#[test]
+fn randomized_faults_shard_3() {
+    run_shard(3);
+}
