@@ -8,5 +8,9 @@
 //!   touches sockets and files.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
+pub mod daemon;
+pub mod demo;
+pub mod driver;
 pub mod election;
 pub mod wire;

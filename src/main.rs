@@ -1,1 +1,49 @@
-fn main() {}
+//! `votecast` command line: `run`, `status`, `demo`. Exit status 0 on success or clean
+//! shutdown, 2 for bad usage or configuration, 1 for runtime failures (3 from `status`
+//! when the node's view is stale).
+
+use std::process::ExitCode;
+
+use votecast::daemon::config::{parse_command_line, Command};
+use votecast::daemon::{status, unix_now_ms};
+
+fn main() -> ExitCode {
+    let command = match parse_command_line(std::env::args_os()) {
+        Ok(command) => command,
+        Err(err) if err.is_help => {
+            print!("{}", err.message);
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            eprintln!("votecast: {}", err.message);
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Run(settings) => {
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+                .format_timestamp_millis()
+                .init();
+            match votecast::driver::run(settings) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    log::error!("{err}");
+                    eprintln!("votecast: {err}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Status { state_file, json } => {
+            let (text, code) = status::run_status(&state_file, json, unix_now_ms());
+            print!("{text}");
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+        Command::Demo { nodes } => match votecast::demo::run(nodes) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("votecast demo: {err}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}

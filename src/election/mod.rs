@@ -78,6 +78,11 @@ use crate::wire::{self, Flags, Repr, NO_LEADER};
 /// Capacity of the queue of events and persistence requests.
 pub const OUTPUT_CAPACITY: usize = 16;
 
+/// Answers to LOOKING nodes (and to followers that still need our epoch) may come in a
+/// burst of this many, then one per [`Config::answer_interval`]: a joining node needs two
+/// answers in quick succession, a flood of LOOKING frames gets a bounded trickle.
+const ANSWER_BURST: u32 = 4;
+
 /// Epoch state that must survive restarts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Epochs {
@@ -248,7 +253,9 @@ pub struct Node {
     outputs: heapless::Deque<Output, OUTPUT_CAPACITY>,
     transmit_pending: bool,
     resign_pending: bool,
-    last_sent: Option<Instant>,
+    /// Answer budget: a token bucket of `ANSWER_BURST`, one token per answer interval.
+    answer_tokens: u32,
+    answer_refilled: Instant,
     now: Instant,
     election_started: Instant,
     last_election_time: Option<Duration>,
@@ -301,7 +308,8 @@ impl Node {
             outputs: heapless::Deque::new(),
             transmit_pending: false,
             resign_pending: false,
-            last_sent: None,
+            answer_tokens: ANSWER_BURST,
+            answer_refilled: Instant::ZERO,
             now: Instant::ZERO,
             election_started: Instant::ZERO,
             last_election_time: None,
@@ -834,6 +842,11 @@ impl Node {
                         peer.echo = Some(peer.echo.map_or(stamp, |e| e.max(stamp)));
                     }
                 }
+                if frame.epoch != lead.epoch {
+                    // A follower that has not acknowledged our epoch yet (it just decided or
+                    // joined): tell it now instead of at the next heartbeat.
+                    self.answer(now);
+                }
                 if !lead.established
                     && frame.epoch != lead.epoch
                     && frame.accepted_epoch >= lead.epoch
@@ -1036,14 +1049,19 @@ impl Node {
         }
     }
 
-    /// Answer a LOOKING node with our current state, at most once per answer interval:
-    /// the answer is multicast, so one serves every looking node, and a looking node
-    /// cannot make the cluster flood the group.
+    /// Answer a LOOKING node with our current state, within the answer budget: the answer
+    /// is multicast, so one serves every looking node, and a looking node cannot make the
+    /// cluster flood the group.
     fn answer(&mut self, now: Instant) {
-        let recent = self
-            .last_sent
-            .is_some_and(|t| now.saturating_duration_since(t) < self.config.answer_interval());
-        if !recent {
+        let interval = self.config.answer_interval().max(Duration::from_micros(1));
+        let elapsed = now.saturating_duration_since(self.answer_refilled);
+        let earned = u32::try_from(elapsed.as_micros() / interval.as_micros()).unwrap_or(u32::MAX);
+        if earned > 0 {
+            self.answer_tokens = self.answer_tokens.saturating_add(earned).min(ANSWER_BURST);
+            self.answer_refilled = now;
+        }
+        if self.answer_tokens > 0 {
+            self.answer_tokens -= 1;
             self.broadcast(now);
         }
     }
@@ -1054,7 +1072,6 @@ impl Node {
             return;
         }
         self.transmit_pending = true;
-        self.last_sent = Some(now);
         if let Some(looking) = self.looking() {
             self.timers
                 .set(Timer::Notification, now + looking.notification_interval);

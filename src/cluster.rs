@@ -1,0 +1,329 @@
+//! A cluster of `votecast run` processes on the loopback interface, for the demo, the
+//! loopback tests and benchmarks.
+//!
+//! Every node gets its own data dir and state file in a private temporary directory; the
+//! group is an organisation-local IPv4 group on a free port, joined on `lo` only, TTL 1.
+//! Processes are ours (spawned here) and are signalled by PID; dropping the cluster kills
+//! and reaps all of them and removes the directory, also when a test panics.
+
+use std::fs;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::daemon::state_file::{read_state_file, StateSnapshotOwned};
+
+/// The group the local cluster uses; each cluster picks its own port.
+pub const LOCAL_GROUP: Ipv4Addr = Ipv4Addr::new(239, 192, 77, 77);
+
+/// A UDP port that was free a moment ago (good enough for tests: each cluster binds the
+/// group address with SO_REUSEPORT anyway, the port only keeps clusters apart).
+pub fn free_udp_port() -> io::Result<u16> {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(socket.local_addr()?.port())
+}
+
+/// A private directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> io::Result<TempDir> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+        fs::create_dir_all(&path)?;
+        Ok(TempDir(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[derive(Debug)]
+pub struct LocalNode {
+    pub id: u64,
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub state_file: PathBuf,
+    pub log_file: PathBuf,
+    pub hook_log: PathBuf,
+    pub extra_args: Vec<String>,
+}
+
+impl LocalNode {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// N `votecast run` processes on `lo`.
+#[derive(Debug)]
+pub struct LocalCluster {
+    exe: PathBuf,
+    pub dir: TempDir,
+    pub group: SocketAddr,
+    pub voters: Vec<u64>,
+    pub nodes: Vec<LocalNode>,
+    /// Arguments given to every node (timing, cluster id...).
+    pub common_args: Vec<String>,
+    /// Record every transition through `--on-change` into each node's hook log.
+    pub with_hooks: bool,
+}
+
+impl LocalCluster {
+    /// Prepare (not start) a cluster of `voters` plus `observers` (ids after the voters).
+    pub fn new(exe: &Path, voters: u64, observers: u64) -> io::Result<LocalCluster> {
+        let dir = TempDir::new("votecast-cluster")?;
+        let port = free_udp_port()?;
+        let voter_ids: Vec<u64> = (1..=voters).collect();
+        let mut nodes = Vec::new();
+        for id in 1..=voters + observers {
+            let node_dir = dir.path().join(format!("node{id}"));
+            fs::create_dir_all(&node_dir)?;
+            nodes.push(LocalNode {
+                id,
+                child: None,
+                state_file: node_dir.join("state.json"),
+                log_file: node_dir.join("log.txt"),
+                hook_log: node_dir.join("hooks.txt"),
+                dir: node_dir,
+                extra_args: Vec::new(),
+            });
+        }
+        Ok(LocalCluster {
+            exe: exe.to_path_buf(),
+            dir,
+            group: SocketAddr::from((LOCAL_GROUP, port)),
+            voters: voter_ids,
+            nodes,
+            common_args: Vec::new(),
+            with_hooks: false,
+        })
+    }
+
+    pub fn node(&self, id: u64) -> &LocalNode {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .expect("known node id")
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut LocalNode {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .expect("known node id")
+    }
+
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    pub fn running_ids(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .filter(|n| n.is_running())
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// The command line of node `id`.
+    pub fn command(&self, id: u64) -> Command {
+        let node = self.node(id);
+        let voters: Vec<String> = self.voters.iter().map(|v| v.to_string()).collect();
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("run")
+            .args(["--id", &id.to_string()])
+            .args(["--voters", &voters.join(",")])
+            .args(["--interface", "lo"])
+            .args(["--group", &self.group.to_string()])
+            .arg("--data-dir")
+            .arg(node.dir.join("data"))
+            .arg("--state-file")
+            .arg(&node.state_file)
+            .args(&self.common_args)
+            .args(&node.extra_args);
+        if self.with_hooks {
+            cmd.arg("--on-change").arg(format!(
+                "echo \"$VOTECAST_PREVIOUS_STATE $VOTECAST_STATE $VOTECAST_LEADER $VOTECAST_EPOCH\" >> '{}'",
+                node.hook_log.display()
+            ));
+        }
+        cmd
+    }
+
+    /// Start node `id` (its log goes to its log file).
+    pub fn start(&mut self, id: u64) -> io::Result<()> {
+        let mut cmd = self.command(id);
+        let node = self.node(id);
+        assert!(node.child.is_none(), "node {id} already runs");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log_file)?;
+        let _ = fs::remove_file(&node.state_file);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .env(
+                "RUST_LOG",
+                std::env::var("VOTECAST_CHILD_LOG").unwrap_or("info".into()),
+            );
+        let child = cmd.spawn()?;
+        self.node_mut(id).child = Some(child);
+        Ok(())
+    }
+
+    pub fn start_all(&mut self) -> io::Result<()> {
+        for id in self.ids() {
+            self.start(id)?;
+        }
+        Ok(())
+    }
+
+    /// Send `signal` to node `id` (our own child, by PID).
+    pub fn signal(&self, id: u64, signal: Signal) -> io::Result<()> {
+        let pid = self.node(id).pid().ok_or(io::ErrorKind::NotFound)?;
+        kill(Pid::from_raw(pid as i32), signal).map_err(io::Error::from)
+    }
+
+    /// SIGKILL node `id` and reap it.
+    pub fn kill(&mut self, id: u64) -> io::Result<()> {
+        if let Some(mut child) = self.node_mut(id).child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM node `id` and wait (at most `limit`) for it to exit; returns its exit code.
+    pub fn terminate(&mut self, id: u64, limit: Duration) -> io::Result<Option<i32>> {
+        self.signal(id, Signal::SIGTERM)?;
+        let mut child = self
+            .node_mut(id)
+            .child
+            .take()
+            .ok_or(io::ErrorKind::NotFound)?;
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status.code());
+            }
+            if Instant::now() >= deadline {
+                child.kill()?;
+                child.wait()?;
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Node `id`'s state file, if it is written and parses.
+    pub fn state(&self, id: u64) -> Option<StateSnapshotOwned> {
+        read_state_file(&self.node(id).state_file).ok()
+    }
+
+    /// (leader, epoch) when every running node reports the same leader and epoch: voters
+    /// FOLLOWING or LEADING (the leader), observers OBSERVING.
+    pub fn agreed_leader(&self) -> Option<(u64, u64)> {
+        let mut agreed: Option<(u64, u64)> = None;
+        for node in self.nodes.iter().filter(|n| n.is_running()) {
+            let state = self.state(node.id)?;
+            let view = (state.leader?, state.epoch?);
+            let expected = if view.0 == node.id {
+                "LEADING"
+            } else if self.voters.contains(&node.id) {
+                "FOLLOWING"
+            } else {
+                "OBSERVING"
+            };
+            if state.state != expected || agreed.is_some_and(|a| a != view) {
+                return None;
+            }
+            agreed = Some(view);
+        }
+        // The leader itself must be among the running nodes and report LEADING.
+        let (leader, _) = agreed?;
+        self.node(leader).is_running().then_some(())?;
+        agreed
+    }
+
+    /// Poll state files every millisecond until `done` holds or `limit` passes; returns
+    /// how long it took.
+    pub fn wait_until(
+        &self,
+        limit: Duration,
+        mut done: impl FnMut(&LocalCluster) -> bool,
+    ) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if done(self) {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+
+    /// Wait for agreement; returns (leader, epoch, time waited).
+    pub fn await_agreement(&self, limit: Duration) -> Option<(u64, u64, Duration)> {
+        let mut seen = None;
+        let took = self.wait_until(limit, |c| {
+            seen = c.agreed_leader();
+            seen.is_some()
+        })?;
+        seen.map(|(l, e)| (l, e, took))
+    }
+
+    /// Everything node `id` logged so far (for failure messages).
+    pub fn log(&self, id: u64) -> String {
+        fs::read_to_string(&self.node(id).log_file).unwrap_or_default()
+    }
+
+    /// The transitions node `id`'s hook recorded, one "PREVIOUS STATE LEADER EPOCH" per line.
+    pub fn hook_lines(&self, id: u64) -> Vec<String> {
+        fs::read_to_string(&self.node(id).hook_log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// All logs, for a failing test's message.
+    pub fn all_logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("--- node {} ---\n{}", n.id, self.log(n.id)))
+            .collect()
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for node in self.nodes.iter_mut() {
+            if let Some(mut child) = node.child.take() {
+                // SIGKILL also ends a SIGSTOPped child; reap it so none is left behind.
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! `votecast status --state-file PATH [--json]`: report what a running node last published.
+//!
+//! Exit codes: 0 the state is fresh, 3 it is stale, 2 the file is unreadable or malformed.
+//!
+//! A state is STALE when
+//! - the process that wrote it is gone (`/proc/<pid>` missing, or a zombie), or
+//! - it carries a lease (`valid_until_unix_ms`) that has run out, or
+//! - it says LOOKING without a lease and was not refreshed for 10 s.
+//!
+//! The pid check assumes `status` runs in the daemon's pid namespace, and it cannot tell a
+//! reused pid from the daemon; the lease covers that case for nodes that hold one. Without
+//! `/proc` the pid check is skipped.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::state_file::{parse_state_json, read_state_text, write_json_string, StateSnapshotOwned};
+
+/// Exit code: the state is fresh.
+pub const EXIT_FRESH: i32 = 0;
+/// Exit code: the state file could not be read or parsed.
+pub const EXIT_UNREADABLE: i32 = 2;
+/// Exit code: the state is stale.
+pub const EXIT_STALE: i32 = 3;
+
+/// A LOOKING node without a lease refreshes its file well within this.
+const LOOKING_STALE_AFTER_MS: u64 = 10_000;
+
+/// Runs `votecast status`: returns the text for stdout (without a trailing newline) and the
+/// exit code. `now_unix_ms` is the wall clock (see [`super::unix_now_ms`]).
+pub fn run_status(state_file: &Path, json: bool, now_unix_ms: u64) -> (String, i32) {
+    let parsed = read_state_text(state_file).and_then(|text| {
+        parse_state_json(&text)
+            .map(|s| (text, s))
+            .map_err(|e| format!("state file {} is malformed: {e}", state_file.display()))
+    });
+    let (text, snapshot) = match parsed {
+        Ok(ok) => ok,
+        Err(message) => {
+            let out = if json {
+                let mut out = String::from("{\"error\":");
+                let _ = write_json_string(&mut out, &message);
+                out.push('}');
+                out
+            } else {
+                message
+            };
+            return (out, EXIT_UNREADABLE);
+        }
+    };
+    let stale = stale_reason(&snapshot, now_unix_ms, pid_is_alive);
+    let code = if stale.is_some() {
+        EXIT_STALE
+    } else {
+        EXIT_FRESH
+    };
+    let out = if json {
+        json_with_staleness(&text, stale.as_deref())
+    } else {
+        describe(&snapshot, now_unix_ms, stale.as_deref())
+    };
+    (out, code)
+}
+
+/// Why `s` is stale at `now_unix_ms`, or `None` when it is fresh.
+///
+/// `alive` tells whether a pid is alive (`None`: cannot tell); see [`pid_is_alive`].
+pub fn stale_reason(
+    s: &StateSnapshotOwned,
+    now_unix_ms: u64,
+    alive: impl Fn(u32) -> Option<bool>,
+) -> Option<String> {
+    if alive(s.pid) == Some(false) {
+        return Some(format!("process {} is gone", s.pid));
+    }
+    match s.valid_until_unix_ms {
+        Some(until) if until < now_unix_ms => Some(format!(
+            "lease expired {} ago",
+            human_ms(now_unix_ms - until)
+        )),
+        Some(_) => None,
+        None => {
+            let age = now_unix_ms.saturating_sub(s.updated_unix_ms);
+            (s.state == "LOOKING" && age > LOOKING_STALE_AFTER_MS)
+                .then(|| format!("no update for {} while LOOKING", human_ms(age)))
+        }
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie, by `/proc`. `None` without `/proc`.
+pub fn pid_is_alive(pid: u32) -> Option<bool> {
+    if !Path::new("/proc/self/stat").exists() {
+        return None;
+    }
+    if pid == 0 {
+        return Some(false);
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the command name, which is in parentheses and
+        // may itself contain spaces and parentheses.
+        Ok(stat) => {
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next());
+            Some(!matches!(state, Some("Z" | "X" | "x")))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
+        Err(_) => Some(Path::new(&format!("/proc/{pid}")).exists()),
+    }
+}
+
+/// `120 ms`, `5 s`, `3 min`, `2 h`.
+fn human_ms(ms: u64) -> String {
+    match ms {
+        0..=999 => format!("{ms} ms"),
+        1_000..=119_999 => format!("{} s", ms / 1_000),
+        120_000..=7_199_999 => format!("{} min", ms / 60_000),
+        _ => format!("{} h", ms / 3_600_000),
+    }
+}
+
+fn describe(s: &StateSnapshotOwned, now: u64, stale: Option<&str>) -> String {
+    let mut out = format!("node {}: {}", s.id, s.state);
+    if let Some(epoch) = s.epoch {
+        let _ = write!(out, " epoch {epoch}");
+    }
+    if let Some(leader) = s.leader {
+        let _ = write!(out, " leader {leader}");
+    }
+    let _ = write!(out, " round {} zxid {} (pid {}, ", s.round, s.zxid, s.pid);
+    if s.updated_unix_ms > now {
+        let _ = write!(
+            out,
+            "updated {} in the future",
+            human_ms(s.updated_unix_ms - now)
+        );
+    } else {
+        let _ = write!(out, "updated {} ago", human_ms(now - s.updated_unix_ms));
+    }
+    if let Some(until) = s.valid_until_unix_ms {
+        if until >= now {
+            let _ = write!(out, ", lease valid for {}", human_ms(until - now));
+        }
+    }
+    if let Some(ms) = s.last_election_ms {
+        let _ = write!(out, ", last election took {ms:.1} ms");
+    }
+    out.push(')');
+    if s.duplicate_id {
+        let _ = write!(out, " DUPLICATE ID (another node also uses id {})", s.id);
+    }
+    if let Some(reason) = stale {
+        let _ = write!(out, " STALE ({reason})");
+    }
+    out
+}
+
+/// The file's own object with `"stale"` and `"stale_reason"` added at the end.
+/// `text` has been parsed already, so its last `}` closes the object.
+fn json_with_staleness(text: &str, stale: Option<&str>) -> String {
+    let body = text.trim_end();
+    let body = body.strip_suffix('}').unwrap_or(body).trim_end();
+    let mut out = String::with_capacity(body.len() + 64);
+    out.push_str(body);
+    if !body.ends_with('{') {
+        out.push(',');
+    }
+    let _ = write!(out, "\"stale\":{},\"stale_reason\":", stale.is_some());
+    match stale {
+        Some(reason) => {
+            let _ = write_json_string(&mut out, reason);
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::state_file::{StateFileWriter, StateSnapshot};
+    use super::*;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "votecast-status-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn leading(pid: u32) -> StateSnapshot {
+        StateSnapshot {
+            id: 3,
+            state: "LEADING",
+            leader: Some(3),
+            epoch: Some(4),
+            round: 2,
+            zxid: 0,
+            pid,
+            updated_unix_ms: NOW - 120,
+            valid_until_unix_ms: Some(NOW + 180),
+            last_election_ms: None,
+            duplicate_id: false,
+        }
+    }
+
+    fn write(dir: &TempDir, s: &StateSnapshot) -> PathBuf {
+        let path = dir.0.join("state.json");
+        StateFileWriter::new(path.clone()).write(s).unwrap();
+        path
+    }
+
+    /// A pid that existed and is now reaped.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn fresh_leader() {
+        let dir = TempDir::new();
+        let path = write(&dir, &leading(std::process::id()));
+        let (out, code) = run_status(&path, false, NOW);
+        assert_eq!(code, EXIT_FRESH);
+        assert_eq!(
+            out,
+            format!(
+                "node 3: LEADING epoch 4 leader 3 round 2 zxid 0 (pid {}, updated 120 ms ago, \
+                 lease valid for 180 ms)",
+                std::process::id()
+            )
+        );
+        let (out, code) = run_status(&path, true, NOW);
+        assert_eq!(code, EXIT_FRESH);
+        assert!(
+            out.ends_with(",\"stale\":false,\"stale_reason\":null}"),
+            "{out}"
+        );
+        let back = parse_state_json(&out).unwrap();
+        assert_eq!(back.id, 3);
+        assert!(!out.contains('\n'));
+    }
+
+    #[test]
+    fn expired_lease_is_stale() {
+        let dir = TempDir::new();
+        let mut s = leading(std::process::id());
+        s.valid_until_unix_ms = Some(NOW - 5_000);
+        s.duplicate_id = true;
+        s.last_election_ms = Some(12.345);
+        let path = write(&dir, &s);
+        let (out, code) = run_status(&path, false, NOW);
+        assert_eq!(code, EXIT_STALE);
+        assert!(out.ends_with(" STALE (lease expired 5 s ago)"), "{out}");
+        assert!(!out.contains("lease valid"), "{out}");
+        assert!(out.contains("DUPLICATE ID"), "{out}");
+        assert!(out.contains("last election took 12.3 ms"), "{out}");
+        let (out, code) = run_status(&path, true, NOW);
+        assert_eq!(code, EXIT_STALE);
+        assert!(
+            out.ends_with(",\"stale\":true,\"stale_reason\":\"lease expired 5 s ago\"}"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn dead_pid_is_stale() {
+        let dir = TempDir::new();
+        let pid = dead_pid();
+        assert_eq!(pid_is_alive(pid), Some(false));
+        let path = write(&dir, &leading(pid));
+        let (out, code) = run_status(&path, false, NOW);
+        assert_eq!(code, EXIT_STALE);
+        assert!(
+            out.ends_with(&format!(" STALE (process {pid} is gone)")),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn zombie_is_not_alive() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let started = Instant::now();
+        // Not reaped yet: once it has exited it is a zombie.
+        while pid_is_alive(pid) != Some(false) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "never became a zombie"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.wait().unwrap();
+        assert_eq!(pid_is_alive(std::process::id()), Some(true));
+        assert_eq!(pid_is_alive(0), Some(false));
+    }
+
+    #[test]
+    fn looking_without_updates_is_stale() {
+        let dir = TempDir::new();
+        let s = StateSnapshot {
+            state: "LOOKING",
+            leader: None,
+            epoch: None,
+            valid_until_unix_ms: None,
+            updated_unix_ms: NOW - 11_000,
+            ..leading(std::process::id())
+        };
+        let path = write(&dir, &s);
+        let (out, code) = run_status(&path, false, NOW);
+        assert_eq!(code, EXIT_STALE, "{out}");
+        assert!(
+            out.starts_with("node 3: LOOKING round 2 zxid 0 (pid"),
+            "{out}"
+        );
+        assert!(
+            out.contains("STALE (no update for 11 s while LOOKING)"),
+            "{out}"
+        );
+        let (_, code) = run_status(&path, false, NOW - 2_000);
+        assert_eq!(code, EXIT_FRESH);
+    }
+
+    #[test]
+    fn malformed_or_missing_file() {
+        let dir = TempDir::new();
+        let path = dir.0.join("state.json");
+        std::fs::write(&path, "{\"id\":3,\"state\":\"LEADING\",\"round\":\"x\"}").unwrap();
+        let (out, code) = run_status(&path, false, NOW);
+        assert_eq!(code, EXIT_UNREADABLE);
+        assert!(out.contains(&path.display().to_string()), "{out}");
+        assert!(out.contains("key \"round\""), "{out}");
+        let (out, code) = run_status(&path, true, NOW);
+        assert_eq!(code, EXIT_UNREADABLE);
+        assert!(out.starts_with("{\"error\":\"state file "), "{out}");
+        let missing = dir.0.join("none.json");
+        let (out, code) = run_status(&missing, false, NOW);
+        assert_eq!(code, EXIT_UNREADABLE);
+        assert!(
+            out.contains("none.json") && out.contains("cannot read"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_ms(0), "0 ms");
+        assert_eq!(human_ms(999), "999 ms");
+        assert_eq!(human_ms(5_400), "5 s");
+        assert_eq!(human_ms(180_000), "3 min");
+        assert_eq!(human_ms(7_200_000), "2 h");
+    }
+}
