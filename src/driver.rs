@@ -23,7 +23,7 @@ use crate::daemon::hooks::{HookRunner, StateChange as HookChange};
 use crate::daemon::persist::{DataDir, PersistedEpochs};
 use crate::daemon::state_file::{StateFileWriter, StateSnapshot};
 use crate::daemon::unix_now_ms;
-use crate::election::{Config, Epochs, Event, Instant, Node, Output, ServerState, StateChange};
+use crate::election::{Config, Epochs, Event, Instant, Node, Output, StateChange};
 use crate::wire::{self, FRAME_LEN};
 
 const SOCKET: Token = Token(0);
@@ -391,12 +391,15 @@ pub fn run(settings: RunSettings) -> Result<(), RunError> {
 
     let mut events = Events::with_capacity(16);
     let mut buf = [0u8; RECV_BUFFER];
-    let mut last_zxid_read = now;
+    let mut last_housekeeping = now;
     let result = 'events: loop {
         let now = daemon.now();
-        let timeout = node
+        // Wake for the core's next deadline or the next housekeeping tick, whichever is first.
+        let housekeeping = last_housekeeping + tick;
+        let deadline = node
             .poll_timeout()
-            .map(|deadline| deadline.saturating_duration_since(now));
+            .map_or(housekeeping, |d| d.min(housekeeping));
+        let timeout = Some(deadline.saturating_duration_since(now));
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -426,17 +429,18 @@ pub fn run(settings: RunSettings) -> Result<(), RunError> {
         daemon.drain(&mut node)?;
         // The zxid file is re-read once per tick, so an election always starts with a
         // value at most one tick old.
-        if let Some(file) = zxid_file.as_mut() {
-            if now.saturating_duration_since(last_zxid_read) >= tick {
-                last_zxid_read = now;
+        if now.saturating_duration_since(last_housekeeping) >= tick {
+            last_housekeeping = now;
+            if let Some(file) = zxid_file.as_mut() {
                 node.set_zxid(file.read());
             }
         }
-        // Keep valid_until fresh for readers of the state file: once per tick.
+        // Keep updated/valid_until fresh for readers of the state file: once per tick, in
+        // every state, so a live LOOKING node is not mistaken for a dead one.
         let stale = daemon
             .last_state_write
             .is_none_or(|t| now.saturating_duration_since(t) >= tick);
-        if stale && node.state() != ServerState::Looking {
+        if stale {
             daemon.write_state(&node, now);
         }
     };
