@@ -3,7 +3,7 @@
 //! Each seed picks a cluster (3–7 voters, 0–2 observers), a network (loss up to 30 %,
 //! duplication, delays up to 10 ms, so heavy reordering), clock drift within ±1 % per node,
 //! and a schedule of faults: crashes, restarts (epochs survive), graceful shutdowns,
-//! symmetric and one-way partitions, zxid changes. The simulator checks safety on every
+//! symmetric and one-way partitions, single lossy links, zxid changes. The simulator checks safety on every
 //! step (never two nodes reporting LEADING at once, strictly increasing epochs, observers
 //! never lead). Then the network heals, a quorum of voters is up, and every up node must
 //! agree on one leader within `AGREEMENT_BOUND` of virtual time.
@@ -107,7 +107,16 @@ fn run_seed(seed: u64) -> Result<Outcome, String> {
                     sim.block(from, to);
                 }
             }
-            7 => sim.heal(),
+            7 => {
+                if rng.chance(50) {
+                    sim.heal();
+                } else {
+                    // A bad link: heavy loss in one direction.
+                    let from = rng.pick(&ids);
+                    let to = rng.pick(&ids);
+                    sim.set_link_loss(from, to, rng.range(30, 90) as u32);
+                }
+            }
             _ => {
                 let id = rng.pick(&voter_ids);
                 sim.set_zxid(id, rng.range(0, 5));

@@ -135,6 +135,8 @@ pub struct Sim {
     pub net: NetConfig,
     /// blocked[from][to]: frames from `from` never reach `to`.
     pub blocked: Vec<Vec<bool>>,
+    /// loss[from][to]: percentage of frames lost on that link (starts at the net's rate).
+    pub loss: Vec<Vec<u32>>,
     pub rng: Rng,
     queue: BinaryHeap<Reverse<Delivery>>,
     order: u64,
@@ -188,6 +190,7 @@ impl Sim {
             nodes,
             net,
             blocked: vec![vec![false; n]; n],
+            loss: vec![vec![net.loss_percent; n]; n],
             rng,
             queue: BinaryHeap::new(),
             order: 0,
@@ -300,7 +303,18 @@ impl Sim {
         self.blocked[f][t] = true;
     }
 
+    /// Loss rate of one direction of one link.
+    pub fn set_link_loss(&mut self, from: u64, to: u64, percent: u32) {
+        let (f, t) = (self.index(from), self.index(to));
+        self.loss[f][t] = percent;
+    }
+
+    /// Remove partitions and per-link loss (back to the network's base loss rate).
     pub fn heal(&mut self) {
+        let base = self.net.loss_percent;
+        for row in self.loss.iter_mut() {
+            row.iter_mut().for_each(|l| *l = base);
+        }
         for row in self.blocked.iter_mut() {
             row.iter_mut().for_each(|b| *b = false);
         }
@@ -399,7 +413,7 @@ impl Sim {
 
     fn multicast(&mut self, from: usize, bytes: [u8; FRAME_LEN]) {
         for to in 0..self.nodes.len() {
-            if to == from || self.blocked[from][to] || self.rng.chance(self.net.loss_percent) {
+            if to == from || self.blocked[from][to] || self.rng.chance(self.loss[from][to]) {
                 continue;
             }
             let copies = if self.rng.chance(self.net.duplicate_percent) {
