@@ -9,7 +9,7 @@
 //! agree on one leader within `AGREEMENT_BOUND` of virtual time.
 //!
 //! `VOTECAST_SIM_SEEDS=N` sets the number of seeds (default 2,000, split over 4 tests so
-//! they run in parallel); `VOTECAST_SIM_SEED=S` replays one seed.
+//! they run in parallel); `VOTECAST_SIM_SEED=S` replays one seed and prints its history.
 
 mod sim;
 
@@ -32,7 +32,7 @@ struct Outcome {
     faults: u64,
 }
 
-fn run_seed(seed: u64) -> Result<Outcome, String> {
+fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
     let mut rng = Rng::new(seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
     let voters = rng.range(3, 7);
     let observers = rng.range(0, 2);
@@ -149,6 +149,9 @@ fn run_seed(seed: u64) -> Result<Outcome, String> {
             sim.history()
         ));
     };
+    if verbose {
+        println!("{net:?}\n{}", sim.history());
+    }
     // Stability: once agreed, the leader keeps its lease on a healed network.
     sim.run_for(Duration::from_secs(1));
     if let Some(violation) = &sim.violation {
@@ -174,22 +177,22 @@ fn run_shard(shard: u64) {
         .and_then(|v| v.parse().ok())
     {
         if shard == 0 {
-            let outcome = run_seed(seed).unwrap_or_else(|e| panic!("{e}"));
+            let outcome = run_seed(seed, true).unwrap_or_else(|e| panic!("{e}"));
             println!("seed {seed}: {outcome:?}");
         }
         return;
     }
     let started = WallClock::now();
-    let mut worst = Duration::ZERO;
+    let mut worst = (Duration::ZERO, 0);
     let mut terms = 0;
     let mut faults = 0;
     let mut runs = 0;
     let mut failures = Vec::new();
     for seed in (shard..seed_count()).step_by(SHARDS as usize) {
         runs += 1;
-        match run_seed(seed) {
+        match run_seed(seed, false) {
             Ok(outcome) => {
-                worst = worst.max(outcome.agreement);
+                worst = worst.max((outcome.agreement, seed));
                 terms += outcome.leader_terms;
                 faults += outcome.faults;
             }
@@ -197,7 +200,9 @@ fn run_shard(shard: u64) {
         }
     }
     println!(
-        "shard {shard}: {runs} seeds, {faults} faults, {terms} leader terms, worst agreement after healing {worst:?}, {:?} wall",
+        "shard {shard}: {runs} seeds, {faults} faults, {terms} leader terms, worst agreement after healing {:?} (seed {}), {:?} wall",
+        worst.0,
+        worst.1,
         started.elapsed()
     );
     if let Some((seed, first)) = failures.first() {

@@ -17,7 +17,9 @@
 //! - Votes are ordered by (peer epoch, zxid, id) ([`beats`]).
 //! - LOOKING frame, larger round: adopt the round, forget received votes, take the better of
 //!   the frame's vote and our *initial* vote, broadcast. Smaller round: ignore it, answer so
-//!   the sender catches up. Equal round: adopt the vote if it beats ours, broadcast.
+//!   the sender catches up. Equal round: adopt the vote if it beats ours, broadcast; if it
+//!   is worse, answer (beyond ZooKeeper: on a lossy medium the sender evidently missed our
+//!   vote, which TCP would have delivered).
 //! - Decide when a strict majority of voters agrees with our proposal, after `finalize_wait`
 //!   without a better vote; at once when *every* voter agrees (see [`Node::check_decision`]).
 //! - FOLLOWING/LEADING frames let a LOOKING node join an established leader once a quorum
@@ -639,6 +641,11 @@ impl Node {
                     return;
                 } else if beats_proposal {
                     self.set_proposal(now, Some(frame.vote));
+                } else if looking.proposal != Some(frame.vote) {
+                    // Beyond ZooKeeper: the sender votes worse than us in our round, so it
+                    // has not heard our vote (TCP would have delivered it; a multicast frame
+                    // may be lost). Answer now instead of at our next backoff expiry.
+                    self.answer(now);
                 }
                 self.record_election_vote(now, index, notice);
                 self.check_decision(now);
@@ -1044,6 +1051,11 @@ impl Node {
         self.release_promise_of(sender);
         match self.role {
             Role::Following(f) if f.vote.leader == sender => self.start_election(now),
+            // The candidate we vote for is leaving: start over without it rather than
+            // decide for a node that will never lead (or wait out a follower timeout).
+            Role::Looking(l) if l.proposal.is_some_and(|p| p.leader == sender) => {
+                self.start_election(now)
+            }
             Role::Looking(_) => self.check_decision(now),
             _ => {}
         }

@@ -373,6 +373,24 @@ impl Sim {
             return;
         };
         self.frames_delivered += 1;
+        if std::env::var_os("VOTECAST_SIM_TRACE").is_some() {
+            if let Ok(f) = wire::parse_datagram(&delivery.bytes, 0) {
+                println!(
+                    "{:>9} {} -> {} {:?} vote=({},{},{}) round={} epoch={} acc={} flags={:?}",
+                    self.now_us,
+                    f.sender,
+                    i + 1,
+                    f.state,
+                    f.vote.leader,
+                    f.vote.zxid,
+                    f.vote.peer_epoch,
+                    f.round,
+                    f.epoch,
+                    f.accepted_epoch,
+                    f.flags
+                );
+            }
+        }
         if let Err(err) = node.handle_datagram(now, &delivery.bytes) {
             self.violate(format!(
                 "node {} rejected a valid frame: {err}",
@@ -413,7 +431,20 @@ impl Sim {
 
     fn multicast(&mut self, from: usize, bytes: [u8; FRAME_LEN]) {
         for to in 0..self.nodes.len() {
-            if to == from || self.blocked[from][to] || self.rng.chance(self.loss[from][to]) {
+            if to == from {
+                continue;
+            }
+            if self.blocked[from][to] || self.rng.chance(self.loss[from][to]) {
+                if std::env::var_os("VOTECAST_SIM_TRACE").is_some() {
+                    println!(
+                        "{:>9} {} -> {} DROPPED (blocked {}, loss {}%)",
+                        self.now_us,
+                        from + 1,
+                        to + 1,
+                        self.blocked[from][to],
+                        self.loss[from][to]
+                    );
+                }
                 continue;
             }
             let copies = if self.rng.chance(self.net.duplicate_percent) {
