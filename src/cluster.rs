@@ -10,7 +10,7 @@ use std::fs;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -145,6 +145,17 @@ impl LocalCluster {
             .collect()
     }
 
+    /// Arguments given to node `id` only, after the common ones (takes effect at its next
+    /// start).
+    pub fn set_extra_args<S: Into<String>>(&mut self, id: u64, args: impl IntoIterator<Item = S>) {
+        self.node_mut(id).extra_args = args.into_iter().map(Into::into).collect();
+    }
+
+    /// Node `id`'s `--data-dir` (kept across restarts; created by the node on start).
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.node(id).dir.join("data")
+    }
+
     /// The command line of node `id`.
     pub fn command(&self, id: u64) -> Command {
         let node = self.node(id);
@@ -156,7 +167,7 @@ impl LocalCluster {
             .args(["--interface", "lo"])
             .args(["--group", &self.group.to_string()])
             .arg("--data-dir")
-            .arg(node.dir.join("data"))
+            .arg(self.data_dir(id))
             .arg("--state-file")
             .arg(&node.state_file)
             .args(&self.common_args)
@@ -234,6 +245,22 @@ impl LocalCluster {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// Reap every node process that has exited by itself (without a signal from us) and
+    /// report it with its exit status; those nodes no longer count as running.
+    pub fn reap_exited(&mut self) -> io::Result<Vec<(u64, ExitStatus)>> {
+        let mut exited = Vec::new();
+        for node in self.nodes.iter_mut() {
+            let Some(child) = node.child.as_mut() else {
+                continue;
+            };
+            if let Some(status) = child.try_wait()? {
+                node.child = None;
+                exited.push((node.id, status));
+            }
+        }
+        Ok(exited)
     }
 
     /// Node `id`'s state file, if it is written and parses.

@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
 use std::path::PathBuf;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -97,10 +97,16 @@ pub fn open_multicast_socket(interface: &str, group: SocketAddr) -> Result<Socke
         }
     }
     // Binding to the group address (not the wildcard) keeps other groups on the same port
-    // out of this socket.
+    // out of this socket. A link-local IPv6 group needs the interface as its scope.
+    let bind_addr = match group {
+        SocketAddr::V6(v6) if v6.scope_id() == 0 => {
+            SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, index))
+        }
+        other => other,
+    };
     setup(
         "binding the group port",
-        socket.bind(&SockAddr::from(group)),
+        socket.bind(&SockAddr::from(bind_addr)),
     )?;
     setup("O_NONBLOCK", socket.set_nonblocking(true))?;
     Ok(socket)
@@ -233,7 +239,14 @@ impl Daemon {
             }
             Err(e) => {
                 self.stats.send_errors += 1;
-                log::warn!("send to {} failed: {e}", self.group);
+                // 1st, 2nd, 4th, 8th... failure: visible, but no log flood while a link is down.
+                if self.stats.send_errors.is_power_of_two() {
+                    log::warn!(
+                        "send to {} failed ({} failures so far): {e}",
+                        self.group,
+                        self.stats.send_errors
+                    );
+                }
             }
         }
     }
