@@ -133,8 +133,9 @@ pub enum Output {
 pub struct Stats {
     pub frames_received: u64,
     pub frames_sent: u64,
-    /// Datagrams that failed to parse, by reason.
+    /// Datagrams that failed to parse (wrong length, magic, version, CRC or state code).
     pub malformed: u64,
+    /// Well-formed frames of another cluster id.
     pub other_cluster: u64,
     /// Our own frames (multicast loop).
     pub own_frames: u64,
@@ -229,7 +230,7 @@ enum Role {
     /// FOLLOWING (voter) or OBSERVING (observer): same bookkeeping, observers never ack.
     Following(Following),
     Leading(Leading),
-    /// Shut down; `resign` frame still to send if true.
+    /// Shut down; the last frame (with RESIGN) repeats this vote.
     Stopped {
         last_vote: Option<Vote>,
     },
@@ -286,7 +287,8 @@ impl Node {
         config.validate()?;
         let own_index = config.voter_index(config.id);
         let mut peers = [Peer::default(); MAX_VOTERS];
-        // Before start no frame is processed; mark the own slot as such for clarity.
+        // The own slot mirrors our accepted epoch, so that proposing an epoch takes the
+        // maximum over one uniform table.
         if let Some(i) = own_index {
             peers[i].accepted_epoch = epochs.accepted_epoch;
         }
