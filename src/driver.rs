@@ -18,13 +18,14 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
+use crate::auth::Fingerprint;
 use crate::daemon::config::{RunSettings, ZxidSource};
 use crate::daemon::hooks::{HookRunner, StateChange as HookChange};
 use crate::daemon::persist::{DataDir, PersistedEpochs};
 use crate::daemon::state_file::{StateFileWriter, StateSnapshot};
 use crate::daemon::unix_now_ms;
-use crate::election::{Config, Epochs, Event, Instant, Node, Output, StateChange};
-use crate::wire::{self, FRAME_LEN};
+use crate::election::{Config, DatagramError, Epochs, Event, Instant, Node, Output, StateChange};
+use crate::wire::FRAME_LEN;
 
 const SOCKET: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -53,6 +54,8 @@ fn fail(what: impl fmt::Display) -> RunError {
 pub struct DriverStats {
     pub sends_dropped: u64,
     pub send_errors: u64,
+    /// Frames dropped for a missing or bad authentication tag (for the log rate limit).
+    pub unauthentic: u64,
 }
 
 /// Open the multicast socket: bound to the group port with SO_REUSEADDR/SO_REUSEPORT so
@@ -139,6 +142,7 @@ pub fn core_config(settings: &RunSettings) -> Result<Config, RunError> {
     config.finalize_wait = settings.finalize_wait;
     config.min_notification_interval = settings.finalize_wait;
     config.max_notification_interval = settings.max_notification_interval;
+    config.keys = settings.keys.clone();
     config.validate().map_err(fail)?;
     Ok(config)
 }
@@ -205,7 +209,20 @@ impl Daemon {
             match output {
                 Output::Persist(epochs) => self.persist(epochs)?,
                 Output::Event(Event::StateChanged(change)) => self.report(node, change),
-                Output::Transmit(frame) => self.send(&frame),
+                Output::Event(Event::DuplicateId(dup)) => {
+                    let quiet = dup.quarantine_until.saturating_duration_since(self.now());
+                    log::error!(
+                        "node {}: another board sends frames with our id (its incarnation {}, \
+                         ours {}): two boards share an id; refusing to lead and staying silent \
+                         for {:.1} s after the last such frame. Give each board its own --id.",
+                        node.id(),
+                        dup.incarnation,
+                        node.incarnation(),
+                        quiet.as_secs_f64()
+                    );
+                    self.write_state(node, self.now());
+                }
+                Output::Transmit(frame) => self.send(&frame.bytes),
             }
         }
         Ok(())
@@ -225,13 +242,8 @@ impl Daemon {
             .map_err(|e| fail(format_args!("cannot persist epochs: {e}")))
     }
 
-    fn send(&mut self, frame: &wire::Repr) {
-        let mut buf = [0u8; FRAME_LEN];
-        // The buffer is exactly FRAME_LEN long, which is all emit_datagram checks.
-        let Ok(len) = wire::emit_datagram(frame, &mut buf) else {
-            return;
-        };
-        match self.socket.send_to(&buf[..len], self.group) {
+    fn send(&mut self, frame: &[u8; FRAME_LEN]) {
+        match self.socket.send_to(frame, self.group) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // Never queue: the next frame carries the newer state anyway.
@@ -298,7 +310,7 @@ impl Daemon {
             updated_unix_ms: unix_now,
             valid_until_unix_ms,
             last_election_ms: node.last_election_time().map(|d| d.as_secs_f64() * 1000.0),
-            duplicate_id: false,
+            duplicate_id: node.duplicate_id().is_some(),
         };
         if let Err(e) = writer.write(&snapshot) {
             log::warn!("state file {}: {e}", writer.path().display());
@@ -385,6 +397,26 @@ pub fn run(settings: RunSettings) -> Result<(), RunError> {
         settings.voters,
         epochs
     );
+    if settings.keys.is_enabled() {
+        let mut keys = settings.keys.describe();
+        if let Some((id, fingerprint)) = keys.next() {
+            log::info!(
+                "authentication on: signing with key {id} (fingerprint {})",
+                Fingerprint(fingerprint)
+            );
+        }
+        for (id, fingerprint) in keys {
+            log::info!(
+                "authentication: also accepting key {id} (fingerprint {})",
+                Fingerprint(fingerprint)
+            );
+        }
+    } else {
+        log::warn!(
+            "authentication off (no --key-file): anyone on the LAN can forge frames; \
+             see README, Guarantees"
+        );
+    }
     let group = settings.group;
     let tick = settings.tick;
     let mut daemon = Daemon {
@@ -459,13 +491,19 @@ pub fn run(settings: RunSettings) -> Result<(), RunError> {
     };
     let stats = node.stats();
     log::info!(
-        "node {}: stopped; frames received {}, sent {}, malformed {}, other cluster {}, stale {}, sends dropped {}",
+        "node {}: stopped; frames received {}, sent {}, malformed {}, other cluster {}, \
+         unauthenticated {}, bad tags {}, stale {}, throttled {}, own id from elsewhere {}, \
+         sends dropped {}",
         node.id(),
         stats.frames_received,
         stats.frames_sent,
         stats.malformed,
         stats.other_cluster,
+        stats.unauthenticated,
+        stats.bad_tags,
         stats.stale_frames,
+        stats.throttled,
+        stats.duplicate_id_frames,
         daemon.stats.sends_dropped
     );
     if let Some(hooks) = daemon.hooks.take() {
@@ -480,8 +518,31 @@ fn receive_all(daemon: &mut Daemon, node: &mut Node, buf: &mut [u8]) -> Result<(
         match daemon.socket.recv_from(buf) {
             Ok((len, from)) => {
                 let now = daemon.now();
-                if let Err(err) = node.handle_datagram(now, &buf[..len]) {
-                    log::debug!("dropped datagram of {len} bytes from {from}: {err}");
+                let duplicates_before = node.stats().duplicate_id_frames;
+                match node.handle_datagram(now, &buf[..len]) {
+                    Ok(()) => {}
+                    Err(err @ DatagramError::Unauthentic(_)) => {
+                        // A peer with another key (or an attacker): visible without a log
+                        // flood: the 1st, 2nd, 4th, 8th... such frame.
+                        daemon.stats.unauthentic += 1;
+                        if daemon.stats.unauthentic.is_power_of_two() {
+                            log::warn!(
+                                "dropped frame from {from}: {err} ({} so far; check that every \
+                                 node has the same --key-file)",
+                                daemon.stats.unauthentic
+                            );
+                        } else {
+                            log::debug!("dropped frame from {from}: {err}");
+                        }
+                    }
+                    Err(err) => log::debug!("dropped datagram of {len} bytes from {from}: {err}"),
+                }
+                let duplicates = node.stats().duplicate_id_frames;
+                if duplicates > duplicates_before && duplicates.is_power_of_two() {
+                    log::error!(
+                        "frame with our id {} from {from} that we did not send ({duplicates} so far)",
+                        node.id()
+                    );
                 }
                 daemon.drain(node)?;
             }

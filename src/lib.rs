@@ -8,6 +8,7 @@
 //!   touches sockets and files.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cluster;
 pub mod daemon;
 pub mod demo;

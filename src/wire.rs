@@ -73,6 +73,8 @@ pub const MAGIC: [u8; 4] = *b"VCST";
 pub const VERSION: u8 = 1;
 /// `Vote::leader` value meaning "no vote" (an observer without a candidate yet).
 pub const NO_LEADER: u64 = u64::MAX;
+/// The bytes the authentication tag covers: every field before the tag (see [`crate::auth`]).
+pub const AUTHENTICATED: core::ops::Range<usize> = 0..field::AUTH_TAG.start;
 
 /// Byte ranges of the fields, as in smoltcp.
 mod field {

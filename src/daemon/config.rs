@@ -7,7 +7,7 @@
 //!              [--zxid N | --zxid-file PATH] [--data-dir DIR] [--state-file PATH]
 //!              [--on-change CMD] [--hook-timeout DURATION] [--tick DURATION]
 //!              [--sync-limit N] [--init-limit N] [--finalize-wait DURATION]
-//!              [--max-notification-interval DURATION] [--config FILE]
+//!              [--max-notification-interval DURATION] [--key-file PATH] [--config FILE]
 //! votecast status --state-file PATH [--json]
 //! votecast demo [--nodes N]
 //! ```
@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::auth::{self, KeySet};
 
 /// Most voters a cluster may have (the wire format carries a 64-bit voter bitmap).
 pub const MAX_VOTERS: usize = 64;
@@ -68,6 +70,7 @@ const FILE_KEYS: &[&str] = &[
     "init-limit",
     "finalize-wait",
     "max-notification-interval",
+    "key-file",
 ];
 
 /// What the command line asked for.
@@ -158,6 +161,8 @@ pub struct RunSettings {
     pub finalize_wait: Duration,
     /// Upper bound of the notification back-off.
     pub max_notification_interval: Duration,
+    /// Shared keys from `--key-file`; empty = authentication off.
+    pub keys: KeySet,
 }
 
 impl RunSettings {
@@ -263,6 +268,10 @@ struct RunArgs {
     /// Upper bound of the notification back-off [default: 2s].
     #[arg(long, value_name = "DURATION")]
     max_notification_interval: Option<String>,
+    /// File with the shared secret(s) that authenticate frames: lines "ID SECRET", the
+    /// first key signs; SECRET is at least 32 random bytes in hex or base64.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
 }
 
 /// Parses the whole command line (`args` includes the program name, like `std::env::args_os`).
@@ -803,6 +812,18 @@ fn resolve_run(args: &RunArgs, file: Option<&toml::Table>) -> Result<RunSettings
         ));
     }
 
+    let keys = match path_setting("key-file", &args.key_file, file)? {
+        Some(path) => read_key_file(
+            &path,
+            if args.key_file.is_some() {
+                "--key-file"
+            } else {
+                "config key \"key-file\""
+            },
+        )?,
+        None => KeySet::disabled(),
+    };
+
     Ok(RunSettings {
         id,
         voters,
@@ -819,7 +840,27 @@ fn resolve_run(args: &RunArgs, file: Option<&toml::Table>) -> Result<RunSettings
         init_limit,
         finalize_wait,
         max_notification_interval,
+        keys,
     })
+}
+
+/// Read and check a key file. Refused (exit 2): unreadable, readable by every user,
+/// malformed, short or weak keys. Group-readable is fine (a root-owned file, group votecast).
+fn read_key_file(path: &Path, origin: &str) -> Result<KeySet, UsageError> {
+    use std::os::unix::fs::PermissionsExt;
+    let problem = |what: fmt::Arguments<'_>| {
+        UsageError::new(format!("error: {origin} {}: {what}", path.display()))
+    };
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| problem(format_args!("cannot read the key file: {e}")))?;
+    if metadata.permissions().mode() & 0o004 != 0 {
+        return Err(problem(format_args!(
+            "the key file is readable by every user; restrict it (chmod o-rwx)"
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| problem(format_args!("cannot read the key file: {e}")))?;
+    auth::parse_key_file(&text).map_err(|e| problem(format_args!("{e}")))
 }
 
 /// Parses a duration written as a number and a unit: `50ms`, `2s`, `1500us`, `1m`, `1.5s`.
@@ -965,6 +1006,7 @@ mod tests {
                 init_limit: 10,
                 finalize_wait: Duration::from_millis(50),
                 max_notification_interval: Duration::from_secs(2),
+                keys: KeySet::disabled(),
             }
         );
         assert!(!s.is_observer());

@@ -2,10 +2,15 @@
 
 use core::time::Duration;
 
+use crate::auth::KeySet;
 use crate::wire::NO_LEADER;
 
 /// Most voters a cluster may have. Per-voter state lives in fixed arrays of this size.
 pub const MAX_VOTERS: usize = 64;
+
+/// Frames a voter may send in one burst before its budget throttles it: one vote change per
+/// other voter in an election, twice over.
+pub const FRAME_BUDGET_BURST: u32 = 2 * MAX_VOTERS as u32;
 
 /// Configuration errors. Each names exactly one problem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +76,9 @@ pub struct Config {
     /// Bound on the clock-rate error of every node, in parts per million (10_000 = 1 %).
     /// Leases are shortened so that they hold whenever every clock is within this bound.
     pub max_clock_drift_ppm: u32,
+    /// Shared keys that sign our frames and verify received ones; empty = authentication
+    /// off (every frame is accepted whatever its key id and tag).
+    pub keys: KeySet,
 }
 
 impl Config {
@@ -93,6 +101,7 @@ impl Config {
             min_notification_interval: Duration::from_millis(50),
             max_notification_interval: Duration::from_secs(2),
             max_clock_drift_ppm: 10_000,
+            keys: KeySet::disabled(),
         };
         config.validate()?;
         Ok(config)
@@ -169,6 +178,13 @@ impl Config {
         let sync = self.sync_timeout().as_micros();
         let micros = sync * (1_000_000 - ppm) / (1_000_000 + ppm);
         Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    /// Per-voter receive budget: a voter may send [`FRAME_BUDGET_BURST`] frames at once, then
+    /// one per this interval (16 per tick). A healthy voter sends about one per tick plus a
+    /// burst of votes during an election; frames beyond the budget are dropped like lost ones.
+    pub fn frame_budget_interval(&self) -> Duration {
+        self.tick / 16
     }
 
     /// Minimum spacing of unsolicited answers to LOOKING frames: one answer per this

@@ -69,13 +69,14 @@ mod vote;
 
 use core::time::Duration;
 
-pub use self::config::{Config, ConfigError, MAX_VOTERS};
+pub use self::config::{Config, ConfigError, FRAME_BUDGET_BURST, MAX_VOTERS};
 pub use self::time::Instant;
 pub use self::vote::beats;
 pub use crate::wire::{ServerState, Vote};
 
 use self::timers::{Timer, Timers};
-use crate::wire::{self, Flags, Repr, NO_LEADER};
+use crate::auth;
+use crate::wire::{self, Flags, Packet, Repr, FRAME_LEN, NO_LEADER};
 
 /// Capacity of the queue of events and persistence requests.
 pub const OUTPUT_CAPACITY: usize = 16;
@@ -84,6 +85,10 @@ pub const OUTPUT_CAPACITY: usize = 16;
 /// burst of this many, then one per [`Config::answer_interval`]: a joining node needs two
 /// answers in quick succession, a flood of LOOKING frames gets a bounded trickle.
 const ANSWER_BURST: u32 = 4;
+
+/// Own frames remembered (sequence and CRC) to tell our looped-back frames from another
+/// board's frames with our id. Older own frames are not compared, only dropped.
+const SENT_RING: usize = 32;
 
 /// Epoch state that must survive restarts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,10 +117,31 @@ pub struct StateChange {
     pub election_time: Option<Duration>,
 }
 
+/// Another board sends frames with our id (see [`Node::duplicate_id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DuplicateId {
+    /// Incarnation and sequence of the frame that gave it away.
+    pub incarnation: u32,
+    pub sequence: u64,
+    /// Until when we stay silent and refuse to lead, unless more such frames arrive.
+    pub quarantine_until: Instant,
+}
+
 /// Something the application should know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     StateChanged(StateChange),
+    /// A frame with our id that we did not send: two boards share an id. Reported when the
+    /// quarantine starts (not for every such frame).
+    DuplicateId(DuplicateId),
+}
+
+/// A frame to multicast: its fields, and its bytes as they go on the wire (signed when
+/// authentication is on, CRC last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    pub repr: Repr,
+    pub bytes: [u8; FRAME_LEN],
 }
 
 /// What the node asks its driver to do, in order.
@@ -125,8 +151,28 @@ pub enum Output {
     /// Store these epochs durably before acting on any later output.
     Persist(Epochs),
     /// Multicast this frame.
-    Transmit(Repr),
+    Transmit(Frame),
 }
+
+/// Why [`Node::handle_datagram`] dropped a datagram before looking at its contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatagramError {
+    /// Not a well-formed frame of our protocol and cluster.
+    Malformed(wire::Error),
+    /// Authentication is on and the frame's key id or tag is not valid.
+    Unauthentic(auth::Error),
+}
+
+impl core::fmt::Display for DatagramError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DatagramError::Malformed(err) => err.fmt(f),
+            DatagramError::Unauthentic(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DatagramError {}
 
 /// Counters for operators and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -145,6 +191,14 @@ pub struct Stats {
     pub non_voter_frames: u64,
     /// Frames voting for an id that is not a voter (validVoter).
     pub invalid_votes: u64,
+    /// Authentication on: frames with key id 0 or a key id we do not have.
+    pub unauthenticated: u64,
+    /// Authentication on: frames whose tag does not verify (forged or wrong secret).
+    pub bad_tags: u64,
+    /// Frames of a voter over its receive budget, dropped.
+    pub throttled: u64,
+    /// Frames with our id that we did not send (another board with our id).
+    pub duplicate_id_frames: u64,
     pub elections_started: u64,
     /// Outputs dropped because the queue was full (a driver that does not poll); never
     /// expected.
@@ -160,7 +214,7 @@ struct Notice {
 }
 
 /// What we know of one voter.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Peer {
     /// Newest (incarnation, sequence) seen; frames that do not advance it are stale. This
     /// gives FastLeaderElection the per-sender FIFO order TCP gave ZooKeeper.
@@ -177,6 +231,25 @@ struct Peer {
     acked_epoch: u64,
     /// While we lead: newest of our time stamps it echoed during this term.
     echo: Option<Instant>,
+    /// Receive budget: frames it may still send now, refilled one per budget interval.
+    budget: u32,
+    budget_refilled: Instant,
+}
+
+impl Default for Peer {
+    fn default() -> Peer {
+        Peer {
+            last_frame: None,
+            election: None,
+            out_of_election: None,
+            resigned: false,
+            accepted_epoch: 0,
+            acked_epoch: 0,
+            echo: None,
+            budget: FRAME_BUDGET_BURST,
+            budget_refilled: Instant::ZERO,
+        }
+    }
 }
 
 /// Our promise not to support any leader but `leader` before `until` (our clock).
@@ -262,6 +335,10 @@ pub struct Node {
     now: Instant,
     election_started: Instant,
     last_election_time: Option<Duration>,
+    /// (sequence, CRC) of our recent frames, at index `sequence % SENT_RING`.
+    sent: [(u64, u32); SENT_RING],
+    /// Set while another board with our id is (or was recently) heard.
+    duplicate: Option<DuplicateId>,
     stats: Stats,
 }
 
@@ -317,6 +394,8 @@ impl Node {
             now: Instant::ZERO,
             election_started: Instant::ZERO,
             last_election_time: None,
+            sent: [(0, 0); SENT_RING],
+            duplicate: None,
             stats: Stats::default(),
         })
     }
@@ -368,35 +447,52 @@ impl Node {
 
     // ----- inputs ---------------------------------------------------------------------
 
-    /// Parse an untrusted datagram and handle it. Malformed and foreign datagrams are
-    /// counted and returned as errors; they never change the node's state.
-    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) -> Result<(), wire::Error> {
-        match wire::parse_datagram(datagram, self.config.cluster) {
-            Ok(repr) => {
-                self.handle_frame(now, &repr);
-                Ok(())
-            }
+    /// Parse an untrusted datagram, check its authentication (when keys are configured)
+    /// and handle it. Malformed, foreign and unauthentic datagrams are counted and returned
+    /// as errors; they never change the node's state.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) -> Result<(), DatagramError> {
+        let packet = Packet::new_unchecked(datagram);
+        let repr = match Repr::parse(&packet, self.config.cluster) {
+            Ok(repr) => repr,
             Err(err) => {
                 if err == wire::Error::OtherCluster {
                     self.stats.other_cluster += 1;
                 } else {
                     self.stats.malformed += 1;
                 }
-                Err(err)
+                return Err(DatagramError::Malformed(err));
             }
+        };
+        if let Err(err) = self.config.keys.verify(&packet) {
+            if err == auth::Error::BadTag {
+                self.stats.bad_tags += 1;
+            } else {
+                self.stats.unauthenticated += 1;
+            }
+            return Err(DatagramError::Unauthentic(err));
         }
+        self.handle_frame_crc(now, &repr, packet.checksum());
+        Ok(())
     }
 
-    /// Handle a parsed frame of our cluster.
+    /// Handle a parsed frame of our cluster whose authentication (if any) was checked.
     pub fn handle_frame(&mut self, now: Instant, frame: &Repr) {
+        let mut bytes = [0u8; FRAME_LEN];
+        frame.emit(&mut Packet::new_unchecked(&mut bytes[..]));
+        let crc = Packet::new_unchecked(&bytes[..]).checksum();
+        self.handle_frame_crc(now, frame, crc);
+    }
+
+    /// `crc` is the frame's CRC as received: it tells our own frames from copies with
+    /// different contents.
+    fn handle_frame_crc(&mut self, now: Instant, frame: &Repr, crc: u32) {
         self.advance_clock(now);
         if matches!(self.role, Role::Idle | Role::Stopped { .. }) {
             return;
         }
         self.stats.frames_received += 1;
         if frame.sender == self.config.id {
-            // Our own frame looped back by the multicast socket.
-            self.stats.own_frames += 1;
+            self.receive_own_id(now, frame, crc);
             return;
         }
         let Some(index) = self.config.voter_index(frame.sender) else {
@@ -412,12 +508,32 @@ impl Node {
             }
             return;
         };
+        let budget_interval = self
+            .config
+            .frame_budget_interval()
+            .max(Duration::from_micros(1));
         let peer = &mut self.peers[index];
         let position = (frame.incarnation, frame.sequence);
         if peer.last_frame.is_some_and(|last| position <= last) {
+            // Checked before the budget, so that replayed copies cannot use up the budget
+            // of the voter they imitate.
             self.stats.stale_frames += 1;
             return;
         }
+        let earned = now
+            .saturating_duration_since(peer.budget_refilled)
+            .as_micros()
+            / budget_interval.as_micros();
+        if earned > 0 {
+            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+            peer.budget = peer.budget.saturating_add(earned).min(FRAME_BUDGET_BURST);
+            peer.budget_refilled = now;
+        }
+        if peer.budget == 0 {
+            self.stats.throttled += 1;
+            return;
+        }
+        peer.budget -= 1;
         peer.last_frame = Some(position);
         peer.accepted_epoch = frame.accepted_epoch;
         peer.resigned = frame.flags.contains(Flags::RESIGN);
@@ -440,6 +556,13 @@ impl Node {
     /// Handle every timer whose deadline is at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance_clock(now);
+        if self.duplicate.is_some_and(|d| d.quarantine_until <= now) {
+            self.duplicate = None;
+            // Back from the quarantine: a fresh round, so that our vote is heard again.
+            if matches!(self.role, Role::Looking(_)) {
+                self.start_election(now);
+            }
+        }
         // Each handler sets its next deadline strictly after `now`, so this terminates;
         // the bound is a guard against a future mistake, not a limit ever reached.
         for _ in 0..(4 * Timer::ALL.len()) {
@@ -462,16 +585,34 @@ impl Node {
         }
         if self.transmit_pending {
             self.transmit_pending = false;
-            let frame = self.build_frame();
+            if self.duplicate.is_some() {
+                // Quarantined: another board speaks with our id; adding our frames would
+                // only make peers drop one of us at random.
+                return None;
+            }
+            let repr = self.build_frame();
+            let mut bytes = [0u8; FRAME_LEN];
+            repr.emit(&mut Packet::new_unchecked(&mut bytes[..]));
+            self.config.keys.sign(&mut bytes);
+            let repr = Repr {
+                key_id: bytes[7],
+                ..repr
+            };
+            let crc = Packet::new_unchecked(&bytes[..]).checksum();
+            self.sent[ring_slot(repr.sequence)] = (repr.sequence, crc);
             self.stats.frames_sent += 1;
-            return Some(Output::Transmit(frame));
+            return Some(Output::Transmit(Frame { repr, bytes }));
         }
         None
     }
 
     /// The next instant at which [`Node::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        let quarantine = self.duplicate.map(|d| d.quarantine_until);
+        match (self.timers.next(), quarantine) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ----- queries --------------------------------------------------------------------
@@ -517,6 +658,12 @@ impl Node {
 
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// Set while another board with our id has been heard within the quarantine: we send
+    /// nothing and refuse to lead until it ends.
+    pub fn duplicate_id(&self) -> Option<DuplicateId> {
+        self.duplicate
     }
 
     /// Duration of the last completed election (start of LOOKING to the reported state).
@@ -762,6 +909,11 @@ impl Node {
 
     /// The election is over: lead, follow or observe `vote.leader`.
     fn decide(&mut self, now: Instant, vote: Vote) {
+        if vote.leader == self.config.id && self.duplicate.is_some() {
+            // Another board has our id: refuse to lead and stay LOOKING; the others time
+            // out on us and elect someone else.
+            return;
+        }
         self.timers.clear_all();
         if vote.leader == self.config.id {
             self.become_leader(now, vote);
@@ -1036,6 +1188,56 @@ impl Node {
         }
     }
 
+    // ----- duplicate ids ------------------------------------------------------------------
+
+    /// A frame carrying our id. Our own looped-back frames match what we sent. A frame
+    /// from a later incarnation, with a sequence we have not reached, or with contents that
+    /// differ from ours under the same sequence comes from another board with our id (with
+    /// authentication on, nobody without the key can make one). An older incarnation is
+    /// treated as a replay of our past, not as a duplicate: otherwise an attacker replaying
+    /// a recorded frame could silence us.
+    fn receive_own_id(&mut self, now: Instant, frame: &Repr, crc: u32) {
+        self.stats.own_frames += 1;
+        let ours = match frame.incarnation.cmp(&self.incarnation) {
+            core::cmp::Ordering::Less => true,
+            core::cmp::Ordering::Greater => false,
+            core::cmp::Ordering::Equal if frame.sequence > self.sequence => false,
+            core::cmp::Ordering::Equal => {
+                let (sequence, sent_crc) = self.sent[ring_slot(frame.sequence)];
+                // Too old to compare: assume it is ours.
+                sequence != frame.sequence || sent_crc == crc
+            }
+        };
+        if ours {
+            return;
+        }
+        self.stats.duplicate_id_frames += 1;
+        let fresh = self.duplicate.is_none();
+        let until = now + self.quarantine_duration();
+        let sighting = DuplicateId {
+            incarnation: frame.incarnation,
+            sequence: frame.sequence,
+            quarantine_until: until,
+        };
+        self.duplicate = Some(sighting);
+        if fresh {
+            self.push_output(Output::Event(Event::DuplicateId(sighting)));
+            if matches!(self.role, Role::Leading(_)) {
+                self.start_election(now);
+            }
+        }
+    }
+
+    /// Four follower timeouts plus up to one more, spread by our incarnation: two boards
+    /// with one id that both stood down come back at different times, and the first one
+    /// back keeps the other quiet.
+    fn quarantine_duration(&self) -> Duration {
+        let sync = self.config.sync_timeout();
+        let spread = splitmix64(u64::from(self.incarnation) ^ self.config.id.rotate_left(32));
+        let jitter_us = spread % u64::try_from(sync.as_micros()).unwrap_or(1).max(1);
+        sync * 4 + Duration::from_micros(jitter_us)
+    }
+
     // ----- promises, resign, answers ----------------------------------------------------
 
     fn promise_free_for(&self, leader: u64) -> bool {
@@ -1227,6 +1429,19 @@ impl Node {
         }
         frame
     }
+}
+
+fn ring_slot(sequence: u64) -> usize {
+    // The remainder is below SENT_RING, so it fits.
+    (sequence % SENT_RING as u64) as usize
+}
+
+/// A fixed mixing function (SplitMix64's finaliser): spreads small inputs over u64.
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// Leader time stamps travel as microseconds plus one, so that zero means "none" even

@@ -126,6 +126,8 @@ struct Delivery {
     to: usize,
     /// Incarnation of the receiver when sent is irrelevant: a crashed receiver drops it.
     bytes: [u8; FRAME_LEN],
+    /// Injected by a test playing an attacker: may be rejected without a violation.
+    hostile: bool,
 }
 
 pub struct Sim {
@@ -147,6 +149,12 @@ pub struct Sim {
     pub leader_terms: u64,
     pub violation: Option<String>,
     pub frames_delivered: u64,
+    /// When set, every frame a node multicasts is also kept in `recorded` with the real
+    /// time it was sent (for replays).
+    pub record: bool,
+    pub recorded: Vec<(u64, [u8; FRAME_LEN])>,
+    /// Injected frames that the receiver rejected (parse or authentication).
+    pub hostile_rejected: u64,
 }
 
 impl Sim {
@@ -199,7 +207,24 @@ impl Sim {
             leader_terms: 0,
             violation: None,
             frames_delivered: 0,
+            record: false,
+            recorded: Vec::new(),
+            hostile_rejected: 0,
         }
+    }
+
+    /// Deliver `bytes` to node `to` at real time `at_us`, as an attacker on the LAN would.
+    /// Uses no randomness of the simulator, so the honest nodes' run stays comparable.
+    pub fn inject(&mut self, to: u64, at_us: u64, bytes: [u8; FRAME_LEN]) {
+        let to = self.index(to);
+        self.order += 1;
+        self.queue.push(Reverse(Delivery {
+            at_us: at_us.max(self.now_us),
+            order: self.order,
+            to,
+            bytes,
+            hostile: true,
+        }));
     }
 
     fn index(&self, id: u64) -> usize {
@@ -392,6 +417,11 @@ impl Sim {
             }
         }
         if let Err(err) = node.handle_datagram(now, &delivery.bytes) {
+            if delivery.hostile {
+                self.hostile_rejected += 1;
+                self.drain(i);
+                return;
+            }
             self.violate(format!(
                 "node {} rejected a valid frame: {err}",
                 self.nodes[i].id
@@ -418,11 +448,12 @@ impl Sim {
                         self.end_leadership(i);
                     }
                 }
+                Output::Event(Event::DuplicateId(dup)) => {
+                    panic!("node {} saw its id from elsewhere: {dup:?}", i + 1)
+                }
                 Output::Transmit(frame) => {
-                    let mut bytes = [0u8; FRAME_LEN];
-                    wire::emit_datagram(&frame, &mut bytes).expect("frame fits");
                     self.nodes[i].frames_sent += 1;
-                    self.multicast(i, bytes);
+                    self.multicast(i, frame.bytes);
                 }
             }
         }
@@ -430,6 +461,9 @@ impl Sim {
     }
 
     fn multicast(&mut self, from: usize, bytes: [u8; FRAME_LEN]) {
+        if self.record {
+            self.recorded.push((self.now_us, bytes));
+        }
         for to in 0..self.nodes.len() {
             if to == from {
                 continue;
@@ -460,6 +494,7 @@ impl Sim {
                     order: self.order,
                     to,
                     bytes,
+                    hostile: false,
                 }));
             }
         }
