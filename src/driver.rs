@@ -330,6 +330,17 @@ impl fmt::Display for OptionDisplay {
     }
 }
 
+/// The wall-clock second, if the clock looks set (after 2020-01-01), else 0: the floor of
+/// this start's incarnation (see `DataDir::bump_incarnation`).
+fn incarnation_floor() -> u32 {
+    const JAN_2020_UNIX_S: u64 = 1_577_836_800;
+    let now_s = unix_now_ms() / 1000;
+    if now_s < JAN_2020_UNIX_S {
+        return 0;
+    }
+    u32::try_from(now_s).unwrap_or(0)
+}
+
 /// Run one node until SIGTERM/SIGINT (exit 0 after the resign broadcast) or a runtime
 /// failure.
 pub fn run(settings: RunSettings) -> Result<(), RunError> {
@@ -345,7 +356,7 @@ pub fn run(settings: RunSettings) -> Result<(), RunError> {
         Some(dir) => {
             let stored = dir.load_epochs().map_err(fail)?;
             // Bumped before the first frame of this start, so every start's frames are new.
-            let incarnation = dir.bump_incarnation().map_err(fail)?;
+            let incarnation = dir.bump_incarnation(incarnation_floor()).map_err(fail)?;
             let epochs = Epochs {
                 accepted_epoch: stored.accepted_epoch,
                 accepted_leader: stored.accepted_leader,

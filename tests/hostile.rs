@@ -211,7 +211,7 @@ fn replayed_frames_change_nothing() {
             "seed {seed}: too few frames recorded"
         );
 
-        let mut attacker = Rng::new(seed ^ 0x4e91_a7);
+        let mut attacker = Rng::new(seed ^ 0x004e_91a7);
         let attacked = scripted_run(seed, |sim, from_us, _| {
             if from_us == 3_000_000 {
                 for bytes in &old_frames {
@@ -373,12 +373,12 @@ fn later_incarnation_with_our_id_is_a_duplicate_leader_steps_down() {
 
     // Timers keep running but nothing is sent, and it never leads, though it is the
     // only voter and would win every election.
-    let mut now = t(10);
-    while let Some(deadline) = node.poll_timeout() {
-        if deadline >= until {
+    let mut timeouts = 0;
+    while let Some(now) = node.poll_timeout() {
+        if now >= until {
             break;
         }
-        now = deadline;
+        timeouts += 1;
         node.handle_timeout(now);
         let out = drain(&mut node);
         assert!(
@@ -387,6 +387,7 @@ fn later_incarnation_with_our_id_is_a_duplicate_leader_steps_down() {
         );
         assert_eq!(node.state(), ServerState::Looking);
     }
+    assert!(timeouts >= 3, "notification backoff kept running ({timeouts} timeouts)");
     assert_eq!(node.poll_timeout(), Some(until));
     // The other board is gone: after the quarantine it votes, leads and sends again.
     node.handle_timeout(until);

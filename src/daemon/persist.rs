@@ -221,15 +221,22 @@ impl DataDir {
         }
     }
 
-    /// Adds 1 to the incarnation counter, stores it durably and returns the new value
-    /// (1 on a fresh directory).
-    pub fn bump_incarnation(&mut self) -> Result<u32, PersistError> {
-        let next =
-            self.load_incarnation()?
-                .checked_add(1)
-                .ok_or_else(|| PersistError::Overflow {
-                    path: self.incarnation.clone(),
-                })?;
+    /// Raises the incarnation counter to `max(stored + 1, floor)`, stores it durably and
+    /// returns the new value (1 on a fresh directory with floor 0).
+    ///
+    /// The driver passes the wall-clock second as `floor` when the clock looks set: then a
+    /// node whose data dir was wiped or replaced still starts above every incarnation it
+    /// used before (peers drop frames whose incarnation went backwards, as replays), as
+    /// long as it restarted less than once per second on average. Boards without a
+    /// real-time clock pass 0 and rely on the counter alone.
+    pub fn bump_incarnation(&mut self, floor: u32) -> Result<u32, PersistError> {
+        let next = self
+            .load_incarnation()?
+            .checked_add(1)
+            .ok_or_else(|| PersistError::Overflow {
+                path: self.incarnation.clone(),
+            })?
+            .max(floor);
         let content = format_record(INCARNATION_HEADER, INCARNATION_FIELDS, [u64::from(next)]);
         write_atomic(
             &self.dir,
@@ -482,15 +489,27 @@ mod tests {
         let tmp = TempDir::new();
         let mut data = DataDir::open(&tmp.0).unwrap();
         assert_eq!(data.load_incarnation().unwrap(), 0);
-        assert_eq!(data.bump_incarnation().unwrap(), 1);
-        assert_eq!(data.bump_incarnation().unwrap(), 2);
+        assert_eq!(data.bump_incarnation(0).unwrap(), 1);
+        assert_eq!(data.bump_incarnation(0).unwrap(), 2);
         drop(data);
         let mut data = DataDir::open(&tmp.0).unwrap();
         assert_eq!(data.load_incarnation().unwrap(), 2);
-        assert_eq!(data.bump_incarnation().unwrap(), 3);
+        assert_eq!(data.bump_incarnation(0).unwrap(), 3);
         assert_eq!(names_in(&tmp.0), vec!["incarnation"]);
         let text = std::fs::read_to_string(tmp.0.join("incarnation")).unwrap();
         assert_eq!(text, with_crc("votecast-incarnation v1\nincarnation=3\n"));
+    }
+
+    #[test]
+    fn incarnation_floor_survives_a_wiped_directory() {
+        let tmp = TempDir::new();
+        let mut data = DataDir::open(&tmp.0).unwrap();
+        assert_eq!(data.bump_incarnation(1_700_000_000).unwrap(), 1_700_000_000);
+        // A clock that went backwards never lowers it.
+        assert_eq!(data.bump_incarnation(1_600_000_000).unwrap(), 1_700_000_001);
+        std::fs::remove_file(tmp.0.join("incarnation")).unwrap();
+        let mut data = DataDir::open(&tmp.0).unwrap();
+        assert_eq!(data.bump_incarnation(1_700_000_100).unwrap(), 1_700_000_100);
     }
 
     #[test]
@@ -505,7 +524,7 @@ mod tests {
             )),
         )
         .unwrap();
-        let err = data.bump_incarnation().unwrap_err();
+        let err = data.bump_incarnation(0).unwrap_err();
         assert!(matches!(err, PersistError::Overflow { .. }), "{err}");
         assert!(err.to_string().contains("incarnation"), "{err}");
         std::fs::write(
@@ -513,7 +532,7 @@ mod tests {
             with_crc("votecast-incarnation v1\nincarnation=4294967296\n"),
         )
         .unwrap();
-        let err = data.bump_incarnation().unwrap_err();
+        let err = data.bump_incarnation(0).unwrap_err();
         assert!(matches!(err, PersistError::Corrupt { .. }), "{err}");
     }
 
