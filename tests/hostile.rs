@@ -387,7 +387,10 @@ fn later_incarnation_with_our_id_is_a_duplicate_leader_steps_down() {
         );
         assert_eq!(node.state(), ServerState::Looking);
     }
-    assert!(timeouts >= 3, "notification backoff kept running ({timeouts} timeouts)");
+    assert!(
+        timeouts >= 3,
+        "notification backoff kept running ({timeouts} timeouts)"
+    );
     assert_eq!(node.poll_timeout(), Some(until));
     // The other board is gone: after the quarantine it votes, leads and sends again.
     node.handle_timeout(until);
