@@ -37,7 +37,7 @@
 //! | 64 | 8 | accepted epoch u64 (highest epoch the sender has promised, durable) |
 //! | 72 | 8 | epoch u64 (LEADING: the epoch the leader proposes or has established; FOLLOWING: the epoch the sender acknowledged to the vote's leader; 0 = none) |
 //! | 80 | 8 | echo u64 (LEADING: the sender's monotonic clock in microseconds when sent, plus one so that 0 never occurs; FOLLOWING: the latest leader `echo` the sender is acknowledging; 0 = none) |
-//! | 88 | 16 | authentication tag (all zero while authentication is off) |
+//! | 88 | 16 | authentication tag: HMAC-SHA256(key, bytes 0..88) truncated to 16 bytes (see [`crate::auth`]); all zero while authentication is off |
 //! | 104 | 4 | CRC-32 (IEEE, as computed by `crc32fast`) over bytes 0..104 |
 //!
 //! # Validation order
