@@ -21,7 +21,7 @@
 //!   is worse, answer (beyond ZooKeeper: on a lossy medium the sender evidently missed our
 //!   vote, which TCP would have delivered).
 //! - Decide when a strict majority of voters agrees with our proposal, after `finalize_wait`
-//!   without a better vote; at once when *every* voter agrees (see [`Node::check_decision`]).
+//!   without a better vote; at once when *every* voter agrees (see `Node::check_decision`).
 //! - FOLLOWING/LEADING frames let a LOOKING node join an established leader once a quorum
 //!   reports the same leader and peer epoch and the leader itself reports LEADING.
 //! - Retransmission is the exponential notification backoff only.
