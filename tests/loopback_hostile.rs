@@ -178,8 +178,9 @@ fn two_processes_with_one_id_are_detected_and_never_both_lead() {
             .arg("--state-file")
             .arg(&twin_state)
             .stdin(Stdio::null())
-            .stdout(fs::File::create(&twin_log).unwrap())
-            .stderr(fs::File::create(scratch.path().join("err.txt")).unwrap())
+            // env_logger writes to stderr: that is where the twin's error line goes.
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&twin_log).unwrap())
             .spawn()
             .expect("spawn the twin"),
     );
