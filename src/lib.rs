@@ -8,6 +8,7 @@
 //!   touches sockets and files.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cluster;
 pub mod daemon;
 pub mod demo;
