@@ -241,6 +241,9 @@ struct Poller {
     pause: Duration,
     sweeps: u64,
     sweep_time: Duration,
+    /// During the last `wait`: when every node's state file first existed (each node
+    /// writes it right after opening its socket, just before its first vote).
+    all_up: Option<Duration>,
 }
 
 impl Poller {
@@ -253,10 +256,14 @@ impl Poller {
         start: Instant,
         accept: impl Fn(&Agreement) -> bool,
     ) -> Option<(Agreement, Duration)> {
+        self.all_up = None;
         loop {
             let sweep_start = Instant::now();
             let seen = agreement(cluster, ids);
             let now = Instant::now();
+            if self.all_up.is_none() && ids.iter().all(|&id| cluster.node(id).state_file.exists()) {
+                self.all_up = Some(now - start);
+            }
             self.sweeps += 1;
             self.sweep_time += now - sweep_start;
             if let Some(a) = seen.filter(&accept) {
@@ -314,6 +321,8 @@ struct Bench {
 /// Rows of one cluster size, in print order.
 struct SizeRows {
     cold: Row,
+    cold_up: Row,
+    cold_elect: Row,
     kill: Row,
     stop: Row,
     term: Row,
@@ -351,7 +360,7 @@ impl Bench {
         &mut self,
         n: usize,
         args: &[&str],
-        row: Option<&mut Row>,
+        rows: Option<(&mut Row, &mut Row, &mut Row)>,
     ) -> Option<(LocalCluster, u64, u64)> {
         let mut cluster = match LocalCluster::new(&self.exe, n as u64, 0) {
             Ok(c) => c,
@@ -369,14 +378,18 @@ impl Bench {
         let ids = cluster.ids();
         match self.poller.wait(&cluster, &ids, launched, |_| true) {
             Some((a, took)) => {
-                if let Some(row) = row {
+                if let Some((row, up_row, elect_row)) = rows {
                     row.latency.samples.push(ms(took));
                     row.node_election.samples.extend(&a.election_ms);
+                    // The state files exist by the time they agree.
+                    let up = self.poller.all_up.unwrap_or(took);
+                    up_row.latency.samples.push(ms(up));
+                    elect_row.latency.samples.push(ms(took - up));
                 }
                 Some((cluster, a.leader, a.epoch))
             }
             None => {
-                if let Some(row) = row {
+                if let Some((row, _, _)) = rows {
                     row.latency.failures += 1;
                 }
                 self.fail(format!("N={n}: no agreement after a cold start"), &cluster);
@@ -479,7 +492,11 @@ impl Bench {
     /// One repetition of every scenario at cluster size `n`.
     fn repetition(&mut self, n: usize, rows: &mut SizeRows) {
         // Default timing: cold start, SIGKILL, SIGSTOP, SIGTERM on one cluster.
-        if let Some((mut cluster, leader, epoch)) = self.cold_start(n, &[], Some(&mut rows.cold)) {
+        if let Some((mut cluster, leader, epoch)) = self.cold_start(
+            n,
+            &[],
+            Some((&mut rows.cold, &mut rows.cold_up, &mut rows.cold_elect)),
+        ) {
             self.settle(DEFAULT_TICK);
             let mut current = (leader, epoch);
             for (signal, row) in [
@@ -634,6 +651,7 @@ fn run_latency(settings: &BenchSettings, exe: PathBuf) -> Result<(), String> {
             pause: settings.poll,
             sweeps: 0,
             sweep_time: Duration::ZERO,
+            all_up: None,
         },
         rng: Rng::new(),
         errors: Vec::new(),
@@ -643,6 +661,8 @@ fn run_latency(settings: &BenchSettings, exe: PathBuf) -> Result<(), String> {
     for &n in &settings.nodes {
         let mut size = SizeRows {
             cold: Row::new("cold start", n),
+            cold_up: Row::new(" - last node up", n),
+            cold_elect: Row::new(" - then all agree", n),
             kill: Row::new("failover SIGKILL", n),
             stop: Row::new("failover SIGSTOP", n),
             term: Row::new("handover SIGTERM", n),
@@ -656,6 +676,8 @@ fn run_latency(settings: &BenchSettings, exe: PathBuf) -> Result<(), String> {
         eprintln!();
         rows.extend([
             size.cold,
+            size.cold_up,
+            size.cold_elect,
             size.kill,
             size.stop,
             size.kill_fast,
@@ -698,6 +720,8 @@ fn run_latency(settings: &BenchSettings, exe: PathBuf) -> Result<(), String> {
     println!(
         "\nlatency: this process's monotonic clock, from the last launch / the signal to the sweep\n\
          that saw every node agree; node columns: each agreeing node's own last_election_ms.\n\
+         Cold start = last node up (every node has written its first state file, just before its\n\
+         first vote) + then all agree.\n\
          p99 is nearest-rank (with 20 samples it is the maximum). Polling resolution: {:.3} ms\n\
          ({} µs pause + {:.3} ms mean sweep over the state files).",
         ms(poll_res),

@@ -139,5 +139,8 @@ fn elections_scale_to_64_voters_with_observers() {
             );
         }
     }
-    println!("(medians over {seeds} seeds; virtual time; ±1 % clock drift; frames: sent by all nodes, observers included)");
+    println!(
+        "(median of {seeds} seed(s) per row; virtual time; ±1 % clock drift; frames: sent by all \
+         nodes, observers included, until every node agrees: votes, epoch, acknowledgements, lease)"
+    );
 }
