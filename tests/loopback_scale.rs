@@ -1,5 +1,6 @@
 //! Scale on `lo`: a cluster of 15 real `votecast run` processes (15 voters) elects one
-//! leader and fails over after SIGKILL of the leader.
+//! leader and fails over after SIGKILL of the leader. Also `votecast bench` end to end
+//! (one repetition of every scenario at N = 3).
 //!
 //! Real multicast on `lo` only (group 239.192.77.77 on a free port, TTL 1), every wait
 //! bounded, every process killed and reaped when the cluster is dropped (also on a failed
@@ -88,4 +89,42 @@ fn fifteen_processes_elect_and_fail_over() {
         cold.as_secs_f64() * 1000.0,
         failover.as_secs_f64() * 1000.0
     );
+}
+
+/// `votecast bench` end to end, one repetition at N = 3: every scenario produces a
+/// sample, none fails, and the JSON carries them.
+#[test]
+fn bench_command_measures_every_scenario() {
+    let dir = votecast::cluster::TempDir::new("votecast-bench-test").expect("temp dir");
+    let json_path = dir.path().join("bench.json");
+    let output = std::process::Command::new(EXE)
+        .args(["bench", "--nodes", "3", "--reps", "1", "--json"])
+        .arg(&json_path)
+        .output()
+        .expect("run votecast bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "votecast bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json = std::fs::read_to_string(&json_path).expect("bench JSON");
+    assert!(json.contains("\"errors\":[]"), "{json}");
+    for scenario in [
+        "cold start",
+        " - last node up",
+        " - then all agree",
+        "failover SIGKILL",
+        "failover SIGSTOP",
+        "failover SIGKILL fast",
+        "failover SIGSTOP fast",
+        "handover SIGTERM",
+    ] {
+        let key = format!(
+            "{{\"scenario\":\"{scenario}\",\"nodes\":3,\"latency\":{{\"count\":1,\"failures\":0,"
+        );
+        assert!(json.contains(&key), "no sample for {scenario:?}:\n{json}");
+        assert!(stdout.contains(scenario), "{stdout}");
+    }
+    assert!(stdout.contains("Polling resolution"), "{stdout}");
 }
