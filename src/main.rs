@@ -1,4 +1,4 @@
-//! `votecast` command line: `run`, `status`, `demo`. Exit status 0 on success or clean
+//! `votecast` command line: `run`, `status`, `demo`, `bench`. Exit status 0 on success or clean
 //! shutdown, 2 for bad usage or configuration, 1 for runtime failures (3 from `status`
 //! when the node's view is stale).
 
@@ -42,6 +42,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("votecast demo: {err}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Bench(settings) => match votecast::bench::run(&settings) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("votecast bench: {err}");
                 ExitCode::from(1)
             }
         },

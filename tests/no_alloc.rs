@@ -1,41 +1,50 @@
 //! Steady state allocates nothing: a counting global allocator, armed only while the
 //! election core and the codec run, sees zero allocations while five cores elect,
-//! heartbeat, lose their leader, fail over and take the old leader back.
+//! heartbeat, lose their leader (crash), fail over, take the old leader back, hand over
+//! after a graceful shutdown, and get over a hung leader (no input for a while, then it
+//! resumes, finds its lease gone and rejoins). It runs twice: without authentication and
+//! with an HMAC key, so signing and verifying every frame is counted too.
 //!
 //! The network here is a preallocated vector and the clock a counter, so only the core's
 //! own behaviour is measured (the simulator in `tests/sim` allocates freely).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use votecast::auth::KeySet;
 use votecast::election::{Config, Epochs, Instant, Node, Output, ServerState};
 use votecast::wire::FRAME_LEN;
 
 struct CountingAllocator;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
 thread_local! {
     static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// Allocations of this thread while armed: tests running in parallel do not mix.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    if ARMED.with(|a| a.get()) {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+    }
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|n| n.get())
 }
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ARMED.with(|a| a.get()) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         System.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         System.dealloc(ptr, layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ARMED.with(|a| a.get()) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         System.realloc(ptr, layout, new_size)
     }
 }
@@ -59,13 +68,16 @@ struct Cluster {
     in_flight: Vec<(u64, usize, [u8; FRAME_LEN])>,
     now_us: u64,
     frames: u64,
+    /// A paused node (SIGSTOP) gets no input; frames for it wait, as in a socket buffer.
+    paused: Vec<bool>,
+    keys: KeySet,
 }
 
 const VOTERS: [u64; 5] = [1, 2, 3, 4, 5];
 const DELAY_US: u64 = 200;
 
 impl Cluster {
-    fn new() -> Cluster {
+    fn new(keys: KeySet) -> Cluster {
         Cluster {
             nodes: (0..VOTERS.len()).map(|_| None).collect(),
             disks: vec![Epochs::default(); VOTERS.len()],
@@ -73,13 +85,16 @@ impl Cluster {
             in_flight: Vec::with_capacity(100_000),
             now_us: 1,
             frames: 0,
+            paused: vec![false; VOTERS.len()],
+            keys,
         }
     }
 
     /// Start-up: construction may allocate nothing either, but it is not steady state.
     fn boot(&mut self, i: usize) {
         self.incarnations[i] += 1;
-        let config = Config::new(VOTERS[i], &VOTERS).unwrap();
+        let mut config = Config::new(VOTERS[i], &VOTERS).unwrap();
+        config.keys = self.keys.clone();
         let mut node = Node::new(config, self.disks[i], self.incarnations[i]).unwrap();
         node.start(Instant::from_micros(self.now_us));
         self.nodes[i] = Some(node);
@@ -124,7 +139,7 @@ impl Cluster {
             // Deliver everything due (swap_remove keeps the vector's capacity).
             let mut k = 0;
             while k < self.in_flight.len() {
-                if self.in_flight[k].0 <= self.now_us {
+                if self.in_flight[k].0 <= self.now_us && !self.paused[self.in_flight[k].1] {
                     let (_, to, bytes) = self.in_flight.swap_remove(k);
                     if let Some(node) = self.nodes[to].as_mut() {
                         armed(|| node.handle_datagram(now, &bytes)).unwrap();
@@ -135,6 +150,9 @@ impl Cluster {
                 }
             }
             for i in 0..VOTERS.len() {
+                if self.paused[i] {
+                    continue;
+                }
                 if let Some(node) = self.nodes[i].as_mut() {
                     if node.poll_timeout().is_some_and(|t| t <= now) {
                         armed(|| node.handle_timeout(now));
@@ -145,39 +163,130 @@ impl Cluster {
         }
     }
 
-    fn leader(&self) -> Option<usize> {
-        self.nodes.iter().position(|n| {
-            n.as_ref()
-                .is_some_and(|n| n.state() == ServerState::Leading)
-        })
+    /// The leader every live node agrees on (leader LEADING, the others FOLLOWING it, all
+    /// with its epoch), ignoring paused nodes. Returns (index, epoch).
+    fn agreed(&self) -> Option<(usize, u64)> {
+        let leader = self.nodes.iter().enumerate().position(|(i, n)| {
+            !self.paused[i]
+                && n.as_ref()
+                    .is_some_and(|n| n.state() == ServerState::Leading)
+        })?;
+        let epoch = self.nodes[leader].as_ref()?.epoch()?;
+        let all = self.nodes.iter().enumerate().all(|(i, n)| match n {
+            None => true,
+            Some(_) if self.paused[i] || i == leader => true,
+            Some(n) => {
+                n.state() == ServerState::Following
+                    && n.leader() == Some(VOTERS[leader])
+                    && n.epoch() == Some(epoch)
+            }
+        });
+        all.then_some((leader, epoch))
+    }
+
+    /// SIGTERM: the resign broadcast is part of the measured steady state.
+    fn shutdown(&mut self, i: usize) {
+        let now = Instant::from_micros(self.now_us);
+        if let Some(node) = self.nodes[i].as_mut() {
+            armed(|| node.shutdown(now));
+        }
+        self.drain(i);
+        self.nodes[i] = None;
     }
 }
 
 #[test]
+fn the_counting_allocator_counts() {
+    let before = allocations();
+    let v = armed(|| std::hint::black_box(Vec::<u8>::with_capacity(64)));
+    drop(v);
+    assert!(allocations() > before);
+}
+
+#[test]
 fn election_heartbeats_and_failover_allocate_nothing() {
-    let mut cluster = Cluster::new();
+    election_heartbeats_and_failover(KeySet::disabled());
+}
+
+#[test]
+fn with_authentication_signing_and_verifying_allocate_nothing() {
+    let mut keys = KeySet::disabled();
+    let secret: Vec<u8> = (0u8..32).map(|b| b.wrapping_mul(37) ^ 0x5c).collect();
+    keys.add(7, &secret).expect("a strong test key");
+    election_heartbeats_and_failover(keys);
+}
+
+fn election_heartbeats_and_failover(keys: KeySet) {
+    let authenticated = keys.is_enabled();
+    let mut cluster = Cluster::new(keys);
     for i in 0..VOTERS.len() {
         cluster.boot(i);
     }
-    cluster.run_for(Duration::from_secs(2));
-    let leader = cluster.leader().expect("a leader after 2 s");
-    assert_eq!(VOTERS[leader], 5);
+    // Start-up is over once every core has been constructed and started; from here on
+    // every call into the core and the codec is counted.
+    let baseline = allocations();
+    let mut phases = Vec::new();
+    let mut phase = |name: &str, cluster: &Cluster, frames_before: u64| {
+        phases.push(format!("{name}: {} frames", cluster.frames - frames_before));
+    };
 
-    // Failover: crash the leader (dropping a node is not steady state either).
+    // Election and heartbeats.
+    let f = cluster.frames;
+    cluster.run_for(Duration::from_secs(2));
+    let (leader, epoch) = cluster.agreed().expect("a leader after 2 s");
+    assert_eq!(VOTERS[leader], 5);
+    phase("election + heartbeats", &cluster, f);
+
+    // Failover: crash the leader (dropping a node is not steady state; it is not armed).
+    let f = cluster.frames;
     cluster.nodes[leader] = None;
     cluster.run_for(Duration::from_secs(2));
-    let new_leader = cluster.leader().expect("a new leader");
+    let (new_leader, new_epoch) = cluster.agreed().expect("a new leader after a crash");
     assert_eq!(VOTERS[new_leader], 4);
+    assert!(new_epoch > epoch);
+    phase("failover after crash", &cluster, f);
 
+    // The old leader restarts (construction is start-up, not counted) and rejoins.
+    let f = cluster.frames;
+    let zero_during_boot = allocations();
     cluster.boot(leader);
+    assert_eq!(allocations(), zero_during_boot);
     cluster.run_for(Duration::from_secs(2));
-    assert_eq!(cluster.leader(), Some(new_leader));
+    assert_eq!(cluster.agreed(), Some((new_leader, new_epoch)));
+    phase("rejoin", &cluster, f);
 
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
-    println!(
-        "{} frames exchanged, {allocations} heap allocations in the core and codec",
-        cluster.frames
+    // A hung leader: no input at all for 2 s; the others elect; it resumes and rejoins.
+    let f = cluster.frames;
+    cluster.paused[new_leader] = true;
+    cluster.run_for(Duration::from_secs(2));
+    let (hang_leader, hang_epoch) = cluster.agreed().expect("a new leader after a hang");
+    assert_ne!(hang_leader, new_leader);
+    assert!(hang_epoch > new_epoch);
+    cluster.paused[new_leader] = false;
+    cluster.run_for(Duration::from_secs(2));
+    assert_eq!(cluster.agreed(), Some((hang_leader, hang_epoch)));
+    assert_eq!(
+        cluster.nodes[new_leader].as_ref().unwrap().state(),
+        ServerState::Following
     );
-    assert!(cluster.frames > 400, "the cluster was busy");
+    phase("hung leader, resumed", &cluster, f);
+
+    // Graceful handover: the leader resigns.
+    let f = cluster.frames;
+    cluster.shutdown(hang_leader);
+    cluster.run_for(Duration::from_secs(1));
+    let (last_leader, last_epoch) = cluster.agreed().expect("a leader after the resign");
+    assert_ne!(last_leader, hang_leader);
+    assert!(last_epoch > hang_epoch);
+    phase("handover after resign", &cluster, f);
+
+    let allocations = allocations() - baseline;
+    println!(
+        "authentication {}: {} frames exchanged ({}), {allocations} heap allocations in the core and codec",
+        if authenticated { "on" } else { "off" },
+        cluster.frames,
+        phases.join(", ")
+    );
+    assert!(cluster.frames > 1_000, "the cluster was busy");
     assert_eq!(allocations, 0);
 }

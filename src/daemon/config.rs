@@ -84,6 +84,8 @@ pub enum Command {
     Status { state_file: PathBuf, json: bool },
     /// `votecast demo [--nodes N]`.
     Demo { nodes: usize },
+    /// `votecast bench [--nodes 3,5,7,9] [--reps N] [--json PATH] [--footprint]`.
+    Bench(crate::bench::BenchSettings),
 }
 
 /// A command line that cannot be run, or a request for help/version text.
@@ -211,6 +213,8 @@ enum CliCommand {
         #[arg(long, value_name = "N")]
         nodes: Option<String>,
     },
+    /// Measure election/failover latency (or --footprint) of real processes on lo.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -317,6 +321,7 @@ pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
             };
             Ok(Command::Demo { nodes })
         }
+        CliCommand::Bench(args) => args.resolve().map(Command::Bench).map_err(UsageError::new),
     }
 }
 
