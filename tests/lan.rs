@@ -99,9 +99,10 @@ impl Net {
     fn cut_nodes(&self) -> Vec<usize> {
         (1..=self.n)
             .filter(|&a| {
-                let reach = 1 + (1..=self.n)
-                    .filter(|&b| b != a && self.two_way(a, b))
-                    .count();
+                let reach = 1
+                    + (1..=self.n)
+                        .filter(|&b| b != a && self.two_way(a, b))
+                        .count();
                 self.link_down[a - 1] || reach < quorum(self.n)
             })
             .collect()
@@ -283,8 +284,7 @@ impl Run<'_> {
                 self.note(format_args!("#{k} partition {side:?} | rest begins"));
             }
             Kind::OneWay => {
-                let (receivers, senders) = match self.current_leader().filter(|_| fault.at_leader)
-                {
+                let (receivers, senders) = match self.current_leader().filter(|_| fault.at_leader) {
                     Some(l) => {
                         let others: Vec<usize> = all.iter().copied().filter(|&i| i != l).collect();
                         if rng.chance(50) {
@@ -388,8 +388,8 @@ impl Run<'_> {
         let now = unix_now_ms();
         let view_of = |i: usize| -> Option<(u64, u64, String)> {
             let s = read_state_file(&self.lan.state_file(i)).ok()?;
-            let live = Some(s.pid) == self.lan.pid(i)
-                && s.valid_until_unix_ms.is_some_and(|v| v > now);
+            let live =
+                Some(s.pid) == self.lan.pid(i) && s.valid_until_unix_ms.is_some_and(|v| v > now);
             live.then_some((s.leader?, s.epoch?, s.state))
         };
         let mut agreed: Option<(u64, u64)> = None;
@@ -406,7 +406,9 @@ impl Run<'_> {
             agreed = Some((leader, epoch));
         }
         let (leader, epoch) = agreed?;
-        let leader = usize::try_from(leader).ok().filter(|l| (1..=self.sched.n).contains(l))?;
+        let leader = usize::try_from(leader)
+            .ok()
+            .filter(|l| (1..=self.sched.n).contains(l))?;
         let (l, e, state) = view_of(leader)?;
         ((l, e) == (leader as u64, epoch) && state == "LEADING").then_some((leader, epoch))
     }
@@ -433,7 +435,13 @@ impl Run<'_> {
             let view = match read_state_file(&self.lan.state_file(i)) {
                 Ok(s) => format!(
                     "{} leader={:?} epoch={:?} round={} pid={} updated={} valid_until={:?}",
-                    s.state, s.leader, s.epoch, s.round, s.pid, s.updated_unix_ms, s.valid_until_unix_ms
+                    s.state,
+                    s.leader,
+                    s.epoch,
+                    s.round,
+                    s.pid,
+                    s.updated_unix_ms,
+                    s.valid_until_unix_ms
                 ),
                 Err(e) => e,
             };
@@ -457,6 +465,8 @@ struct Outcome {
     overlaps: Vec<String>,
     min_gap_ms: Option<i64>,
     missed_by_poller: usize,
+    /// Periods a node was cut off from every quorum for longer than the lease grace.
+    cuts_checked: usize,
     wiped: usize,
     wiped_agreed: usize,
     took: Duration,
@@ -501,7 +511,9 @@ fn run_schedule(sched: &Schedule) -> Result<Outcome, String> {
         }
     }
     let snaps = run.recorder.finish();
-    run.facts.hooks = (1..=n).map(|i| read_hook_log(&run.lan.hook_log(i))).collect();
+    run.facts.hooks = (1..=n)
+        .map(|i| read_hook_log(&run.lan.hook_log(i)))
+        .collect();
     let analysis = analyse(&snaps, &run.facts);
     let mut problems = Vec::new();
     let mut outcome = Outcome::default();
@@ -520,8 +532,16 @@ fn run_schedule(sched: &Schedule) -> Result<Outcome, String> {
     outcome.min_gap_ms = analysis.min_gap_ms;
     outcome.missed_by_poller = analysis.missed_by_poller;
     outcome.wiped = run.wiped.len();
+    outcome.cuts_checked = run
+        .facts
+        .cuts
+        .iter()
+        .filter(|c| c.end_ms > c.start_ms + record::CUT_GRACE_MS)
+        .count();
     outcome.took = begun.elapsed();
     if problems.is_empty() {
+        // Shown with --nocapture (cargo keeps a passing test's output otherwise).
+        println!("{sched}\nrun:\n{}", run.log.trim_end());
         return Ok(outcome);
     }
     let mut msg = format!("{sched}\nrun:\n{}", run.log);
@@ -529,7 +549,10 @@ fn run_schedule(sched: &Schedule) -> Result<Outcome, String> {
     for p in &problems {
         let _ = writeln!(msg, "  {p}");
     }
-    let _ = writeln!(msg, "leaderships (node, pid, epoch, claimed spans in unix ms):");
+    let _ = writeln!(
+        msg,
+        "leaderships (node, pid, epoch, claimed spans in unix ms):"
+    );
     for l in &analysis.leaderships {
         let _ = writeln!(
             msg,
@@ -564,9 +587,12 @@ fn drive(run: &mut Run) -> Result<(f64, f64, usize), String> {
         run.start(i)?;
     }
     let all: Vec<usize> = (1..=n).collect();
-    let (leader, epoch, took) = run
-        .await_agreement(&all, START_LIMIT)
-        .ok_or_else(|| format!("no agreement within {START_LIMIT:?} of the start\n{}", run.states()))?;
+    let (leader, epoch, took) = run.await_agreement(&all, START_LIMIT).ok_or_else(|| {
+        format!(
+            "no agreement within {START_LIMIT:?} of the start\n{}",
+            run.states()
+        )
+    })?;
     let start_ms = took.as_secs_f64() * 1000.0;
     run.note(format_args!(
         "cold start: node {leader} leads epoch {epoch} after {start_ms:.1} ms"
@@ -606,7 +632,9 @@ fn drive(run: &mut Run) -> Result<(f64, f64, usize), String> {
     }
     let healed = Instant::now();
     let wiped = run.wiped.clone();
-    run.note(format_args!("healed; kept down: {down:?}; wiped: {wiped:?}"));
+    run.note(format_args!(
+        "healed; kept down: {down:?}; wiped: {wiped:?}"
+    ));
     let required: Vec<usize> = all
         .iter()
         .copied()
@@ -718,7 +746,7 @@ fn run_set(n: usize) {
         "lan n={n}: {} schedules, {} passed, {} failed (seeds {:?}); overlaps among passed: {overlaps}; \
          leaderships checked: {}; heal→agreement median {:.0} ms, p90 {:.0} ms, max {:.0} ms (bound {:?}); \
          cold start max {:.0} ms; smallest gap between successive leaderships: {min_gap:?} ms; \
-         leaderships seen only by hooks: {}; wiped nodes that rejoined the agreement: {}/{}; \
+         cut-off periods checked: {}; leaderships seen only by hooks: {}; wiped nodes that rejoined the agreement: {}/{}; \
          {:.1} s wall; loadavg before: {load_before}, after: {}",
         seeds.len(),
         outcomes.len(),
@@ -730,6 +758,7 @@ fn run_set(n: usize) {
         pct(1.0),
         LIVENESS_BOUND,
         outcomes.iter().map(|o| o.start_ms).fold(0.0, f64::max),
+        outcomes.iter().map(|o| o.cuts_checked).sum::<usize>(),
         outcomes.iter().map(|o| o.missed_by_poller).sum::<usize>(),
         outcomes.iter().map(|o| o.wiped_agreed).sum::<usize>(),
         outcomes.iter().map(|o| o.wiped).sum::<usize>(),
@@ -803,8 +832,16 @@ fn checker_flags_overlap_epoch_regression_and_cut_off_leader() {
     let a = analyse(&clean, &facts(Vec::new()));
     assert!(a.overlaps.is_empty() && a.violations.is_empty(), "{a:?}");
     assert_eq!(a.leaderships.len(), 2);
-    assert_eq!(a.leaderships[0].spans, vec![(1_000, 1_500)], "ends at the kill");
-    assert_eq!(a.leaderships[1].spans, vec![(1_700, 1_950)], "ends at LOOKING");
+    assert_eq!(
+        a.leaderships[0].spans,
+        vec![(1_000, 1_500)],
+        "ends at the kill"
+    );
+    assert_eq!(
+        a.leaderships[1].spans,
+        vec![(1_700, 1_950)],
+        "ends at LOOKING"
+    );
     assert_eq!(a.min_gap_ms, Some(200));
 
     // Node 3 leads epoch 2 (not above node 2's... and overlapping node 2).
@@ -814,7 +851,9 @@ fn checker_flags_overlap_epoch_regression_and_cut_off_leader() {
     assert_eq!(a.overlaps.len(), 1, "{a:?}");
     assert!(a.overlaps[0].contains("OVERLAP 50 ms"), "{a:?}");
     assert!(
-        a.violations.iter().any(|v| v.contains("epoch did not increase")),
+        a.violations
+            .iter()
+            .any(|v| v.contains("epoch did not increase")),
         "{a:?}"
     );
 
@@ -824,12 +863,9 @@ fn checker_flags_overlap_epoch_regression_and_cut_off_leader() {
         end_ms: 3_000,
         nodes: vec![2],
     };
-    assert!(1_000 + CUT_GRACE_MS < 1_700);
+    const { assert!(1_000 + CUT_GRACE_MS < 1_700) };
     let a = analyse(&clean, &facts(vec![cut]));
-    assert!(
-        a.violations.iter().any(|v| v.contains("cut off")),
-        "{a:?}"
-    );
+    assert!(a.violations.iter().any(|v| v.contains("cut off")), "{a:?}");
 
     // A leadership only the hook log saw still takes part in the overlap check.
     let mut f = facts(Vec::new());

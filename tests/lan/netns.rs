@@ -59,7 +59,9 @@ fn run_with_input(cmd: &mut Command, input: Option<&str>) -> Result<String, Stri
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("{line}: cannot start: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("{line}: cannot start: {e}"))?;
     if let Some(text) = input {
         let mut stdin = child.stdin.take().expect("piped stdin");
         stdin

@@ -70,7 +70,12 @@ fn same(a: &StateSnapshotOwned, b: &StateSnapshotOwned) -> bool {
     )
 }
 
-fn sample_into(snaps: &Mutex<Vec<Snap>>, last: &mut [Option<StateSnapshotOwned>], files: &[PathBuf], node: usize) {
+fn sample_into(
+    snaps: &Mutex<Vec<Snap>>,
+    last: &mut [Option<StateSnapshotOwned>],
+    files: &[PathBuf],
+    node: usize,
+) {
     let Ok(s) = read_state_file(&files[node - 1]) else {
         return;
     };
@@ -239,8 +244,10 @@ pub fn analyse(snaps: &[Snap], facts: &Facts) -> Analysis {
     // Sanity: every snapshot comes from a process we started for that node.
     for snap in snaps {
         if snap.s.id != snap.node as u64 {
-            a.violations
-                .push(format!("node {}'s state file says id {}", snap.node, snap.s.id));
+            a.violations.push(format!(
+                "node {}'s state file says id {}",
+                snap.node, snap.s.id
+            ));
         }
         if !facts.spawned.contains(&(snap.node, snap.s.pid)) {
             a.violations.push(format!(
@@ -257,7 +264,10 @@ pub fn analyse(snaps: &[Snap], facts: &Facts) -> Analysis {
     // Per process, its snapshots in time order.
     let mut by_proc: BTreeMap<(usize, u32), Vec<&StateSnapshotOwned>> = BTreeMap::new();
     for snap in snaps {
-        by_proc.entry((snap.node, snap.s.pid)).or_default().push(&snap.s);
+        by_proc
+            .entry((snap.node, snap.s.pid))
+            .or_default()
+            .push(&snap.s);
     }
     let mut claims: BTreeMap<(usize, u32, u64), Vec<(u64, u64)>> = BTreeMap::new();
     for (&(node, pid), list) in by_proc.iter_mut() {
@@ -307,8 +317,7 @@ pub fn analyse(snaps: &[Snap], facts: &Facts) -> Analysis {
                 continue;
             }
             let Some(epoch) = line.epoch else { continue };
-            if a
-                .leaderships
+            if a.leaderships
                 .iter()
                 .any(|l| l.node == node && l.epoch == epoch)
             {

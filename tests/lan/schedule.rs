@@ -14,7 +14,9 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5eed_1a2b_3c4d_5e6f)
+        // Scramble first, so that neighbouring seeds start far apart.
+        let mut scramble = Rng(seed);
+        Rng(scramble.next_u64())
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -193,10 +195,6 @@ impl fmt::Display for Schedule {
             }
             writeln!(f)?;
         }
-        write!(
-            f,
-            "  then heal; {} node(s) stay down",
-            self.final_down
-        )
+        write!(f, "  then heal; {} node(s) stay down", self.final_down)
     }
 }
