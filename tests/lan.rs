@@ -15,12 +15,16 @@
 //! successive leaders strictly increase, a node cut off from every quorum does not lead,
 //! and agreement came within `LIVENESS_BOUND` of the heal.
 //!
-//! Wiped data dirs: a node whose data dir was deleted restarts at incarnation 1, and every
-//! peer that remembers a higher incarnation of it drops its frames as stale until that
-//! peer restarts (README "Limits"). It can still learn and follow an established leader,
-//! but it cannot be counted on: the wiped node is left out of the "every up voter agrees"
-//! check (the schedule leaves a quorum of the other voters up), while it is in every
-//! safety check like any other node.
+//! Wiped data dirs: a wiped node forgets its accepted epochs and promises, so, as README
+//! "Limits" asks, the harness keeps it down for at least twice sync-limit ticks
+//! (`schedule::WIPE_MIN_DOWN_MS`) before restarting it. It is in every safety check like
+//! any other node. Its liveness depends on its incarnation counter: without a floor, it
+//! restarts at incarnation 1 and every peer that remembers a higher incarnation drops its
+//! frames as stale until that peer restarts; it can still learn and follow an
+//! established leader (it needs to hear others, not to be heard), but it cannot be
+//! counted on. So the wiped node is left out of the "every up voter agrees" check (the
+//! schedule leaves a quorum of the other voters up); whether it joined the agreement
+//! too is counted and printed.
 //!
 //! Environment:
 //! - `VOTECAST_LAN_SCHEDULES=K` runs K schedules (default 21: 7 per cluster size);

@@ -52,7 +52,7 @@ impl Rng {
 pub enum Kind {
     /// SIGKILL, restart with the data dir kept.
     Kill,
-    /// SIGKILL, delete the data dir, restart.
+    /// SIGKILL, delete the data dir, restart after at least [`WIPE_MIN_DOWN_MS`].
     Wipe,
     /// SIGSTOP, SIGCONT (a hung board).
     Stop,
@@ -92,6 +92,9 @@ pub struct Schedule {
     pub final_draw: u64,
 }
 
+/// Shortest down time of a wiped node: 2 × sync-limit (6 ticks of 50 ms) plus a margin.
+pub const WIPE_MIN_DOWN_MS: u64 = 700;
+
 /// The cluster size a seed runs with.
 pub fn size_of(seed: u64) -> usize {
     [3, 5, 7][(seed % 3) as usize]
@@ -121,7 +124,10 @@ impl Schedule {
             }
             wiped |= kind == Kind::Wipe;
             let dur_ms = match kind {
-                Kind::Kill | Kind::Wipe => rng.range(200, 3000),
+                Kind::Kill => rng.range(200, 3000),
+                // README "Limits": a wiped node stays down for at least twice sync-limit
+                // ticks (600 ms), so the promises it forgot have run out.
+                Kind::Wipe => rng.range(WIPE_MIN_DOWN_MS, 3000),
                 Kind::Stop => rng.range(100, 2500),
                 Kind::LinkDown => rng.range(200, 3000),
                 Kind::Partition => rng.range(500, 4000),
