@@ -151,7 +151,7 @@ pub fn ensure_tools() -> Result<(), String> {
                     return Err(format!("{program} does not work after installing it"));
                 }
             }
-            remove_stale_namespaces();
+            remove_stale_leftovers();
             Ok(())
         })
         .clone()
@@ -170,18 +170,31 @@ fn lan_test_alive(pid: u32) -> bool {
     name.starts_with("lan-") || name == "lan"
 }
 
+/// The creating PID in one of our names (`vclan-PID-...`).
+fn creator_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
+}
+
 /// Delete namespaces with our prefix whose creating test process is gone (a crashed or
-/// killed earlier run), after killing the node processes still inside them.
-fn remove_stale_namespaces() {
+/// killed earlier run), after killing the node processes still inside them, and their
+/// temporary directories.
+fn remove_stale_leftovers() {
+    if let Ok(entries) = fs::read_dir(std::env::temp_dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = creator_pid(&name) {
+                if pid != std::process::id() && !lan_test_alive(pid) {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
     let Ok(list) = ip(&["netns", "list"]) else {
         return;
     };
     for line in list.lines() {
         let name = line.split_whitespace().next().unwrap_or_default();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = creator_pid(name) else {
             continue;
         };
         if pid == std::process::id() || lan_test_alive(pid) {
