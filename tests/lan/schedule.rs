@@ -194,7 +194,11 @@ impl fmt::Display for Schedule {
                 fault.kind,
                 fault.at_ms,
                 fault.dur_ms,
-                if fault.at_leader { " (leader)" } else { "" }
+                if fault.at_leader && fault.kind != Kind::Loss {
+                    " (leader)"
+                } else {
+                    ""
+                }
             )?;
             if fault.kind == Kind::Loss {
                 write!(f, " {}%", fault.percent)?;
