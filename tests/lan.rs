@@ -714,9 +714,10 @@ fn run_set(n: usize) {
         match run_schedule(&sched) {
             Ok(o) => {
                 println!(
-                    "lan n={n} seed={seed}: ok in {:.1} s, {} leaderships, agreement {:.0} ms after heal{}",
+                    "lan n={n} seed={seed}: ok in {:.1} s, {} leaderships (smallest gap {:?} ms), agreement {:.0} ms after heal{}",
                     o.took.as_secs_f64(),
                     o.leaderships,
+                    o.min_gap_ms,
                     o.liveness_ms,
                     if o.wiped > 0 {
                         format!(", wiped node agreed: {}", o.wiped_agreed == o.wiped)
