@@ -1,0 +1,475 @@
+//! An emulated LAN in network namespaces: one bridge namespace and N host namespaces,
+//! each host joined to the bridge by a veth pair, plus the tools to break it (link
+//! down, nftables drop rules) and to run one `votecast run` per host.
+//!
+//! Nothing here touches the machine's own interfaces: every link is created inside a
+//! namespace this harness created (`ip -n BRIDGE link add ... peer ... netns HOST`), so the
+//! interface names (`br0`, `p1`..`pN`, `lan0`) live in those namespaces only. Namespace
+//! names carry this process's PID and the schedule index (`vclan-PID-IDX-br`,
+//! `vclan-PID-IDX-h3`), so parallel tests never clash, and namespaces left by a crashed
+//! earlier run (a PID that is no longer a running `lan` test) are removed on start.
+//! [`Lan`]'s `Drop` kills and reaps every node process it spawned (by PID: `ip netns exec`
+//! execs the program, so the child's PID is the node's) and deletes every namespace it
+//! created, also when a test panics.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Prefix of every namespace this harness creates.
+pub const PREFIX: &str = "vclan-";
+
+/// The interface of a host namespace (the host end of its veth pair).
+pub const HOST_IF: &str = "lan0";
+
+/// Group and port every LAN uses (each LAN is its own broadcast domain).
+pub const GROUP: &str = "239.192.77.77:7277";
+
+/// Name of the nftables table the harness owns in each host namespace.
+const NFT_TABLE: &str = "vclan";
+
+/// The address of host `i` (1-based): 169.254.0.(10+i)/16.
+pub fn host_addr(i: usize) -> String {
+    format!("169.254.0.{}", 10 + i)
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Run a command to completion; an error carries the command line, status and stderr.
+pub fn run(cmd: &mut Command) -> Result<String, String> {
+    run_with_input(cmd, None)
+}
+
+fn run_with_input(cmd: &mut Command, input: Option<&str>) -> Result<String, String> {
+    let line = describe(cmd);
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("{line}: cannot start: {e}"))?;
+    if let Some(text) = input {
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("{line}: writing stdin: {e}"))?;
+    }
+    let out: Output = child
+        .wait_with_output()
+        .map_err(|e| format!("{line}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{line}: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn ip(args: &[&str]) -> Result<String, String> {
+    run(Command::new("ip").args(args))
+}
+
+fn tool_works(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `apt-get ARGS`, waiting (bounded) for the dpkg/apt locks other apt users hold.
+fn apt_get(args: &[&str]) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let result = run(Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["-o", "DPkg::Lock::Timeout=120", "-q", "-y"])
+            .args(args));
+        match result {
+            Ok(_) => return Ok(()),
+            Err(e) if e.contains("lock") && Instant::now() < deadline => {
+                eprintln!("lan: apt-get {args:?}: a lock is held, retrying in 5 s");
+                std::thread::sleep(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Make sure `ip` (iproute2) and `nft` (nftables) exist, installing them with apt-get when
+/// missing; checks that we are root. Runs once per test process; every caller gets the
+/// same verdict. An error is meant to fail the test loudly, never to skip it.
+pub fn ensure_tools() -> Result<(), String> {
+    static VERDICT: OnceLock<Result<(), String>> = OnceLock::new();
+    VERDICT
+        .get_or_init(|| {
+            let uid = run(Command::new("id").arg("-u")).map_err(|e| format!("id -u: {e}"))?;
+            if uid.trim() != "0" {
+                return Err(format!(
+                    "the LAN harness needs root (network namespaces, nftables); uid is {}",
+                    uid.trim()
+                ));
+            }
+            let mut missing = Vec::new();
+            if !tool_works("ip", "-V") {
+                missing.push("iproute2");
+            }
+            if !tool_works("nft", "--version") {
+                missing.push("nftables");
+            }
+            if !missing.is_empty() {
+                eprintln!("lan: installing {missing:?} with apt-get");
+                let mut install = vec!["install", "--no-install-recommends"];
+                install.extend(&missing);
+                if apt_get(&install).is_err() {
+                    apt_get(&["update"]).map_err(|e| format!("apt-get update failed: {e}"))?;
+                    apt_get(&install)
+                        .map_err(|e| format!("apt-get install {missing:?} failed: {e}"))?;
+                }
+            }
+            for (program, arg) in [("ip", "-V"), ("nft", "--version")] {
+                if !tool_works(program, arg) {
+                    return Err(format!("{program} does not work after installing it"));
+                }
+            }
+            remove_stale_leftovers();
+            Ok(())
+        })
+        .clone()
+}
+
+/// Is `pid` a running process of a `lan` test binary (ours or a parallel run)?
+fn lan_test_alive(pid: u32) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    let name = Path::new(std::str::from_utf8(argv0).unwrap_or_default())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.starts_with("lan-") || name == "lan"
+}
+
+/// The creating PID in one of our names (`vclan-PID-...`).
+fn creator_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
+}
+
+/// Delete namespaces with our prefix whose creating test process is gone (a crashed or
+/// killed earlier run), after killing the node processes still inside them, and their
+/// temporary directories.
+fn remove_stale_leftovers() {
+    if let Ok(entries) = fs::read_dir(std::env::temp_dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = creator_pid(&name) {
+                if pid != std::process::id() && !lan_test_alive(pid) {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+    let Ok(list) = ip(&["netns", "list"]) else {
+        return;
+    };
+    for line in list.lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let Some(pid) = creator_pid(name) else {
+            continue;
+        };
+        if pid == std::process::id() || lan_test_alive(pid) {
+            continue;
+        }
+        if let Ok(pids) = ip(&["netns", "pids", name]) {
+            for p in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        match ip(&["netns", "del", name]) {
+            Ok(_) => eprintln!("lan: removed stale namespace {name} (pid {pid} is gone)"),
+            Err(e) => eprintln!("lan: cannot remove stale namespace {name}: {e}"),
+        }
+    }
+}
+
+/// One node process of the LAN.
+pub struct NodeProc {
+    pub child: Child,
+    pub pid: u32,
+}
+
+/// The LAN: namespaces, links, the files of each node and its running process.
+pub struct Lan {
+    pub n: usize,
+    pub bridge: String,
+    pub hosts: Vec<String>,
+    created: Vec<String>,
+    pub dir: PathBuf,
+    /// Per host (index 0 = node 1): the running process, if any.
+    pub procs: Vec<Option<NodeProc>>,
+    exe: PathBuf,
+    /// nftables rules currently installed per host (to skip no-op updates).
+    rules: Vec<Vec<String>>,
+    keep: bool,
+}
+
+impl Lan {
+    /// Build the LAN for schedule `tag` with `n` hosts. Nodes are not started.
+    pub fn new(exe: &Path, tag: &str, n: usize) -> Result<Lan, String> {
+        ensure_tools()?;
+        let base = format!("{PREFIX}{}-{tag}", std::process::id());
+        let dir = std::env::temp_dir().join(&base);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut lan = Lan {
+            n,
+            bridge: format!("{base}-br"),
+            hosts: (1..=n).map(|i| format!("{base}-h{i}")).collect(),
+            created: Vec::new(),
+            dir,
+            procs: (0..n).map(|_| None).collect(),
+            exe: exe.to_path_buf(),
+            rules: vec![Vec::new(); n],
+            keep: false,
+        };
+        lan.build()?;
+        Ok(lan)
+    }
+
+    fn add_netns(&mut self, name: &str) -> Result<(), String> {
+        ip(&["netns", "add", name])?;
+        self.created.push(name.to_owned());
+        Ok(())
+    }
+
+    fn build(&mut self) -> Result<(), String> {
+        let br = self.bridge.clone();
+        self.add_netns(&br)?;
+        ip(&["-n", &br, "link", "set", "lo", "up"])?;
+        // Snooping off: every port gets the group's frames without an IGMP querier.
+        ip(&[
+            "-n",
+            &br,
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ])?;
+        ip(&["-n", &br, "link", "set", "br0", "up"])?;
+        let details = ip(&["-n", &br, "-d", "link", "show", "br0"])?;
+        if !details.contains("mcast_snooping 0") {
+            return Err(format!(
+                "bridge br0 in {br}: multicast snooping is not off:\n{details}"
+            ));
+        }
+        for i in 1..=self.n {
+            let host = self.hosts[i - 1].clone();
+            self.add_netns(&host)?;
+            let port = format!("p{i}");
+            ip(&[
+                "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", HOST_IF, "netns",
+                &host,
+            ])?;
+            ip(&["-n", &br, "link", "set", &port, "master", "br0", "up"])?;
+            ip(&["-n", &host, "link", "set", "lo", "up"])?;
+            ip(&[
+                "-n",
+                &host,
+                "addr",
+                "add",
+                &format!("{}/16", host_addr(i)),
+                "dev",
+                HOST_IF,
+            ])?;
+            ip(&["-n", &host, "link", "set", HOST_IF, "up"])?;
+            self.apply_rules(i, Vec::new(), true)?;
+            fs::create_dir_all(self.node_dir(i)).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("node{i}"))
+    }
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.node_dir(i).join("data")
+    }
+    pub fn state_file(&self, i: usize) -> PathBuf {
+        self.node_dir(i).join("state.json")
+    }
+    pub fn hook_log(&self, i: usize) -> PathBuf {
+        self.node_dir(i).join("hooks.txt")
+    }
+    pub fn log_file(&self, i: usize) -> PathBuf {
+        self.node_dir(i).join("log.txt")
+    }
+
+    /// Install exactly `rules` (nft statements) in host `i`'s input chain, atomically.
+    pub fn apply_rules(&mut self, i: usize, rules: Vec<String>, force: bool) -> Result<(), String> {
+        if !force && self.rules[i - 1] == rules {
+            return Ok(());
+        }
+        let mut script = format!(
+            "table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\ntable inet {NFT_TABLE} {{\n  chain input {{\n    type filter hook input priority 0; policy accept;\n"
+        );
+        for r in &rules {
+            script.push_str("    ");
+            script.push_str(r);
+            script.push('\n');
+        }
+        script.push_str("  }\n}\n");
+        run_with_input(
+            Command::new("ip").args(["netns", "exec", &self.hosts[i - 1], "nft", "-f", "-"]),
+            Some(&script),
+        )?;
+        self.rules[i - 1] = rules;
+        Ok(())
+    }
+
+    /// `ip link set lan0 up|down` in host `i`.
+    pub fn set_link(&self, i: usize, up: bool) -> Result<(), String> {
+        ip(&[
+            "-n",
+            &self.hosts[i - 1],
+            "link",
+            "set",
+            HOST_IF,
+            if up { "up" } else { "down" },
+        ])
+        .map(drop)
+    }
+
+    /// Start `votecast run` for node `i` inside its namespace (data dir kept).
+    pub fn start(&mut self, i: usize) -> Result<u32, String> {
+        assert!(self.procs[i - 1].is_none(), "node {i} already runs");
+        let voters: Vec<String> = (1..=self.n).map(|v| v.to_string()).collect();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_file(i))
+            .map_err(|e| e.to_string())?;
+        let _ = fs::remove_file(self.state_file(i));
+        let hook = format!(
+            "echo \"$(date +%s%3N) $VOTECAST_PREVIOUS_STATE $VOTECAST_STATE $VOTECAST_LEADER $VOTECAST_EPOCH\" >> '{}'",
+            self.hook_log(i).display()
+        );
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.hosts[i - 1]])
+            .arg(&self.exe)
+            .arg("run")
+            .args(["--id", &i.to_string()])
+            .args(["--voters", &voters.join(",")])
+            .args(["--interface", HOST_IF])
+            .args(["--group", GROUP])
+            .arg("--data-dir")
+            .arg(self.data_dir(i))
+            .arg("--state-file")
+            .arg(self.state_file(i))
+            .arg("--on-change")
+            .arg(hook)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .env(
+                "RUST_LOG",
+                std::env::var("VOTECAST_CHILD_LOG").unwrap_or("info".into()),
+            );
+        let child = cmd.spawn().map_err(|e| format!("start node {i}: {e}"))?;
+        let pid = child.id();
+        self.procs[i - 1] = Some(NodeProc { child, pid });
+        Ok(pid)
+    }
+
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.procs[i - 1].as_ref().map(|p| p.pid)
+    }
+
+    /// Send `signal` to node `i`'s process (our child, by PID).
+    pub fn signal(&self, i: usize, signal: nix::sys::signal::Signal) -> Result<(), String> {
+        let pid = self.pid(i).ok_or(format!("node {i} is not running"))?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+            .map_err(|e| format!("kill({pid}, {signal}): {e}"))
+    }
+
+    /// SIGKILL node `i` and reap it; returns its PID.
+    pub fn kill(&mut self, i: usize) -> Result<u32, String> {
+        let mut p = self.procs[i - 1]
+            .take()
+            .ok_or(format!("node {i} is not running"))?;
+        p.child.kill().map_err(|e| format!("kill node {i}: {e}"))?;
+        p.child.wait().map_err(|e| format!("reap node {i}: {e}"))?;
+        Ok(p.pid)
+    }
+
+    /// Nodes whose process exited without us killing it: (node, status).
+    pub fn reap_exited(&mut self) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for (k, slot) in self.procs.iter_mut().enumerate() {
+            if let Some(p) = slot.as_mut() {
+                if let Ok(Some(status)) = p.child.try_wait() {
+                    out.push((k + 1, status.to_string()));
+                    *slot = None;
+                }
+            }
+        }
+        out
+    }
+
+    /// Node `i`'s log (for failure messages).
+    pub fn log(&self, i: usize) -> String {
+        fs::read_to_string(self.log_file(i)).unwrap_or_default()
+    }
+
+    /// Keep the files (logs, state files, hook logs) for a post-mortem instead of deleting
+    /// them with the LAN; returns where they are.
+    pub fn keep_files(&mut self) -> PathBuf {
+        self.keep = true;
+        self.dir.clone()
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for slot in self.procs.iter_mut() {
+            if let Some(mut p) = slot.take() {
+                // SIGKILL also ends a SIGSTOPped process.
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+            }
+        }
+        for name in self.created.iter().rev() {
+            if let Err(e) = ip(&["netns", "del", name]) {
+                eprintln!("lan: cannot delete namespace {name}: {e}");
+            }
+        }
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
