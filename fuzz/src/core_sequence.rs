@@ -1,0 +1,1089 @@
+//! Fuzz check of the election core (`src/election`): a structured [`Scenario`] drives one
+//! to three [`Node`]s through arbitrary steps, and invariants are checked after every
+//! input.
+//!
+//! Steps: frames built from arbitrary field values (emitted through `wire::Repr` with a
+//! correct CRC, so they pass parsing and reach the state machine), raw bytes, corrupted
+//! copies of real frames, real frames between the nodes (lost, duplicated, reordered or
+//! replayed at will), time (with or without handling timeouts), zxid changes, graceful
+//! shutdown, crash and restart (the persisted epochs and the incarnation survive, as on
+//! disk). Every node has its own clock origin, which may change at a restart.
+//!
+//! Invariants that must hold for *any* input, forged frames included:
+//! - no panic, no debug assertion (the output queue never overflows while the driver polls
+//!   after every input), `poll_output` runs dry;
+//! - `StateChanged` events chain (`previous` is the last reported state) and agree with
+//!   `state()`/`leader()`/`epoch()`: no leader or epoch while LOOKING, both otherwise; a
+//!   LEADING node names itself; voters never OBSERVE, observers never FOLLOW or LEAD;
+//! - after `handle_timeout(now)`, `poll_timeout()` is `None` or later than `now`;
+//! - a LEADING node whose timers are all in the future holds a running lease
+//!   (`valid_until() > now`);
+//! - LEADING with epoch E needs evidence in the frames the node actually received:
+//!   quorum − 1 other voters sent FOLLOWING frames for it acknowledging E, carrying an
+//!   echo whose lease has not run out;
+//! - a node's successive leaderships have strictly increasing epochs, across restarts;
+//! - persisted epochs never go backwards and `current_epoch <= accepted_epoch`;
+//! - frames a node transmits carry its id, cluster and incarnation, strictly increasing
+//!   sequence numbers, and round-trip through emit/parse;
+//! - a datagram the parser rejects changes nothing but a counter;
+//! - after `shutdown` the node reports LOOKING, sends one RESIGN frame and is inert.
+//!
+//! In an *honest* scenario nobody forges frames from voters (forged frames come from
+//! non-voter ids only; raw bytes that happen to parse as a voter's frame are not
+//! delivered). There the cluster-wide guarantees are checked too: at no time do two nodes
+//! hold leadership (a node holds it from reporting LEADING until it stops reporting it or
+//! its lease ends, and a crashed leader until its last `valid_until`), and each new leader's
+//! epoch is greater than every earlier leader's.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use arbitrary::Arbitrary;
+use votecast::election::{Config, Epochs, Event, Instant, Node, Output, ServerState, StateChange};
+use votecast::wire::{self, Flags, Packet, Repr, Vote, FRAME_LEN, NO_LEADER};
+
+/// The cluster id of every node under test.
+pub const CLUSTER: u32 = 0x0f0f_0001;
+/// Most steps taken from one scenario.
+pub const MAX_STEPS: usize = 256;
+/// Most nodes under test.
+pub const MAX_NODES: usize = 3;
+/// Frames of each node kept for replays.
+const HISTORY: usize = 8;
+/// The harness clock stops here (2^40 µs, about 12.7 days): a monotonic clock in
+/// microseconds since start never gets near the end of `u64`.
+const TIME_LIMIT: u64 = 1 << 40;
+/// Id of the first observer under test; forged non-voter senders start at 200.
+const OBSERVER_BASE: u64 = 100;
+const STRANGER_BASE: u64 = 200;
+
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Scenario {
+    pub cluster: ClusterSpec,
+    /// No frames forged in a voter's name: cluster-wide guarantees are checked too.
+    pub honest: bool,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub struct ClusterSpec {
+    /// Voters are 1..=n, n = 1 + voters % 7.
+    pub voters: u8,
+    /// The nodes under test (1 to 3; none means voter 1).
+    pub nodes: Vec<NodeSpec>,
+    pub timing: Timing,
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct NodeSpec {
+    /// Voter index (modulo the voter count), or an observer.
+    pub role: Role,
+    /// Origin of its clock: its local time is the harness time plus this (µs).
+    pub offset: u32,
+    /// Constructed but not started until a `Start` or `Restart` step.
+    pub idle: bool,
+    /// Epochs restored at construction, as from a data dir.
+    pub epochs: Option<(u8, u8)>,
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Role {
+    Voter(u8),
+    Observer,
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct Timing {
+    /// tick = 1 + x % 100 ms.
+    pub tick_ms: u8,
+    /// sync_limit = 2 + x % 8.
+    pub sync_limit: u8,
+    /// init_limit = 2 + x % 12.
+    pub init_limit: u8,
+    /// finalize_wait = 1 + x % 200 ms.
+    pub finalize_ms: u8,
+    /// min notification interval = 1 + x % 200 ms.
+    pub min_notification_ms: u8,
+    /// max notification interval = min + x % 5000 ms.
+    pub max_notification_extra_ms: u16,
+    /// drift bound = x * 3 ppm (below 10 %).
+    pub drift: u16,
+}
+
+/// A number for a frame field, often relative to the receiver's own state so that the
+/// fuzzer reaches the comparisons that matter.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Num {
+    Zero,
+    Small(u8),
+    Rel(Base, i8),
+    Max,
+    Raw(u64),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Base {
+    Round,
+    AcceptedEpoch,
+    CurrentEpoch,
+    Zxid,
+    ReportedEpoch,
+}
+
+/// A server id for a frame's sender or vote.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Who {
+    /// Voter index modulo the voter count.
+    Voter(u8),
+    /// The receiving node itself.
+    Receiver,
+    /// A node under test (index modulo their count).
+    Node(u8),
+    /// A non-voter that is not under test.
+    Stranger(u8),
+    NoLeader,
+    Raw(u64),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Seq {
+    /// Larger than anything forged before.
+    Next,
+    Raw(u64),
+}
+
+/// The echo field: a leader clock stamp (µs + 1) or raw.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Echo {
+    Zero,
+    /// Receiver's clock minus this many times 64 µs.
+    Past(u16),
+    /// Receiver's clock plus this many µs.
+    Future(u16),
+    Raw(u64),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct FrameSpec {
+    /// Modulo 4.
+    pub state: u8,
+    /// Raw flags byte (reserved bits included).
+    pub flags: u8,
+    pub key_id: u8,
+    /// Sent from another cluster id (dropped at parse time).
+    pub other_cluster: bool,
+    pub sender: Who,
+    pub incarnation: Num,
+    pub sequence: Seq,
+    pub leader: Who,
+    pub zxid: Num,
+    pub peer_epoch: Num,
+    pub round: Num,
+    pub accepted_epoch: Num,
+    pub epoch: Num,
+    pub echo: Echo,
+    pub tag: u8,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Step {
+    /// Advance the clock by x · 100 µs, then handle timeouts on every running node.
+    Wait(u16),
+    /// Advance the clock by x µs, then handle timeouts on every running node.
+    WaitLong(u32),
+    /// Advance the clock by x · 100 µs without handling timeouts (a driver that reads
+    /// frames before it looks at its timers).
+    Skip(u16),
+    /// Handle timeouts on one node.
+    Timeout(u8),
+    /// Perfect network for a while: deliver every queued frame to every other node, then
+    /// jump to the next deadline; `rounds` times (at most 32).
+    Run {
+        rounds: u8,
+    },
+    /// Deliver the queued frames of one node to every other node.
+    Broadcast(u8),
+    /// Lose the queued frames of one node.
+    Lose(u8),
+    /// Deliver an old frame of `from` (the `back`-th newest) to `to`: duplication,
+    /// reordering, replay (also across restarts of either side).
+    Replay {
+        from: u8,
+        back: u8,
+        to: u8,
+    },
+    /// Deliver a copy of a real frame with one byte changed.
+    Corrupt {
+        from: u8,
+        back: u8,
+        to: u8,
+        at: u8,
+        xor: u8,
+    },
+    /// A frame with arbitrary field values, correctly framed.
+    Forge {
+        to: u8,
+        frame: FrameSpec,
+    },
+    /// Arbitrary bytes.
+    Raw {
+        to: u8,
+        bytes: Vec<u8>,
+    },
+    SetZxid {
+        node: u8,
+        zxid: Num,
+    },
+    Start(u8),
+    Shutdown(u8),
+    /// Lose the process: memory is gone, disk (epochs, incarnation) stays.
+    Crash(u8),
+    /// Crash if running, then start a new incarnation with a new clock origin.
+    Restart {
+        node: u8,
+        offset: u32,
+    },
+}
+
+/// One node under test and what the harness knows about it.
+struct Slot {
+    id: u64,
+    config: Config,
+    node: Option<Node>,
+    started: bool,
+    stopped: bool,
+    /// Local time = harness time + offset.
+    offset: u64,
+    /// "Disk": the last persisted epochs and the incarnation of the running process.
+    disk: Epochs,
+    incarnation: u32,
+    /// Frames sent and not yet delivered by the network, and the last few sent.
+    outbox: VecDeque<[u8; FRAME_LEN]>,
+    history: VecDeque<[u8; FRAME_LEN]>,
+    last_sequence: u64,
+    /// The state reported by the last event.
+    reported: ServerState,
+    /// FOLLOWING frames for this node received by this incarnation: (sender, epoch, echo).
+    acks: Vec<(u64, u64, u64)>,
+    /// Epoch of the last leadership of this node (any incarnation).
+    last_led_epoch: Option<u64>,
+    /// Harness time until which this node holds leadership (its last `valid_until`).
+    claim_until: Option<u64>,
+    /// The same for a crashed earlier process of this node: its application may believe
+    /// in the lease until it runs out, whatever the next process reports.
+    ghost_claim: Option<u64>,
+    /// A RESIGN frame was sent since the last shutdown.
+    resigned: bool,
+}
+
+struct Harness {
+    honest: bool,
+    now: u64,
+    voters: Vec<u64>,
+    slots: Vec<Slot>,
+    next_forged_sequence: u64,
+    /// Highest epoch any node led with (honest scenarios).
+    max_leader_epoch: u64,
+    leaderships: u64,
+}
+
+/// What the harness observed, for reports and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub steps: usize,
+    pub frames_delivered: u64,
+    pub frames_rejected: u64,
+    pub leaderships: u64,
+}
+
+fn config_for(spec: &ClusterSpec, id: u64, voters: &[u64]) -> Config {
+    let t = spec.timing;
+    let mut config = Config::new(id, voters).expect("valid ids");
+    config.cluster = CLUSTER;
+    config.tick = Duration::from_millis(1 + u64::from(t.tick_ms) % 100);
+    config.sync_limit = 2 + u32::from(t.sync_limit) % 8;
+    config.init_limit = 2 + u32::from(t.init_limit) % 12;
+    config.finalize_wait = Duration::from_millis(1 + u64::from(t.finalize_ms) % 200);
+    let min = 1 + u64::from(t.min_notification_ms) % 200;
+    config.min_notification_interval = Duration::from_millis(min);
+    config.max_notification_interval =
+        Duration::from_millis(min + u64::from(t.max_notification_extra_ms) % 5000);
+    config.max_clock_drift_ppm = u32::from(t.drift) * 3 % 100_000;
+    config.validate().expect("the harness builds valid configs");
+    config
+}
+
+/// Runs a scenario, panicking on any violated invariant.
+pub fn run(scenario: &Scenario) -> Outcome {
+    let mut h = Harness::new(scenario);
+    let mut outcome = Outcome::default();
+    for step in scenario.steps.iter().take(MAX_STEPS) {
+        h.step(step, &mut outcome);
+        h.check_all();
+        outcome.steps += 1;
+    }
+    outcome.leaderships = h.leaderships;
+    outcome
+}
+
+impl Harness {
+    fn new(scenario: &Scenario) -> Harness {
+        let spec = &scenario.cluster;
+        let n_voters = 1 + u64::from(spec.voters) % 7;
+        let voters: Vec<u64> = (1..=n_voters).collect();
+        let mut ids = Vec::new();
+        let mut specs = Vec::new();
+        for (i, node) in spec.nodes.iter().take(MAX_NODES).enumerate() {
+            let id = match node.role {
+                Role::Voter(v) => 1 + u64::from(v) % n_voters,
+                Role::Observer => OBSERVER_BASE + i as u64,
+            };
+            if !ids.contains(&id) {
+                ids.push(id);
+                specs.push(*node);
+            }
+        }
+        if ids.is_empty() {
+            ids.push(1);
+            specs.push(NodeSpec {
+                role: Role::Voter(0),
+                offset: 0,
+                idle: false,
+                epochs: None,
+            });
+        }
+        let slots = ids
+            .iter()
+            .zip(&specs)
+            .map(|(&id, node)| {
+                let config = config_for(spec, id, &voters);
+                let disk = match node.epochs {
+                    None => Epochs::default(),
+                    Some((accepted, current)) => {
+                        let accepted = u64::from(accepted);
+                        Epochs {
+                            accepted_epoch: accepted,
+                            // A made-up disk must not promise an epoch to a leader in an
+                            // honest scenario.
+                            accepted_leader: if accepted > 0 && !scenario.honest {
+                                1
+                            } else {
+                                0
+                            },
+                            current_epoch: u64::from(current).min(accepted),
+                        }
+                    }
+                };
+                Slot {
+                    id,
+                    config,
+                    node: None,
+                    started: false,
+                    stopped: false,
+                    offset: u64::from(node.offset),
+                    disk,
+                    incarnation: 0,
+                    outbox: VecDeque::new(),
+                    history: VecDeque::new(),
+                    last_sequence: 0,
+                    reported: ServerState::Looking,
+                    acks: Vec::new(),
+                    last_led_epoch: None,
+                    claim_until: None,
+                    ghost_claim: None,
+                    resigned: false,
+                }
+            })
+            .collect();
+        let mut h = Harness {
+            honest: scenario.honest,
+            now: 0,
+            voters,
+            slots,
+            next_forged_sequence: 1 << 32,
+            max_leader_epoch: 0,
+            leaderships: 0,
+        };
+        for (i, node) in specs.iter().enumerate() {
+            h.construct(i);
+            if !node.idle {
+                h.start(i);
+            }
+        }
+        h
+    }
+
+    fn local(&self, i: usize) -> Instant {
+        Instant::from_micros(self.now + self.slots[i].offset)
+    }
+
+    fn index(&self, x: u8) -> usize {
+        usize::from(x) % self.slots.len()
+    }
+
+    fn is_voter(&self, id: u64) -> bool {
+        self.voters.contains(&id)
+    }
+
+    fn quorum(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+
+    // ----- process life cycle ---------------------------------------------------------
+
+    /// A new process: next incarnation (bumped on "disk" first, as the driver does).
+    fn construct(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        slot.incarnation = slot.incarnation.wrapping_add(1).max(1);
+        let node = Node::new(slot.config.clone(), slot.disk, slot.incarnation)
+            .expect("valid config accepted");
+        assert_eq!(node.state(), ServerState::Looking);
+        assert_eq!(node.poll_timeout(), None, "an idle node has no deadline");
+        slot.node = Some(node);
+        slot.started = false;
+        slot.stopped = false;
+        slot.reported = ServerState::Looking;
+        slot.acks.clear();
+        slot.last_sequence = 0;
+        slot.resigned = false;
+    }
+
+    fn start(&mut self, i: usize) {
+        let now = self.local(i);
+        let slot = &mut self.slots[i];
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
+        if slot.started {
+            return;
+        }
+        node.start(now);
+        slot.started = true;
+        self.after_input(i, Input::Other);
+    }
+
+    fn crash(&mut self, i: usize) {
+        // A crashed leader's application may believe in its lease until it runs out.
+        let now = self.now;
+        let slot = &mut self.slots[i];
+        let live = |c: Option<u64>| c.filter(|&c| c > now);
+        slot.ghost_claim = match (live(slot.ghost_claim), live(slot.claim_until.take())) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.slots[i].node = None;
+        self.slots[i].started = false;
+        self.slots[i].stopped = false;
+    }
+
+    fn shutdown(&mut self, i: usize) {
+        let now = self.local(i);
+        let slot = &mut self.slots[i];
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
+        let was_running = slot.started && !slot.stopped;
+        node.shutdown(now);
+        slot.resigned = false;
+        self.after_input(i, Input::Other);
+        let slot = &mut self.slots[i];
+        if was_running {
+            slot.stopped = true;
+            assert!(
+                slot.resigned,
+                "node {}: shutdown sent no RESIGN frame",
+                slot.id
+            );
+        }
+        let node = slot.node.as_ref().expect("present");
+        assert_eq!(node.state(), ServerState::Looking, "state after shutdown");
+        assert_eq!(node.leader(), None);
+        assert_eq!(node.valid_until(), None);
+        if slot.stopped {
+            assert_eq!(node.poll_timeout(), None, "a stopped node has no deadline");
+        }
+    }
+
+    // ----- steps ----------------------------------------------------------------------
+
+    fn step(&mut self, step: &Step, outcome: &mut Outcome) {
+        match step {
+            Step::Wait(x) => {
+                self.advance(u64::from(*x) * 100);
+                self.timeouts_all();
+            }
+            Step::WaitLong(x) => {
+                self.advance(u64::from(*x));
+                self.timeouts_all();
+            }
+            Step::Skip(x) => self.advance(u64::from(*x) * 100),
+            Step::Timeout(n) => {
+                let i = self.index(*n);
+                self.timeout(i);
+            }
+            Step::Run { rounds } => {
+                for _ in 0..(*rounds).min(32) {
+                    for _ in 0..8 {
+                        if self.slots.iter().all(|s| s.outbox.is_empty()) {
+                            break;
+                        }
+                        for from in 0..self.slots.len() {
+                            self.broadcast(from, outcome);
+                        }
+                    }
+                    let next = (0..self.slots.len())
+                        .filter_map(|i| {
+                            let slot = &self.slots[i];
+                            let deadline = slot.node.as_ref()?.poll_timeout()?;
+                            Some(deadline.as_micros().saturating_sub(slot.offset))
+                        })
+                        .min();
+                    let Some(next) = next else {
+                        break;
+                    };
+                    self.advance(next.saturating_sub(self.now));
+                    self.timeouts_all();
+                }
+            }
+            Step::Broadcast(n) => {
+                let from = self.index(*n);
+                self.broadcast(from, outcome);
+            }
+            Step::Lose(n) => {
+                let from = self.index(*n);
+                self.slots[from].outbox.clear();
+            }
+            Step::Replay { from, back, to } => {
+                let from = self.index(*from);
+                let to = self.index(*to);
+                if let Some(frame) = self.old_frame(from, *back) {
+                    self.deliver(to, &frame, outcome);
+                }
+            }
+            Step::Corrupt {
+                from,
+                back,
+                to,
+                at,
+                xor,
+            } => {
+                let from = self.index(*from);
+                let to = self.index(*to);
+                if let Some(mut frame) = self.old_frame(from, *back) {
+                    frame[usize::from(*at) % FRAME_LEN] ^= *xor;
+                    let accepted = self.deliver(to, &frame, outcome);
+                    // CRC-32 detects every error confined to one byte.
+                    assert!(*xor == 0 || !accepted, "a corrupted frame was accepted");
+                }
+            }
+            Step::Forge { to, frame } => {
+                let to = self.index(*to);
+                let bytes = self.forge(to, frame);
+                self.deliver(to, &bytes, outcome);
+            }
+            Step::Raw { to, bytes } => {
+                let to = self.index(*to);
+                let forged_voter = wire::parse_datagram(bytes, CLUSTER).is_ok_and(|r| {
+                    self.is_voter(r.sender) || self.slots.iter().any(|s| s.id == r.sender)
+                });
+                if !(self.honest && forged_voter) {
+                    self.deliver(to, bytes, outcome);
+                }
+            }
+            Step::SetZxid { node, zxid } => {
+                let i = self.index(*node);
+                let zxid = self.resolve(i, *zxid);
+                if let Some(node) = self.slots[i].node.as_mut() {
+                    node.set_zxid(zxid);
+                    assert_eq!(node.zxid(), zxid);
+                    self.after_input(i, Input::Other);
+                }
+            }
+            Step::Start(n) => {
+                let i = self.index(*n);
+                if self.slots[i].node.is_none() {
+                    self.construct(i);
+                }
+                self.start(i);
+            }
+            Step::Shutdown(n) => {
+                let i = self.index(*n);
+                self.shutdown(i);
+            }
+            Step::Crash(n) => {
+                let i = self.index(*n);
+                self.crash(i);
+            }
+            Step::Restart { node, offset } => {
+                let i = self.index(*node);
+                self.crash(i);
+                self.slots[i].offset = u64::from(*offset);
+                self.construct(i);
+                self.start(i);
+            }
+        }
+    }
+
+    fn advance(&mut self, micros: u64) {
+        self.now = self.now.saturating_add(micros).min(TIME_LIMIT);
+    }
+
+    fn timeouts_all(&mut self) {
+        for i in 0..self.slots.len() {
+            self.timeout(i);
+        }
+    }
+
+    fn timeout(&mut self, i: usize) {
+        let now = self.local(i);
+        if let Some(node) = self.slots[i].node.as_mut() {
+            node.handle_timeout(now);
+            self.after_input(i, Input::Timeout);
+        }
+    }
+
+    fn broadcast(&mut self, from: usize, outcome: &mut Outcome) {
+        let frames: Vec<_> = self.slots[from].outbox.drain(..).collect();
+        for frame in frames {
+            for to in 0..self.slots.len() {
+                if to != from {
+                    self.deliver(to, &frame, outcome);
+                }
+            }
+        }
+    }
+
+    fn old_frame(&self, from: usize, back: u8) -> Option<[u8; FRAME_LEN]> {
+        let history = &self.slots[from].history;
+        if history.is_empty() {
+            return None;
+        }
+        let back = usize::from(back) % history.len();
+        history.get(history.len() - 1 - back).copied()
+    }
+
+    fn resolve(&self, i: usize, num: Num) -> u64 {
+        let node = self.slots[i].node.as_ref();
+        match num {
+            Num::Zero => 0,
+            Num::Small(x) => u64::from(x),
+            Num::Max => u64::MAX,
+            Num::Raw(x) => x,
+            Num::Rel(base, delta) => {
+                let base = node.map_or(0, |n| match base {
+                    Base::Round => n.round(),
+                    Base::AcceptedEpoch => n.epochs().accepted_epoch,
+                    Base::CurrentEpoch => n.epochs().current_epoch,
+                    Base::Zxid => n.zxid(),
+                    Base::ReportedEpoch => n.epoch().unwrap_or(0),
+                });
+                base.wrapping_add_signed(i64::from(delta))
+            }
+        }
+    }
+
+    fn who(&self, receiver: usize, who: Who) -> u64 {
+        match who {
+            Who::Voter(x) => self.voters[usize::from(x) % self.voters.len()],
+            Who::Receiver => self.slots[receiver].id,
+            Who::Node(x) => self.slots[self.index(x)].id,
+            Who::Stranger(x) => STRANGER_BASE + u64::from(x),
+            Who::NoLeader => NO_LEADER,
+            Who::Raw(x) => x,
+        }
+    }
+
+    /// A correctly framed datagram from `spec`. In an honest scenario a voter's (or a node
+    /// under test's) id is replaced by a stranger's.
+    fn forge(&mut self, to: usize, spec: &FrameSpec) -> [u8; FRAME_LEN] {
+        let mut sender = self.who(to, spec.sender);
+        if self.honest && (self.is_voter(sender) || self.slots.iter().any(|s| s.id == sender)) {
+            // Honest scenario: whoever forges is a stranger.
+            sender = STRANGER_BASE + sender % 50;
+        }
+        let sequence = match spec.sequence {
+            Seq::Next => {
+                self.next_forged_sequence += 1;
+                self.next_forged_sequence
+            }
+            Seq::Raw(x) => x,
+        };
+        let local = self.local(to).as_micros();
+        let echo = match spec.echo {
+            Echo::Zero => 0,
+            Echo::Past(x) => local.saturating_sub(u64::from(x) * 64).saturating_add(1),
+            Echo::Future(x) => local.saturating_add(u64::from(x)).saturating_add(1),
+            Echo::Raw(x) => x,
+        };
+        let repr = Repr {
+            state: ServerState::from_code(spec.state % 4).expect("codes 0..4 exist"),
+            flags: Flags::from_bits_truncate(spec.flags),
+            key_id: spec.key_id,
+            cluster: if spec.other_cluster {
+                CLUSTER ^ 1
+            } else {
+                CLUSTER
+            },
+            sender,
+            incarnation: self.resolve(to, spec.incarnation) as u32,
+            sequence,
+            vote: Vote {
+                leader: self.who(to, spec.leader),
+                zxid: self.resolve(to, spec.zxid),
+                peer_epoch: self.resolve(to, spec.peer_epoch),
+            },
+            round: self.resolve(to, spec.round),
+            accepted_epoch: self.resolve(to, spec.accepted_epoch),
+            epoch: self.resolve(to, spec.epoch),
+            echo,
+            auth_tag: [spec.tag; 16],
+        };
+        let mut frame = [0u8; FRAME_LEN];
+        let mut packet = Packet::new_unchecked(&mut frame[..]);
+        repr.emit(&mut packet);
+        // Reserved flag bits go out as well: receivers must ignore them.
+        packet.set_flags(spec.flags);
+        packet.fill_checksum();
+        frame
+    }
+
+    /// Hand a datagram to node `to`; returns whether it parsed.
+    fn deliver(&mut self, to: usize, bytes: &[u8], outcome: &mut Outcome) -> bool {
+        let now = self.local(to);
+        let slot = &mut self.slots[to];
+        let Some(node) = slot.node.as_mut() else {
+            return false;
+        };
+        let before = Snapshot::of(node);
+        let stats_before = node.stats();
+        let parsed = wire::parse_datagram(bytes, CLUSTER);
+        let result = node.handle_datagram(now, bytes);
+        assert_eq!(result.map(|()| ()), parsed.map(|_| ()), "parse outcome");
+        outcome.frames_delivered += 1;
+        match parsed {
+            Ok(frame) => {
+                if frame.state == ServerState::Following
+                    && frame.vote.leader == slot.id
+                    && frame.sender != slot.id
+                {
+                    slot.acks.push((frame.sender, frame.epoch, frame.echo));
+                }
+                self.after_input(to, Input::Other);
+                true
+            }
+            Err(err) => {
+                outcome.frames_rejected += 1;
+                let node = slot.node.as_mut().expect("present");
+                assert_eq!(
+                    Snapshot::of(node),
+                    before,
+                    "a rejected datagram changed state"
+                );
+                let stats = node.stats();
+                let mut expected = stats_before;
+                if err == wire::Error::OtherCluster {
+                    expected.other_cluster += 1;
+                } else {
+                    expected.malformed += 1;
+                }
+                assert_eq!(stats, expected, "counters after a rejected datagram");
+                assert_eq!(
+                    node.poll_output(),
+                    None,
+                    "a rejected datagram produced output"
+                );
+                false
+            }
+        }
+    }
+
+    // ----- invariants -----------------------------------------------------------------
+
+    /// Drain node `i`'s outputs and check its invariants after one input.
+    fn after_input(&mut self, i: usize, input: Input) {
+        let now = self.local(i);
+        let now_global = self.now;
+        let quorum = self.quorum();
+        let mut leading_events = Vec::new();
+        {
+            let slot = &mut self.slots[i];
+            let id = slot.id;
+            let is_voter = slot.config.is_voter(id);
+            let node = slot.node.as_mut().expect("after_input on a live node");
+            let mut outputs = 0;
+            while let Some(output) = node.poll_output() {
+                outputs += 1;
+                assert!(outputs <= 64, "node {id}: poll_output never runs dry");
+                match output {
+                    Output::Event(Event::StateChanged(change)) => {
+                        check_change(id, is_voter, slot.reported, &change);
+                        slot.reported = change.state;
+                        if change.state == ServerState::Leading {
+                            let epoch = change.epoch.expect("checked");
+                            if let Some(last) = slot.last_led_epoch {
+                                assert!(
+                                    epoch > last,
+                                    "node {id} leads epoch {epoch} after leading epoch {last}"
+                                );
+                            }
+                            slot.last_led_epoch = Some(epoch);
+                            leading_events.push(epoch);
+                        } else {
+                            // It stopped reporting LEADING: its application knows now.
+                            slot.claim_until = None;
+                        }
+                    }
+                    Output::Persist(epochs) => {
+                        let disk = slot.disk;
+                        assert!(
+                            epochs.accepted_epoch >= disk.accepted_epoch,
+                            "node {id}: accepted epoch went back: {disk:?} -> {epochs:?}"
+                        );
+                        assert!(
+                            epochs.current_epoch >= disk.current_epoch,
+                            "node {id}: current epoch went back: {disk:?} -> {epochs:?}"
+                        );
+                        assert!(
+                            epochs.current_epoch <= epochs.accepted_epoch,
+                            "node {id}: current epoch above accepted: {epochs:?}"
+                        );
+                        slot.disk = epochs;
+                    }
+                    Output::Transmit(frame) => {
+                        assert_eq!(frame.sender, id);
+                        assert_eq!(frame.cluster, CLUSTER);
+                        assert_eq!(frame.incarnation, slot.incarnation);
+                        assert!(
+                            frame.sequence > slot.last_sequence,
+                            "node {id}: sequence {} after {}",
+                            frame.sequence,
+                            slot.last_sequence
+                        );
+                        slot.last_sequence = frame.sequence;
+                        if is_voter {
+                            assert_ne!(frame.state, ServerState::Observing);
+                        } else {
+                            assert!(
+                                matches!(
+                                    frame.state,
+                                    ServerState::Looking | ServerState::Observing
+                                ),
+                                "observer {id} sent a {} frame",
+                                frame.state
+                            );
+                        }
+                        if frame.flags.contains(Flags::RESIGN) {
+                            slot.resigned = true;
+                        }
+                        let mut bytes = [0u8; FRAME_LEN];
+                        assert_eq!(wire::emit_datagram(&frame, &mut bytes), Ok(FRAME_LEN));
+                        assert_eq!(wire::parse_datagram(&bytes, CLUSTER), Ok(frame));
+                        // The driver sends whatever the core hands it, stopped or not.
+                        if slot.outbox.len() >= 4 * HISTORY {
+                            slot.outbox.pop_front();
+                        }
+                        slot.outbox.push_back(bytes);
+                        if slot.history.len() >= HISTORY {
+                            slot.history.pop_front();
+                        }
+                        slot.history.push_back(bytes);
+                    }
+                }
+            }
+            // The queries agree with the last event.
+            let state = node.state();
+            assert_eq!(state, slot.reported, "node {id}: state() vs events");
+            match state {
+                ServerState::Looking => {
+                    assert_eq!(node.leader(), None);
+                    assert_eq!(node.epoch(), None);
+                    assert_eq!(node.valid_until(), None);
+                }
+                _ => {
+                    assert!(node.leader().is_some() && node.epoch().is_some());
+                }
+            }
+            if input == Input::Timeout {
+                if let Some(deadline) = node.poll_timeout() {
+                    assert!(
+                        deadline > now,
+                        "node {id}: deadline {deadline:?} not after handling timeouts at {now:?}"
+                    );
+                }
+            }
+            if slot.stopped {
+                assert_eq!(state, ServerState::Looking);
+                assert_eq!(
+                    node.poll_timeout(),
+                    None,
+                    "node {id}: stopped but has a deadline"
+                );
+            }
+            if state == ServerState::Leading {
+                assert!(is_voter);
+                let epoch = node.epoch().expect("leading has an epoch");
+                assert_eq!(
+                    node.epochs().current_epoch,
+                    epoch,
+                    "node {id}: leads epoch {epoch} without having persisted it as current"
+                );
+                let current = node.poll_timeout().is_none_or(|d| d > now);
+                let until = node.valid_until();
+                if current {
+                    assert!(
+                        until.is_some_and(|u| u > now),
+                        "node {id}: LEADING at {now:?} with lease until {until:?}"
+                    );
+                }
+                // Evidence: quorum - 1 other voters acknowledged this epoch, and echoed a
+                // stamp whose lease runs past now.
+                let lease = slot.config.lease_duration();
+                let mut acked: Vec<u64> = Vec::new();
+                let mut echoed: Vec<u64> = Vec::new();
+                for &(sender, e, echo) in &slot.acks {
+                    if !slot.config.is_voter(sender) || sender == id {
+                        continue;
+                    }
+                    if e == epoch && !acked.contains(&sender) {
+                        acked.push(sender);
+                    }
+                    let live = echo
+                        .checked_sub(1)
+                        .is_some_and(|stamp| Instant::from_micros(stamp) + lease > now);
+                    if live && !echoed.contains(&sender) {
+                        echoed.push(sender);
+                    }
+                }
+                let supported = acked.iter().filter(|s| echoed.contains(s)).count();
+                assert!(
+                    acked.len() + 1 >= quorum,
+                    "node {id}: LEADING epoch {epoch} with acknowledgements from {acked:?} only (quorum {quorum})"
+                );
+                if current {
+                    assert!(
+                        supported + 1 >= quorum,
+                        "node {id}: LEADING at {now:?} but only {supported} voters echoed a live stamp (quorum {quorum})"
+                    );
+                }
+                // The claim: its application holds leadership until valid_until.
+                if let Some(until) = until {
+                    let until = until.as_micros().saturating_sub(slot.offset);
+                    if until > now_global {
+                        let active = slot.claim_until.filter(|&c| c > now_global);
+                        slot.claim_until = Some(active.map_or(until, |c| c.max(until)));
+                    }
+                }
+            }
+        }
+        for epoch in leading_events {
+            self.leaderships += 1;
+            if self.honest {
+                assert!(
+                    epoch > self.max_leader_epoch,
+                    "node {} leads epoch {epoch}, not above an earlier leader's {}",
+                    self.slots[i].id,
+                    self.max_leader_epoch
+                );
+                self.max_leader_epoch = epoch;
+            }
+        }
+        if self.honest {
+            self.check_exclusive();
+        }
+    }
+
+    /// Honest scenarios: at most one node holds leadership now (a crashed process and its
+    /// successor are the same node).
+    fn check_exclusive(&self) {
+        let mut holders: Vec<(u64, u64)> = self
+            .slots
+            .iter()
+            .flat_map(|s| [(s.id, s.claim_until), (s.id, s.ghost_claim)])
+            .filter_map(|(id, claim)| claim.filter(|&c| c > self.now).map(|c| (id, c)))
+            .collect();
+        holders.dedup_by_key(|(id, _)| *id);
+        assert!(
+            holders.len() <= 1,
+            "two leaders at {} us: (id, until) {holders:?}",
+            self.now
+        );
+    }
+
+    fn check_all(&mut self) {
+        if self.honest {
+            self.check_exclusive();
+        }
+        for slot in &self.slots {
+            if let Some(node) = slot.node.as_ref() {
+                assert_eq!(node.state(), slot.reported);
+                assert_eq!(node.incarnation(), slot.incarnation);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    Timeout,
+    Other,
+}
+
+/// What a rejected datagram must leave untouched.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    state: ServerState,
+    leader: Option<u64>,
+    epoch: Option<u64>,
+    round: u64,
+    epochs: Epochs,
+    deadline: Option<Instant>,
+    valid_until: Option<Instant>,
+    proposal: Option<Vote>,
+}
+
+impl Snapshot {
+    fn of(node: &Node) -> Snapshot {
+        Snapshot {
+            state: node.state(),
+            leader: node.leader(),
+            epoch: node.epoch(),
+            round: node.round(),
+            epochs: node.epochs(),
+            deadline: node.poll_timeout(),
+            valid_until: node.valid_until(),
+            proposal: node.proposal(),
+        }
+    }
+}
+
+/// A state change must follow the last one and be self-consistent.
+fn check_change(id: u64, is_voter: bool, previous: ServerState, change: &StateChange) {
+    assert_eq!(change.previous, previous, "node {id}: events do not chain");
+    match change.state {
+        ServerState::Looking => {
+            assert_eq!(change.leader, None, "node {id}: LOOKING with a leader");
+            assert_eq!(change.epoch, None, "node {id}: LOOKING with an epoch");
+            assert_eq!(change.election_time, None);
+        }
+        ServerState::Leading => {
+            assert!(is_voter, "observer {id} reports LEADING");
+            assert_eq!(change.leader, Some(id), "node {id}: LEADING names another");
+            assert!(
+                change.epoch.is_some_and(|e| e > 0),
+                "node {id}: LEADING without an epoch"
+            );
+        }
+        ServerState::Following => {
+            assert!(is_voter, "observer {id} reports FOLLOWING");
+            assert!(
+                change.leader.is_some_and(|l| l != id),
+                "node {id} follows itself"
+            );
+            assert!(change.epoch.is_some());
+        }
+        ServerState::Observing => {
+            assert!(!is_voter, "voter {id} reports OBSERVING");
+            assert!(change.leader.is_some() && change.epoch.is_some());
+        }
+    }
+}
