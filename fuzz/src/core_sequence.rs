@@ -39,7 +39,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use votecast::election::{Config, Epochs, Event, Instant, Node, Output, ServerState, StateChange};
+use votecast::election::{
+    Config, DatagramError, Epochs, Event, Instant, Node, Output, ServerState, StateChange,
+};
 use votecast::wire::{self, Flags, Packet, Repr, Vote, FRAME_LEN, NO_LEADER};
 
 /// The cluster id of every node under test.
@@ -758,7 +760,12 @@ impl Harness {
         let stats_before = node.stats();
         let parsed = wire::parse_datagram(bytes, CLUSTER);
         let result = node.handle_datagram(now, bytes);
-        assert_eq!(result.map(|()| ()), parsed.map(|_| ()), "parse outcome");
+        // Authentication is off here, so every rejection is the parser's.
+        assert_eq!(
+            result,
+            parsed.map(|_| ()).map_err(DatagramError::Malformed),
+            "parse outcome"
+        );
         outcome.frames_delivered += 1;
         match parsed {
             Ok(frame) => {
@@ -809,12 +816,25 @@ impl Harness {
             let slot = &mut self.slots[i];
             let id = slot.id;
             let is_voter = slot.config.is_voter(id);
+            let honest = self.honest;
             let node = slot.node.as_mut().expect("after_input on a live node");
             let mut outputs = 0;
             while let Some(output) = node.poll_output() {
                 outputs += 1;
                 assert!(outputs <= 64, "node {id}: poll_output never runs dry");
                 match output {
+                    Output::Event(Event::DuplicateId(sighting)) => {
+                        // Node ids under test are unique and, in an honest scenario,
+                        // nobody forges them: only a forged frame can look like a twin.
+                        assert!(
+                            !honest,
+                            "node {id}: duplicate id {sighting:?} in an honest scenario"
+                        );
+                        assert!(sighting.quarantine_until > now);
+                        assert!(node
+                            .duplicate_id()
+                            .is_some_and(|d| d.quarantine_until >= sighting.quarantine_until));
+                    }
                     Output::Event(Event::StateChanged(change)) => {
                         check_change(id, is_voter, slot.reported, &change);
                         slot.reported = change.state;
@@ -849,7 +869,8 @@ impl Harness {
                         );
                         slot.disk = epochs;
                     }
-                    Output::Transmit(frame) => {
+                    Output::Transmit(signed) => {
+                        let frame = signed.repr;
                         assert_eq!(frame.sender, id);
                         assert_eq!(frame.cluster, CLUSTER);
                         assert_eq!(frame.incarnation, slot.incarnation);
@@ -875,8 +896,11 @@ impl Harness {
                         if frame.flags.contains(Flags::RESIGN) {
                             slot.resigned = true;
                         }
-                        let mut bytes = [0u8; FRAME_LEN];
-                        assert_eq!(wire::emit_datagram(&frame, &mut bytes), Ok(FRAME_LEN));
+                        // The bytes to send are the frame, unsigned (key id 0, zero tag).
+                        let bytes = signed.bytes;
+                        let mut emitted = [0u8; FRAME_LEN];
+                        assert_eq!(wire::emit_datagram(&frame, &mut emitted), Ok(FRAME_LEN));
+                        assert_eq!(emitted, bytes, "node {id}: sent bytes are not the frame");
                         assert_eq!(wire::parse_datagram(&bytes, CLUSTER), Ok(frame));
                         // The driver sends whatever the core hands it, stopped or not.
                         if slot.outbox.len() >= 4 * HISTORY {
@@ -892,6 +916,13 @@ impl Harness {
             }
             // The queries agree with the last event.
             let state = node.state();
+            if let Some(sighting) = node.duplicate_id() {
+                assert_ne!(
+                    state,
+                    ServerState::Leading,
+                    "node {id}: leads while another board has its id: {sighting:?}"
+                );
+            }
             assert_eq!(state, slot.reported, "node {id}: state() vs events");
             match state {
                 ServerState::Looking => {
