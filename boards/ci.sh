@@ -73,9 +73,9 @@ if step build; then
         esac
         rc=0
         out="$(timeout 60 "${run[@]}" "target/$t/release/votecast" run \
-            --config "boards/$b/votecast.toml" --interface votecast-no-such0 \
+            --config "boards/$b/votecast.toml" --interface vcnosuch0 \
             --data-dir "$smoke/$b-data" --state-file "$smoke/$b-state.json" 2>&1)" || rc=$?
-        if [[ $rc != 1 || "$out" != *'interface "votecast-no-such0": not found'* ]]; then
+        if [[ $rc != 1 || "$out" != *'interface "vcnosuch0": not found'* ]]; then
             die "smoke run of $b ($t) under ${run[0]}: exit $rc, expected 1 and 'interface not found':
 $out"
         fi
