@@ -62,6 +62,9 @@ pub struct LocalNode {
     pub log_file: PathBuf,
     pub hook_log: PathBuf,
     pub extra_args: Vec<String>,
+    /// This node's own executable and the command that runs it (see
+    /// [`LocalCluster::set_launcher`]); `None`: the cluster's executable, run directly.
+    pub launcher: Option<(PathBuf, Vec<String>)>,
 }
 
 impl LocalNode {
@@ -106,6 +109,7 @@ impl LocalCluster {
                 hook_log: node_dir.join("hooks.txt"),
                 dir: node_dir,
                 extra_args: Vec::new(),
+                launcher: None,
             });
         }
         Ok(LocalCluster {
@@ -151,6 +155,16 @@ impl LocalCluster {
         self.node_mut(id).extra_args = args.into_iter().map(Into::into).collect();
     }
 
+    /// Run node `id` from its own executable `exe`, started through `prefix` (the program
+    /// and its arguments, before `exe`), e.g. a foreign-architecture binary under
+    /// qemu-user: `["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]`. The spawned process
+    /// is then the prefix program (qemu-user runs the guest in that same process, so
+    /// [`LocalCluster::kill`] and [`LocalCluster::signal`] still reach the node by PID).
+    /// An empty prefix runs `exe` directly. Takes effect at the node's next start.
+    pub fn set_launcher(&mut self, id: u64, exe: &Path, prefix: Vec<String>) {
+        self.node_mut(id).launcher = Some((exe.to_path_buf(), prefix));
+    }
+
     /// Node `id`'s `--data-dir` (kept across restarts; created by the node on start).
     pub fn data_dir(&self, id: u64) -> PathBuf {
         self.node(id).dir.join("data")
@@ -160,7 +174,17 @@ impl LocalCluster {
     pub fn command(&self, id: u64) -> Command {
         let node = self.node(id);
         let voters: Vec<String> = self.voters.iter().map(|v| v.to_string()).collect();
-        let mut cmd = Command::new(&self.exe);
+        let mut cmd = match &node.launcher {
+            None => Command::new(&self.exe),
+            Some((exe, prefix)) => match prefix.split_first() {
+                None => Command::new(exe),
+                Some((program, args)) => {
+                    let mut cmd = Command::new(program);
+                    cmd.args(args).arg(exe);
+                    cmd
+                }
+            },
+        };
         cmd.arg("run")
             .args(["--id", &id.to_string()])
             .args(["--voters", &voters.join(",")])
