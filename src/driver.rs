@@ -32,6 +32,8 @@ const SIGNALS: Token = Token(1);
 /// Larger than a frame, so an oversized datagram arrives truncated and is rejected as
 /// the wrong length instead of being mistaken for a frame.
 const RECV_BUFFER: usize = 2 * FRAME_LEN;
+/// Longest gap between state-file writes while nothing changes.
+const STATE_REFRESH: Duration = Duration::from_secs(1);
 
 /// A failure that stops the daemon with exit status 1.
 #[derive(Debug)]
@@ -196,6 +198,8 @@ struct Daemon {
     origin: StdInstant,
     stats: DriverStats,
     last_state_write: Option<Instant>,
+    /// The lease end written with it (None: no lease then).
+    last_state_valid_until: Option<Instant>,
 }
 
 impl Daemon {
@@ -316,6 +320,7 @@ impl Daemon {
             log::warn!("state file {}: {e}", writer.path().display());
         }
         self.last_state_write = Some(now);
+        self.last_state_valid_until = node.valid_until();
     }
 }
 
@@ -439,6 +444,7 @@ pub fn run(settings: RunSettings) -> Result<(), RunError> {
         origin: StdInstant::now(),
         stats: DriverStats::default(),
         last_state_write: None,
+        last_state_valid_until: None,
     };
     let now = daemon.now();
     node.start(now);
@@ -491,12 +497,23 @@ pub fn run(settings: RunSettings) -> Result<(), RunError> {
                 node.set_zxid(file.read());
             }
         }
-        // Keep updated/valid_until fresh for readers of the state file: once per tick, in
-        // every state, so a live LOOKING node is not mistaken for a dead one.
-        let stale = daemon
-            .last_state_write
-            .is_none_or(|t| now.saturating_duration_since(t) >= tick);
-        if stale {
+        // Keep updated/valid_until fresh for readers of the state file without writing it
+        // every tick (at 20 writes a second that was half of an idle node's CPU): at most
+        // once a tick, rewrite when the lease end in the file is less than two ticks away,
+        // so a reader does not see a live lease as run out, and at least once a second in
+        // every state, so a live LOOKING node is not mistaken for a dead one. State changes
+        // are written at once (see `report`).
+        let due = match daemon.last_state_write {
+            None => true,
+            Some(written) => {
+                let since = now.saturating_duration_since(written);
+                let lease_runs_out = daemon
+                    .last_state_valid_until
+                    .is_some_and(|until| until.saturating_duration_since(now) < tick * 2);
+                since >= tick && (lease_runs_out || since >= STATE_REFRESH)
+            }
+        };
+        if due {
             daemon.write_state(&node, now);
         }
     };

@@ -35,7 +35,13 @@ fn main() -> ExitCode {
         }
         Command::Status { state_file, json } => {
             let (text, code) = status::run_status(&state_file, json, unix_now_ms());
-            print!("{text}");
+            if code == status::EXIT_UNREADABLE && !json {
+                // An error, not a state: to stderr, like every other error. With --json the
+                // reader expects one JSON object on stdout, so {"error": ...} stays there.
+                eprintln!("votecast: error: {text}");
+            } else {
+                println!("{text}");
+            }
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
         Command::Demo { nodes } => match votecast::demo::run(nodes) {

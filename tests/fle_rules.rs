@@ -919,6 +919,60 @@ fn follower_persists_accepted_epoch_before_ack_and_refuses_lower_epoch() {
     assert_eq!((f.state, f.epoch, f.accepted_epoch), (Following, 10, 10));
 }
 
+/// Module docs, Leases: a LOOKING frame from the leader's own process ends the promise made
+/// to it (it stepped down before sending it), but one from a *restarted* leader does not:
+/// the crashed process's application may act on its lease until it runs out, so the
+/// follower echoes nothing to a new leader until its promise ends. (Found by the
+/// core_sequence fuzzer: two leaders for 13 ms after a leader crashed and restarted.)
+#[test]
+fn restarted_leaders_looking_frame_does_not_end_the_promise_to_the_crashed_process() {
+    let sync_timeout = Config::new(1, &[1, 2, 3]).unwrap().sync_timeout();
+    let promise_ends = t(5) + sync_timeout;
+    // Node 1 follows 3 and promises it support at t(5); at t(10) 3 (process `incarnation`)
+    // says LOOKING; then 2 wins and sends LEADING. Returns node 1's echo at t(20) and just
+    // after the promise made at t(5) has run out.
+    // Acknowledgements come after a Persist: the frame sent is the last output.
+    let sent = |out: Vec<Output>| *transmits(&out).last().expect("a frame sent");
+    let echoes_after_looking_from = |incarnation: u32| {
+        let mut node = started(1, &[1, 2, 3], t(0));
+        follow_three(&mut node, t(1));
+        let mut leading3 = frame(3, Leading, vote(3, 0, 0), 1);
+        (leading3.accepted_epoch, leading3.epoch, leading3.echo) = (5, 5, 4242);
+        let f = sent(feed(&mut node, t(5), &leading3));
+        assert_eq!((f.state, f.echo), (Following, 4242), "promised to 3");
+        // 3 starts a new election (round 2).
+        let mut looking3 = looking(3, vote(3, 0, 5), 2);
+        looking3.incarnation = incarnation;
+        feed(&mut node, t(10), &looking3);
+        assert!(
+            node.proposal().is_some(),
+            "3 stopped leading: node 1 looks too"
+        );
+        let round = node.round();
+        let mut for_two = looking(3, vote(2, 0, 5), round);
+        for_two.incarnation = incarnation;
+        feed(&mut node, t(11), &looking(2, vote(2, 0, 5), round));
+        feed(&mut node, t(11), &for_two);
+        let leading2 = |echo: u64| {
+            let mut f = frame(2, Leading, vote(2, 0, 5), round);
+            (f.accepted_epoch, f.epoch, f.echo) = (6, 6, echo);
+            f
+        };
+        let early = sent(feed(&mut node, t(20), &leading2(777)));
+        // Everyone voted for 2: node 1 follows it and acknowledges its epoch.
+        assert_eq!(
+            (early.state, early.vote.leader, early.epoch),
+            (Following, 2, 6)
+        );
+        let late = sent(feed(&mut node, promise_ends, &leading2(888)));
+        (early.echo, late.echo)
+    };
+    // The same process stepped down: its promise ended with its LOOKING frame.
+    assert_eq!(echoes_after_looking_from(1), (777, 888));
+    // A new process of 3 (incarnation 2): the crashed one's lease may still run.
+    assert_eq!(echoes_after_looking_from(2), (0, 888));
+}
+
 // ----- wire -------------------------------------------------------------------------------
 
 /// `Node::handle_datagram`: "Malformed and foreign datagrams are counted and returned as

@@ -66,9 +66,18 @@ fn wire_parse_corpus_replays_clean() {
     );
 }
 
+/// `VOTECAST_FUZZ_INPUT=<file>` replays that one core_sequence input instead of the
+/// corpus (with `VOTECAST_FUZZ_TRACE=1`, every step, frame and event is printed).
 #[test]
 fn core_sequence_corpus_replays_clean() {
-    let inputs = corpus("core_sequence");
+    let inputs = match std::env::var_os("VOTECAST_FUZZ_INPUT") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            let bytes = fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            vec![(path, bytes)]
+        }
+        None => corpus("core_sequence"),
+    };
     let mut decoded = 0usize;
     let mut total = core_sequence::Outcome::default();
     for (path, bytes) in &inputs {

@@ -280,6 +280,9 @@ struct Slot {
 
 struct Harness {
     honest: bool,
+    /// `VOTECAST_FUZZ_TRACE` set: print every step, frame and event to stderr (for
+    /// reading a reproducer, not for fuzzing).
+    trace: bool,
     now: u64,
     voters: Vec<u64>,
     slots: Vec<Slot>,
@@ -402,6 +405,7 @@ impl Harness {
             now: 0,
             voters,
             slots,
+            trace: std::env::var_os("VOTECAST_FUZZ_TRACE").is_some(),
             next_forged_sequence: 1 << 32,
             max_leader_epoch: 0,
             leaderships: 0,
@@ -485,15 +489,17 @@ impl Harness {
             return;
         };
         let was_running = slot.started && !slot.stopped;
+        // A node that heard another board with its id stays silent, RESIGN included.
+        let quarantined = node.duplicate_id().is_some();
         node.shutdown(now);
         slot.resigned = false;
         self.after_input(i, Input::Other);
         let slot = &mut self.slots[i];
         if was_running {
             slot.stopped = true;
-            assert!(
-                slot.resigned,
-                "node {}: shutdown sent no RESIGN frame",
+            assert_eq!(
+                slot.resigned, !quarantined,
+                "node {}: RESIGN frame sent at shutdown (quarantined: {quarantined})",
                 slot.id
             );
         }
@@ -509,6 +515,9 @@ impl Harness {
     // ----- steps ----------------------------------------------------------------------
 
     fn step(&mut self, step: &Step, outcome: &mut Outcome) {
+        if self.trace {
+            eprintln!("{:>12} step {step:?}", self.now);
+        }
         match step {
             Step::Wait(x) => {
                 self.advance(u64::from(*x) * 100);
@@ -767,6 +776,17 @@ impl Harness {
             "parse outcome"
         );
         outcome.frames_delivered += 1;
+        if self.trace {
+            match &parsed {
+                Ok(f) => eprintln!(
+                    "{:>12}   {} <- {} {:?} {:?} vote {}/{}/{} round {} acc {} epoch {} echo {} inc {} seq {} -> {:?}",
+                    self.now, slot.id, f.sender, f.state, f.flags, f.vote.leader, f.vote.zxid,
+                    f.vote.peer_epoch, f.round, f.accepted_epoch, f.epoch, f.echo,
+                    f.incarnation, f.sequence, result
+                ),
+                Err(e) => eprintln!("{:>12}   {} <- rejected {e:?}", self.now, slot.id),
+            }
+        }
         match parsed {
             Ok(frame) => {
                 if frame.state == ServerState::Following
@@ -817,6 +837,7 @@ impl Harness {
             let id = slot.id;
             let is_voter = slot.config.is_voter(id);
             let honest = self.honest;
+            let trace = self.trace;
             let node = slot.node.as_mut().expect("after_input on a live node");
             let mut outputs = 0;
             while let Some(output) = node.poll_output() {
@@ -836,6 +857,12 @@ impl Harness {
                             .is_some_and(|d| d.quarantine_until >= sighting.quarantine_until));
                     }
                     Output::Event(Event::StateChanged(change)) => {
+                        if trace {
+                            eprintln!(
+                                "{now_global:>12}   node {id} (local {now:?}): {change:?}, valid until {:?}",
+                                node.valid_until()
+                            );
+                        }
                         check_change(id, is_voter, slot.reported, &change);
                         slot.reported = change.state;
                         if change.state == ServerState::Leading {
@@ -871,6 +898,14 @@ impl Harness {
                     }
                     Output::Transmit(signed) => {
                         let frame = signed.repr;
+                        if trace {
+                            eprintln!(
+                                "{now_global:>12}   {id} sends {:?} {:?} vote {}/{}/{} round {} acc {} epoch {} echo {}",
+                                frame.state, frame.flags, frame.vote.leader, frame.vote.zxid,
+                                frame.vote.peer_epoch, frame.round, frame.accepted_epoch,
+                                frame.epoch, frame.echo
+                            );
+                        }
                         assert_eq!(frame.sender, id);
                         assert_eq!(frame.cluster, CLUSTER);
                         assert_eq!(frame.incarnation, slot.incarnation);

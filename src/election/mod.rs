@@ -52,10 +52,11 @@
 //!
 //! Promises are kept in memory, so a restarted node that ever accepted an epoch makes no
 //! new promise for `sync_timeout` after start (it may have made one before it crashed). A
-//! leader's LOOKING or RESIGN frame ends the promises made to it early: it stopped leading
-//! before sending it. Assumptions: clock rates within ±`max_clock_drift_ppm`, and the
-//! application treats leadership as ending at [`Node::valid_until`] even if its process is
-//! descheduled.
+//! LOOKING or RESIGN frame from the leader's own process (same incarnation) ends the
+//! promises made to it early: it stopped leading before sending it. Frames from a restarted
+//! leader do not: the crashed process's application may act on its lease until it ends.
+//! Assumptions: clock rates within ±`max_clock_drift_ppm`, and the application treats
+//! leadership as ending at [`Node::valid_until`] even if its process is descheduled.
 //!
 //! # Capacity
 //! Per-voter state is a fixed array of [`MAX_VOTERS`] (64) entries; observers need no
@@ -256,7 +257,22 @@ impl Default for Peer {
 #[derive(Debug, Clone, Copy)]
 struct Promise {
     leader: Option<u64>,
+    /// The incarnation of `leader` we promised to: only that process can end the promise
+    /// early (by stepping down), since only it knows its application stopped leading.
+    incarnation: u32,
     until: Instant,
+    /// The end of promises to earlier incarnations of `leader`, which no release shortens:
+    /// a crashed leader's application may act on its lease until it runs out.
+    floor: Instant,
+}
+
+impl Promise {
+    const NONE: Promise = Promise {
+        leader: None,
+        incarnation: 0,
+        until: Instant::ZERO,
+        floor: Instant::ZERO,
+    };
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -381,10 +397,7 @@ impl Node {
             own_index,
             peers,
             timers: Timers::default(),
-            promise: Promise {
-                leader: None,
-                until: Instant::ZERO,
-            },
+            promise: Promise::NONE,
             public: PublicView::LOOKING,
             outputs: heapless::Deque::new(),
             transmit_pending: false,
@@ -412,12 +425,12 @@ impl Node {
         // to a leader before it crashed; that promise is gone from memory, so make no new
         // one until it would have run out.
         self.promise = Promise {
-            leader: None,
             until: if self.epochs.accepted_epoch > 0 {
                 now + self.config.sync_timeout()
             } else {
                 now
             },
+            ..Promise::NONE
         };
         self.start_election(now);
     }
@@ -538,7 +551,7 @@ impl Node {
         peer.accepted_epoch = frame.accepted_epoch;
         peer.resigned = frame.flags.contains(Flags::RESIGN);
         if peer.resigned {
-            self.handle_resign(now, frame.sender);
+            self.handle_resign(now, frame.sender, frame.incarnation);
             return;
         }
         if !self.config.is_voter(frame.vote.leader) {
@@ -608,7 +621,12 @@ impl Node {
 
     /// The next instant at which [`Node::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let quarantine = self.duplicate.map(|d| d.quarantine_until);
+        // A stopped node has nothing left to do, the end of a quarantine included.
+        let running = !matches!(self.role, Role::Idle | Role::Stopped { .. });
+        let quarantine = self
+            .duplicate
+            .filter(|_| running)
+            .map(|d| d.quarantine_until);
         match (self.timers.next(), quarantine) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -701,7 +719,7 @@ impl Node {
     /// A new election: next round, vote for ourselves, tell everyone.
     fn start_election(&mut self, now: Instant) {
         // Stepping down (or never having led): our support for ourselves ends now.
-        self.release_promise_of(self.config.id);
+        self.release_promise_of(self.config.id, self.incarnation);
         self.round += 1;
         self.stats.elections_started += 1;
         for peer in self.peers.iter_mut() {
@@ -1029,10 +1047,7 @@ impl Node {
         };
         let me = self.config.id;
         if self.promise.leader != Some(me) && self.promise_free_for(me) {
-            self.promise = Promise {
-                leader: Some(me),
-                until: Instant::FAR_FUTURE,
-            };
+            self.promise_to(me, self.incarnation, Instant::FAR_FUTURE);
         }
         let quorum = self.config.quorum();
         let voters = self.config.voters.len();
@@ -1123,10 +1138,11 @@ impl Node {
                 && frame.round <= follow.round
                 && follow.leader_incarnation == Some(frame.incarnation);
             if !late_vote {
-                // Our leader stopped leading (or restarted, or follows someone else); it
-                // stopped before sending this, so our promise to it is void and a new
-                // election may start at once.
-                self.release_promise_of(leader);
+                // Our leader stopped leading (or restarted, or follows someone else): a
+                // new election may start at once. If this process stepped down, it did
+                // so before sending this, so our promise to it is void; if it restarted,
+                // the crashed process's lease runs its course (see `release_promise_of`).
+                self.release_promise_of(leader, frame.incarnation);
                 self.start_election(now);
             }
             return;
@@ -1136,10 +1152,7 @@ impl Node {
             .set(Timer::SyncTimeout, now + self.config.sync_timeout());
         if self.is_voter {
             if self.promise_free_for(leader) {
-                self.promise = Promise {
-                    leader: Some(leader),
-                    until: now + self.config.sync_timeout(),
-                };
+                self.promise_to(leader, frame.incarnation, now + self.config.sync_timeout());
                 follow.echo = frame.echo;
             } else {
                 follow.echo = 0;
@@ -1244,15 +1257,39 @@ impl Node {
         self.promise.leader == Some(leader) || self.now >= self.promise.until
     }
 
-    fn release_promise_of(&mut self, leader: u64) {
-        if self.promise.leader == Some(leader) {
-            self.promise.until = self.now.min(self.promise.until);
+    /// Promise support to `leader` (process `incarnation`) until `until`. Renewing a
+    /// promise to a new incarnation of the same leader keeps the old one's end as a floor.
+    fn promise_to(&mut self, leader: u64, incarnation: u32, until: Instant) {
+        let floor = match self.promise.leader {
+            Some(current) if current == leader && self.promise.incarnation != incarnation => {
+                self.promise.floor.max(self.promise.until)
+            }
+            Some(current) if current == leader => self.promise.floor,
+            // A promise to another node (or none) has run out, or we would not be here.
+            _ => Instant::ZERO,
+        };
+        self.promise = Promise {
+            leader: Some(leader),
+            incarnation,
+            until,
+            floor,
+        };
+    }
+
+    /// `leader`'s process `incarnation` stepped down: it told its application before it
+    /// said so, so our promise to that process ends now. A frame from another incarnation
+    /// means the process we promised to crashed; its application may still act on its
+    /// lease, so the promise runs its course (the fuzz input `fuzz/corpus/core_sequence/
+    /// crash-ce082d2c…` found followers releasing a crashed leader's promise early).
+    fn release_promise_of(&mut self, leader: u64, incarnation: u32) {
+        if self.promise.leader == Some(leader) && self.promise.incarnation == incarnation {
+            self.promise.until = self.now.min(self.promise.until).max(self.promise.floor);
             self.promise.leader = None;
         }
     }
 
-    fn handle_resign(&mut self, now: Instant, sender: u64) {
-        self.release_promise_of(sender);
+    fn handle_resign(&mut self, now: Instant, sender: u64, incarnation: u32) {
+        self.release_promise_of(sender, incarnation);
         match self.role {
             Role::Following(f) if f.vote.leader == sender => self.start_election(now),
             // The candidate we vote for is leaving: start over without it rather than
