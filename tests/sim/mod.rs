@@ -144,6 +144,9 @@ pub struct Sim {
     order: u64,
     /// Who reports LEADING right now, with the epoch and since when (real time).
     leading: Vec<Option<(u64, u64)>>,
+    /// A crashed leader's (epoch, real time its last lease ends): its application may act
+    /// as leader until then, so nobody else may lead before.
+    ghosts: Vec<Option<(u64, u64)>>,
     /// Highest epoch ever reported LEADING.
     pub max_leader_epoch: u64,
     pub leader_terms: u64,
@@ -203,6 +206,7 @@ impl Sim {
             queue: BinaryHeap::new(),
             order: 0,
             leading: vec![None; n],
+            ghosts: vec![None; n],
             max_leader_epoch: 0,
             leader_terms: 0,
             violation: None,
@@ -290,7 +294,11 @@ impl Sim {
     /// Power loss: memory gone, disk kept.
     pub fn crash(&mut self, id: u64) {
         let i = self.index(id);
-        if self.nodes[i].node.take().is_some() {
+        if let Some(node) = self.nodes[i].node.take() {
+            if let (Some((epoch, _)), Some(until)) = (self.leading[i], node.valid_until()) {
+                let until_us = self.nodes[i].real_at(until, self.now_us);
+                self.ghosts[i] = Some((epoch, until_us));
+            }
             self.end_leadership(i);
             self.nodes[i].transitions.push(Transition {
                 at_us: self.now_us,
@@ -521,6 +529,17 @@ impl Sim {
         if let Some((other_id, (other_epoch, since))) = overlapping {
             self.violate(format!(
                 "two leaders: {id} (epoch {epoch}) while {other_id} leads epoch {other_epoch} since {since} us"
+            ));
+        }
+        let now_us = self.now_us;
+        let ghost = self.ghosts.iter().enumerate().find_map(|(j, ghost)| {
+            ghost
+                .filter(|&(_, until_us)| j != i && until_us > now_us)
+                .map(|g| (self.nodes[j].id, g))
+        });
+        if let Some((other_id, (other_epoch, until_us))) = ghost {
+            self.violate(format!(
+                "two leaders: {id} (epoch {epoch}) while crashed {other_id}'s lease of epoch {other_epoch} runs until {until_us} us"
             ));
         }
         if epoch <= self.max_leader_epoch {
