@@ -720,7 +720,10 @@ impl Node {
     fn start_election(&mut self, now: Instant) {
         // Stepping down (or never having led): our support for ourselves ends now.
         self.release_promise_of(self.config.id, self.incarnation);
-        self.round += 1;
+        // Saturating: a round comes from frames, and without authentication anyone can send
+        // u64::MAX. Stuck at the top, rounds still compare equal and elections still
+        // converge on the best vote.
+        self.round = self.round.saturating_add(1);
         self.stats.elections_started += 1;
         for peer in self.peers.iter_mut() {
             peer.election = None;
