@@ -18,13 +18,10 @@
 //! Wiped data dirs: a wiped node forgets its accepted epochs and promises, so, as README
 //! "Limits" asks, the harness keeps it down for at least twice sync-limit ticks
 //! (`schedule::WIPE_MIN_DOWN_MS`) before restarting it. It is in every safety check like
-//! any other node. Its liveness depends on its incarnation counter: without a floor, it
-//! restarts at incarnation 1 and every peer that remembers a higher incarnation drops its
-//! frames as stale until that peer restarts; it can still learn and follow an
-//! established leader (it needs to hear others, not to be heard), but it cannot be
-//! counted on. So the wiped node is left out of the "every up voter agrees" check (the
-//! schedule leaves a quorum of the other voters up); whether it joined the agreement
-//! too is counted and printed.
+//! any other node. Its new incarnation counter starts at the wall-clock second (the
+//! driver's floor), above every incarnation it used before, so peers accept its frames.
+//! The schedule leaves a quorum of the other voters up and the heal is measured on them;
+//! then the wiped nodes must join the same agreement within the liveness bound too.
 //!
 //! Environment:
 //! - `VOTECAST_LAN_SCHEDULES=K` runs K schedules (default 21: 7 per cluster size);
@@ -44,6 +41,8 @@ mod schedule;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -481,9 +480,24 @@ struct Failure {
     message: String,
 }
 
+/// Every other schedule of each cluster size runs with authenticated frames (`--key-file`).
+fn authenticated(seed: u64) -> bool {
+    (seed / 3) % 2 == 1
+}
+
 fn run_schedule(sched: &Schedule) -> Result<Outcome, String> {
     let begun = Instant::now();
-    let lan = Lan::new(Path::new(EXE), &format!("s{}", sched.seed), sched.n)?;
+    let mut lan = Lan::new(Path::new(EXE), &format!("s{}", sched.seed), sched.n)?;
+    if authenticated(sched.seed) {
+        let key = lan.dir.join("cluster.key");
+        let secret: String = (0..32u64)
+            .map(|b| format!("{:02x}", (b * 97 + sched.seed * 31 + 7) % 251))
+            .collect();
+        fs::write(&key, format!("1 {secret}\n")).map_err(|e| format!("{}: {e}", key.display()))?;
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("{}: {e}", key.display()))?;
+        lan.key_file = Some(key);
+    }
     let n = sched.n;
     let files = (1..=n).map(|i| lan.state_file(i)).collect();
     let mut run = Run {
@@ -666,14 +680,13 @@ fn drive(run: &mut Run) -> Result<(f64, f64, usize), String> {
     with_wiped.extend(&wiped_up);
     let wiped_agreed = if wiped_up.is_empty() {
         0
-    } else if run.agreement(&with_wiped).is_some() {
+    } else if run.await_agreement(&with_wiped, LIVENESS_BOUND).is_some() {
         wiped_up.len()
     } else {
-        run.note(format_args!(
-            "wiped node(s) {wiped_up:?} not in agreement\n{}",
+        return Err(format!(
+            "LIVENESS: wiped node(s) {wiped_up:?} did not join the agreement within {LIVENESS_BOUND:?}\n{}",
             run.states()
         ));
-        0
     };
     Ok((start_ms, liveness_ms, wiped_agreed))
 }
@@ -714,7 +727,8 @@ fn run_set(n: usize) {
         match run_schedule(&sched) {
             Ok(o) => {
                 println!(
-                    "lan n={n} seed={seed}: ok in {:.1} s, {} leaderships (smallest gap {:?} ms), agreement {:.0} ms after heal{}",
+                    "lan n={n} seed={seed}{}: ok in {:.1} s, {} leaderships (smallest gap {:?} ms), agreement {:.0} ms after heal{}",
+                    if authenticated(seed) { " (authenticated)" } else { "" },
                     o.took.as_secs_f64(),
                     o.leaderships,
                     o.min_gap_ms,

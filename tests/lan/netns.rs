@@ -12,6 +12,7 @@
 //! execs the program, so the child's PID is the node's) and deletes every namespace it
 //! created, also when a test panics.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -234,6 +235,8 @@ pub struct Lan {
     /// nftables rules currently installed per host (to skip no-op updates).
     rules: Vec<Vec<String>>,
     keep: bool,
+    /// `--key-file` for every node (authenticated frames), if set.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Lan {
@@ -254,6 +257,7 @@ impl Lan {
             exe: exe.to_path_buf(),
             rules: vec![Vec::new(); n],
             keep: false,
+            key_file: None,
         };
         lan.build()?;
         Ok(lan)
@@ -393,6 +397,11 @@ impl Lan {
             .arg(self.state_file(i))
             .arg("--on-change")
             .arg(hook)
+            .args(
+                self.key_file
+                    .iter()
+                    .flat_map(|k| [OsStr::new("--key-file"), k.as_os_str()]),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
