@@ -13,7 +13,8 @@
 //! SIGKILLed in some schedules, and wait until every up voter agrees on one leader. Then
 //! check the record (`lan/record.rs`): no two leaderships overlap in real time, epochs of
 //! successive leaders strictly increase, a node cut off from every quorum does not lead,
-//! and agreement came within `LIVENESS_BOUND` of the heal.
+//! and agreement came within `LIVENESS_BOUND` of the heal. Every other schedule of each
+//! cluster size runs with authenticated frames (`--key-file`).
 //!
 //! Wiped data dirs: a wiped node forgets its accepted epochs and promises, so, as README
 //! "Limits" asks, the harness keeps it down for at least twice sync-limit ticks
