@@ -281,9 +281,12 @@ fn x86_64_aarch64_armv7_elect_and_fail_over_across_architectures() {
     let gaps = hold(&mut c, (l1, e1), "after the cold start");
     print_ticks("mixed: steady state", &gaps);
     for (id, g) in &gaps {
-        // Generous: 3 s at 50 ms is 60 refreshes; demand a third of them.
+        // A node rewrites its state file before the lease end in it is two ticks away,
+        // at most once a tick: about every 200 ms at the default timing (sync-limit 6),
+        // 15 times in 3 s. Demand 10, one per 300 ms: a node that misses its ticks under
+        // emulation lets the file's lease run out between refreshes.
         assert!(
-            g.len() >= 20,
+            g.len() >= 10,
             "{}",
             report(
                 &c,
