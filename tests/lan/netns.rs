@@ -237,6 +237,8 @@ pub struct Lan {
     keep: bool,
     /// `--key-file` for every node (authenticated frames), if set.
     pub key_file: Option<PathBuf>,
+    /// `--group` of every node ([`GROUP`] unless a test sets another).
+    pub group: String,
 }
 
 impl Lan {
@@ -258,6 +260,7 @@ impl Lan {
             rules: vec![Vec::new(); n],
             keep: false,
             key_file: None,
+            group: GROUP.to_string(),
         };
         lan.build()?;
         Ok(lan)
@@ -390,7 +393,7 @@ impl Lan {
             .args(["--id", &i.to_string()])
             .args(["--voters", &voters.join(",")])
             .args(["--interface", HOST_IF])
-            .args(["--group", GROUP])
+            .args(["--group", &self.group])
             .arg("--data-dir")
             .arg(self.data_dir(i))
             .arg("--state-file")
@@ -413,6 +416,36 @@ impl Lan {
         let pid = child.id();
         self.procs[i - 1] = Some(NodeProc { child, pid });
         Ok(pid)
+    }
+
+    /// Wait (at most `bound`) until host `i`'s interface has an IPv6 link-local address
+    /// that is no longer tentative (duplicate address detection done), so that frames to
+    /// an IPv6 group can leave it.
+    pub fn wait_ipv6_link_local(&self, i: usize, bound: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            let out = ip(&[
+                "-n",
+                &self.hosts[i - 1],
+                "-6",
+                "addr",
+                "show",
+                "dev",
+                HOST_IF,
+            ])?;
+            let ready = out
+                .lines()
+                .any(|l| l.contains("inet6 fe80:") && !l.contains("tentative"));
+            if ready {
+                return Ok(());
+            }
+            if start.elapsed() > bound {
+                return Err(format!(
+                    "host {i}: no usable IPv6 link-local address on {HOST_IF} after {bound:?}:\n{out}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn pid(&self, i: usize) -> Option<u32> {
