@@ -43,11 +43,29 @@ apt_install() {
     return 1
 }
 
-# 1. The Debian cross linker: gcc-<triplet> provides <triplet>-gcc and the glibc sysroot.
-if ! command -v "$linker" >/dev/null 2>&1; then
-    [[ "${BOARDS_NO_INSTALL:-0}" == 1 ]] && die "linker $linker not found (apt package gcc-${linker%-gcc})"
-    echo "== installing the cross linker: gcc-${linker%-gcc}"
-    apt_install "gcc-${linker%-gcc}" || die "could not install gcc-${linker%-gcc}"
+# 1. The Debian cross linker and its glibc sysroot. gcc-<triplet> provides <triplet>-gcc;
+# the C start files and libc (Scrt1.o, crti.o, libc.so) come from libc6-dev-<arch>-cross,
+# which gcc-<triplet> only recommends, so an install without recommends (or a machine
+# that has the compiler only) links nothing. Check for the start files, not just the
+# compiler.
+triplet="${linker%-gcc}"
+case "$triplet" in
+    aarch64-linux-gnu) debian_arch=arm64 ;;
+    arm-linux-gnueabihf) debian_arch=armhf ;;
+    riscv64-linux-gnu) debian_arch=riscv64 ;;
+    *) die "no Debian cross packages known for linker $linker (add its arch to build.sh)" ;;
+esac
+cross_packages=("gcc-$triplet" "libc6-dev-$debian_arch-cross")
+sysroot_ready() {
+    command -v "$linker" >/dev/null 2>&1 &&
+        [[ "$("$linker" -print-file-name=Scrt1.o)" == /* ]] &&
+        [[ "$("$linker" -print-file-name=crti.o)" == /* ]]
+}
+if ! sysroot_ready; then
+    [[ "${BOARDS_NO_INSTALL:-0}" == 1 ]] && die "linker $linker or its C start files not found (apt packages ${cross_packages[*]})"
+    echo "== installing the cross linker and sysroot: ${cross_packages[*]}"
+    apt_install "${cross_packages[@]}" || die "could not install ${cross_packages[*]}"
+    sysroot_ready || die "$linker still finds no Scrt1.o/crti.o after installing ${cross_packages[*]}"
 fi
 
 # 2. The Rust standard library for the target.

@@ -14,7 +14,10 @@ cd "$(dirname "$0")/.."
 
 BOARDS=(rpi4 bbb aarch64-musl visionfive2)
 TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf aarch64-unknown-linux-musl riscv64gc-unknown-linux-gnu)
-APT_PACKAGES=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu qemu-user)
+# libc6-dev-*-cross: the glibc sysroots (C start files, libc.so) the cross linkers need;
+# gcc-<triplet> only recommends them, and apt runs with --no-install-recommends.
+APT_PACKAGES=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu
+    libc6-dev-arm64-cross libc6-dev-armhf-cross libc6-dev-riscv64-cross qemu-user)
 STEPS="${BOARDS_CI_STEPS:-install build emulated mixed}"
 started=$SECONDS
 
