@@ -29,6 +29,7 @@ use nix::sys::signal::Signal;
 use crate::cluster::LocalCluster;
 use crate::daemon::config::parse_duration;
 use crate::daemon::state_file::read_state_file;
+use crate::rng::SplitMix64;
 
 const DEFAULT_NODES: &[usize] = &[3, 5, 7, 9];
 const DEFAULT_REPS: usize = 20;
@@ -286,23 +287,13 @@ impl Poller {
     }
 }
 
-/// splitmix64, seeded from the clock: random settle times, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        Rng(seed)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n.max(1)
-    }
+/// Random settle times, seeded from the clock: the fault should hit the leader's
+/// heartbeat at a different phase in every repetition, not replay one phase.
+fn clock_seeded_rng() -> SplitMix64 {
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    SplitMix64::new(seed)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -314,7 +305,7 @@ fn ms(d: Duration) -> f64 {
 struct Bench {
     exe: PathBuf,
     poller: Poller,
-    rng: Rng,
+    rng: SplitMix64,
     errors: Vec<String>,
 }
 
@@ -653,7 +644,7 @@ fn run_latency(settings: &BenchSettings, exe: PathBuf) -> Result<(), String> {
             sweep_time: Duration::ZERO,
             all_up: None,
         },
-        rng: Rng::new(),
+        rng: clock_seeded_rng(),
         errors: Vec::new(),
     };
     let started = Instant::now();

@@ -358,6 +358,41 @@ impl LocalCluster {
             .collect()
     }
 
+    /// One line per node: running or stopped, how it is launched when not directly, and
+    /// what its state file says (or that there is none). For failure messages.
+    pub fn describe_states(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            let running = if node.is_running() {
+                "running"
+            } else {
+                "stopped"
+            };
+            let via = match &node.launcher {
+                Some((_, prefix)) if !prefix.is_empty() => format!(" via {}", prefix[0]),
+                _ => String::new(),
+            };
+            let view = match self.state(node.id) {
+                Some(s) => format!(
+                    "{} leader={:?} epoch={:?} round={} zxid={} pid={}",
+                    s.state, s.leader, s.epoch, s.round, s.zxid, s.pid
+                ),
+                None => "no state file".into(),
+            };
+            out.push_str(&format!("  node {} ({running}{via}): {view}\n", node.id));
+        }
+        out
+    }
+
+    /// A failing test's message: what went wrong, every node's state and every log.
+    pub fn report(&self, what: impl std::fmt::Display) -> String {
+        format!(
+            "{what}\nstate files:\n{}{}",
+            self.describe_states(),
+            self.all_logs()
+        )
+    }
+
     /// All logs, for a failing test's message.
     pub fn all_logs(&self) -> String {
         self.nodes

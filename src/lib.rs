@@ -6,6 +6,7 @@
 //!   explicit `now`; returns frames to send, events, persistence requests and its next deadline.
 //! - the daemon (driver, config, persistence, hooks): the only code that reads the clock or
 //!   touches sockets and files.
+//! - [`rng`]: the seedable SplitMix64 generator the core, the bench and the tests share.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -15,4 +16,5 @@ pub mod daemon;
 pub mod demo;
 pub mod driver;
 pub mod election;
+pub mod rng;
 pub mod wire;

@@ -49,46 +49,20 @@ fn cluster(voters: u64) -> LocalCluster {
     LocalCluster::new(Path::new(EXE), voters, 0).expect("prepare a local cluster")
 }
 
-/// One line per node: what its state file says (or why there is none).
-fn states(c: &LocalCluster) -> String {
-    let mut out = String::new();
-    for id in c.ids() {
-        let running = if c.node(id).is_running() {
-            "running"
-        } else {
-            "stopped"
-        };
-        let view = match c.state(id) {
-            Some(s) => format!(
-                "{} leader={:?} epoch={:?} round={} zxid={} pid={}",
-                s.state, s.leader, s.epoch, s.round, s.zxid, s.pid
-            ),
-            None => "no state file".into(),
-        };
-        out.push_str(&format!("  node {id} ({running}): {view}\n"));
-    }
-    out
-}
-
-/// A failure message: what went wrong, every node's state file, every node's log.
-fn report(c: &LocalCluster, what: impl std::fmt::Display) -> String {
-    format!("{what}\nstate files:\n{}{}", states(c), c.all_logs())
-}
-
 /// Wait (bounded) for every running node to agree; panics with the logs otherwise.
 fn agree(c: &LocalCluster, what: &str) -> (u64, u64, Duration) {
     match c.await_agreement(ELECT) {
         Some(agreed) => agreed,
         None => panic!(
             "{}",
-            report(c, format!("{what}: no agreement within {ELECT:?}"))
+            c.report(format!("{what}: no agreement within {ELECT:?}"))
         ),
     }
 }
 
 fn state_of(c: &LocalCluster, id: u64) -> StateSnapshotOwned {
     c.state(id)
-        .unwrap_or_else(|| panic!("{}", report(c, format!("node {id} has no state file"))))
+        .unwrap_or_else(|| panic!("{}", c.report(format!("node {id} has no state file"))))
 }
 
 /// (state, leader, epoch, round) of a node, as its state file says.
@@ -102,10 +76,7 @@ fn view(c: &LocalCluster, id: u64) -> Option<View> {
 fn assert_all_alive(c: &mut LocalCluster) {
     let exited = c.reap_exited().expect("try_wait on our children");
     if !exited.is_empty() {
-        panic!(
-            "{}",
-            report(c, format!("node processes exited: {exited:?}"))
-        );
+        panic!("{}", c.report(format!("node processes exited: {exited:?}")));
     }
 }
 
@@ -128,11 +99,11 @@ fn s01_three_start_together_equal_zxid_largest_id_leads_epoch_1() {
         (leader, epoch),
         (3, 1),
         "{}",
-        report(&c, "expected 3 / epoch 1")
+        c.report("expected 3 / epoch 1")
     );
     for (id, expected) in [(1, "FOLLOWING"), (2, "FOLLOWING"), (3, "LEADING")] {
         let s = state_of(&c, id);
-        assert_eq!(s.state, expected, "{}", report(&c, format!("node {id}")));
+        assert_eq!(s.state, expected, "{}", c.report(format!("node {id}")));
         assert_eq!(s.id, id);
         assert_eq!(s.zxid, 0);
         assert_eq!(Some(s.pid), c.node(id).pid(), "state file pid of node {id}");
@@ -140,10 +111,7 @@ fn s01_three_start_together_equal_zxid_largest_id_leads_epoch_1() {
             s.valid_until_unix_ms
                 .is_some_and(|v| v >= s.updated_unix_ms),
             "{}",
-            report(
-                &c,
-                format!("node {id}: a settled node's view has a validity")
-            )
+            c.report(format!("node {id}: a settled node's view has a validity"))
         );
     }
     assert_all_alive(&mut c);
@@ -158,17 +126,14 @@ fn s02_sequential_start_second_leads_third_joins_without_new_election() {
     let mut c = cluster(3);
     c.start(1).expect("start node 1");
     c.wait_until(ELECT, |c| c.state(1).is_some())
-        .unwrap_or_else(|| panic!("{}", report(&c, "node 1 wrote no state file")));
+        .unwrap_or_else(|| panic!("{}", c.report("node 1 wrote no state file")));
     let left_looking = c.wait_until(secs(1.0), |c| {
         c.state(1).is_none_or(|s| s.state != "LOOKING")
     });
     assert!(
         left_looking.is_none(),
         "{}",
-        report(
-            &c,
-            "one voter of three is no quorum: node 1 must stay LOOKING"
-        )
+        c.report("one voter of three is no quorum: node 1 must stay LOOKING")
     );
     assert_eq!(state_of(&c, 1).state, "LOOKING");
     println!("s02: node 1 alone stayed LOOKING for 1 s");
@@ -183,9 +148,9 @@ fn s02_sequential_start_second_leads_third_joins_without_new_election() {
         leader,
         2,
         "{}",
-        report(&c, "2 of 3 is a quorum; 2 has the larger id")
+        c.report("2 of 3 is a quorum; 2 has the larger id")
     );
-    assert_eq!(epoch, 1, "{}", report(&c, "first established epoch"));
+    assert_eq!(epoch, 1, "{}", c.report("first established epoch"));
     let leader_round = state_of(&c, 2).round;
     std::thread::sleep(secs(0.5));
 
@@ -205,23 +170,23 @@ fn s02_sequential_start_second_leads_third_joins_without_new_election() {
     if let Some(s) = leader_moved {
         panic!(
             "{}",
-            report(&c, format!("the leader changed while 3 joined: {s:?}"))
+            c.report(format!("the leader changed while 3 joined: {s:?}"))
         );
     }
-    let joined = joined.unwrap_or_else(|| panic!("{}", report(&c, "3 did not join")));
+    let joined = joined.unwrap_or_else(|| panic!("{}", c.report("3 did not join")));
     println!("s02: node 3 joined after {:.1} ms", ms(joined));
     assert_eq!(
         c.agreed_leader(),
         Some((2, epoch)),
         "{}",
-        report(&c, "3 follows the established leader 2 in the same epoch")
+        c.report("3 follows the established leader 2 in the same epoch")
     );
     assert_eq!(state_of(&c, 3).state, "FOLLOWING");
     assert_eq!(
         state_of(&c, 2).round,
         leader_round,
         "{}",
-        report(&c, "no new election: the leader's round is unchanged")
+        c.report("no new election: the leader's round is unchanged")
     );
     assert_all_alive(&mut c);
 }
@@ -235,19 +200,14 @@ fn s04_leader_killed_second_leads_epoch_2_restarted_old_leader_with_higher_zxid_
     let mut c = cluster(3);
     c.start_all().expect("start nodes");
     let (leader, epoch, _) = agree(&c, "cold start");
-    assert_eq!(
-        (leader, epoch),
-        (3, 1),
-        "{}",
-        report(&c, "initial election")
-    );
+    assert_eq!((leader, epoch), (3, 1), "{}", c.report("initial election"));
 
     let killed = Instant::now();
     c.kill(3).expect("SIGKILL node 3");
     let (leader, epoch, _) = agree(&c, "failover after SIGKILL of the leader");
     let failover = killed.elapsed();
     println!("s04: failover after SIGKILL took {:.1} ms", ms(failover));
-    assert_eq!((leader, epoch), (2, 2), "{}", report(&c, "failover"));
+    assert_eq!((leader, epoch), (2, 2), "{}", c.report("failover"));
 
     c.set_extra_args(3, ["--zxid", "1000"]);
     let restarted = Instant::now();
@@ -257,7 +217,7 @@ fn s04_leader_killed_second_leads_epoch_2_restarted_old_leader_with_higher_zxid_
         "s04: node 3 (zxid 1000) rejoined after {:.1} ms",
         ms(restarted.elapsed())
     );
-    assert_eq!((leader, epoch), (2, 2), "{}", report(&c, "3 must follow 2"));
+    assert_eq!((leader, epoch), (2, 2), "{}", c.report("3 must follow 2"));
     let s3 = state_of(&c, 3);
     assert_eq!((s3.state.as_str(), s3.zxid), ("FOLLOWING", 1000));
 
@@ -266,7 +226,7 @@ fn s04_leader_killed_second_leads_epoch_2_restarted_old_leader_with_higher_zxid_
     c.wait_until(secs(1.5), |c| {
         let agreed = c.agreed_leader();
         if agreed != Some((2, 2)) {
-            changed = Some((agreed, states(c)));
+            changed = Some((agreed, c.describe_states()));
             return true;
         }
         false
@@ -274,7 +234,7 @@ fn s04_leader_killed_second_leads_epoch_2_restarted_old_leader_with_higher_zxid_
     if let Some((agreed, seen)) = changed {
         panic!(
             "{}",
-            report(&c, format!("leadership moved to {agreed:?}:\n{seen}"))
+            c.report(format!("leadership moved to {agreed:?}:\n{seen}"))
         );
     }
     assert_all_alive(&mut c);
@@ -295,7 +255,7 @@ fn s05_five_nodes_highest_zxid_wins_then_highest_remaining_zxid_wins() {
         (leader, epoch),
         (3, 1),
         "{}",
-        report(&c, "3 has the highest zxid")
+        c.report("3 has the highest zxid")
     );
 
     let killed = Instant::now();
@@ -306,7 +266,7 @@ fn s05_five_nodes_highest_zxid_wins_then_highest_remaining_zxid_wins() {
         (leader, epoch),
         (2, 2),
         "{}",
-        report(&c, "2 has the highest remaining zxid (102)")
+        c.report("2 has the highest remaining zxid (102)")
     );
     assert_all_alive(&mut c);
 }
@@ -319,12 +279,7 @@ fn s06_leader_without_majority_steps_down_and_recovers_with_one_follower() {
     let mut c = cluster(3);
     c.start_all().expect("start nodes");
     let (leader, epoch, _) = agree(&c, "cold start");
-    assert_eq!(
-        (leader, epoch),
-        (3, 1),
-        "{}",
-        report(&c, "initial election")
-    );
+    assert_eq!((leader, epoch), (3, 1), "{}", c.report("initial election"));
 
     let killed = Instant::now();
     c.kill(1).expect("SIGKILL node 1");
@@ -335,7 +290,7 @@ fn s06_leader_without_majority_steps_down_and_recovers_with_one_follower() {
     let stepped_down = stepped_down.map(|_| killed.elapsed()).unwrap_or_else(|| {
         panic!(
             "{}",
-            report(&c, "leader 3 kept LEADING without a quorum for 3 s")
+            c.report("leader 3 kept LEADING without a quorum for 3 s")
         )
     });
     println!(
@@ -345,10 +300,7 @@ fn s06_leader_without_majority_steps_down_and_recovers_with_one_follower() {
     assert!(
         stepped_down < secs(1.5),
         "{}",
-        report(
-            &c,
-            format!("step-down took {stepped_down:?}, expected ~300 ms")
-        )
+        c.report(format!("step-down took {stepped_down:?}, expected ~300 ms"))
     );
     let s3 = state_of(&c, 3);
     assert_eq!((s3.leader, s3.epoch), (None, None), "LOOKING has no leader");
@@ -359,7 +311,7 @@ fn s06_leader_without_majority_steps_down_and_recovers_with_one_follower() {
     assert!(
         left_looking.is_none(),
         "{}",
-        report(&c, "node 3 alone must stay LOOKING")
+        c.report("node 3 alone must stay LOOKING")
     );
 
     let restarted = Instant::now();
@@ -370,7 +322,7 @@ fn s06_leader_without_majority_steps_down_and_recovers_with_one_follower() {
         ms(restarted.elapsed())
     );
     // Both have peer epoch 1 and zxid 0, so the larger id wins again, in a new epoch.
-    assert_eq!((leader, epoch), (3, 2), "{}", report(&c, "recovery"));
+    assert_eq!((leader, epoch), (3, 2), "{}", c.report("recovery"));
     assert_all_alive(&mut c);
 }
 
@@ -382,12 +334,7 @@ fn s11_graceful_resign_exits_0_and_hands_over_faster_than_sync_limit() {
     let mut c = cluster(3);
     c.start_all().expect("start nodes");
     let (leader, epoch, _) = agree(&c, "cold start");
-    assert_eq!(
-        (leader, epoch),
-        (3, 1),
-        "{}",
-        report(&c, "initial election")
-    );
+    assert_eq!((leader, epoch), (3, 1), "{}", c.report("initial election"));
 
     let signalled = Instant::now();
     let code = c.terminate(3, secs(5.0)).expect("SIGTERM node 3");
@@ -396,7 +343,7 @@ fn s11_graceful_resign_exits_0_and_hands_over_faster_than_sync_limit() {
         code,
         Some(0),
         "{}",
-        report(&c, "SIGTERM must end votecast run with status 0")
+        c.report("SIGTERM must end votecast run with status 0")
     );
     let (leader, epoch, _) = agree(&c, "handover after resign");
     let handover = signalled.elapsed();
@@ -405,19 +352,18 @@ fn s11_graceful_resign_exits_0_and_hands_over_faster_than_sync_limit() {
         ms(exited),
         ms(handover)
     );
-    assert_eq!((leader, epoch), (2, 2), "{}", report(&c, "handover"));
+    assert_eq!((leader, epoch), (2, 2), "{}", c.report("handover"));
     assert!(
         handover < secs(1.0),
         "{}",
-        report(
-            &c,
-            format!("handover took {handover:?}; a resign must not wait for sync-limit")
-        )
+        c.report(format!(
+            "handover took {handover:?}; a resign must not wait for sync-limit"
+        ))
     );
     assert!(
         c.log(3).contains("resigning"),
         "{}",
-        report(&c, "node 3 should log its resignation")
+        c.report("node 3 should log its resignation")
     );
     assert_all_alive(&mut c);
 }
@@ -469,30 +415,25 @@ fn hook_chain(c: &LocalCluster, id: u64) -> Vec<HookLine> {
     let mut chain: Vec<HookLine> = Vec::new();
     for line in &lines {
         let h = parse_hook_line(line).unwrap_or_else(|| {
-            panic!(
-                "{}",
-                report(c, format!("node {id}: bad hook line {line:?}"))
-            )
+            panic!("{}", c.report(format!("node {id}: bad hook line {line:?}")))
         });
         let expected_previous = chain.last().map_or("LOOKING", |p| p.state.as_str());
         assert_eq!(
             h.previous,
             expected_previous,
             "{}",
-            report(
-                c,
-                format!("node {id}: hook chain broken at {line:?}: {lines:#?}")
-            )
+            c.report(format!(
+                "node {id}: hook chain broken at {line:?}: {lines:#?}"
+            ))
         );
         let settled = h.state == "FOLLOWING" || h.state == "LEADING";
         assert_eq!(
             (h.leader.is_some(), h.epoch.is_some()),
             (settled, settled),
             "{}",
-            report(
-                c,
-                format!("node {id}: leader/epoch exactly when settled: {line:?}")
-            )
+            c.report(format!(
+                "node {id}: leader/epoch exactly when settled: {line:?}"
+            ))
         );
         chain.push(h);
     }
@@ -509,19 +450,14 @@ fn hooks_and_state_file_see_every_transition_in_order() {
     c.with_hooks = true;
     c.start_all().expect("start nodes");
     let (leader, epoch, _) = agree(&c, "cold start");
-    assert_eq!(
-        (leader, epoch),
-        (3, 1),
-        "{}",
-        report(&c, "initial election")
-    );
+    assert_eq!((leader, epoch), (3, 1), "{}", c.report("initial election"));
     let first = ("LEADING".to_string(), Some(3), Some(1));
     c.wait_until(ELECT, |c| hook_reached(c, 3, &first))
-        .unwrap_or_else(|| panic!("{}", report(&c, "hook of node 3 never saw LEADING")));
+        .unwrap_or_else(|| panic!("{}", c.report("hook of node 3 never saw LEADING")));
 
     c.kill(3).expect("SIGKILL node 3");
     let (leader, epoch, _) = agree(&c, "failover");
-    assert_eq!((leader, epoch), (2, 2), "{}", report(&c, "failover"));
+    assert_eq!((leader, epoch), (2, 2), "{}", c.report("failover"));
 
     let caught_up = c.wait_until(ELECT, |c| {
         [1, 2].iter().all(|&id| {
@@ -538,10 +474,10 @@ fn hooks_and_state_file_see_every_transition_in_order() {
     if caught_up.is_none() {
         panic!(
             "{}",
-            report(
-                &c,
-                format!("hooks did not catch up with the state files\n{}", hooks(&c))
-            )
+            c.report(format!(
+                "hooks did not catch up with the state files\n{}",
+                hooks(&c)
+            ))
         );
     }
     print!("{}", hooks(&c));
@@ -554,27 +490,21 @@ fn hooks_and_state_file_see_every_transition_in_order() {
             first.map(|h| (h.state, h.leader, h.epoch)),
             Some(("FOLLOWING".to_string(), Some(3), Some(1))),
             "{}",
-            report(&c, format!("node {id}: first transition\n{}", hooks(&c)))
+            c.report(format!("node {id}: first transition\n{}", hooks(&c)))
         );
         assert!(
             states.contains(&"LOOKING"),
             "{}",
-            report(
-                &c,
-                format!(
-                    "node {id}: the failover goes through LOOKING\n{}",
-                    hooks(&c)
-                )
-            )
+            c.report(format!(
+                "node {id}: the failover goes through LOOKING\n{}",
+                hooks(&c)
+            ))
         );
         let epochs: Vec<u64> = chain.iter().filter_map(|h| h.epoch).collect();
         assert!(
             epochs.windows(2).all(|w| w[0] <= w[1]),
             "{}",
-            report(
-                &c,
-                format!("node {id}: epochs must not go back\n{}", hooks(&c))
-            )
+            c.report(format!("node {id}: epochs must not go back\n{}", hooks(&c)))
         );
         let last = chain.last().expect("non-empty chain");
         let s = state_of(&c, id);
@@ -582,10 +512,10 @@ fn hooks_and_state_file_see_every_transition_in_order() {
             (&last.state, last.leader, last.epoch),
             (&s.state, s.leader, s.epoch),
             "{}",
-            report(
-                &c,
-                format!("node {id}: last hook record = state file\n{}", hooks(&c))
-            )
+            c.report(format!(
+                "node {id}: last hook record = state file\n{}",
+                hooks(&c)
+            ))
         );
         let expected = if id == 2 { "LEADING" } else { "FOLLOWING" };
         assert_eq!((last.state.as_str(), last.epoch), (expected, Some(2)));
@@ -597,7 +527,7 @@ fn hooks_and_state_file_see_every_transition_in_order() {
         last,
         Some(first),
         "{}",
-        report(&c, format!("node 3's last record\n{}", hooks(&c)))
+        c.report(format!("node 3's last record\n{}", hooks(&c)))
     );
     assert_all_alive(&mut c);
 }
@@ -687,12 +617,7 @@ fn garbage_and_foreign_datagrams_change_nothing() {
     let mut c = cluster(3);
     c.start_all().expect("start nodes");
     let (leader, epoch, _) = agree(&c, "cold start");
-    assert_eq!(
-        (leader, epoch),
-        (3, 1),
-        "{}",
-        report(&c, "initial election")
-    );
+    assert_eq!((leader, epoch), (3, 1), "{}", c.report("initial election"));
     // Let the first heartbeats settle, then take the baseline.
     std::thread::sleep(secs(0.3));
     let baseline: Vec<(u64, Option<View>)> = c.ids().iter().map(|&id| (id, view(&c, id))).collect();
@@ -765,17 +690,16 @@ fn garbage_and_foreign_datagrams_change_nothing() {
     if let Some((id, before, now)) = changed {
         panic!(
             "{}",
-            report(
-                &c,
-                format!("node {id} changed under garbage: {before:?} -> {now:?}")
-            )
+            c.report(format!(
+                "node {id} changed under garbage: {before:?} -> {now:?}"
+            ))
         );
     }
     let sent = sent.expect("send garbage to the group on lo");
     assert!(
         done.load(Ordering::Relaxed) && after.is_some(),
         "{}",
-        report(&c, "the garbage took longer than 15 s to send")
+        c.report("the garbage took longer than 15 s to send")
     );
     assert_eq!(sent, 5_000);
     assert_all_alive(&mut c);
@@ -787,18 +711,18 @@ fn garbage_and_foreign_datagrams_change_nothing() {
             code,
             Some(0),
             "{}",
-            report(&c, format!("node {id} exit status"))
+            c.report(format!("node {id} exit status"))
         );
     }
     for id in [1, 2, 3] {
         let counters = stop_counters(&c.log(id));
         println!("garbage: node {id} (malformed, other cluster) = {counters:?}");
-        let (malformed, other_cluster) = counters
-            .unwrap_or_else(|| panic!("{}", report(&c, format!("node {id}: no stop line"))));
+        let (malformed, other_cluster) =
+            counters.unwrap_or_else(|| panic!("{}", c.report(format!("node {id}: no stop line"))));
         assert!(
             malformed > 0 && other_cluster > 0,
             "{}",
-            report(&c, format!("node {id} never received the garbage"))
+            c.report(format!("node {id} never received the garbage"))
         );
     }
 }
@@ -988,7 +912,7 @@ fn corrupt_data_dir_files_are_refused_with_exit_1_and_left_unchanged() {
         (leader, epoch),
         (1, 1),
         "{}",
-        report(&solo, "a single voter leads")
+        solo.report("a single voter leads")
     );
     assert_eq!(solo.terminate(1, secs(5.0)).expect("SIGTERM"), Some(0));
     let path = solo.data_dir(1).join("epochs");
@@ -1100,13 +1024,10 @@ fn ipv6_link_local_group_on_lo_elects_largest_id() {
     assert!(
         exited.is_empty(),
         "{}",
-        report(
-            &c,
-            format!(
-                "nodes could not run with the IPv6 group {} on lo (exited: {exited:?})",
-                c.group
-            )
-        )
+        c.report(format!(
+            "nodes could not run with the IPv6 group {} on lo (exited: {exited:?})",
+            c.group
+        ))
     );
 
     if let Err(why) = lo_carries_ipv6_multicast(group) {
@@ -1123,7 +1044,7 @@ fn ipv6_link_local_group_on_lo_elects_largest_id() {
         c.group,
         ms(took)
     );
-    assert_eq!((leader, epoch), (3, 1), "{}", report(&c, "IPv6 election"));
+    assert_eq!((leader, epoch), (3, 1), "{}", c.report("IPv6 election"));
     assert_all_alive(&mut c);
 }
 
@@ -1145,7 +1066,7 @@ fn zxid_file_is_reread_for_the_next_election_and_bad_content_keeps_the_last_valu
     c.set_extra_args(2, ["--zxid-file".to_string(), file2.display().to_string()]);
     c.start_all().expect("start");
     let (leader, _, _) = agree(&c, "start");
-    assert_eq!(leader, 1, "{}", report(&c, "zxid 5 beats ids 2 and 3"));
+    assert_eq!(leader, 1, "{}", c.report("zxid 5 beats ids 2 and 3"));
 
     // Node 2's data advances; node 1's file is damaged.
     fs::write(&file2, "100\n").unwrap();
@@ -1156,22 +1077,14 @@ fn zxid_file_is_reread_for_the_next_election_and_bad_content_keeps_the_last_valu
     assert!(
         reread.is_some(),
         "{}",
-        report(
-            &c,
-            "node 2 re-reads its zxid file; node 1 logs its bad file"
-        )
+        c.report("node 2 re-reads its zxid file; node 1 logs its bad file")
     );
     assert_eq!(state_of(&c, 1).zxid, 5, "the last good value is kept");
 
     c.kill(1).expect("kill the leader");
     let (leader, _, took) = agree(&c, "failover");
     println!("zxid-file failover to node {leader} in {:.1} ms", ms(took));
-    assert_eq!(
-        leader,
-        2,
-        "{}",
-        report(&c, "zxid 100 beats the larger id 3")
-    );
+    assert_eq!(leader, 2, "{}", c.report("zxid 100 beats the larger id 3"));
 }
 
 /// `votecast status`: fresh while the node runs (exit 0), STALE once the process is gone

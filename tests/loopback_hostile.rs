@@ -39,17 +39,9 @@ fn cluster(voters: u64) -> LocalCluster {
     LocalCluster::new(Path::new(EXE), voters, 0).expect("prepare a local cluster")
 }
 
-fn report(c: &LocalCluster, what: impl std::fmt::Display) -> String {
-    let mut out = format!("{what}\n");
-    for id in c.ids() {
-        out.push_str(&format!("  node {id}: {:?}\n", c.state(id)));
-    }
-    out + &c.all_logs()
-}
-
 fn agree(c: &LocalCluster, what: &str) -> (u64, u64, Duration) {
     c.await_agreement(ELECT)
-        .unwrap_or_else(|| panic!("{}", report(c, format!("{what}: no agreement"))))
+        .unwrap_or_else(|| panic!("{}", c.report(format!("{what}: no agreement"))))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -89,7 +81,7 @@ fn authenticated_cluster_elects_and_rotates_keys_one_node_at_a_time() {
         "signed cold start: leader {leader} epoch {epoch} in {:.1} ms",
         ms(took)
     );
-    assert_eq!(leader, 3, "{}", report(&c, "FLE: the highest id wins"));
+    assert_eq!(leader, 3, "{}", c.report("FLE: the highest id wins"));
     assert!(c.log(1).contains("authentication on: signing with key 1"));
 
     let mut last_epoch = epoch;
@@ -112,7 +104,7 @@ fn authenticated_cluster_elects_and_rotates_keys_one_node_at_a_time() {
         assert!(
             !log.contains("bad authentication tag") && !log.contains("unknown key id"),
             "{}",
-            report(&c, format!("node {id} dropped a frame during the rotation"))
+            c.report(format!("node {id} dropped a frame during the rotation"))
         );
     }
     assert!(c.log(1).contains("signing with key 2"));
@@ -134,25 +126,16 @@ fn a_node_with_another_key_is_shut_out_and_told_why() {
         c.state(2).is_some_and(|s| s.state == "LEADING")
             && c.state(1).is_some_and(|s| s.state == "FOLLOWING")
     });
-    assert!(
-        elected.is_some(),
-        "{}",
-        report(&c, "1 and 2 should elect 2")
-    );
+    assert!(elected.is_some(), "{}", c.report("1 and 2 should elect 2"));
     // Node 3 would win FLE if it were heard; it is not, and it never leads.
     std::thread::sleep(Duration::from_millis(500));
     let s3 = c.state(3).expect("node 3 state");
-    assert_eq!(
-        s3.state,
-        "LOOKING",
-        "{}",
-        report(&c, "node 3 must stay out")
-    );
+    assert_eq!(s3.state, "LOOKING", "{}", c.report("node 3 must stay out"));
     for id in [1, 2] {
         assert!(
             c.log(id).contains("bad authentication tag"),
             "{}",
-            report(&c, format!("node {id} should log the dropped frames"))
+            c.report(format!("node {id} should log the dropped frames"))
         );
     }
 }
@@ -192,7 +175,7 @@ fn two_processes_with_one_id_are_detected_and_never_both_lead() {
     assert!(
         detected.is_some(),
         "{}\ntwin:\n{}",
-        report(&c, "no process noticed the shared id"),
+        c.report("no process noticed the shared id"),
         twin_log_text()
     );
     println!("shared id detected after {:.1} ms", ms(detected.unwrap()));
@@ -210,12 +193,12 @@ fn two_processes_with_one_id_are_detected_and_never_both_lead() {
         assert!(
             leading.len() <= 1,
             "{}",
-            report(&c, format!("{leading:?} lead"))
+            c.report(format!("{leading:?} lead"))
         );
         assert!(
             !leading.contains(&2),
             "{}",
-            report(&c, "an id-2 process leads")
+            c.report("an id-2 process leads")
         );
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -223,7 +206,7 @@ fn two_processes_with_one_id_are_detected_and_never_both_lead() {
     assert!(
         logs.contains("another board sends frames with our id"),
         "{}",
-        report(&c, "no error logged")
+        c.report("no error logged")
     );
     // The impostor leaves: the cluster (still led by 3) agrees again, id 2 included.
     twin.kill();
@@ -433,7 +416,7 @@ fn flood_of_forged_and_replayed_frames_changes_nothing() {
         "cold start under flood: leader {leader} epoch {epoch1} in {:.1} ms",
         ms(took)
     );
-    assert_eq!(leader, 5, "{}", report(&c, "FLE: highest id"));
+    assert_eq!(leader, 5, "{}", c.report("FLE: highest id"));
 
     std::thread::sleep(Duration::from_millis(1_500));
     c.kill(5).unwrap();
@@ -442,7 +425,7 @@ fn flood_of_forged_and_replayed_frames_changes_nothing() {
         "failover under flood: leader {leader} epoch {epoch2} in {:.1} ms",
         ms(took)
     );
-    assert_eq!(leader, 4, "{}", report(&c, "FLE: highest surviving id"));
+    assert_eq!(leader, 4, "{}", c.report("FLE: highest surviving id"));
     assert!(epoch2 > epoch1);
 
     std::thread::sleep(Duration::from_millis(1_000));
@@ -455,7 +438,7 @@ fn flood_of_forged_and_replayed_frames_changes_nothing() {
     assert!(
         rejoined.is_some(),
         "{}",
-        report(&c, "old leader did not rejoin 4")
+        c.report("old leader did not rejoin 4")
     );
     println!(
         "old leader rejoined as follower in {:.1} ms",
@@ -505,13 +488,13 @@ fn flood_of_forged_and_replayed_frames_changes_nothing() {
         views.into_iter().collect::<Vec<_>>(),
         vec![(4, epoch2)],
         "{}",
-        report(&c, "the flood changed the agreed leader")
+        c.report("the flood changed the agreed leader")
     );
     assert_eq!(
         c.agreed_leader(),
         Some((4, epoch2)),
         "{}",
-        report(&c, "after the flood")
+        c.report("after the flood")
     );
     // Generous: a 2-core CI machine runs five agents, the flooder and other tests.
     assert!(
@@ -528,7 +511,7 @@ fn flood_of_forged_and_replayed_frames_changes_nothing() {
             .lines()
             .rev()
             .find(|l| l.contains("stopped; frames received"))
-            .unwrap_or_else(|| panic!("{}", report(&c, format!("node {id}: no stop line"))));
+            .unwrap_or_else(|| panic!("{}", c.report(format!("node {id}: no stop line"))));
         println!(
             "node {id}: {}",
             &line[line.find("frames received").unwrap()..]

@@ -16,19 +16,6 @@ const EXE: &str = env!("CARGO_BIN_EXE_votecast");
 const NODES: u64 = 15;
 const BOUND: Duration = Duration::from_secs(20);
 
-fn states(c: &LocalCluster) -> String {
-    c.ids()
-        .iter()
-        .map(|&id| match c.state(id) {
-            Some(s) => format!(
-                "node {id}: {} leader {:?} epoch {:?} round {}\n",
-                s.state, s.leader, s.epoch, s.round
-            ),
-            None => format!("node {id}: no state file\n"),
-        })
-        .collect()
-}
-
 /// Ids of the running nodes whose state file says LEADING.
 fn leading(c: &LocalCluster) -> Vec<u64> {
     c.running_ids()
@@ -45,13 +32,13 @@ fn fifteen_processes_elect_and_fail_over() {
     let (leader, epoch, _) = cluster.await_agreement(BOUND).unwrap_or_else(|| {
         panic!(
             "15 nodes: no agreement within {BOUND:?}\n{}\n{}",
-            states(&cluster),
+            cluster.describe_states(),
             cluster.all_logs()
         )
     });
     let cold = launched.elapsed();
     // Equal zxids and epochs: the highest id wins.
-    assert_eq!(leader, NODES, "{}", states(&cluster));
+    assert_eq!(leader, NODES, "{}", cluster.describe_states());
     assert_eq!(leading(&cluster), vec![leader]);
 
     // Let it heartbeat for a while; the leader must not change.
@@ -60,7 +47,7 @@ fn fifteen_processes_elect_and_fail_over() {
         cluster.agreed_leader(),
         Some((leader, epoch)),
         "{}",
-        states(&cluster)
+        cluster.describe_states()
     );
 
     let killed = Instant::now();
@@ -68,7 +55,7 @@ fn fifteen_processes_elect_and_fail_over() {
     let (new_leader, new_epoch, _) = cluster.await_agreement(BOUND).unwrap_or_else(|| {
         panic!(
             "15 nodes: no failover within {BOUND:?}\n{}\n{}",
-            states(&cluster),
+            cluster.describe_states(),
             cluster.all_logs()
         )
     });
@@ -78,7 +65,7 @@ fn fifteen_processes_elect_and_fail_over() {
     assert!(
         new_leader != leader && cluster.node(new_leader).is_running(),
         "{}",
-        states(&cluster)
+        cluster.describe_states()
     );
     assert!(new_epoch > epoch, "epoch {new_epoch} after {epoch}");
     assert_eq!(leading(&cluster), vec![new_leader]);

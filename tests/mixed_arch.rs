@@ -108,37 +108,10 @@ fn arch(id: u64) -> &'static str {
     }
 }
 
-fn states(c: &LocalCluster) -> String {
-    let mut out = String::new();
-    for id in c.ids() {
-        let running = if c.node(id).is_running() {
-            "running"
-        } else {
-            "stopped"
-        };
-        let view = match c.state(id) {
-            Some(s) => format!(
-                "{} leader={:?} epoch={:?} round={} zxid={} pid={}",
-                s.state, s.leader, s.epoch, s.round, s.zxid, s.pid
-            ),
-            None => "no state file".into(),
-        };
-        out.push_str(&format!("  node {id} {} ({running}): {view}\n", arch(id)));
-    }
-    out
-}
-
-fn report(c: &LocalCluster, what: impl std::fmt::Display) -> String {
-    format!("{what}\nstate files:\n{}{}", states(c), c.all_logs())
-}
-
 fn assert_all_alive(c: &mut LocalCluster) {
     let exited = c.reap_exited().expect("try_wait on our children");
     if !exited.is_empty() {
-        panic!(
-            "{}",
-            report(c, format!("node processes exited: {exited:?}"))
-        );
+        panic!("{}", c.report(format!("node processes exited: {exited:?}")));
     }
 }
 
@@ -146,7 +119,7 @@ fn agree(c: &LocalCluster, limit: Duration, what: &str) -> (u64, u64, Duration) 
     c.await_agreement(limit).unwrap_or_else(|| {
         panic!(
             "{}",
-            report(c, format!("{what}: no agreement within {limit:?}"))
+            c.report(format!("{what}: no agreement within {limit:?}"))
         )
     })
 }
@@ -163,14 +136,11 @@ fn hold(c: &mut LocalCluster, expected: (u64, u64), what: &str) -> Vec<(u64, Vec
             Some(view) if view == expected => {}
             other => panic!(
                 "{}",
-                report(
-                    c,
-                    format!(
-                        "{what}: after {:.0} ms of the hold the cluster reports {other:?}, \
+                c.report(format!(
+                    "{what}: after {:.0} ms of the hold the cluster reports {other:?}, \
                          expected {expected:?} throughout (a node missed its ticks?)",
-                        ms(start.elapsed())
-                    )
-                )
+                    ms(start.elapsed())
+                ))
             ),
         }
         for (i, &id) in ids.iter().enumerate() {
@@ -253,10 +223,9 @@ fn x86_64_aarch64_armv7_elect_and_fail_over_across_architectures() {
     assert!(
         l1 == ARMV7 || l1 == AARCH64,
         "{}",
-        report(
-            &c,
-            format!("leader {l1}: expected an emulated node (zxid 1 beats 0)")
-        )
+        c.report(format!(
+            "leader {l1}: expected an emulated node (zxid 1 beats 0)"
+        ))
     );
     // The processes really are what they claim: native votecast, and qemu for the others.
     assert_eq!(
@@ -288,15 +257,12 @@ fn x86_64_aarch64_armv7_elect_and_fail_over_across_architectures() {
         assert!(
             g.len() >= 10,
             "{}",
-            report(
-                &c,
-                format!(
-                    "node {id} {} refreshed its state file only {} times in {HOLD:?}: it does \
+            c.report(format!(
+                "node {id} {} refreshed its state file only {} times in {HOLD:?}: it does \
                      not keep its 50 ms tick",
-                    arch(*id),
-                    g.len()
-                )
-            )
+                arch(*id),
+                g.len()
+            ))
         );
     }
 
@@ -313,8 +279,8 @@ fn x86_64_aarch64_armv7_elect_and_fail_over_across_architectures() {
         arch(l2),
         ms(took)
     );
-    assert_eq!(leader, l2, "{}", report(&c, "failover leader"));
-    assert!(e2 > e1, "{}", report(&c, format!("epoch {e2} after {e1}")));
+    assert_eq!(leader, l2, "{}", c.report("failover leader"));
+    assert!(e2 > e1, "{}", c.report(format!("epoch {e2} after {e1}")));
     hold(&mut c, (l2, e2), "after the first failover");
 
     // 3. Restart the killed node: it follows the established leader instead of usurping it.
@@ -326,7 +292,7 @@ fn x86_64_aarch64_armv7_elect_and_fail_over_across_architectures() {
         arch(l1),
         ms(took)
     );
-    assert_eq!((leader, epoch), (l2, e2), "{}", report(&c, "rejoin"));
+    assert_eq!((leader, epoch), (l2, e2), "{}", c.report("rejoin"));
     hold(&mut c, (l2, e2), "after the rejoin");
 
     // 4. SIGKILL the second leader (the other architecture): the restarted node leads now.
@@ -339,8 +305,8 @@ fn x86_64_aarch64_armv7_elect_and_fail_over_across_architectures() {
         arch(leader),
         ms(took)
     );
-    assert_eq!(leader, l1, "{}", report(&c, "second failover leader"));
-    assert!(e3 > e2, "{}", report(&c, format!("epoch {e3} after {e2}")));
+    assert_eq!(leader, l1, "{}", c.report("second failover leader"));
+    assert!(e3 > e2, "{}", c.report(format!("epoch {e3} after {e2}")));
     let gaps = hold(&mut c, (l1, e3), "after the second failover");
     print_ticks("mixed: after two failovers", &gaps);
     println!("mixed: whole scenario {:.1} s", t0.elapsed().as_secs_f64());

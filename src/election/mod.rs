@@ -1249,7 +1249,7 @@ impl Node {
     /// back keeps the other quiet.
     fn quarantine_duration(&self) -> Duration {
         let sync = self.config.sync_timeout();
-        let spread = splitmix64(u64::from(self.incarnation) ^ self.config.id.rotate_left(32));
+        let spread = crate::rng::mix(u64::from(self.incarnation) ^ self.config.id.rotate_left(32));
         let jitter_us = spread % u64::try_from(sync.as_micros()).unwrap_or(1).max(1);
         sync * 4 + Duration::from_micros(jitter_us)
     }
@@ -1474,14 +1474,6 @@ impl Node {
 fn ring_slot(sequence: u64) -> usize {
     // The remainder is below SENT_RING, so it fits.
     (sequence % SENT_RING as u64) as usize
-}
-
-/// A fixed mixing function (SplitMix64's finaliser): spreads small inputs over u64.
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// Leader time stamps travel as microseconds plus one, so that zero means "none" even

@@ -8,23 +8,20 @@
 
 use std::fmt;
 
-/// SplitMix64: tiny, deterministic, good enough to draw schedules.
+use votecast::rng::SplitMix64;
+
+/// The schedule generator: SplitMix64 from a scrambled seed.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         // Scramble first, so that neighbouring seeds start far apart.
-        let mut scramble = Rng(seed);
-        Rng(scramble.next_u64())
+        Rng(SplitMix64::new(votecast::rng::mix(seed)))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `lo..=hi`.

@@ -17,22 +17,19 @@ use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use votecast::election::{Config, Epochs, Event, Instant, Node, Output, ServerState};
+use votecast::rng::SplitMix64;
 use votecast::wire::{self, FRAME_LEN};
 
-/// splitmix64: small, seedable, good enough for schedules.
+/// The simulator's schedule generator: SplitMix64 from a seed.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5eed_1e55_c0ff_ee00)
+        Rng(SplitMix64::new(seed ^ 0x5eed_1e55_c0ff_ee00))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in lo..=hi.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
