@@ -31,9 +31,8 @@ fn fifteen_processes_elect_and_fail_over() {
     let launched = Instant::now();
     let (leader, epoch, _) = cluster.await_agreement(BOUND).unwrap_or_else(|| {
         panic!(
-            "15 nodes: no agreement within {BOUND:?}\n{}\n{}",
-            cluster.describe_states(),
-            cluster.all_logs()
+            "{}",
+            cluster.report(format!("15 nodes: no agreement within {BOUND:?}"))
         )
     });
     let cold = launched.elapsed();
@@ -54,9 +53,8 @@ fn fifteen_processes_elect_and_fail_over() {
     cluster.kill(leader).expect("SIGKILL the leader");
     let (new_leader, new_epoch, _) = cluster.await_agreement(BOUND).unwrap_or_else(|| {
         panic!(
-            "15 nodes: no failover within {BOUND:?}\n{}\n{}",
-            cluster.describe_states(),
-            cluster.all_logs()
+            "{}",
+            cluster.report(format!("15 nodes: no failover within {BOUND:?}"))
         )
     });
     let failover = killed.elapsed();
