@@ -8,8 +8,8 @@ use std::collections::VecDeque;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use votecast::election::{Config, Epochs, Instant, Node, Output, ServerState};
-use votecast::wire::{self, Repr, FRAME_LEN};
+use votecast_core::election::{Config, Epochs, Instant, Node, Output, ServerState};
+use votecast_core::wire::{self, Repr, FRAME_LEN};
 
 /// Three cores on an instant, lossless network, run until they agree. Returns the nodes
 /// and the current time (µs).

@@ -29,7 +29,7 @@ use nix::sys::signal::Signal;
 use crate::cluster::LocalCluster;
 use crate::daemon::config::parse_duration;
 use crate::daemon::state_file::read_state_file;
-use crate::rng::SplitMix64;
+use votecast_core::rng::SplitMix64;
 
 const DEFAULT_NODES: &[usize] = &[3, 5, 7, 9];
 const DEFAULT_REPS: usize = 20;

@@ -18,14 +18,16 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
-use crate::auth::Fingerprint;
 use crate::daemon::config::{RunSettings, ZxidSource};
 use crate::daemon::hooks::{HookRunner, StateChange as HookChange};
 use crate::daemon::persist::{DataDir, PersistedEpochs};
 use crate::daemon::state_file::{StateFileWriter, StateSnapshot};
 use crate::daemon::unix_now_ms;
-use crate::election::{Config, DatagramError, Epochs, Event, Instant, Node, Output, StateChange};
-use crate::wire::FRAME_LEN;
+use votecast_core::auth::Fingerprint;
+use votecast_core::election::{
+    Config, DatagramError, Epochs, Event, Instant, Node, Output, StateChange,
+};
+use votecast_core::wire::FRAME_LEN;
 
 const SOCKET: Token = Token(0);
 const SIGNALS: Token = Token(1);

@@ -5,7 +5,7 @@
 //! order), its proposal, round, state and next deadline. Each test cites the rule it
 //! checks: ZooKeeper 3.6+ `FastLeaderElection.lookForLeader` (and its `WorkerReceiver`,
 //! `totalOrderPredicate`, `checkLeader`, `validVoter`) or the module docs of
-//! `votecast::election` for the parts ZooKeeper leaves to Zab (epochs, leases).
+//! `votecast_core::election` for the parts ZooKeeper leaves to Zab (epochs, leases).
 //!
 //! All nodes use `Config::new` defaults: tick 50 ms, finalize wait 50 ms, notification
 //! backoff 50 ms .. 2 s, sync limit 6 (sync timeout 300 ms), init limit 10.
@@ -13,11 +13,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use votecast::election::{
+use votecast_core::election::{
     Config, DatagramError, Epochs, Event, Frame, Instant, Node, Output, ServerState, StateChange,
     Vote,
 };
-use votecast::wire::{self, Flags, Packet, Repr, FRAME_LEN, NO_LEADER};
+use votecast_core::wire::{self, Flags, Packet, Repr, FRAME_LEN, NO_LEADER};
 
 use ServerState::{Following, Leading, Looking, Observing};
 
@@ -624,7 +624,7 @@ fn joining_established_ensemble_needs_quorum_and_leaders_own_leading_frame() {
     };
     let ours = vote(1, 100, 4);
     let theirs = vote(2, 50, 4);
-    assert!(votecast::election::beats(&ours, &theirs));
+    assert!(votecast_core::election::beats(&ours, &theirs));
     let mut leading = frame(2, Leading, theirs, 7);
     leading.epoch = 4;
     leading.flags = Flags::ESTABLISHED;

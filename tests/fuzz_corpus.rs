@@ -56,7 +56,7 @@ fn wire_parse_corpus_replays_clean() {
     let mut accepted = 0;
     for (path, bytes) in &inputs {
         replay(path, || wire_check::check_input(bytes));
-        if votecast::wire::parse_datagram(bytes, wire_check::CLUSTER).is_ok() {
+        if votecast_core::wire::parse_datagram(bytes, wire_check::CLUSTER).is_ok() {
             accepted += 1;
         }
     }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use votecast::cluster::{LocalCluster, TempDir};
 use votecast::daemon::state_file::StateSnapshotOwned;
-use votecast::wire::{self, Flags, Repr, ServerState, Vote, FRAME_LEN};
+use votecast_core::wire::{self, Flags, Repr, ServerState, Vote, FRAME_LEN};
 
 const EXE: &str = env!("CARGO_BIN_EXE_votecast");
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use votecast::cluster::{LocalCluster, TempDir};
 use votecast::daemon::state_file::read_state_file;
-use votecast::wire::{self, Flags, Packet, Repr, ServerState, Vote, FRAME_LEN};
+use votecast_core::wire::{self, Flags, Packet, Repr, ServerState, Vote, FRAME_LEN};
 
 const EXE: &str = env!("CARGO_BIN_EXE_votecast");
 const ELECT: Duration = Duration::from_secs(10);
@@ -363,7 +363,7 @@ fn flood_of_forged_and_replayed_frames_changes_nothing() {
         .into();
     listener.set_nonblocking(true).unwrap();
 
-    let key_ring = votecast::auth::parse_key_file(&format!("{KEY_A}\n")).unwrap();
+    let key_ring = votecast_core::auth::parse_key_file(&format!("{KEY_A}\n")).unwrap();
     let sender = loopback_sender().expect("sender socket");
     let group = SockAddr::from(c.group);
     let stop = Arc::new(AtomicBool::new(false));

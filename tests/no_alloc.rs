@@ -12,9 +12,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
 
-use votecast::auth::KeySet;
-use votecast::election::{Config, Epochs, Instant, Node, Output, ServerState};
-use votecast::wire::FRAME_LEN;
+use votecast_core::auth::KeySet;
+use votecast_core::election::{Config, Epochs, Instant, Node, Output, ServerState};
+use votecast_core::wire::FRAME_LEN;
 
 struct CountingAllocator;
 

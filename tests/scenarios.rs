@@ -8,7 +8,7 @@ mod sim;
 use std::time::Duration;
 
 use sim::{NetConfig, Sim};
-use votecast::election::ServerState::{Following, Leading, Looking, Observing};
+use votecast_core::election::ServerState::{Following, Leading, Looking, Observing};
 
 const SEED: u64 = 7;
 

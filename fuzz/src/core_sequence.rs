@@ -1,4 +1,4 @@
-//! Fuzz check of the election core (`src/election`): a structured [`Scenario`] drives one
+//! Fuzz check of the election core (`core/src/election`): a structured [`Scenario`] drives one
 //! to three [`Node`]s through arbitrary steps, and invariants are checked after every
 //! input.
 //!
@@ -39,10 +39,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use votecast::election::{
+use votecast_core::election::{
     Config, DatagramError, Epochs, Event, Instant, Node, Output, ServerState, StateChange,
 };
-use votecast::wire::{self, Flags, Packet, Repr, Vote, FRAME_LEN, NO_LEADER};
+use votecast_core::wire::{self, Flags, Packet, Repr, Vote, FRAME_LEN, NO_LEADER};
 
 /// The cluster id of every node under test.
 pub const CLUSTER: u32 = 0x0f0f_0001;

@@ -1,4 +1,4 @@
-//! Fuzz check of the frame codec (`src/wire.rs`), for arbitrary input bytes.
+//! Fuzz check of the frame codec (`core/src/wire.rs`), for arbitrary input bytes.
 //!
 //! For every input:
 //! - `parse_datagram`, `Packet::new_checked` + `Repr::parse` and `Repr::parse` on an
@@ -10,7 +10,7 @@
 //! - the bytes, read as field values, form a `Repr` whose emit → parse round-trips, so the
 //!   emitting side sees arbitrary values too.
 
-use votecast::wire::{
+use votecast_core::wire::{
     emit_datagram, parse_datagram, Error, Flags, Packet, Repr, ServerState, Vote, FRAME_LEN, MAGIC,
     VERSION,
 };

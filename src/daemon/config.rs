@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::{self, KeySet};
+use votecast_core::auth::{self, KeySet};
 
 /// Most voters a cluster may have (the wire format carries a 64-bit voter bitmap).
 pub const MAX_VOTERS: usize = 64;

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use votecast::rng::SplitMix64;
+use votecast_core::rng::SplitMix64;
 
 /// The schedule generator: SplitMix64 from a scrambled seed.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub struct Rng(SplitMix64);
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         // Scramble first, so that neighbouring seeds start far apart.
-        Rng(SplitMix64::new(votecast::rng::mix(seed)))
+        Rng(SplitMix64::new(votecast_core::rng::mix(seed)))
     }
 
     pub fn next_u64(&mut self) -> u64 {

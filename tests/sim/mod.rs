@@ -16,9 +16,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use votecast::election::{Config, Epochs, Event, Instant, Node, Output, ServerState};
-use votecast::rng::SplitMix64;
-use votecast::wire::{self, FRAME_LEN};
+use votecast_core::election::{Config, Epochs, Event, Instant, Node, Output, ServerState};
+use votecast_core::rng::SplitMix64;
+use votecast_core::wire::{self, FRAME_LEN};
 
 /// The simulator's schedule generator: SplitMix64 from a seed.
 #[derive(Clone, Debug)]

@@ -136,7 +136,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 /// The sender's role, as in ZooKeeper's `QuorumPeer.ServerState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

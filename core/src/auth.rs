@@ -69,7 +69,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 /// One shared key, ready to sign: the keyed HMAC state, never the secret itself.
 #[derive(Clone)]
@@ -272,7 +272,7 @@ impl fmt::Display for KeyError {
     }
 }
 
-impl std::error::Error for KeyError {}
+impl core::error::Error for KeyError {}
 
 fn check_strength(secret: &[u8]) -> Result<(), KeyError> {
     if secret.len() < MIN_KEY_LEN {
@@ -296,20 +296,33 @@ fn check_strength(secret: &[u8]) -> Result<(), KeyError> {
     Ok(())
 }
 
-/// Decode a secret written as hex (only hex digits, even length) or standard base64.
-pub fn decode_secret(text: &str) -> Result<Vec<u8>, KeyError> {
+/// Decode a secret written as hex (only hex digits, even length) or standard base64 into
+/// `buf`; returns the decoded bytes. A secret longer than [`MAX_KEY_LEN`] is refused
+/// before decoding (the buffer is sized for the longest accepted one).
+pub fn decode_secret<'a>(text: &str, buf: &'a mut [u8; MAX_KEY_LEN]) -> Result<&'a [u8], KeyError> {
     let text = text.trim();
     if !text.is_empty() && text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok((0..text.len())
-            .step_by(2)
+        let len = text.len() / 2;
+        if len > MAX_KEY_LEN {
+            return Err(KeyError::TooLong { bytes: len });
+        }
+        for (i, byte) in buf[..len].iter_mut().enumerate() {
             // Every byte is an ASCII hex digit (checked above), so this cannot fail.
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap_or(0))
-            .collect());
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+        return Ok(&buf[..len]);
     }
     let unpadded = text.trim_end_matches('=');
-    base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(unpadded)
-        .map_err(|_| KeyError::NotHexOrBase64)
+    // Unpadded base64 of n bytes has ceil(4n / 3) characters, so this is exact for valid
+    // input (invalid input is rejected by the decoder below).
+    let len = unpadded.len() * 3 / 4;
+    if len > MAX_KEY_LEN {
+        return Err(KeyError::TooLong { bytes: len });
+    }
+    let written = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode_slice(unpadded, &mut buf[..])
+        .map_err(|_| KeyError::NotHexOrBase64)?;
+    Ok(&buf[..written])
 }
 
 /// A key file problem, with the 1-based line it was found on (0 = the file as a whole).
@@ -356,8 +369,9 @@ pub fn parse_key_file(text: &str) -> Result<KeySet, KeyFileError> {
         if lines > MAX_KEYS {
             return Err(at(KeyError::TooManyKeys));
         }
-        let bytes = decode_secret(secret).map_err(at)?;
-        keys.add(id, &bytes).map_err(at)?;
+        let mut buf = [0u8; MAX_KEY_LEN];
+        let bytes = decode_secret(secret, &mut buf).map_err(at)?;
+        keys.add(id, bytes).map_err(at)?;
     }
     if !keys.is_enabled() {
         return Err(KeyFileError {
@@ -594,6 +608,31 @@ mod tests {
         ));
         // Messages say what to do.
         assert!(err(&hex[..62]).to_string().contains("at least 32"));
+    }
+
+    #[test]
+    fn longest_secret_decodes_in_both_encodings_and_one_more_byte_is_refused() {
+        use base64::Engine as _;
+        let longest: Vec<u8> = (0..MAX_KEY_LEN).map(|i| (i * 7 % 251) as u8).collect();
+        let mut buf = [0u8; MAX_KEY_LEN];
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&longest);
+        assert_eq!(decode_secret(&b64, &mut buf).unwrap(), &longest[..]);
+        let hex: String = longest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(decode_secret(&hex, &mut buf).unwrap(), &longest[..]);
+        assert!(parse_key_file(&b64).is_ok());
+
+        let mut longer = longest.clone();
+        longer.push(3);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&longer);
+        let hex: String = longer.iter().map(|b| format!("{b:02x}")).collect();
+        for text in [b64, hex] {
+            assert_eq!(
+                decode_secret(&text, &mut buf),
+                Err(KeyError::TooLong {
+                    bytes: MAX_KEY_LEN + 1
+                })
+            );
+        }
     }
 
     #[test]

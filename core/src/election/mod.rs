@@ -173,7 +173,7 @@ impl core::fmt::Display for DatagramError {
     }
 }
 
-impl std::error::Error for DatagramError {}
+impl core::error::Error for DatagramError {}
 
 /// Counters for operators and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

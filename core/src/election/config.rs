@@ -50,7 +50,7 @@ impl core::fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl core::error::Error for ConfigError {}
 
 /// Parameters of one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
