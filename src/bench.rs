@@ -27,8 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::sys::signal::Signal;
 
 use crate::cluster::LocalCluster;
-use crate::daemon::config::parse_duration;
 use crate::daemon::state_file::read_state_file;
+use crate::duration::parse_duration;
 use votecast_core::rng::SplitMix64;
 
 const DEFAULT_NODES: &[usize] = &[3, 5, 7, 9];

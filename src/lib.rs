@@ -16,3 +16,4 @@ pub mod cluster;
 pub mod daemon;
 pub mod demo;
 pub mod driver;
+pub mod duration;
