@@ -1088,7 +1088,7 @@ mod tests {
 
     #[test]
     fn the_command_line_reaches_bench() {
-        use crate::daemon::config::{parse_command_line, Command};
+        use crate::daemon::cli::{parse_command_line, Command};
         let parse = |args: &[&str]| {
             parse_command_line(
                 std::iter::once("votecast")

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::daemon::state_file::{read_state_file, StateSnapshotOwned};
+use crate::daemon::state_file::{read_state_file, StateSnapshot};
 
 /// The group the local cluster uses; each cluster picks its own port.
 pub const LOCAL_GROUP: Ipv4Addr = Ipv4Addr::new(239, 192, 77, 77);
@@ -288,7 +288,7 @@ impl LocalCluster {
     }
 
     /// Node `id`'s state file, if it is written and parses.
-    pub fn state(&self, id: u64) -> Option<StateSnapshotOwned> {
+    pub fn state(&self, id: u64) -> Option<StateSnapshot> {
         read_state_file(&self.node(id).state_file).ok()
     }
 

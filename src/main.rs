@@ -4,8 +4,10 @@
 
 use std::process::ExitCode;
 
-use votecast::daemon::config::{parse_command_line, Command};
-use votecast::daemon::{status, unix_now_ms};
+use votecast::daemon::cli::{parse_command_line, Command};
+use votecast::daemon::error::EXIT_RUNTIME;
+use votecast::daemon::status::{self, StatusExit};
+use votecast::daemon::unix_now_ms;
 
 fn main() -> ExitCode {
     let command = match parse_command_line(std::env::args_os()) {
@@ -16,7 +18,7 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             eprintln!("votecast: {}", err.message);
-            return ExitCode::from(2);
+            return ExitCode::from(votecast::daemon::error::EXIT_USAGE);
         }
     };
     match command {
@@ -29,33 +31,33 @@ fn main() -> ExitCode {
                 Err(err) => {
                     log::error!("{err}");
                     eprintln!("votecast: {err}");
-                    ExitCode::from(1)
+                    ExitCode::from(err.exit_code())
                 }
             }
         }
         Command::Status { state_file, json } => {
-            let (text, code) = status::run_status(&state_file, json, unix_now_ms());
-            if code == status::EXIT_UNREADABLE && !json {
+            let report = status::run_status(&state_file, json, unix_now_ms());
+            if report.exit == StatusExit::Unreadable && !json {
                 // An error, not a state: to stderr, like every other error. With --json the
                 // reader expects one JSON object on stdout, so {"error": ...} stays there.
-                eprintln!("votecast: error: {text}");
+                eprintln!("votecast: error: {}", report.text);
             } else {
-                println!("{text}");
+                println!("{}", report.text);
             }
-            ExitCode::from(u8::try_from(code).unwrap_or(1))
+            ExitCode::from(report.exit.code())
         }
         Command::Demo { nodes } => match votecast::demo::run(nodes) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("votecast demo: {err}");
-                ExitCode::from(1)
+                ExitCode::from(EXIT_RUNTIME)
             }
         },
         Command::Bench(settings) => match votecast::bench::run(&settings) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("votecast bench: {err}");
-                ExitCode::from(1)
+                ExitCode::from(EXIT_RUNTIME)
             }
         },
     }

@@ -447,7 +447,7 @@ impl Run<'_> {
                     s.updated_unix_ms,
                     s.valid_until_unix_ms
                 ),
-                Err(e) => e,
+                Err(e) => e.to_string(),
             };
             let _ = writeln!(
                 out,
@@ -901,10 +901,10 @@ fn ipv6_group_elects_fails_over_and_rejoins() {
 #[test]
 fn checker_flags_overlap_epoch_regression_and_cut_off_leader() {
     use record::{Snap, CUT_GRACE_MS};
-    use votecast::daemon::state_file::StateSnapshotOwned;
+    use votecast::daemon::state_file::StateSnapshot;
     let snap = |node: usize, pid: u32, state: &str, epoch: u64, at: u64, until: u64| Snap {
         node,
-        s: StateSnapshotOwned {
+        s: StateSnapshot {
             id: node as u64,
             state: state.into(),
             leader: (state != "LOOKING").then_some(node as u64),

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use votecast::cluster::{LocalCluster, TempDir};
-use votecast::daemon::state_file::StateSnapshotOwned;
+use votecast::daemon::state_file::StateSnapshot;
 use votecast_core::wire::{self, Flags, Repr, ServerState, Vote, FRAME_LEN};
 
 const EXE: &str = env!("CARGO_BIN_EXE_votecast");
@@ -60,7 +60,7 @@ fn agree(c: &LocalCluster, what: &str) -> (u64, u64, Duration) {
     }
 }
 
-fn state_of(c: &LocalCluster, id: u64) -> StateSnapshotOwned {
+fn state_of(c: &LocalCluster, id: u64) -> StateSnapshot {
     c.state(id)
         .unwrap_or_else(|| panic!("{}", c.report(format!("node {id} has no state file"))))
 }

@@ -1,20 +1,29 @@
-//! The daemon's support layer.
+//! The daemon's support layer: everything that touches files, processes and the clock
+//! outside the event loop.
 //!
-//! This layer owns everything that touches files, processes and the clock outside the
-//! event loop: parsing the command line and the `--config` file ([`config`]), the durable
-//! epochs and incarnation counter in `--data-dir` ([`persist`]), the live `--state-file`
-//! ([`state_file`]), the `--on-change` hook worker ([`hooks`]) and `votecast status`
-//! ([`status`]).
+//! - [`cli`]: the command line (clap definitions, [`cli::parse_command_line`]).
+//! - [`settings`]: the `run` settings: flags over the `--config` file over the core's
+//!   defaults, checked in one place.
+//! - [`error`]: [`DaemonError`], every failure above the core, and its exit status.
+//! - [`persist`]: the durable epochs and incarnation counter in `--data-dir`.
+//! - [`state_file`]: the live `--state-file` (writer and reader) and the JSON string
+//!   escaper.
+//! - [`hooks`]: the `--on-change` hook worker.
+//! - [`status`]: `votecast status`.
 //!
 //! The pieces the event loop calls while running ([`persist::DataDir::store_epochs`],
 //! [`state_file::StateFileWriter::write`], [`hooks::HookRunner::notify`]) do not allocate on
 //! their success paths; everything else runs at start-up, at shutdown or on its own thread.
 
-pub mod config;
+pub mod cli;
+pub mod error;
 pub mod hooks;
 pub mod persist;
+pub mod settings;
 pub mod state_file;
 pub mod status;
+
+pub use self::error::DaemonError;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

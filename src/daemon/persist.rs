@@ -29,6 +29,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write as _};
 use std::path::{Path, PathBuf};
 
+use votecast_core::election::Epochs;
+
 const EPOCHS_FILE: &str = "epochs";
 const EPOCHS_HEADER: &str = "votecast-epochs v1";
 const EPOCHS_FIELDS: [&str; 3] = ["accepted_epoch", "accepted_leader", "current_epoch"];
@@ -40,29 +42,25 @@ const INCARNATION_FIELDS: [&str; 1] = ["incarnation"];
 /// Files larger than this are not ours; real ones are under 200 bytes.
 const MAX_FILE_LEN: u64 = 4096;
 
-/// The epochs a node must not forget across restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PersistedEpochs {
-    /// Highest epoch this node has accepted from a prospective leader.
-    pub accepted_epoch: u64,
-    /// The leader that proposed `accepted_epoch`.
-    pub accepted_leader: u64,
-    /// Epoch of the last leader this node fully joined.
-    pub current_epoch: u64,
-}
-
 /// Failure to read or write the data directory.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     /// An I/O operation on `path` failed.
+    #[error("cannot {action} {}: {source}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
         source: io::Error,
     },
     /// The file at `path` exists but is not a valid state file.
+    #[error(
+        "{} is damaged: {problem} (votecast never resets this file by itself; \
+         restore it or remove it knowingly)",
+        path.display()
+    )]
     Corrupt { path: PathBuf, problem: String },
     /// The incarnation counter in `path` cannot go any higher.
+    #[error("{}: the incarnation counter is at its maximum ({})", path.display(), u32::MAX)]
     Overflow { path: PathBuf },
 }
 
@@ -88,39 +86,6 @@ impl PersistError {
             PersistError::Io { path, .. }
             | PersistError::Corrupt { path, .. }
             | PersistError::Overflow { path } => path,
-        }
-    }
-}
-
-impl fmt::Display for PersistError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PersistError::Io {
-                path,
-                action,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
-            PersistError::Corrupt { path, problem } => write!(
-                f,
-                "{} is damaged: {problem} (votecast never resets this file by itself; \
-                 restore it or remove it knowingly)",
-                path.display()
-            ),
-            PersistError::Overflow { path } => write!(
-                f,
-                "{}: the incarnation counter is at its maximum ({})",
-                path.display(),
-                u32::MAX
-            ),
-        }
-    }
-}
-
-impl std::error::Error for PersistError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            PersistError::Io { source, .. } => Some(source),
-            _ => None,
         }
     }
 }
@@ -182,10 +147,10 @@ impl DataDir {
 
     /// Reads the stored epochs: all zero when the file does not exist yet; an error naming
     /// the file when it exists but is damaged.
-    pub fn load_epochs(&self) -> Result<PersistedEpochs, PersistError> {
+    pub fn load_epochs(&self) -> Result<Epochs, PersistError> {
         match read_record(&self.epochs, EPOCHS_HEADER, EPOCHS_FIELDS)? {
-            None => Ok(PersistedEpochs::default()),
-            Some([accepted_epoch, accepted_leader, current_epoch]) => Ok(PersistedEpochs {
+            None => Ok(Epochs::default()),
+            Some([accepted_epoch, accepted_leader, current_epoch]) => Ok(Epochs {
                 accepted_epoch,
                 accepted_leader,
                 current_epoch,
@@ -194,7 +159,7 @@ impl DataDir {
     }
 
     /// Stores the epochs atomically and durably. Does not allocate unless it fails.
-    pub fn store_epochs(&mut self, e: &PersistedEpochs) -> Result<(), PersistError> {
+    pub fn store_epochs(&mut self, e: &Epochs) -> Result<(), PersistError> {
         let content = format_record(
             EPOCHS_HEADER,
             EPOCHS_FIELDS,
@@ -416,29 +381,7 @@ fn parse_record<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static N: AtomicU32 = AtomicU32::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "votecast-persist-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&path);
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::cluster::TempDir;
 
     fn names_in(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -455,12 +398,12 @@ mod tests {
 
     #[test]
     fn round_trip_and_format() {
-        let tmp = TempDir::new();
-        let dir = tmp.0.join("nested/data");
+        let tmp = TempDir::new("votecast-persist-test").unwrap();
+        let dir = tmp.path().join("nested/data");
         let mut data = DataDir::open(&dir).unwrap();
         assert!(dir.is_dir());
-        assert_eq!(data.load_epochs().unwrap(), PersistedEpochs::default());
-        let e = PersistedEpochs {
+        assert_eq!(data.load_epochs().unwrap(), Epochs::default());
+        let e = Epochs {
             accepted_epoch: 3,
             accepted_leader: 2,
             current_epoch: 3,
@@ -472,7 +415,7 @@ mod tests {
             text,
             with_crc("votecast-epochs v1\naccepted_epoch=3\naccepted_leader=2\ncurrent_epoch=3\n")
         );
-        let max = PersistedEpochs {
+        let max = Epochs {
             accepted_epoch: u64::MAX,
             accepted_leader: u64::MAX,
             current_epoch: u64::MAX,
@@ -486,38 +429,38 @@ mod tests {
 
     #[test]
     fn incarnation_bumps_and_survives_reopen() {
-        let tmp = TempDir::new();
-        let mut data = DataDir::open(&tmp.0).unwrap();
+        let tmp = TempDir::new("votecast-persist-test").unwrap();
+        let mut data = DataDir::open(tmp.path()).unwrap();
         assert_eq!(data.load_incarnation().unwrap(), 0);
         assert_eq!(data.bump_incarnation(0).unwrap(), 1);
         assert_eq!(data.bump_incarnation(0).unwrap(), 2);
         drop(data);
-        let mut data = DataDir::open(&tmp.0).unwrap();
+        let mut data = DataDir::open(tmp.path()).unwrap();
         assert_eq!(data.load_incarnation().unwrap(), 2);
         assert_eq!(data.bump_incarnation(0).unwrap(), 3);
-        assert_eq!(names_in(&tmp.0), vec!["incarnation"]);
-        let text = std::fs::read_to_string(tmp.0.join("incarnation")).unwrap();
+        assert_eq!(names_in(tmp.path()), vec!["incarnation"]);
+        let text = std::fs::read_to_string(tmp.path().join("incarnation")).unwrap();
         assert_eq!(text, with_crc("votecast-incarnation v1\nincarnation=3\n"));
     }
 
     #[test]
     fn incarnation_floor_survives_a_wiped_directory() {
-        let tmp = TempDir::new();
-        let mut data = DataDir::open(&tmp.0).unwrap();
+        let tmp = TempDir::new("votecast-persist-test").unwrap();
+        let mut data = DataDir::open(tmp.path()).unwrap();
         assert_eq!(data.bump_incarnation(1_700_000_000).unwrap(), 1_700_000_000);
         // A clock that went backwards never lowers it.
         assert_eq!(data.bump_incarnation(1_600_000_000).unwrap(), 1_700_000_001);
-        std::fs::remove_file(tmp.0.join("incarnation")).unwrap();
-        let mut data = DataDir::open(&tmp.0).unwrap();
+        std::fs::remove_file(tmp.path().join("incarnation")).unwrap();
+        let mut data = DataDir::open(tmp.path()).unwrap();
         assert_eq!(data.bump_incarnation(1_700_000_100).unwrap(), 1_700_000_100);
     }
 
     #[test]
     fn incarnation_overflow_is_an_error() {
-        let tmp = TempDir::new();
-        let mut data = DataDir::open(&tmp.0).unwrap();
+        let tmp = TempDir::new("votecast-persist-test").unwrap();
+        let mut data = DataDir::open(tmp.path()).unwrap();
         std::fs::write(
-            tmp.0.join("incarnation"),
+            tmp.path().join("incarnation"),
             with_crc(&format!(
                 "votecast-incarnation v1\nincarnation={}\n",
                 u32::MAX
@@ -528,7 +471,7 @@ mod tests {
         assert!(matches!(err, PersistError::Overflow { .. }), "{err}");
         assert!(err.to_string().contains("incarnation"), "{err}");
         std::fs::write(
-            tmp.0.join("incarnation"),
+            tmp.path().join("incarnation"),
             with_crc("votecast-incarnation v1\nincarnation=4294967296\n"),
         )
         .unwrap();
@@ -605,9 +548,9 @@ mod tests {
             ),
             ("huge", vec![b'a'; 10_000], "larger than"),
         ];
-        let tmp = TempDir::new();
-        let data = DataDir::open(&tmp.0).unwrap();
-        let path = tmp.0.join("epochs");
+        let tmp = TempDir::new("votecast-persist-test").unwrap();
+        let data = DataDir::open(tmp.path()).unwrap();
+        let path = tmp.path().join("epochs");
         for (what, content, fragment) in cases {
             std::fs::write(&path, &content).unwrap();
             let err = data.load_epochs().unwrap_err();
@@ -623,19 +566,19 @@ mod tests {
 
     #[test]
     fn stale_tmp_is_removed_on_open_and_not_read() {
-        let tmp = TempDir::new();
-        std::fs::create_dir_all(&tmp.0).unwrap();
-        std::fs::write(tmp.0.join("epochs.tmp"), "half a fi").unwrap();
-        let data = DataDir::open(&tmp.0).unwrap();
-        assert_eq!(data.load_epochs().unwrap(), PersistedEpochs::default());
-        assert!(names_in(&tmp.0).is_empty());
+        let tmp = TempDir::new("votecast-persist-test").unwrap();
+        std::fs::create_dir_all(tmp.path()).unwrap();
+        std::fs::write(tmp.path().join("epochs.tmp"), "half a fi").unwrap();
+        let data = DataDir::open(tmp.path()).unwrap();
+        assert_eq!(data.load_epochs().unwrap(), Epochs::default());
+        assert!(names_in(tmp.path()).is_empty());
     }
 
     #[test]
     fn open_fails_on_a_file() {
-        let tmp = TempDir::new();
-        std::fs::create_dir_all(&tmp.0).unwrap();
-        let file = tmp.0.join("plain");
+        let tmp = TempDir::new("votecast-persist-test").unwrap();
+        std::fs::create_dir_all(tmp.path()).unwrap();
+        let file = tmp.path().join("plain");
         std::fs::write(&file, "x").unwrap();
         let err = DataDir::open(&file).unwrap_err();
         assert!(err.to_string().contains("plain"), "{err}");
@@ -643,13 +586,13 @@ mod tests {
 
     #[test]
     fn write_errors_name_the_path_and_leave_no_tmp() {
-        let tmp = TempDir::new();
-        let mut data = DataDir::open(&tmp.0).unwrap();
+        let tmp = TempDir::new("votecast-persist-test").unwrap();
+        let mut data = DataDir::open(tmp.path()).unwrap();
         // A directory where the file should be makes the rename fail.
-        std::fs::create_dir(tmp.0.join("epochs")).unwrap();
-        std::fs::write(tmp.0.join("epochs/x"), "x").unwrap();
-        let err = data.store_epochs(&PersistedEpochs::default()).unwrap_err();
+        std::fs::create_dir(tmp.path().join("epochs")).unwrap();
+        std::fs::write(tmp.path().join("epochs/x"), "x").unwrap();
+        let err = data.store_epochs(&Epochs::default()).unwrap_err();
         assert!(err.to_string().contains("epochs"), "{err}");
-        assert!(!tmp.0.join("epochs.tmp").exists());
+        assert!(!tmp.path().join("epochs.tmp").exists());
     }
 }

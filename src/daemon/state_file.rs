@@ -16,6 +16,8 @@ use std::fs::OpenOptions;
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
+use super::DaemonError;
+
 /// Capacity of the stack buffer one snapshot is formatted into.
 pub const MAX_SNAPSHOT_JSON_LEN: usize = 512;
 
@@ -23,11 +25,15 @@ pub const MAX_SNAPSHOT_JSON_LEN: usize = 512;
 const MAX_STATE_FILE_LEN: u64 = 64 * 1024;
 
 /// What the daemon publishes after every change (and periodically, to refresh the lease).
+///
+/// One type for both directions: the driver writes it with the state as a `&'static str`
+/// (nothing to allocate on the event loop), [`read_state_file`] returns it with an owned
+/// `String` (the default), since the file may come from any version of the daemon.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StateSnapshot {
+pub struct StateSnapshot<S = String> {
     pub id: u64,
     /// `"LOOKING"`, `"FOLLOWING"`, `"LEADING"` or `"OBSERVING"`.
-    pub state: &'static str,
+    pub state: S,
     pub leader: Option<u64>,
     pub epoch: Option<u64>,
     pub round: u64,
@@ -42,13 +48,30 @@ pub struct StateSnapshot {
     pub duplicate_id: bool,
 }
 
-impl StateSnapshot {
+impl<S: AsRef<str>> StateSnapshot<S> {
+    /// The same snapshot with its state as an owned `String`.
+    pub fn to_owned_state(&self) -> StateSnapshot {
+        StateSnapshot {
+            id: self.id,
+            state: self.state.as_ref().to_string(),
+            leader: self.leader,
+            epoch: self.epoch,
+            round: self.round,
+            zxid: self.zxid,
+            pid: self.pid,
+            updated_unix_ms: self.updated_unix_ms,
+            valid_until_unix_ms: self.valid_until_unix_ms,
+            last_election_ms: self.last_election_ms,
+            duplicate_id: self.duplicate_id,
+        }
+    }
+
     /// Writes the snapshot as one JSON object (no newline). Keys are the field names, `None`
     /// is `null`, `last_election_ms` has 3 decimals (`null` when not finite or absurdly
     /// large, so the output always is valid JSON of bounded length).
     pub fn write_json<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
         write!(out, "{{\"id\":{},\"state\":", self.id)?;
-        write_json_string(out, self.state)?;
+        write_json_string(out, self.state.as_ref())?;
         out.write_str(",\"leader\":")?;
         write_opt_u64(out, self.leader)?;
         out.write_str(",\"epoch\":")?;
@@ -75,8 +98,9 @@ fn write_opt_u64<W: fmt::Write>(out: &mut W, v: Option<u64>) -> fmt::Result {
     }
 }
 
-/// Writes `s` as a JSON string literal.
-pub(crate) fn write_json_string<W: fmt::Write>(out: &mut W, s: &str) -> fmt::Result {
+/// Writes `s` as a JSON string literal: the one JSON string escaper of the daemon (the
+/// state file, `votecast status --json`).
+pub fn write_json_string<W: fmt::Write>(out: &mut W, s: &str) -> fmt::Result {
     out.write_char('"')?;
     for c in s.chars() {
         match c {
@@ -120,7 +144,7 @@ impl StateFileWriter {
     /// No fsync: the file is for live readers (`votecast status`, monitoring) and means
     /// nothing after a reboot (its pid is gone then), so durability would only cost latency
     /// on the event loop. The rename alone makes replacement atomic for readers.
-    pub fn write(&mut self, s: &StateSnapshot) -> io::Result<()> {
+    pub fn write<S: AsRef<str>>(&mut self, s: &StateSnapshot<S>) -> io::Result<()> {
         let mut buf: heapless::String<MAX_SNAPSHOT_JSON_LEN> = heapless::String::new();
         if s.write_json(&mut buf).is_err() || buf.push('\n').is_err() {
             return Err(io::Error::new(
@@ -145,41 +169,36 @@ impl StateFileWriter {
     }
 }
 
-/// A state file as read back by `votecast status`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StateSnapshotOwned {
-    pub id: u64,
-    pub state: String,
-    pub leader: Option<u64>,
-    pub epoch: Option<u64>,
-    pub round: u64,
-    pub zxid: u64,
-    pub pid: u32,
-    pub updated_unix_ms: u64,
-    pub valid_until_unix_ms: Option<u64>,
-    pub last_election_ms: Option<f64>,
-    pub duplicate_id: bool,
+/// Reads and parses a state file. The error says which file and what is wrong with it.
+pub fn read_state_file(path: &Path) -> Result<StateSnapshot, DaemonError> {
+    let text = read_state_text(path)?;
+    parse_file_text(path, &text)
 }
 
-/// Reads and parses a state file. The error says which file and what is wrong with it.
-pub fn read_state_file(path: &Path) -> Result<StateSnapshotOwned, String> {
-    let text = read_state_text(path)?;
-    parse_state_json(&text).map_err(|e| format!("state file {} is malformed: {e}", path.display()))
+/// Parses the text read from the state file at `path`; the error names the file.
+pub(crate) fn parse_file_text(path: &Path, text: &str) -> Result<StateSnapshot, DaemonError> {
+    parse_state_json(text).map_err(|problem| DaemonError::MalformedStateFile {
+        path: path.to_path_buf(),
+        problem,
+    })
 }
 
 /// Reads a state file's text (bounded in size). The error names the file.
-pub(crate) fn read_state_text(path: &Path) -> Result<String, String> {
-    let fail = |e: io::Error| format!("cannot read state file {}: {e}", path.display());
+pub(crate) fn read_state_text(path: &Path) -> Result<String, DaemonError> {
+    let fail = |source: io::Error| DaemonError::ReadStateFile {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(fail)?;
     let mut text = String::new();
     file.take(MAX_STATE_FILE_LEN + 1)
         .read_to_string(&mut text)
         .map_err(fail)?;
     if text.len() as u64 > MAX_STATE_FILE_LEN {
-        return Err(format!(
-            "state file {} is malformed: larger than {MAX_STATE_FILE_LEN} bytes",
-            path.display()
-        ));
+        return Err(DaemonError::MalformedStateFile {
+            path: path.to_path_buf(),
+            problem: format!("larger than {MAX_STATE_FILE_LEN} bytes"),
+        });
     }
     Ok(text)
 }
@@ -189,7 +208,7 @@ pub(crate) fn read_state_text(path: &Path) -> Result<String, String> {
 /// Whitespace and key order do not matter; unknown keys (of any JSON type) are ignored.
 /// `id`, `state`, `round`, `zxid`, `pid` and `updated_unix_ms` are required; the optional
 /// fields may be `null` or missing; `duplicate_id` defaults to false.
-pub fn parse_state_json(text: &str) -> Result<StateSnapshotOwned, String> {
+pub fn parse_state_json(text: &str) -> Result<StateSnapshot, String> {
     let mut p = Parser {
         s: text.as_bytes(),
         pos: 0,
@@ -259,7 +278,7 @@ pub fn parse_state_json(text: &str) -> Result<StateSnapshotOwned, String> {
         ));
     }
     let missing = |key: &str| format!("key {key:?} is missing");
-    Ok(StateSnapshotOwned {
+    Ok(StateSnapshot {
         id: id.ok_or_else(|| missing("id"))?,
         state: state.ok_or_else(|| missing("state"))?,
         leader,
@@ -546,31 +565,9 @@ impl<'a> Parser<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use crate::cluster::TempDir;
 
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static N: AtomicU32 = AtomicU32::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "votecast-state-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn full() -> StateSnapshot {
+    fn full() -> StateSnapshot<&'static str> {
         StateSnapshot {
             id: 3,
             state: "LEADING",
@@ -583,22 +580,6 @@ mod tests {
             valid_until_unix_ms: Some(1_700_000_000_423),
             last_election_ms: Some(12.3456),
             duplicate_id: true,
-        }
-    }
-
-    fn owned(s: &StateSnapshot) -> StateSnapshotOwned {
-        StateSnapshotOwned {
-            id: s.id,
-            state: s.state.to_string(),
-            leader: s.leader,
-            epoch: s.epoch,
-            round: s.round,
-            zxid: s.zxid,
-            pid: s.pid,
-            updated_unix_ms: s.updated_unix_ms,
-            valid_until_unix_ms: s.valid_until_unix_ms,
-            last_election_ms: s.last_election_ms,
-            duplicate_id: s.duplicate_id,
         }
     }
 
@@ -617,14 +598,14 @@ mod tests {
 
     #[test]
     fn write_read_round_trip_and_no_tmp_left() {
-        let dir = TempDir::new();
-        let path = dir.0.join("state.json");
+        let dir = TempDir::new("votecast-state-test").unwrap();
+        let path = dir.path().join("state.json");
         let mut w = StateFileWriter::new(path.clone());
         assert_eq!(w.path(), path);
         let mut s = full();
         s.last_election_ms = Some(12.5);
         w.write(&s).unwrap();
-        assert_eq!(read_state_file(&path).unwrap(), owned(&s));
+        assert_eq!(read_state_file(&path).unwrap(), s.to_owned_state());
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with("}\n") && text.lines().count() == 1, "{text}");
 
@@ -641,9 +622,9 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"leader\":null"), "{text}");
         assert!(text.contains("\"last_election_ms\":null"), "{text}");
-        assert_eq!(read_state_file(&path).unwrap(), owned(&nulls));
+        assert_eq!(read_state_file(&path).unwrap(), nulls.to_owned_state());
 
-        let names: Vec<_> = std::fs::read_dir(&dir.0)
+        let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
@@ -665,8 +646,8 @@ mod tests {
             assert_eq!(back.state, s.state);
         }
         // The largest possible snapshot fits the buffer.
-        let dir = TempDir::new();
-        let mut w = StateFileWriter::new(dir.0.join("s"));
+        let dir = TempDir::new("votecast-state-test").unwrap();
+        let mut w = StateFileWriter::new(dir.path().join("s"));
         let big = StateSnapshot {
             id: u64::MAX,
             state: "OBSERVING",
@@ -681,7 +662,7 @@ mod tests {
             duplicate_id: false,
         };
         w.write(&big).unwrap();
-        assert_eq!(read_state_file(&dir.0.join("s")).unwrap().id, u64::MAX);
+        assert_eq!(read_state_file(&dir.path().join("s")).unwrap().id, u64::MAX);
     }
 
     #[test]
@@ -755,13 +736,15 @@ mod tests {
             let err = parse_state_json(text).unwrap_err();
             assert!(err.contains(fragment), "{text:?}: {err}");
         }
-        let dir = TempDir::new();
-        let path = dir.0.join("bad.json");
+        let dir = TempDir::new("votecast-state-test").unwrap();
+        let path = dir.path().join("bad.json");
         std::fs::write(&path, "{\"id\":").unwrap();
-        let err = read_state_file(&path).unwrap_err();
+        let err = read_state_file(&path).unwrap_err().to_string();
         assert!(err.contains(&path.display().to_string()), "{err}");
         assert!(err.contains("malformed"), "{err}");
-        let err = read_state_file(&dir.0.join("missing.json")).unwrap_err();
+        let err = read_state_file(&dir.path().join("missing.json"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("missing.json") && err.contains("cannot read"),
             "{err}"

@@ -14,30 +14,50 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::state_file::{parse_state_json, read_state_text, write_json_string, StateSnapshotOwned};
+use super::state_file::{parse_file_text, read_state_text, write_json_string, StateSnapshot};
 
-/// Exit code: the state is fresh.
-pub const EXIT_FRESH: i32 = 0;
-/// Exit code: the state file could not be read or parsed.
-pub const EXIT_UNREADABLE: i32 = 2;
-/// Exit code: the state is stale.
-pub const EXIT_STALE: i32 = 3;
+/// What `votecast status` found, as its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusExit {
+    /// 0: the state is fresh.
+    Fresh,
+    /// 2: the state file could not be read or parsed.
+    Unreadable,
+    /// 3: the state is stale.
+    Stale,
+}
+
+impl StatusExit {
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            StatusExit::Fresh => 0,
+            StatusExit::Unreadable => 2,
+            StatusExit::Stale => 3,
+        }
+    }
+}
+
+/// The outcome of `votecast status`: the text for stdout (or, when unreadable and not
+/// `--json`, for stderr) without a trailing newline, and the exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    pub text: String,
+    pub exit: StatusExit,
+}
 
 /// A LOOKING node without a lease refreshes its file well within this.
 const LOOKING_STALE_AFTER_MS: u64 = 10_000;
 
-/// Runs `votecast status`: returns the text for stdout (without a trailing newline) and the
-/// exit code. `now_unix_ms` is the wall clock (see [`super::unix_now_ms`]).
-pub fn run_status(state_file: &Path, json: bool, now_unix_ms: u64) -> (String, i32) {
-    let parsed = read_state_text(state_file).and_then(|text| {
-        parse_state_json(&text)
-            .map(|s| (text, s))
-            .map_err(|e| format!("state file {} is malformed: {e}", state_file.display()))
-    });
+/// Runs `votecast status`. `now_unix_ms` is the wall clock (see [`super::unix_now_ms`]).
+pub fn run_status(state_file: &Path, json: bool, now_unix_ms: u64) -> StatusReport {
+    let parsed = read_state_text(state_file)
+        .and_then(|text| parse_file_text(state_file, &text).map(|s| (text, s)));
     let (text, snapshot) = match parsed {
         Ok(ok) => ok,
-        Err(message) => {
-            let out = if json {
+        Err(error) => {
+            let message = error.to_string();
+            let text = if json {
                 let mut out = String::from("{\"error\":");
                 let _ = write_json_string(&mut out, &message);
                 out.push('}');
@@ -45,28 +65,31 @@ pub fn run_status(state_file: &Path, json: bool, now_unix_ms: u64) -> (String, i
             } else {
                 message
             };
-            return (out, EXIT_UNREADABLE);
+            return StatusReport {
+                text,
+                exit: StatusExit::Unreadable,
+            };
         }
     };
     let stale = stale_reason(&snapshot, now_unix_ms, pid_is_alive);
-    let code = if stale.is_some() {
-        EXIT_STALE
+    let exit = if stale.is_some() {
+        StatusExit::Stale
     } else {
-        EXIT_FRESH
+        StatusExit::Fresh
     };
-    let out = if json {
+    let text = if json {
         json_with_staleness(&text, stale.as_deref())
     } else {
         describe(&snapshot, now_unix_ms, stale.as_deref())
     };
-    (out, code)
+    StatusReport { text, exit }
 }
 
 /// Why `s` is stale at `now_unix_ms`, or `None` when it is fresh.
 ///
 /// `alive` tells whether a pid is alive (`None`: cannot tell); see [`pid_is_alive`].
 pub fn stale_reason(
-    s: &StateSnapshotOwned,
+    s: &StateSnapshot,
     now_unix_ms: u64,
     alive: impl Fn(u32) -> Option<bool>,
 ) -> Option<String> {
@@ -119,7 +142,7 @@ fn human_ms(ms: u64) -> String {
     }
 }
 
-fn describe(s: &StateSnapshotOwned, now: u64, stale: Option<&str>) -> String {
+fn describe(s: &StateSnapshot, now: u64, stale: Option<&str>) -> String {
     let mut out = format!("node {}: {}", s.id, s.state);
     if let Some(epoch) = s.epoch {
         let _ = write!(out, " epoch {epoch}");
@@ -178,37 +201,15 @@ fn json_with_staleness(text: &str, stale: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::state_file::{StateFileWriter, StateSnapshot};
+    use super::super::state_file::{parse_state_json, StateFileWriter};
     use super::*;
+    use crate::cluster::TempDir;
     use std::path::PathBuf;
-    use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::{Duration, Instant};
-
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static N: AtomicU32 = AtomicU32::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "votecast-status-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     const NOW: u64 = 1_700_000_000_000;
 
-    fn leading(pid: u32) -> StateSnapshot {
+    fn leading(pid: u32) -> StateSnapshot<&'static str> {
         StateSnapshot {
             id: 3,
             state: "LEADING",
@@ -224,8 +225,8 @@ mod tests {
         }
     }
 
-    fn write(dir: &TempDir, s: &StateSnapshot) -> PathBuf {
-        let path = dir.0.join("state.json");
+    fn write(dir: &TempDir, s: &StateSnapshot<&str>) -> PathBuf {
+        let path = dir.path().join("state.json");
         StateFileWriter::new(path.clone()).write(s).unwrap();
         path
     }
@@ -240,10 +241,13 @@ mod tests {
 
     #[test]
     fn fresh_leader() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("votecast-status-test").unwrap();
         let path = write(&dir, &leading(std::process::id()));
-        let (out, code) = run_status(&path, false, NOW);
-        assert_eq!(code, EXIT_FRESH);
+        let StatusReport {
+            text: out,
+            exit: code,
+        } = run_status(&path, false, NOW);
+        assert_eq!(code, StatusExit::Fresh);
         assert_eq!(
             out,
             format!(
@@ -252,8 +256,11 @@ mod tests {
                 std::process::id()
             )
         );
-        let (out, code) = run_status(&path, true, NOW);
-        assert_eq!(code, EXIT_FRESH);
+        let StatusReport {
+            text: out,
+            exit: code,
+        } = run_status(&path, true, NOW);
+        assert_eq!(code, StatusExit::Fresh);
         assert!(
             out.ends_with(",\"stale\":false,\"stale_reason\":null}"),
             "{out}"
@@ -265,20 +272,26 @@ mod tests {
 
     #[test]
     fn expired_lease_is_stale() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("votecast-status-test").unwrap();
         let mut s = leading(std::process::id());
         s.valid_until_unix_ms = Some(NOW - 5_000);
         s.duplicate_id = true;
         s.last_election_ms = Some(12.345);
         let path = write(&dir, &s);
-        let (out, code) = run_status(&path, false, NOW);
-        assert_eq!(code, EXIT_STALE);
+        let StatusReport {
+            text: out,
+            exit: code,
+        } = run_status(&path, false, NOW);
+        assert_eq!(code, StatusExit::Stale);
         assert!(out.ends_with(" STALE (lease expired 5 s ago)"), "{out}");
         assert!(!out.contains("lease valid"), "{out}");
         assert!(out.contains("DUPLICATE ID"), "{out}");
         assert!(out.contains("last election took 12.3 ms"), "{out}");
-        let (out, code) = run_status(&path, true, NOW);
-        assert_eq!(code, EXIT_STALE);
+        let StatusReport {
+            text: out,
+            exit: code,
+        } = run_status(&path, true, NOW);
+        assert_eq!(code, StatusExit::Stale);
         assert!(
             out.ends_with(",\"stale\":true,\"stale_reason\":\"lease expired 5 s ago\"}"),
             "{out}"
@@ -287,12 +300,15 @@ mod tests {
 
     #[test]
     fn dead_pid_is_stale() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("votecast-status-test").unwrap();
         let pid = dead_pid();
         assert_eq!(pid_is_alive(pid), Some(false));
         let path = write(&dir, &leading(pid));
-        let (out, code) = run_status(&path, false, NOW);
-        assert_eq!(code, EXIT_STALE);
+        let StatusReport {
+            text: out,
+            exit: code,
+        } = run_status(&path, false, NOW);
+        assert_eq!(code, StatusExit::Stale);
         assert!(
             out.ends_with(&format!(" STALE (process {pid} is gone)")),
             "{out}"
@@ -319,7 +335,7 @@ mod tests {
 
     #[test]
     fn looking_without_updates_is_stale() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("votecast-status-test").unwrap();
         let s = StateSnapshot {
             state: "LOOKING",
             leader: None,
@@ -329,8 +345,11 @@ mod tests {
             ..leading(std::process::id())
         };
         let path = write(&dir, &s);
-        let (out, code) = run_status(&path, false, NOW);
-        assert_eq!(code, EXIT_STALE, "{out}");
+        let StatusReport {
+            text: out,
+            exit: code,
+        } = run_status(&path, false, NOW);
+        assert_eq!(code, StatusExit::Stale, "{out}");
         assert!(
             out.starts_with("node 3: LOOKING round 2 zxid 0 (pid"),
             "{out}"
@@ -339,25 +358,34 @@ mod tests {
             out.contains("STALE (no update for 11 s while LOOKING)"),
             "{out}"
         );
-        let (_, code) = run_status(&path, false, NOW - 2_000);
-        assert_eq!(code, EXIT_FRESH);
+        let code = run_status(&path, false, NOW - 2_000).exit;
+        assert_eq!(code, StatusExit::Fresh);
     }
 
     #[test]
     fn malformed_or_missing_file() {
-        let dir = TempDir::new();
-        let path = dir.0.join("state.json");
+        let dir = TempDir::new("votecast-status-test").unwrap();
+        let path = dir.path().join("state.json");
         std::fs::write(&path, "{\"id\":3,\"state\":\"LEADING\",\"round\":\"x\"}").unwrap();
-        let (out, code) = run_status(&path, false, NOW);
-        assert_eq!(code, EXIT_UNREADABLE);
+        let StatusReport {
+            text: out,
+            exit: code,
+        } = run_status(&path, false, NOW);
+        assert_eq!(code, StatusExit::Unreadable);
         assert!(out.contains(&path.display().to_string()), "{out}");
         assert!(out.contains("key \"round\""), "{out}");
-        let (out, code) = run_status(&path, true, NOW);
-        assert_eq!(code, EXIT_UNREADABLE);
+        let StatusReport {
+            text: out,
+            exit: code,
+        } = run_status(&path, true, NOW);
+        assert_eq!(code, StatusExit::Unreadable);
         assert!(out.starts_with("{\"error\":\"state file "), "{out}");
-        let missing = dir.0.join("none.json");
-        let (out, code) = run_status(&missing, false, NOW);
-        assert_eq!(code, EXIT_UNREADABLE);
+        let missing = dir.path().join("none.json");
+        let StatusReport {
+            text: out,
+            exit: code,
+        } = run_status(&missing, false, NOW);
+        assert_eq!(code, StatusExit::Unreadable);
         assert!(
             out.contains("none.json") && out.contains("cannot read"),
             "{out}"

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use votecast::daemon::state_file::{read_state_file, StateSnapshotOwned};
+use votecast::daemon::state_file::{read_state_file, StateSnapshot};
 
 /// Computed overlaps up to this are artefacts of millisecond truncation.
 pub const OVERLAP_TOLERANCE_MS: u64 = 1;
@@ -41,7 +41,7 @@ pub const CUT_GRACE_MS: u64 = 400;
 #[derive(Debug, Clone)]
 pub struct Snap {
     pub node: usize,
-    pub s: StateSnapshotOwned,
+    pub s: StateSnapshot,
 }
 
 /// Polls every node's state file into a shared list of distinct snapshots.
@@ -52,7 +52,7 @@ pub struct Recorder {
     thread: Option<JoinHandle<()>>,
 }
 
-fn same(a: &StateSnapshotOwned, b: &StateSnapshotOwned) -> bool {
+fn same(a: &StateSnapshot, b: &StateSnapshot) -> bool {
     (
         a.pid,
         a.updated_unix_ms,
@@ -72,7 +72,7 @@ fn same(a: &StateSnapshotOwned, b: &StateSnapshotOwned) -> bool {
 
 fn sample_into(
     snaps: &Mutex<Vec<Snap>>,
-    last: &mut [Option<StateSnapshotOwned>],
+    last: &mut [Option<StateSnapshot>],
     files: &[PathBuf],
     node: usize,
 ) {
@@ -262,7 +262,7 @@ pub fn analyse(snaps: &[Snap], facts: &Facts) -> Analysis {
     }
 
     // Per process, its snapshots in time order.
-    let mut by_proc: BTreeMap<(usize, u32), Vec<&StateSnapshotOwned>> = BTreeMap::new();
+    let mut by_proc: BTreeMap<(usize, u32), Vec<&StateSnapshot>> = BTreeMap::new();
     for snap in snaps {
         by_proc
             .entry((snap.node, snap.s.pid))

@@ -1,0 +1,377 @@
+//! The command line: the clap definitions of every subcommand and [`parse_command_line`],
+//! which turns `argv` into a [`Command`] or a [`UsageError`] (exit 2).
+//!
+//! The command line is a contract:
+//!
+//! ```text
+//! votecast run --id N --voters 1,2,3 --interface NAME [--group ADDR:PORT] [--cluster N]
+//!              [--zxid N | --zxid-file PATH] [--data-dir DIR] [--state-file PATH]
+//!              [--on-change CMD] [--hook-timeout DURATION] [--tick DURATION]
+//!              [--sync-limit N] [--init-limit N] [--finalize-wait DURATION]
+//!              [--max-notification-interval DURATION] [--key-file PATH] [--config FILE]
+//! votecast status --state-file PATH [--json]
+//! votecast demo [--nodes N]
+//! votecast bench [--nodes 3,5,7,9] [--reps N] [--json PATH] [--footprint]
+//! ```
+//!
+//! `run` values are taken as text here and converted, merged with the `--config` file and
+//! checked in [`super::settings`], so every message has the same shape and names the flag
+//! or key.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use votecast_core::election::MAX_VOTERS;
+
+use super::settings::{self, RunSettings};
+
+/// Nodes of `votecast demo` when `--nodes` is not given.
+const DEFAULT_DEMO_NODES: usize = 5;
+
+/// What the command line asked for.
+// Parsed once at start-up; boxing `RunSettings` would only make matching clumsier.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `votecast run ...`: run the agent.
+    Run(RunSettings),
+    /// `votecast status --state-file PATH [--json]`.
+    Status { state_file: PathBuf, json: bool },
+    /// `votecast demo [--nodes N]`.
+    Demo { nodes: usize },
+    /// `votecast bench [--nodes 3,5,7,9] [--reps N] [--json PATH] [--footprint]`.
+    Bench(crate::bench::BenchSettings),
+}
+
+/// A command line that cannot be run, or a request for help/version text.
+///
+/// `message` is ready to print as is. When `is_help` is true it is the `--help` or
+/// `--version` text: print it to stdout and exit 0. Otherwise print it to stderr and exit 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    pub message: String,
+    pub is_help: bool,
+}
+
+impl UsageError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        UsageError {
+            message: message.into(),
+            is_help: false,
+        }
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "votecast",
+    version,
+    about = "Elects exactly one coordinator among LAN appliances \
+             (ZooKeeper FastLeaderElection over UDP multicast)",
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum CliCommand {
+    /// Run the election agent.
+    Run(Box<RunArgs>),
+    /// Show the state a running agent last wrote to its state file.
+    ///
+    /// Exit status: 0 fresh, 3 stale, 2 unreadable.
+    Status {
+        /// The agent's --state-file.
+        #[arg(long, value_name = "PATH")]
+        state_file: PathBuf,
+        /// Print the state as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run an election among N in-process nodes and print what happens.
+    Demo {
+        /// Number of nodes [default: 5].
+        #[arg(long, value_name = "N")]
+        nodes: Option<String>,
+    },
+    /// Measure election/failover latency (or --footprint) of real processes on lo.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Args, Debug, Default)]
+#[command(allow_negative_numbers = true)]
+pub(crate) struct RunArgs {
+    /// TOML file with the same keys as these flags (without dashes); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// This node's id, 1..=18446744073709551614 (required).
+    #[arg(long, value_name = "N")]
+    pub(crate) id: Option<String>,
+    /// Comma-separated ids of the voting members, e.g. 1,2,3 (required). A node whose id is
+    /// not listed runs as an observer.
+    #[arg(long, value_name = "ID,ID,...")]
+    pub(crate) voters: Option<String>,
+    /// Network interface to use, e.g. eth0 (required).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) interface: Option<String>,
+    /// Multicast group [default: 239.192.77.77:7277]; IPv6 like [ff02::1:77]:7277 works too.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) group: Option<String>,
+    /// Cluster number; frames of other clusters are ignored [default: 0].
+    #[arg(long, value_name = "N")]
+    pub(crate) cluster: Option<String>,
+    /// This node's last zxid [default: 0]. Conflicts with --zxid-file.
+    #[arg(long, value_name = "N")]
+    pub(crate) zxid: Option<String>,
+    /// Read this node's last zxid from a file at start-up. Conflicts with --zxid.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) zxid_file: Option<PathBuf>,
+    /// Directory for durable epochs; without it they are kept in memory only.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Publish the live state as JSON in this file (read by `votecast status`).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) state_file: Option<PathBuf>,
+    /// Shell command run on every state change, with VOTECAST_* variables set.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) on_change: Option<String>,
+    /// Time limit for one run of --on-change [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) hook_timeout: Option<String>,
+    /// Length of one tick [default: 50ms].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) tick: Option<String>,
+    /// Ticks a follower may go without hearing from its leader [default: 6].
+    #[arg(long, value_name = "N")]
+    pub(crate) sync_limit: Option<String>,
+    /// Ticks a new leader has to gather a quorum of followers [default: 10].
+    #[arg(long, value_name = "N")]
+    pub(crate) init_limit: Option<String>,
+    /// Wait for better votes once a quorum agrees [default: 50ms].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) finalize_wait: Option<String>,
+    /// Upper bound of the notification back-off [default: 2s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) max_notification_interval: Option<String>,
+    /// File with the shared secret(s) that authenticate frames: lines "ID SECRET", the
+    /// first key signs; SECRET is at least 32 random bytes in hex or base64.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) key_file: Option<PathBuf>,
+}
+
+/// Parses the whole command line (`args` includes the program name, like `std::env::args_os`).
+///
+/// Reads the `--config` file if one is given. Does not touch anything else.
+pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
+    args: I,
+) -> Result<Command, UsageError> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let is_help = matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            let mut message = e.render().to_string().trim_end().to_string();
+            if message.contains("'--log-level'") {
+                message.push_str("\n\nThe log level is taken from RUST_LOG, e.g. RUST_LOG=debug.");
+            }
+            return Err(UsageError { message, is_help });
+        }
+    };
+    match cli.command {
+        CliCommand::Run(args) => {
+            let table = match &args.config {
+                Some(path) => Some(read_config_file(path)?),
+                None => None,
+            };
+            settings::resolve(&args, table.as_ref()).map(Command::Run)
+        }
+        CliCommand::Status { state_file, json } => Ok(Command::Status { state_file, json }),
+        CliCommand::Demo { nodes } => {
+            let nodes = match nodes {
+                None => DEFAULT_DEMO_NODES,
+                Some(text) => match text.parse::<usize>() {
+                    Ok(n) if (1..=MAX_VOTERS).contains(&n) => n,
+                    _ => {
+                        return Err(UsageError::new(format!(
+                        "error: --nodes: expected an integer from 1 to {MAX_VOTERS}, got {text:?}"
+                    )))
+                    }
+                },
+            };
+            Ok(Command::Demo { nodes })
+        }
+        CliCommand::Bench(args) => args.resolve().map(Command::Bench).map_err(UsageError::new),
+    }
+}
+
+/// Reads the `--config` file as a TOML table and refuses unknown keys (naming the key and
+/// the file, with a hint when only `_` vs `-` differs).
+fn read_config_file(path: &Path) -> Result<toml::Table, UsageError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UsageError::new(format!(
+            "error: --config: cannot read {}: {e}",
+            path.display()
+        ))
+    })?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        UsageError::new(format!(
+            "error: --config: {} is not valid TOML: {}",
+            path.display(),
+            e.to_string().trim_end()
+        ))
+    })?;
+    for key in table.keys() {
+        if !settings::is_file_key(key) {
+            let dashed = key.replace('_', "-");
+            let hint = if settings::is_file_key(&dashed) {
+                format!(" (did you mean \"{dashed}\"?)")
+            } else {
+                String::new()
+            };
+            return Err(UsageError::new(format!(
+                "error: config key {key:?}: unknown key in {}{hint}; known keys: {}",
+                path.display(),
+                settings::file_keys().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use votecast_core::election::Config;
+
+    fn parse(args: &[&str]) -> Result<Command, UsageError> {
+        let mut all = vec![OsString::from("votecast")];
+        all.extend(args.iter().map(OsString::from));
+        parse_command_line(all)
+    }
+
+    fn run_err(args: &[&str]) -> String {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        match parse(&all) {
+            Ok(c) => panic!("expected an error for {args:?}, got {c:?}"),
+            Err(e) => {
+                assert!(!e.is_help);
+                e.message
+            }
+        }
+    }
+
+    /// `50ms`, `2s`: how the help text writes a default.
+    fn shown(d: Duration) -> String {
+        match d.as_millis() {
+            ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+            ms => format!("{ms}ms"),
+        }
+    }
+
+    #[test]
+    fn help_states_the_cores_defaults() {
+        let help = parse(&["run", "--help"]).unwrap_err().message;
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let core = Config::new(1, &[1]).unwrap();
+        for (text, default) in [
+            ("Length of one tick", shown(core.tick)),
+            ("from its leader", core.sync_limit.to_string()),
+            ("followers", core.init_limit.to_string()),
+            ("once a quorum agrees", shown(core.finalize_wait)),
+            (
+                "notification back-off",
+                shown(core.max_notification_interval),
+            ),
+            (
+                "run of --on-change",
+                shown(super::settings::DEFAULT_HOOK_TIMEOUT),
+            ),
+        ] {
+            let at = help
+                .find(text)
+                .unwrap_or_else(|| panic!("{text:?} in {help}"));
+            let rest = &help[at..];
+            let stated = &rest[rest.find("[default: ").expect("a default") + 10..];
+            let stated = &stated[..stated.find(']').expect("]")];
+            assert_eq!(stated, default, "{text}");
+        }
+    }
+
+    #[test]
+    fn status_and_demo() {
+        assert_eq!(
+            parse(&["status", "--state-file", "/run/v.json"]).unwrap(),
+            Command::Status {
+                state_file: "/run/v.json".into(),
+                json: false
+            }
+        );
+        assert_eq!(
+            parse(&["status", "--state-file", "/run/v.json", "--json"]).unwrap(),
+            Command::Status {
+                state_file: "/run/v.json".into(),
+                json: true
+            }
+        );
+        let msg = parse(&["status"]).unwrap_err().message;
+        assert!(msg.contains("--state-file"), "{msg}");
+        assert_eq!(parse(&["demo"]).unwrap(), Command::Demo { nodes: 5 });
+        assert_eq!(
+            parse(&["demo", "--nodes", "3"]).unwrap(),
+            Command::Demo { nodes: 3 }
+        );
+        let msg = parse(&["demo", "--nodes", "0"]).unwrap_err().message;
+        assert!(msg.contains("--nodes"), "{msg}");
+    }
+
+    #[test]
+    fn help_and_usage_errors() {
+        let e = parse(&["--help"]).unwrap_err();
+        assert!(e.is_help);
+        assert!(e.message.contains("run"), "{}", e.message);
+        let e = parse(&["run", "--help"]).unwrap_err();
+        assert!(e.is_help);
+        assert!(e.message.contains("--max-notification-interval"));
+        assert!(parse(&["--version"]).unwrap_err().is_help);
+        let e = parse(&[]).unwrap_err();
+        assert!(!e.is_help);
+        let e = parse(&["run", "--log-level", "debug"]).unwrap_err();
+        assert!(!e.is_help);
+        assert!(e.message.contains("--log-level"), "{}", e.message);
+        assert!(e.message.contains("RUST_LOG"), "{}", e.message);
+        let e = parse(&["run", "--id", "1", "--id", "2"]).unwrap_err();
+        assert!(!e.is_help);
+        assert!(e.message.contains("--id"), "{}", e.message);
+    }
+    #[test]
+    fn missing_required_flags_are_named() {
+        let msg = run_err(&[]);
+        for flag in ["--id", "--voters", "--interface"] {
+            assert!(msg.contains(flag), "{msg}");
+        }
+        let msg = run_err(&["--voters", "1", "--interface", "eth0"]);
+        assert!(msg.contains("--id"), "{msg}");
+        assert!(!msg.contains("--voters"), "{msg}");
+        let msg = run_err(&["--id", "1", "--interface", "eth0"]);
+        assert!(msg.contains("--voters"), "{msg}");
+        let msg = run_err(&["--id", "1", "--voters", "1"]);
+        assert!(msg.contains("--interface"), "{msg}");
+    }
+}

@@ -1,0 +1,207 @@
+//! The rules on the merged settings, in one place.
+//!
+//! The election settings are checked by the core itself ([`Config::new`] and
+//! [`Config::validate`], the one definition of what the core accepts); a [`ConfigError`] is
+//! turned into a message that names the flag or key it came from and shows the value. On
+//! top the daemon adds its own bounds, each with its reason below.
+
+use std::time::Duration;
+
+use votecast_core::auth::KeySet;
+use votecast_core::election::{Config, ConfigError, MAX_VOTERS};
+
+use super::value::{bad, Origin};
+use super::{key_file, Given, RunSettings, DEFAULT_GROUP, DEFAULT_HOOK_TIMEOUT};
+use crate::daemon::cli::UsageError;
+
+/// Longest tick: beyond it a failed leader goes unnoticed for minutes at the default limits.
+pub const MAX_TICK: Duration = Duration::from_secs(10);
+/// Longest notification back-off: a LOOKING node must still be heard at least once a minute.
+pub const MAX_MAX_NOTIFICATION_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Where each election setting came from (given or default), to name it in messages.
+struct Origins {
+    id: Origin,
+    voters: Origin,
+    tick: Origin,
+    sync_limit: Origin,
+    init_limit: Origin,
+    finalize_wait: Origin,
+    max_notification_interval: Origin,
+}
+
+/// The value's origin, or `--key (default)` when it was not given.
+fn origin<T>(given: &Option<(T, Origin)>, key: &'static str) -> Origin {
+    given.as_ref().map_or(Origin::Default(key), |(_, o)| *o)
+}
+
+/// Applies the defaults to `given` and checks everything; reads the key file last.
+pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
+    let origins = Origins {
+        id: origin(&given.id, "id"),
+        voters: origin(&given.voters, "voters"),
+        tick: origin(&given.tick, "tick"),
+        sync_limit: origin(&given.sync_limit, "sync-limit"),
+        init_limit: origin(&given.init_limit, "init-limit"),
+        finalize_wait: origin(&given.finalize_wait, "finalize-wait"),
+        max_notification_interval: origin(
+            &given.max_notification_interval,
+            "max-notification-interval",
+        ),
+    };
+    let mut election = election_config(&given, &origins)?;
+    daemon_bounds(&election, &origins)?;
+    let hook_timeout = match given.hook_timeout {
+        Some((timeout, origin)) if timeout.is_zero() => {
+            return Err(bad(origin, "must be greater than 0"))
+        }
+        Some((timeout, _)) => timeout,
+        None => DEFAULT_HOOK_TIMEOUT,
+    };
+    election.keys = match &given.key_file {
+        Some((path, origin)) => key_file::read_key_file(path, *origin)?,
+        None => KeySet::disabled(),
+    };
+    Ok(RunSettings {
+        election,
+        interface: given.interface.unwrap_or_default(),
+        group: given.group.unwrap_or_else(|| {
+            DEFAULT_GROUP
+                .parse()
+                .expect("the default group is a valid address")
+        }),
+        zxid: given.zxid.unwrap_or_default(),
+        data_dir: given.data_dir,
+        state_file: given.state_file,
+        on_change: given.on_change,
+        hook_timeout,
+    })
+}
+
+/// The core's configuration: its defaults, overridden by what was given, checked by the
+/// core.
+fn election_config(given: &Given, origins: &Origins) -> Result<Config, UsageError> {
+    let id = given.id.as_ref().map_or(0, |(id, _)| *id);
+    let voters = given.voters.as_ref().map_or(&[][..], |(v, _)| v.as_slice());
+    let mut config =
+        Config::new(id, voters).map_err(|e| core_error(e, id, voters.len(), origins, None))?;
+    if let Some(cluster) = given.cluster {
+        config.cluster = cluster;
+    }
+    if let Some((tick, _)) = given.tick {
+        config.tick = tick;
+    }
+    if let Some((limit, _)) = given.sync_limit {
+        config.sync_limit = limit;
+    }
+    if let Some((limit, _)) = given.init_limit {
+        config.init_limit = limit;
+    }
+    if let Some((wait, _)) = given.finalize_wait {
+        config.finalize_wait = wait;
+    }
+    // One knob for both: as in ZooKeeper, the first notification timeout of an election is
+    // the finalize wait, doubling from there up to the maximum.
+    config.min_notification_interval = config.finalize_wait;
+    if let Some((interval, _)) = given.max_notification_interval {
+        config.max_notification_interval = interval;
+    }
+    config
+        .validate()
+        .map_err(|e| core_error(e, id, voters.len(), origins, Some(&config)))?;
+    Ok(config)
+}
+
+/// Names the setting behind a core [`ConfigError`] and says what is wrong with its value.
+/// `config` is the configuration that failed [`Config::validate`] (`None`: [`Config::new`]).
+fn core_error(
+    error: ConfigError,
+    id: u64,
+    voters: usize,
+    o: &Origins,
+    config: Option<&Config>,
+) -> UsageError {
+    let reserved = |origin, reserved: u64| match reserved {
+        0 => bad(origin, "id 0 is not allowed"),
+        _ => bad(origin, format_args!("id {reserved} is reserved")),
+    };
+    match (error, config) {
+        (ConfigError::ReservedId(r), _) if r == id => reserved(o.id, r),
+        (ConfigError::ReservedId(r), _) => reserved(o.voters, r),
+        (ConfigError::NoVoters, _) => bad(o.voters, "the list of voters is empty"),
+        (ConfigError::TooManyVoters, _) => bad(
+            o.voters,
+            format_args!("{voters} voters given, at most {MAX_VOTERS} are allowed"),
+        ),
+        (ConfigError::DuplicateVoter(v), _) => {
+            bad(o.voters, format_args!("id {v} is listed more than once"))
+        }
+        (ConfigError::ZeroTick, _) => bad(o.tick, "must be greater than 0"),
+        (ConfigError::LimitTooSmall, Some(c)) if c.sync_limit < 2 => bad(
+            o.sync_limit,
+            format_args!("must be at least 2, got {}", c.sync_limit),
+        ),
+        (ConfigError::LimitTooSmall, Some(c)) => init_limit_error(c, o),
+        (ConfigError::BadNotificationInterval, Some(c)) if c.finalize_wait.is_zero() => {
+            bad(o.finalize_wait, "must be greater than 0")
+        }
+        (ConfigError::BadNotificationInterval, Some(c))
+            if c.max_notification_interval.is_zero() =>
+        {
+            bad(o.max_notification_interval, "must be greater than 0")
+        }
+        (ConfigError::BadNotificationInterval, Some(c)) => finalize_wait_error(c, o),
+        // Not a setting of the daemon (the clock-drift bound) or not reachable from
+        // `Config::new`: say what the core says.
+        (other, _) => UsageError::new(format!("error: {other}")),
+    }
+}
+
+fn init_limit_error(c: &Config, o: &Origins) -> UsageError {
+    bad(
+        o.init_limit,
+        format_args!(
+            "must be at least 2 and at least sync-limit ({}), got {}",
+            c.sync_limit, c.init_limit
+        ),
+    )
+}
+
+fn finalize_wait_error(c: &Config, o: &Origins) -> UsageError {
+    bad(
+        o.finalize_wait,
+        format_args!(
+            "must be less than max-notification-interval ({:?}), got {:?}",
+            c.max_notification_interval, c.finalize_wait
+        ),
+    )
+}
+
+/// The daemon's rules beyond the core's, on a configuration the core accepted.
+fn daemon_bounds(c: &Config, o: &Origins) -> Result<(), UsageError> {
+    if c.tick > MAX_TICK {
+        return Err(bad(
+            o.tick,
+            format_args!("must be at most {MAX_TICK:?}, got {:?}", c.tick),
+        ));
+    }
+    // A new leader gathers its followers within init-limit ticks; allowing less time than a
+    // follower waits for its leader (sync-limit) would depose leaders that are still forming.
+    if c.init_limit < c.sync_limit {
+        return Err(init_limit_error(c, o));
+    }
+    if c.max_notification_interval > MAX_MAX_NOTIFICATION_INTERVAL {
+        return Err(bad(
+            o.max_notification_interval,
+            format_args!(
+                "must be at most {MAX_MAX_NOTIFICATION_INTERVAL:?}, got {:?}",
+                c.max_notification_interval
+            ),
+        ));
+    }
+    // The back-off starts at the finalize wait; it must have room to grow.
+    if c.finalize_wait >= c.max_notification_interval {
+        return Err(finalize_wait_error(c, o));
+    }
+    Ok(())
+}
