@@ -4,11 +4,14 @@
 //! Dependencies point one way: everything here uses [`votecast_core`]; the core knows
 //! nothing of this crate.
 //! - [`driver`]: the mio event loop, the only code that reads the clock and touches the
-//!   socket while running.
-//! - [`daemon`]: command line and config file, durable epochs, the state file, hooks,
-//!   `votecast status`.
-//! - [`cluster`], [`demo`], [`bench`]: local multi-process clusters for the demo, the
-//!   benchmark and the tests.
+//!   socket while running; beside it the socket setup, the `--zxid-file` reader and the
+//!   state-file refresh rule.
+//! - [`daemon`]: the command line, the `run` settings (one table, checked in one place),
+//!   [`daemon::DaemonError`], durable epochs, the state file, hooks, `votecast status`.
+//! - [`duration`]: durations as written on the command line (`50ms`), for the settings
+//!   and the bench.
+//! - [`cluster`], [`demo`], [`bench`](mod@bench): local multi-process clusters for the
+//!   demo, the benchmark and the tests.
 #![forbid(unsafe_code)]
 
 pub mod bench;

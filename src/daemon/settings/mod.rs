@@ -1,4 +1,4 @@
-//! The settings of `votecast run`: every setting once, in one table ([`SETTINGS`]) that
+//! The settings of `votecast run`: every setting once, in one table (`SETTINGS`) that
 //! says where its flag is, what its config-file key is and how its value is read. Flags
 //! override the `--config` file, which overrides the defaults; the defaults and limits of
 //! the election settings are the core's ([`votecast_core::election::Config`]).

@@ -1,6 +1,8 @@
 //! One raw setting value (a flag's text or path, or a config-file value) and its
-//! conversion into a typed value. Syntax only: whether a well-formed value is allowed is
-//! decided in [`super::check`]. Every error names the flag or key and shows the value.
+//! conversion into a typed value, with the rules that concern that one value alone and
+//! not the core (an interface name, a multicast group, a non-empty path). The rules on the
+//! election settings, which the core defines, are applied to the merged values in
+//! [`super::check`]. Every error names the flag or key and shows the value.
 
 use std::fmt;
 use std::net::SocketAddr;
