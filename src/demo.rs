@@ -30,7 +30,7 @@ pub enum DemoError {
         node: u64,
         source: io::Error,
     },
-    /// No agreement within [`LIMIT`] while `what` was going on; the nodes' table and logs
+    /// No agreement within 20 s while `what` was going on; the nodes' table and logs
     /// at that moment.
     NoAgreement {
         what: &'static str,

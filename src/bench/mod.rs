@@ -25,9 +25,9 @@
 //! cluster settles for a random time (at least the restart quarantine of `sync-limit`
 //! ticks), so faults hit the leader at random phases of its heartbeat.
 //!
-//! Layout: this file holds the flags, the settings and the errors; [`latency`] runs and
-//! reports the latency scenarios that [`scenarios`] drives through [`poll`];
-//! [`footprint`] measures idle nodes through [`proc`]; [`stats`] and [`report`] turn
+//! Layout: this file holds the flags, the settings and the errors; `latency` runs and
+//! reports the latency scenarios that `scenarios` drives through `poll`;
+//! `footprint` measures idle nodes through `proc`; `stats` and `report` turn
 //! samples into the printed table and the JSON file.
 
 mod footprint;
