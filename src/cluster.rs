@@ -5,10 +5,13 @@
 //! group is an organisation-local IPv4 group on a free port, joined on `lo` only, TTL 1.
 //! Processes are ours (spawned here) and are signalled by PID; dropping the cluster kills
 //! and reaps all of them and removes the directory, also when a test panics.
+//!
+//! [`TempDir`] is the temporary directory every test uses, with or without a cluster.
 
 use std::fs;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -29,21 +32,34 @@ pub fn free_udp_port() -> io::Result<u16> {
     Ok(socket.local_addr()?.port())
 }
 
-/// A private directory removed on drop.
+/// A private directory (mode 0700) under the system temp dir, removed with everything in
+/// it on drop: the one temporary-directory helper of the crate and its tests.
+///
+/// Names are `PREFIX-PID-N`, N counting up within the process. The directory is created
+/// exclusively, so a leftover of an earlier process that had the same PID is skipped,
+/// never reused or removed.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);
+
+/// Names tried before giving up; each skipped name is a leftover directory.
+const TEMP_DIR_ATTEMPTS: u32 = 1000;
 
 impl TempDir {
     pub fn new(prefix: &str) -> io::Result<TempDir> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
-        fs::create_dir_all(&path)?;
-        Ok(TempDir(path))
+        create_unique(&std::env::temp_dir(), prefix, || {
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        })
+        .map(TempDir)
     }
 
     pub fn path(&self) -> &Path {
         &self.0
+    }
+
+    /// A path inside the directory (nothing is created).
+    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.0.join(name)
     }
 }
 
@@ -53,6 +69,29 @@ impl Drop for TempDir {
     }
 }
 
+/// Create `base/PREFIX-PID-N` for the first N from `next` that is not taken yet.
+fn create_unique(base: &Path, prefix: &str, mut next: impl FnMut() -> u32) -> io::Result<PathBuf> {
+    let mut builder = fs::DirBuilder::new();
+    builder.mode(0o700);
+    for _ in 0..TEMP_DIR_ATTEMPTS {
+        let path = base.join(format!("{prefix}-{}-{}", std::process::id(), next()));
+        match builder.create(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{TEMP_DIR_ATTEMPTS} names {prefix}-{}-N in {} are all taken",
+            std::process::id(),
+            base.display()
+        ),
+    ))
+}
+
+/// One node of a [`LocalCluster`]: its process while it runs, and its files.
 #[derive(Debug)]
 pub struct LocalNode {
     pub id: u64,
@@ -411,5 +450,53 @@ impl Drop for LocalCluster {
                 let _ = child.wait();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn temp_dirs_are_private_distinct_and_removed_with_their_content() {
+        let a = TempDir::new("votecast-tempdir-test").unwrap();
+        let b = TempDir::new("votecast-tempdir-test").unwrap();
+        assert_ne!(a.path(), b.path());
+        let mode = fs::metadata(a.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        fs::create_dir(a.join("sub")).unwrap();
+        fs::write(a.join("sub").join("file"), "x").unwrap();
+        let path = a.path().to_path_buf();
+        drop(a);
+        assert!(!path.exists(), "{} left behind", path.display());
+        assert!(b.path().is_dir());
+    }
+
+    #[test]
+    fn a_leftover_with_the_same_name_is_skipped_not_reused() {
+        let base = TempDir::new("votecast-tempdir-base").unwrap();
+        let pid = std::process::id();
+        let stale = base.join(format!("t-{pid}-0"));
+        fs::create_dir(&stale).unwrap();
+        fs::write(stale.join("old"), "stale").unwrap();
+        let mut n = 0;
+        let made = create_unique(base.path(), "t", || {
+            n += 1;
+            n - 1
+        })
+        .unwrap();
+        assert_eq!(made, base.join(format!("t-{pid}-1")));
+        assert_eq!(fs::read_to_string(stale.join("old")).unwrap(), "stale");
+        assert!(fs::read_dir(&made).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn giving_up_when_every_name_is_taken_is_an_error() {
+        let base = TempDir::new("votecast-tempdir-full").unwrap();
+        fs::create_dir(base.join(format!("t-{}-7", std::process::id()))).unwrap();
+        let e = create_unique(base.path(), "t", || 7).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert!(e.to_string().contains("are all taken"), "{e}");
     }
 }

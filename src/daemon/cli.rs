@@ -215,7 +215,10 @@ pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
             };
             Ok(Command::Demo { nodes })
         }
-        CliCommand::Bench(args) => args.resolve().map(Command::Bench).map_err(UsageError::new),
+        CliCommand::Bench(args) => args
+            .resolve()
+            .map(Command::Bench)
+            .map_err(|e| UsageError::new(e.to_string())),
     }
 }
 
