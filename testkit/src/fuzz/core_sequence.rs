@@ -1,4 +1,4 @@
-//! Fuzz check of the election core (`core/src/election`): a structured [`Scenario`] drives one
+//! The `core_sequence` fuzz check of the election core (`votecast_core::election`): a structured [`Scenario`] drives one
 //! to three [`Node`]s through arbitrary steps, and invariants are checked after every
 //! input.
 //!
@@ -9,39 +9,27 @@
 //! shutdown, crash and restart (the persisted epochs and the incarnation survive, as on
 //! disk). Every node has its own clock origin, which may change at a restart.
 //!
-//! Invariants that must hold for *any* input, forged frames included:
+//! The invariants are [`crate::invariants`]'s, the same the simulator checks; the
+//! cluster-wide ones only in an *honest* scenario, where nobody forges frames from voters
+//! (forged frames come from non-voter ids only; raw bytes that happen to parse as a voter's
+//! frame are not delivered). On top, for the steps only this harness takes:
 //! - no panic, no debug assertion (the output queue never overflows while the driver polls
-//!   after every input), `poll_output` runs dry;
-//! - `StateChanged` events chain (`previous` is the last reported state) and agree with
-//!   `state()`/`leader()`/`epoch()`: no leader or epoch while LOOKING, both otherwise; a
-//!   LEADING node names itself; voters never OBSERVE, observers never FOLLOW or LEAD;
-//! - after `handle_timeout(now)`, `poll_timeout()` is `None` or later than `now`;
-//! - a LEADING node whose timers are all in the future holds a running lease
-//!   (`valid_until() > now`);
-//! - LEADING with epoch E needs evidence in the frames the node actually received:
-//!   quorum − 1 other voters sent FOLLOWING frames for it acknowledging E, carrying an
-//!   echo whose lease has not run out;
-//! - a node's successive leaderships have strictly increasing epochs, across restarts;
-//! - persisted epochs never go backwards and `current_epoch <= accepted_epoch`;
-//! - frames a node transmits carry its id, cluster and incarnation, strictly increasing
-//!   sequence numbers, and round-trip through emit/parse;
-//! - a datagram the parser rejects changes nothing but a counter;
-//! - after `shutdown` the node reports LOOKING, sends one RESIGN frame and is inert.
-//!
-//! In an *honest* scenario nobody forges frames from voters (forged frames come from
-//! non-voter ids only; raw bytes that happen to parse as a voter's frame are not
-//! delivered). There the cluster-wide guarantees are checked too: at no time do two nodes
-//! hold leadership (a node holds it from reporting LEADING until it stops reporting it or
-//! its lease ends, and a crashed leader until its last `valid_until`), and each new leader's
-//! epoch is greater than every earlier leader's.
+//!   after every input);
+//! - a datagram the parser rejects changes nothing but a counter; a frame with one byte
+//!   changed is rejected (CRC-32);
+//! - after `shutdown` the node reports LOOKING, sends one RESIGN frame (unless it heard its
+//!   id from another board) and is inert.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use votecast_core::election::{
-    Config, DatagramError, Epochs, Event, Instant, Node, Output, ServerState, StateChange,
+    Config, DatagramError, Epochs, Event, Instant, Node, Output, ServerState,
 };
+
+use crate::clock::LocalClock;
+use crate::invariants::{self, At, Checker, Input};
 use votecast_core::wire::{self, Flags, Packet, Repr, Vote, FRAME_LEN, NO_LEADER};
 
 /// The cluster id of every node under test.
@@ -262,20 +250,6 @@ struct Slot {
     /// Frames sent and not yet delivered by the network, and the last few sent.
     outbox: VecDeque<[u8; FRAME_LEN]>,
     history: VecDeque<[u8; FRAME_LEN]>,
-    last_sequence: u64,
-    /// The state reported by the last event.
-    reported: ServerState,
-    /// FOLLOWING frames for this node received by this incarnation: (sender, epoch, echo).
-    acks: Vec<(u64, u64, u64)>,
-    /// Epoch of the last leadership of this node (any incarnation).
-    last_led_epoch: Option<u64>,
-    /// Harness time until which this node holds leadership (its last `valid_until`).
-    claim_until: Option<u64>,
-    /// The same for a crashed earlier process of this node: its application may believe
-    /// in the lease until it runs out, whatever the next process reports.
-    ghost_claim: Option<u64>,
-    /// A RESIGN frame was sent since the last shutdown.
-    resigned: bool,
 }
 
 struct Harness {
@@ -287,9 +261,8 @@ struct Harness {
     voters: Vec<u64>,
     slots: Vec<Slot>,
     next_forged_sequence: u64,
-    /// Highest epoch any node led with (honest scenarios).
-    max_leader_epoch: u64,
-    leaderships: u64,
+    /// The invariants, fed every output of every node; cluster-wide in honest scenarios.
+    checker: Checker,
 }
 
 /// What the harness observed, for reports and tests.
@@ -327,7 +300,7 @@ pub fn run(scenario: &Scenario) -> Outcome {
         h.check_all();
         outcome.steps += 1;
     }
-    outcome.leaderships = h.leaderships;
+    outcome.leaderships = h.checker.leaderships();
     outcome
 }
 
@@ -390,16 +363,13 @@ impl Harness {
                     incarnation: 0,
                     outbox: VecDeque::new(),
                     history: VecDeque::new(),
-                    last_sequence: 0,
-                    reported: ServerState::Looking,
-                    acks: Vec::new(),
-                    last_led_epoch: None,
-                    claim_until: None,
-                    ghost_claim: None,
-                    resigned: false,
                 }
             })
-            .collect();
+            .collect::<Vec<Slot>>();
+        let mut checker = Checker::new(scenario.honest);
+        for slot in &slots {
+            checker.watch(slot.id, slot.disk);
+        }
         let mut h = Harness {
             honest: scenario.honest,
             now: 0,
@@ -407,8 +377,7 @@ impl Harness {
             slots,
             trace: std::env::var_os("VOTECAST_FUZZ_TRACE").is_some(),
             next_forged_sequence: 1 << 32,
-            max_leader_epoch: 0,
-            leaderships: 0,
+            checker,
         };
         for (i, node) in specs.iter().enumerate() {
             h.construct(i);
@@ -419,8 +388,19 @@ impl Harness {
         h
     }
 
+    /// Node `i`'s clock: the harness time plus its origin (no rate error here).
+    fn at(&self, i: usize) -> At {
+        At {
+            global_us: self.now,
+            clock: LocalClock {
+                offset_us: self.slots[i].offset,
+                drift_ppm: 0,
+            },
+        }
+    }
+
     fn local(&self, i: usize) -> Instant {
-        Instant::from_micros(self.now + self.slots[i].offset)
+        self.at(i).local()
     }
 
     fn index(&self, x: u8) -> usize {
@@ -429,10 +409,6 @@ impl Harness {
 
     fn is_voter(&self, id: u64) -> bool {
         self.voters.contains(&id)
-    }
-
-    fn quorum(&self) -> usize {
-        self.voters.len() / 2 + 1
     }
 
     // ----- process life cycle ---------------------------------------------------------
@@ -448,10 +424,7 @@ impl Harness {
         slot.node = Some(node);
         slot.started = false;
         slot.stopped = false;
-        slot.reported = ServerState::Looking;
-        slot.acks.clear();
-        slot.last_sequence = 0;
-        slot.resigned = false;
+        self.checker.process_started(i);
     }
 
     fn start(&mut self, i: usize) {
@@ -470,13 +443,9 @@ impl Harness {
 
     fn crash(&mut self, i: usize) {
         // A crashed leader's application may believe in its lease until it runs out.
-        let now = self.now;
-        let slot = &mut self.slots[i];
-        let live = |c: Option<u64>| c.filter(|&c| c > now);
-        slot.ghost_claim = match (live(slot.ghost_claim), live(slot.claim_until.take())) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        if self.slots[i].node.is_some() {
+            self.checker.crashed(i, self.now);
+        }
         self.slots[i].node = None;
         self.slots[i].started = false;
         self.slots[i].stopped = false;
@@ -492,13 +461,15 @@ impl Harness {
         // A node that heard another board with its id stays silent, RESIGN included.
         let quarantined = node.duplicate_id().is_some();
         node.shutdown(now);
-        slot.resigned = false;
+        self.checker.clear_resigned(i);
         self.after_input(i, Input::Other);
         let slot = &mut self.slots[i];
         if was_running {
             slot.stopped = true;
+            self.checker.stopped(i);
             assert_eq!(
-                slot.resigned, !quarantined,
+                self.checker.resigned(i),
+                !quarantined,
                 "node {}: RESIGN frame sent at shutdown (quarantined: {quarantined})",
                 slot.id
             );
@@ -789,12 +760,7 @@ impl Harness {
         }
         match parsed {
             Ok(frame) => {
-                if frame.state == ServerState::Following
-                    && frame.vote.leader == slot.id
-                    && frame.sender != slot.id
-                {
-                    slot.acks.push((frame.sender, frame.epoch, frame.echo));
-                }
+                self.checker.received(to, &frame);
                 self.after_input(to, Input::Other);
                 true
             }
@@ -826,272 +792,85 @@ impl Harness {
 
     // ----- invariants -----------------------------------------------------------------
 
-    /// Drain node `i`'s outputs and check its invariants after one input.
+    /// Drain node `i`'s outputs, act on them and check the invariants after one input.
     fn after_input(&mut self, i: usize, input: Input) {
-        let now = self.local(i);
-        let now_global = self.now;
-        let quorum = self.quorum();
-        let mut leading_events = Vec::new();
-        {
+        let at = self.at(i);
+        let node = self.slots[i]
+            .node
+            .as_mut()
+            .expect("after_input on a live node");
+        let outputs = invariants::drain(node).unwrap_or_else(|v| panic!("{v}"));
+        for output in &outputs {
+            let node = self.slots[i].node.as_ref().expect("live");
+            if self.trace {
+                trace_output(self.now, at, node, output);
+            }
+            self.checker
+                .output(i, node, output, at)
+                .unwrap_or_else(|v| panic!("{v}"));
             let slot = &mut self.slots[i];
-            let id = slot.id;
-            let is_voter = slot.config.is_voter(id);
-            let honest = self.honest;
-            let trace = self.trace;
-            let node = slot.node.as_mut().expect("after_input on a live node");
-            let mut outputs = 0;
-            while let Some(output) = node.poll_output() {
-                outputs += 1;
-                assert!(outputs <= 64, "node {id}: poll_output never runs dry");
-                match output {
-                    Output::Event(Event::DuplicateId(sighting)) => {
-                        // Node ids under test are unique and, in an honest scenario,
-                        // nobody forges them: only a forged frame can look like a twin.
-                        assert!(
-                            !honest,
-                            "node {id}: duplicate id {sighting:?} in an honest scenario"
-                        );
-                        assert!(sighting.quarantine_until > now);
-                        assert!(node
-                            .duplicate_id()
-                            .is_some_and(|d| d.quarantine_until >= sighting.quarantine_until));
+            match output {
+                Output::Persist(epochs) => slot.disk = *epochs,
+                Output::Transmit(signed) => {
+                    // The driver sends whatever the core hands it, stopped or not.
+                    if slot.outbox.len() >= 4 * HISTORY {
+                        slot.outbox.pop_front();
                     }
-                    Output::Event(Event::StateChanged(change)) => {
-                        if trace {
-                            eprintln!(
-                                "{now_global:>12}   node {id} (local {now:?}): {change:?}, valid until {:?}",
-                                node.valid_until()
-                            );
-                        }
-                        check_change(id, is_voter, slot.reported, &change);
-                        slot.reported = change.state;
-                        if change.state == ServerState::Leading {
-                            let epoch = change.epoch.expect("checked");
-                            if let Some(last) = slot.last_led_epoch {
-                                assert!(
-                                    epoch > last,
-                                    "node {id} leads epoch {epoch} after leading epoch {last}"
-                                );
-                            }
-                            slot.last_led_epoch = Some(epoch);
-                            leading_events.push(epoch);
-                        } else {
-                            // It stopped reporting LEADING: its application knows now.
-                            slot.claim_until = None;
-                        }
+                    slot.outbox.push_back(signed.bytes);
+                    if slot.history.len() >= HISTORY {
+                        slot.history.pop_front();
                     }
-                    Output::Persist(epochs) => {
-                        let disk = slot.disk;
-                        assert!(
-                            epochs.accepted_epoch >= disk.accepted_epoch,
-                            "node {id}: accepted epoch went back: {disk:?} -> {epochs:?}"
-                        );
-                        assert!(
-                            epochs.current_epoch >= disk.current_epoch,
-                            "node {id}: current epoch went back: {disk:?} -> {epochs:?}"
-                        );
-                        assert!(
-                            epochs.current_epoch <= epochs.accepted_epoch,
-                            "node {id}: current epoch above accepted: {epochs:?}"
-                        );
-                        slot.disk = epochs;
-                    }
-                    Output::Transmit(signed) => {
-                        let frame = signed.repr;
-                        if trace {
-                            eprintln!(
-                                "{now_global:>12}   {id} sends {:?} {:?} vote {}/{}/{} round {} acc {} epoch {} echo {}",
-                                frame.state, frame.flags, frame.vote.leader, frame.vote.zxid,
-                                frame.vote.peer_epoch, frame.round, frame.accepted_epoch,
-                                frame.epoch, frame.echo
-                            );
-                        }
-                        assert_eq!(frame.sender, id);
-                        assert_eq!(frame.cluster, CLUSTER);
-                        assert_eq!(frame.incarnation, slot.incarnation);
-                        assert!(
-                            frame.sequence > slot.last_sequence,
-                            "node {id}: sequence {} after {}",
-                            frame.sequence,
-                            slot.last_sequence
-                        );
-                        slot.last_sequence = frame.sequence;
-                        if is_voter {
-                            assert_ne!(frame.state, ServerState::Observing);
-                        } else {
-                            assert!(
-                                matches!(
-                                    frame.state,
-                                    ServerState::Looking | ServerState::Observing
-                                ),
-                                "observer {id} sent a {} frame",
-                                frame.state
-                            );
-                        }
-                        if frame.flags.contains(Flags::RESIGN) {
-                            slot.resigned = true;
-                        }
-                        // The bytes to send are the frame, unsigned (key id 0, zero tag).
-                        let bytes = signed.bytes;
-                        let mut emitted = [0u8; FRAME_LEN];
-                        assert_eq!(wire::emit_datagram(&frame, &mut emitted), Ok(FRAME_LEN));
-                        assert_eq!(emitted, bytes, "node {id}: sent bytes are not the frame");
-                        assert_eq!(wire::parse_datagram(&bytes, CLUSTER), Ok(frame));
-                        // The driver sends whatever the core hands it, stopped or not.
-                        if slot.outbox.len() >= 4 * HISTORY {
-                            slot.outbox.pop_front();
-                        }
-                        slot.outbox.push_back(bytes);
-                        if slot.history.len() >= HISTORY {
-                            slot.history.pop_front();
-                        }
-                        slot.history.push_back(bytes);
-                    }
+                    slot.history.push_back(signed.bytes);
                 }
-            }
-            // The queries agree with the last event.
-            let state = node.state();
-            if let Some(sighting) = node.duplicate_id() {
-                assert_ne!(
-                    state,
-                    ServerState::Leading,
-                    "node {id}: leads while another board has its id: {sighting:?}"
-                );
-            }
-            assert_eq!(state, slot.reported, "node {id}: state() vs events");
-            match state {
-                ServerState::Looking => {
-                    assert_eq!(node.leader(), None);
-                    assert_eq!(node.epoch(), None);
-                    assert_eq!(node.valid_until(), None);
-                }
-                _ => {
-                    assert!(node.leader().is_some() && node.epoch().is_some());
-                }
-            }
-            if input == Input::Timeout {
-                if let Some(deadline) = node.poll_timeout() {
-                    assert!(
-                        deadline > now,
-                        "node {id}: deadline {deadline:?} not after handling timeouts at {now:?}"
-                    );
-                }
-            }
-            if slot.stopped {
-                assert_eq!(state, ServerState::Looking);
-                assert_eq!(
-                    node.poll_timeout(),
-                    None,
-                    "node {id}: stopped but has a deadline"
-                );
-            }
-            if state == ServerState::Leading {
-                assert!(is_voter);
-                let epoch = node.epoch().expect("leading has an epoch");
-                assert_eq!(
-                    node.epochs().current_epoch,
-                    epoch,
-                    "node {id}: leads epoch {epoch} without having persisted it as current"
-                );
-                let current = node.poll_timeout().is_none_or(|d| d > now);
-                let until = node.valid_until();
-                if current {
-                    assert!(
-                        until.is_some_and(|u| u > now),
-                        "node {id}: LEADING at {now:?} with lease until {until:?}"
-                    );
-                }
-                // Evidence: quorum - 1 other voters acknowledged this epoch, and echoed a
-                // stamp whose lease runs past now.
-                let lease = slot.config.lease_duration();
-                let mut acked: Vec<u64> = Vec::new();
-                let mut echoed: Vec<u64> = Vec::new();
-                for &(sender, e, echo) in &slot.acks {
-                    if !slot.config.is_voter(sender) || sender == id {
-                        continue;
-                    }
-                    if e == epoch && !acked.contains(&sender) {
-                        acked.push(sender);
-                    }
-                    let live = echo
-                        .checked_sub(1)
-                        .is_some_and(|stamp| Instant::from_micros(stamp) + lease > now);
-                    if live && !echoed.contains(&sender) {
-                        echoed.push(sender);
-                    }
-                }
-                let supported = acked.iter().filter(|s| echoed.contains(s)).count();
-                assert!(
-                    acked.len() + 1 >= quorum,
-                    "node {id}: LEADING epoch {epoch} with acknowledgements from {acked:?} only (quorum {quorum})"
-                );
-                if current {
-                    assert!(
-                        supported + 1 >= quorum,
-                        "node {id}: LEADING at {now:?} but only {supported} voters echoed a live stamp (quorum {quorum})"
-                    );
-                }
-                // The claim: its application holds leadership until valid_until.
-                if let Some(until) = until {
-                    let until = until.as_micros().saturating_sub(slot.offset);
-                    if until > now_global {
-                        let active = slot.claim_until.filter(|&c| c > now_global);
-                        slot.claim_until = Some(active.map_or(until, |c| c.max(until)));
-                    }
-                }
+                Output::Event(_) => {}
             }
         }
-        for epoch in leading_events {
-            self.leaderships += 1;
-            if self.honest {
-                assert!(
-                    epoch > self.max_leader_epoch,
-                    "node {} leads epoch {epoch}, not above an earlier leader's {}",
-                    self.slots[i].id,
-                    self.max_leader_epoch
-                );
-                self.max_leader_epoch = epoch;
-            }
-        }
-        if self.honest {
-            self.check_exclusive();
-        }
-    }
-
-    /// Honest scenarios: at most one node holds leadership now (a crashed process and its
-    /// successor are the same node).
-    fn check_exclusive(&self) {
-        let mut holders: Vec<(u64, u64)> = self
-            .slots
-            .iter()
-            .flat_map(|s| [(s.id, s.claim_until), (s.id, s.ghost_claim)])
-            .filter_map(|(id, claim)| claim.filter(|&c| c > self.now).map(|c| (id, c)))
-            .collect();
-        holders.dedup_by_key(|(id, _)| *id);
-        assert!(
-            holders.len() <= 1,
-            "two leaders at {} us: (id, until) {holders:?}",
-            self.now
-        );
+        let node = self.slots[i].node.as_ref().expect("live");
+        self.checker
+            .after_input(i, node, input, at)
+            .unwrap_or_else(|v| panic!("{v}"));
     }
 
     fn check_all(&mut self) {
         if self.honest {
-            self.check_exclusive();
+            self.checker
+                .check_exclusive(self.now)
+                .unwrap_or_else(|v| panic!("{v}"));
         }
         for slot in &self.slots {
             if let Some(node) = slot.node.as_ref() {
-                assert_eq!(node.state(), slot.reported);
                 assert_eq!(node.incarnation(), slot.incarnation);
             }
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Input {
-    Timeout,
-    Other,
+/// `VOTECAST_FUZZ_TRACE`: one line per event and per frame sent.
+fn trace_output(now: u64, at: At, node: &Node, output: &Output) {
+    let id = node.id();
+    match output {
+        Output::Event(Event::StateChanged(change)) => eprintln!(
+            "{now:>12}   node {id} (local {:?}): {change:?}, valid until {:?}",
+            at.local(),
+            node.valid_until()
+        ),
+        Output::Transmit(signed) => {
+            let f = signed.repr;
+            eprintln!(
+                "{now:>12}   {id} sends {:?} {:?} vote {}/{}/{} round {} acc {} epoch {} echo {}",
+                f.state,
+                f.flags,
+                f.vote.leader,
+                f.vote.zxid,
+                f.vote.peer_epoch,
+                f.round,
+                f.accepted_epoch,
+                f.epoch,
+                f.echo
+            );
+        }
+        _ => {}
+    }
 }
 
 /// What a rejected datagram must leave untouched.
@@ -1118,38 +897,6 @@ impl Snapshot {
             deadline: node.poll_timeout(),
             valid_until: node.valid_until(),
             proposal: node.proposal(),
-        }
-    }
-}
-
-/// A state change must follow the last one and be self-consistent.
-fn check_change(id: u64, is_voter: bool, previous: ServerState, change: &StateChange) {
-    assert_eq!(change.previous, previous, "node {id}: events do not chain");
-    match change.state {
-        ServerState::Looking => {
-            assert_eq!(change.leader, None, "node {id}: LOOKING with a leader");
-            assert_eq!(change.epoch, None, "node {id}: LOOKING with an epoch");
-            assert_eq!(change.election_time, None);
-        }
-        ServerState::Leading => {
-            assert!(is_voter, "observer {id} reports LEADING");
-            assert_eq!(change.leader, Some(id), "node {id}: LEADING names another");
-            assert!(
-                change.epoch.is_some_and(|e| e > 0),
-                "node {id}: LEADING without an epoch"
-            );
-        }
-        ServerState::Following => {
-            assert!(is_voter, "observer {id} reports FOLLOWING");
-            assert!(
-                change.leader.is_some_and(|l| l != id),
-                "node {id} follows itself"
-            );
-            assert!(change.epoch.is_some());
-        }
-        ServerState::Observing => {
-            assert!(!is_voter, "voter {id} reports OBSERVING");
-            assert!(change.leader.is_some() && change.epoch.is_some());
         }
     }
 }

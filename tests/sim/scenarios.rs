@@ -3,12 +3,10 @@
 //! time, increasing epochs, observers never lead) are checked on every step by the
 //! simulator; `assert_ok` reports the seed of any violation.
 
-mod sim;
-
 use std::time::Duration;
 
-use sim::{NetConfig, Sim};
 use votecast_core::election::ServerState::{Following, Leading, Looking, Observing};
+use votecast_testkit::sim::{NetConfig, Sim};
 
 const SEED: u64 = 7;
 

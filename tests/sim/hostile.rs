@@ -7,16 +7,14 @@
 //! times. Every failure names its seed; `VOTECAST_SIM_SEED=N` is not needed to replay, the
 //! seeds are fixed.
 
-mod sim;
-
 use std::time::Duration;
 
-use sim::{NetConfig, Rng, Sim};
 use votecast_core::auth::KeySet;
 use votecast_core::election::{
     Config, DatagramError, Epochs, Event, Instant, Node, Output, ServerState, FRAME_BUDGET_BURST,
 };
 use votecast_core::wire::{self, Flags, Packet, Repr, Vote, FRAME_LEN};
+use votecast_testkit::sim::{NetConfig, Rng, Sim};
 
 const SECRET: [u8; 32] = *b"\x8a\x1f\x03\xc4\x77\x92\x5e\xe0\x19\xd6\x2b\xa8\x41\xfc\x6d\x30\
 \x95\x0e\xb7\x5a\xc2\x68\x13\xef\x84\x2d\x79\xa1\x36\xdb\x50\xcb";
