@@ -29,6 +29,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use votecast::cluster::{LocalCluster, TempDir};
 use votecast::daemon::state_file::StateSnapshotOwned;
 use votecast_core::wire::{self, Flags, Repr, ServerState, Vote, FRAME_LEN};
+use votecast_testkit::rng::Rng;
 
 const EXE: &str = env!("CARGO_BIN_EXE_votecast");
 
@@ -535,22 +536,6 @@ fn hooks_and_state_file_see_every_transition_in_order() {
 // -------------------------------------------------------------------------------------
 // Robustness against foreign traffic
 
-/// xorshift64*: enough randomness for garbage, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// A socket that can only reach the group on `lo`: bound to 127.0.0.1, multicast
 /// interface 127.0.0.1, TTL 1.
 fn loopback_sender() -> io::Result<Socket> {
@@ -634,14 +619,14 @@ fn garbage_and_foreign_datagrams_change_nothing() {
         std::thread::spawn(move || -> io::Result<u64> {
             let socket = loopback_sender()?;
             let to = SockAddr::from(group);
-            let mut rng = Rng(seed);
+            let mut rng = Rng::new(seed);
             let real = frame(&leading_claim(0, 3, 3, 1));
             let mut sent = 0u64;
             let started = Instant::now();
             for i in 0..1_000u64 {
                 // 1. random bytes of random length (up to twice a frame)
                 let len = rng.below(2 * FRAME_LEN as u64 + 1) as usize;
-                let junk: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                let junk: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
                 socket.send_to(&junk, &to)?;
                 // 2. a real frame cut short
                 let cut = rng.below(FRAME_LEN as u64) as usize;

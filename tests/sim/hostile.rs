@@ -148,7 +148,7 @@ fn forged_frame(rng: &mut Rng, recorded: &[[u8; FRAME_LEN]]) -> [u8; FRAME_LEN] 
     bytes
 }
 
-/// Issue 6: "a forged multicast frame must not be able to elect, depose or stall anyone".
+/// A forged multicast frame can neither elect, depose nor stall anyone.
 /// 2,000 forged frames per run, at random times to random nodes, leave every transition of
 /// the run exactly as it was without them.
 #[test]
@@ -190,7 +190,7 @@ fn forged_frames_change_nothing() {
     }
 }
 
-/// Issue 6: replay protection. Every frame of the first half of the run, replayed to every
+/// Replay protection. Every frame of the first half of the run, replayed to every
 /// node in the second half, is dropped as stale: the run does not change.
 #[test]
 fn replayed_frames_change_nothing() {
@@ -342,8 +342,8 @@ fn own_id_frame(incarnation: u32, sequence: u64, keys: &KeySet) -> [u8; FRAME_LE
     bytes
 }
 
-/// Issue 6: "a frame carrying our own id from another incarnation ... means two boards
-/// share an id — log an error, report it, and refuse to lead". A leader steps down at once,
+/// A frame carrying our own id from another incarnation means two boards share an id:
+/// log an error, report it, and refuse to lead. A leader steps down at once,
 /// falls silent, refuses to lead while it keeps hearing the other board, and comes back
 /// after the quarantine.
 #[test]
@@ -481,7 +481,7 @@ fn frames_without_a_valid_tag_are_rejected_and_counted() {
     );
 }
 
-/// Issue 6: "a sender over a frame-rate budget is throttled". A voter may send a burst of
+/// A sender over its frame-rate budget is throttled. A voter may send a burst of
 /// FRAME_BUDGET_BURST frames, then 16 per tick; beyond that its frames are dropped and
 /// counted. Replayed copies of its frames are stale and do not use up its budget.
 #[test]

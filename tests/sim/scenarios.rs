@@ -134,7 +134,7 @@ fn s05_five_servers_highest_zxid_wins() {
     assert_eq!(leader, 2);
 }
 
-/// A leader that loses its majority steps down (seed article 001); no leader exists until
+/// FLE with leases: a leader that loses its majority steps down; no leader exists until
 /// a majority is back.
 #[test]
 fn s06_leader_without_majority_steps_down() {
