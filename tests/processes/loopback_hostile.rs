@@ -2,7 +2,7 @@
 //! rotation, a node with the wrong key, two processes with one id, and a flood of 100,000
 //! forged, tampered, replayed and garbage frames during an election and a failover.
 //!
-//! Same rules as `tests/loopback.rs`: each test has its own temporary directory and group
+//! Same rules as the `loopback` suite: each test has its own temporary directory and group
 //! port on `lo`, TTL 1; every wait is bounded; every process we start is killed and reaped
 //! when its cluster is dropped. Figures are printed (`-- --nocapture`).
 
