@@ -1,8 +1,10 @@
+//! Arbitrary step sequences for a few election cores; the checks are
+//! `votecast_testkit::fuzz::core_sequence`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use votecast_fuzz::core_sequence::Scenario;
+use votecast_testkit::fuzz::core_sequence::{run, Scenario};
 
 fuzz_target!(|scenario: Scenario| {
-    votecast_fuzz::core_sequence::run(&scenario);
+    run(&scenario);
 });

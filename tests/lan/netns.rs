@@ -20,6 +20,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use votecast::cluster::TempDir;
+
 /// Prefix of every namespace this harness creates.
 pub const PREFIX: &str = "vclan-";
 
@@ -228,13 +230,14 @@ pub struct Lan {
     pub bridge: String,
     pub hosts: Vec<String>,
     created: Vec<String>,
+    /// The LAN's files (one folder per node), removed with the LAN unless kept.
+    files: Option<TempDir>,
     pub dir: PathBuf,
     /// Per host (index 0 = node 1): the running process, if any.
     pub procs: Vec<Option<NodeProc>>,
     exe: PathBuf,
     /// nftables rules currently installed per host (to skip no-op updates).
     rules: Vec<Vec<String>>,
-    keep: bool,
     /// `--key-file` for every node (authenticated frames), if set.
     pub key_file: Option<PathBuf>,
     /// `--group` of every node ([`GROUP`] unless a test sets another).
@@ -246,19 +249,20 @@ impl Lan {
     pub fn new(exe: &Path, tag: &str, n: usize) -> Result<Lan, String> {
         ensure_tools()?;
         let base = format!("{PREFIX}{}-{tag}", std::process::id());
-        let dir = std::env::temp_dir().join(&base);
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Named `vclan-PID-...` like the namespaces, so a later run removes it if this
+        // process dies before dropping it.
+        let files = TempDir::new(&base).map_err(|e| format!("temp dir {base}: {e}"))?;
+        let dir = files.path().to_path_buf();
         let mut lan = Lan {
             n,
             bridge: format!("{base}-br"),
             hosts: (1..=n).map(|i| format!("{base}-h{i}")).collect(),
             created: Vec::new(),
+            files: Some(files),
             dir,
             procs: (0..n).map(|_| None).collect(),
             exe: exe.to_path_buf(),
             rules: vec![Vec::new(); n],
-            keep: false,
             key_file: None,
             group: GROUP.to_string(),
         };
@@ -491,7 +495,8 @@ impl Lan {
     /// Keep the files (logs, state files, hook logs) for a post-mortem instead of deleting
     /// them with the LAN; returns where they are.
     pub fn keep_files(&mut self) -> PathBuf {
-        self.keep = true;
+        // Forgetting the handle skips its removal on drop.
+        std::mem::forget(self.files.take());
         self.dir.clone()
     }
 }
@@ -510,8 +515,6 @@ impl Drop for Lan {
                 eprintln!("lan: cannot delete namespace {name}: {e}");
             }
         }
-        if !self.keep {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
+        // The files go last (the `files` field drops after this), once nothing runs.
     }
 }

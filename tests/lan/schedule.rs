@@ -8,42 +8,10 @@
 
 use std::fmt;
 
-use votecast_core::rng::SplitMix64;
-
-/// The schedule generator: SplitMix64 from a scrambled seed.
-#[derive(Debug, Clone)]
-pub struct Rng(SplitMix64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        // Scramble first, so that neighbouring seeds start far apart.
-        Rng(SplitMix64::new(votecast_core::rng::mix(seed)))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo + 1)
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.range(0, 99) < percent
-    }
-
-    /// `k` distinct nodes of `candidates`, in draw order.
-    pub fn pick(&mut self, candidates: &[usize], k: usize) -> Vec<usize> {
-        let mut pool = candidates.to_vec();
-        let mut out = Vec::new();
-        while out.len() < k && !pool.is_empty() {
-            let at = self.range(0, pool.len() as u64 - 1) as usize;
-            out.push(pool.swap_remove(at));
-        }
-        out
-    }
-}
+/// The schedule generator: seeds are small consecutive numbers, so they are scrambled
+/// first ([`Rng::mixed`]). Percent draws are `below(100) < p`, which keeps every seed's
+/// schedule as it has always been.
+pub use votecast_testkit::rng::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -100,7 +68,7 @@ pub fn size_of(seed: u64) -> usize {
 impl Schedule {
     pub fn generate(seed: u64) -> Schedule {
         let n = size_of(seed);
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::mixed(seed);
         let count = rng.range(3, 6);
         let mut faults = Vec::new();
         let mut cursor = 0;
@@ -140,7 +108,7 @@ impl Schedule {
                 kind,
                 at_ms,
                 dur_ms,
-                at_leader: rng.chance(50),
+                at_leader: rng.below(100) < 50,
                 draw: rng.next_u64(),
                 percent,
             });
@@ -148,10 +116,10 @@ impl Schedule {
             cursor = at_ms + rng.range(200, dur_ms + 200);
         }
         let minority = (n - 1) / 2;
-        // A wiped node cannot be relied on for liveness (see lan.rs): leave a quorum of
+        // A wiped node cannot be relied on for liveness (see main.rs): leave a quorum of
         // the others up.
         let budget = if wiped { minority - 1 } else { minority };
-        let final_down = if budget > 0 && rng.chance(35) {
+        let final_down = if budget > 0 && rng.below(100) < 35 {
             rng.range(1, budget as u64) as usize
         } else {
             0

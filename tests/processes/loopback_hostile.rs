@@ -2,7 +2,7 @@
 //! rotation, a node with the wrong key, two processes with one id, and a flood of 100,000
 //! forged, tampered, replayed and garbage frames during an election and a failover.
 //!
-//! Same rules as `tests/loopback.rs`: each test has its own temporary directory and group
+//! Same rules as the `loopback` suite: each test has its own temporary directory and group
 //! port on `lo`, TTL 1; every wait is bounded; every process we start is killed and reaped
 //! when its cluster is dropped. Figures are printed (`-- --nocapture`).
 
@@ -140,7 +140,7 @@ fn a_node_with_another_key_is_shut_out_and_told_why() {
     }
 }
 
-/// Issue 6: two boards with one id. The second process with id 2 (its own data dir) is
+/// Two boards with one id. The second process with id 2 (its own data dir) is
 /// detected by at least one of the two, which reports it in its state file, logs an
 /// error and does not lead; the cluster keeps one leader throughout.
 #[test]
@@ -339,8 +339,8 @@ fn flood_frame(
     bytes.to_vec()
 }
 
-/// Issue 6: "a test floods the group with 100,000 garbage or forged frames while a cluster
-/// elects and fails over: the outcome is unchanged and the agents' CPU stays bounded".
+/// A flood of 100,000 garbage or forged frames while a cluster elects and fails over
+/// leaves the outcome unchanged and the agents' CPU bounded.
 /// Five signed nodes; the flood (garbage, bad CRC, other cluster, unsigned, bad tag and
 /// replays of real signed frames) runs at about 10,000 frames/s through a cold start, a
 /// SIGKILL failover and the old leader's rejoin. FLE with equal zxids fixes the outcome

@@ -1,4 +1,4 @@
-//! Bad input at the command line, end to end (issues 3 and 6): the real binary, every
+//! Bad input at the command line, end to end: the real binary, every
 //! `run` flag and every config-file key with a bad value, every flag given twice or without
 //! its value, and the other subcommands' misuse. Each must exit with status 2, name the
 //! flag or key on stderr, print nothing on stdout, never panic and never start a node.
@@ -11,39 +11,37 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use votecast::cluster::TempDir;
+
 const EXE: &str = env!("CARGO_BIN_EXE_votecast");
 
-/// A directory removed on drop.
-struct Scratch(PathBuf);
+/// Files in a test's scratch directory (a `TempDir`: removed on drop).
+trait ScratchFiles {
+    /// Write `name` with `text` and permissions `mode`; its path.
+    fn file(&self, name: &str, text: &str, mode: u32) -> String;
+    /// The path of `name` in the directory (not created).
+    fn file_path(&self, name: &str) -> String;
+}
 
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("votecast-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-
+impl ScratchFiles for TempDir {
     fn file(&self, name: &str, text: &str, mode: u32) -> String {
-        let path = self.0.join(name);
+        let path = self.path().join(name);
         fs::write(&path, text).expect("write scratch file");
         fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
         path.display().to_string()
     }
 
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
+    fn file_path(&self, name: &str) -> String {
+        self.path().join(name).display().to_string()
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+fn scratch(name: &str) -> TempDir {
+    TempDir::new(&format!("votecast-{name}")).expect("scratch dir")
 }
 
 #[derive(Debug)]
@@ -141,14 +139,14 @@ fn run_flags(dir: &Path) -> Vec<String> {
 
 /// `run` flags and config keys: (key, a bad flag value, a bad TOML value). (A data dir
 /// that cannot be created is a runtime failure, exit 1, like a corrupt one.)
-fn bad_values(s: &Scratch) -> Vec<(&'static str, String, String)> {
+fn bad_values(s: &TempDir) -> Vec<(&'static str, String, String)> {
     let weak_key = s.file("weak.key", &format!("1 {}\n", "00".repeat(32)), 0o600);
     let open_key = s.file(
         "world-readable.key",
         "1 8a61f1ef06d1d4a3f5c2e4b9907d3c1a5be2f7d84c6a09e1d3b5f7a9c2e4068b\n",
         0o644,
     );
-    let missing = s.path("no/such/dir/file");
+    let missing = s.file_path("no/such/dir/file");
     let bad_toml = s.file("bad-syntax.toml", "id = = 1\n", 0o644);
     let missing_toml = format!("{missing:?}");
     let cases: Vec<(&'static str, &str, &str)> = vec![
@@ -181,9 +179,9 @@ fn bad_values(s: &Scratch) -> Vec<(&'static str, String, String)> {
 
 #[test]
 fn every_run_flag_with_a_bad_value_exits_2_naming_the_flag() {
-    let s = Scratch::new("cli-flags");
+    let s = scratch("cli-flags");
     let cases = bad_values(&s);
-    let flags = run_flags(&s.0);
+    let flags = run_flags(s.path());
     assert!(
         flags.len() >= 17,
         "run --help lists too few flags: {flags:?}"
@@ -203,13 +201,13 @@ fn every_run_flag_with_a_bad_value_exits_2_naming_the_flag() {
             }
         }
         args.extend([flag.clone(), value.clone()]);
-        expect_usage_error(&format!("{flag} {value:?}"), &args, &flag, &s.0);
+        expect_usage_error(&format!("{flag} {value:?}"), &args, &flag, s.path());
     }
 }
 
 #[test]
 fn every_config_key_with_a_bad_value_exits_2_naming_the_key() {
-    let s = Scratch::new("cli-keys");
+    let s = scratch("cli-keys");
     let cases = bad_values(&s);
     let mut checked = 0;
     for (n, (key, _, toml_value)) in cases.iter().enumerate() {
@@ -226,7 +224,7 @@ fn every_config_key_with_a_bad_value_exits_2_naming_the_key() {
         let file = s.file(&format!("case-{n}.toml"), &text, 0o644);
         let args = strings(&["run", "--config", &file]);
         let named = format!("config key \"{key}\"");
-        expect_usage_error(&format!("{key} = {toml_value}"), &args, &named, &s.0);
+        expect_usage_error(&format!("{key} = {toml_value}"), &args, &named, s.path());
         checked += 1;
     }
     // An unknown key (a typo) is an error too, not a silent default.
@@ -239,15 +237,15 @@ fn every_config_key_with_a_bad_value_exits_2_naming_the_key() {
         "unknown key",
         &strings(&["run", "--config", &file]),
         "sync_limit",
-        &s.0,
+        s.path(),
     );
     assert!(checked >= 17, "only {checked} keys checked");
 }
 
 #[test]
 fn every_run_flag_given_twice_or_without_a_value_exits_2_naming_it() {
-    let s = Scratch::new("cli-twice");
-    for flag in run_flags(&s.0) {
+    let s = scratch("cli-twice");
+    for flag in run_flags(s.path()) {
         let flag = format!("--{flag}");
         let mut args = strings(&["run", "--id", "1", "--voters", "1,2,3"]);
         args.extend([flag.clone(), "1".into(), flag.clone(), "2".into()]);
@@ -257,18 +255,18 @@ fn every_run_flag_given_twice_or_without_a_value_exits_2_naming_it() {
             args = strings(&["run", "--interface", "lo", "--voters", "1,2,3"]);
             args.extend([flag.clone(), "1".into(), flag.clone(), "2".into()]);
         }
-        expect_usage_error(&what, &args, &flag, &s.0);
+        expect_usage_error(&what, &args, &flag, s.path());
 
         let mut args = strings(&["run", "--id", "1", "--voters", "1,2,3", "--interface", "lo"]);
         args.push(flag.clone());
-        expect_usage_error(&format!("{flag} without a value"), &args, &flag, &s.0);
+        expect_usage_error(&format!("{flag} without a value"), &args, &flag, s.path());
     }
 }
 
 #[test]
 fn other_misuse_exits_2_and_says_what_is_wrong() {
-    let s = Scratch::new("cli-other");
-    let missing = s.path("missing.json");
+    let s = scratch("cli-other");
+    let missing = s.file_path("missing.json");
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
         ("no subcommand", vec![], "Usage"),
         ("unknown subcommand", strings(&["frobnicate"]), "frobnicate"),
@@ -361,12 +359,12 @@ fn other_misuse_exits_2_and_says_what_is_wrong() {
         ),
     ];
     for (what, args, named) in cases {
-        expect_usage_error(what, &args, named, &s.0);
+        expect_usage_error(what, &args, named, s.path());
     }
     // With --json, the error is one JSON object on stdout for the machine reading it.
     let json = run(
         &strings(&["status", "--state-file", &missing, "--json"]),
-        &s.0,
+        s.path(),
     );
     assert_eq!(json.code, Some(2), "{json:?}");
     assert!(json.stdout.starts_with("{\"error\":"), "{json:?}");

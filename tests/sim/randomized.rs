@@ -11,11 +11,9 @@
 //! `VOTECAST_SIM_SEEDS=N` sets the number of seeds (default 2,000, split over 4 tests so
 //! they run in parallel); `VOTECAST_SIM_SEED=S` replays one seed and prints its history.
 
-mod sim;
-
 use std::time::{Duration, Instant as WallClock};
 
-use sim::{NetConfig, Rng, Sim};
+use votecast_testkit::sim::{NetConfig, Rng, Sim};
 
 /// Stated liveness bound: after the last fault heals with a quorum of voters up, all up
 /// nodes agree within this much virtual time. It covers the restart quarantine (300 ms),
@@ -158,7 +156,7 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
         return Err(format!("{violation}\n{}", sim.history()));
     }
     Ok(Outcome {
-        leader_terms: sim.leader_terms,
+        leader_terms: sim.leader_terms(),
         agreement,
         faults,
     })

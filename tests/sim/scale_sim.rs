@@ -11,11 +11,9 @@
 //! `VOTECAST_SCALE_SEEDS=N` runs N seeds per size and network (default 1; figures are
 //! medians over the seeds).
 
-mod sim;
-
 use std::time::Duration;
 
-use sim::{NetConfig, Sim};
+use votecast_testkit::sim::{NetConfig, Sim};
 
 const SIZES: [u64; 9] = [3, 5, 7, 9, 15, 21, 33, 48, 64];
 const BOUND: Duration = Duration::from_secs(20);

@@ -11,10 +11,10 @@
 //! Timing: the defaults are a 50 ms tick, sync-limit 6 (a follower gives up on a silent
 //! leader after 300 ms) and finalize-wait 50 ms. The limits asserted here are seconds, not
 //! milliseconds, because CI machines have 2 cores; the measured figures are printed (see
-//! them with `cargo test --test loopback -- --nocapture`).
+//! them with `cargo test --test processes loopback:: -- --nocapture`).
 //!
-//! Scenario numbers refer to the seed scenarios, which `tests/scenarios.rs` runs in the
-//! deterministic simulator.
+//! Scenario numbers refer to the simulator scenarios of the same number
+//! (`tests/sim/scenarios.rs`, `sNN_...`), which run the same walk-through in virtual time.
 
 use std::fs;
 use std::io;
@@ -29,6 +29,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use votecast::cluster::{LocalCluster, TempDir};
 use votecast::daemon::state_file::StateSnapshot;
 use votecast_core::wire::{self, Flags, Repr, ServerState, Vote, FRAME_LEN};
+use votecast_testkit::rng::Rng;
 
 const EXE: &str = env!("CARGO_BIN_EXE_votecast");
 
@@ -85,7 +86,7 @@ fn assert_all_alive(c: &mut LocalCluster) {
 
 /// Total order of votes (equal zxid → larger id wins) and "a quorum agrees": three nodes
 /// started together elect node 3; 1 and 2 follow it; the first established epoch is 1
-/// (seed scenario 1).
+/// (simulator scenario s01).
 #[test]
 fn s01_three_start_together_equal_zxid_largest_id_leads_epoch_1() {
     let mut c = cluster(3);
@@ -120,7 +121,7 @@ fn s01_three_start_together_equal_zxid_largest_id_leads_epoch_1() {
 /// Quorum is a strict majority, and a late node joins the established leader without a
 /// new election (FLE out-of-election path: receivedFollowing / checkLeader): node 1 alone
 /// stays LOOKING; with 2 up, 2 leads; 3 started later follows 2 in the same epoch and the
-/// leader's round does not move (seed scenario 2).
+/// leader's round does not move (simulator scenario s02).
 #[test]
 fn s02_sequential_start_second_leads_third_joins_without_new_election() {
     let mut c = cluster(3);
@@ -194,7 +195,7 @@ fn s02_sequential_start_second_leads_third_joins_without_new_election() {
 /// A crashed leader is replaced (sync-limit timeout, new round, next best vote: 2), and the
 /// new leadership gets the next epoch. The old leader restarted with a much higher zxid
 /// must not usurp: an established leader is joined, not out-voted (FLE checkLeader on
-/// FOLLOWING/LEADING notices; seed scenario 4).
+/// FOLLOWING/LEADING notices; simulator scenario s04).
 #[test]
 fn s04_leader_killed_second_leads_epoch_2_restarted_old_leader_with_higher_zxid_follows() {
     let mut c = cluster(3);
@@ -241,7 +242,7 @@ fn s04_leader_killed_second_leads_epoch_2_restarted_old_leader_with_higher_zxid_
 }
 
 /// Larger zxid beats larger id: five nodes with zxids 1:99, 2:102, 3:200, 4:100, 5:101
-/// elect 3; after 3 is killed the highest remaining zxid, node 2, wins (seed scenario 5).
+/// elect 3; after 3 is killed the highest remaining zxid, node 2, wins (simulator scenario s05).
 #[test]
 fn s05_five_nodes_highest_zxid_wins_then_highest_remaining_zxid_wins() {
     let mut c = cluster(5);
@@ -273,7 +274,7 @@ fn s05_five_nodes_highest_zxid_wins_then_highest_remaining_zxid_wins() {
 
 /// A leader needs a quorum of followers (leader lease / Zab's ping rule): when both
 /// followers die, the leader steps down to LOOKING within about sync-limit ticks, stays
-/// LOOKING alone, and leads again once one follower is back (seed scenario 6).
+/// LOOKING alone, and leads again once one follower is back (simulator scenario s06).
 #[test]
 fn s06_leader_without_majority_steps_down_and_recovers_with_one_follower() {
     let mut c = cluster(3);
@@ -328,7 +329,7 @@ fn s06_leader_without_majority_steps_down_and_recovers_with_one_follower() {
 
 /// Graceful resign: SIGTERM makes the leader broadcast RESIGN and exit 0; the followers
 /// start a new round at once instead of waiting out sync-limit (300 ms), so a new leader
-/// is agreed in a few frame times (seed scenario 11).
+/// is agreed in a few frame times (simulator scenario s11).
 #[test]
 fn s11_graceful_resign_exits_0_and_hands_over_faster_than_sync_limit() {
     let mut c = cluster(3);
@@ -535,22 +536,6 @@ fn hooks_and_state_file_see_every_transition_in_order() {
 // -------------------------------------------------------------------------------------
 // Robustness against foreign traffic
 
-/// xorshift64*: enough randomness for garbage, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// A socket that can only reach the group on `lo`: bound to 127.0.0.1, multicast
 /// interface 127.0.0.1, TTL 1.
 fn loopback_sender() -> io::Result<Socket> {
@@ -634,14 +619,14 @@ fn garbage_and_foreign_datagrams_change_nothing() {
         std::thread::spawn(move || -> io::Result<u64> {
             let socket = loopback_sender()?;
             let to = SockAddr::from(group);
-            let mut rng = Rng(seed);
+            let mut rng = Rng::new(seed);
             let real = frame(&leading_claim(0, 3, 3, 1));
             let mut sent = 0u64;
             let started = Instant::now();
             for i in 0..1_000u64 {
                 // 1. random bytes of random length (up to twice a frame)
                 let len = rng.below(2 * FRAME_LEN as u64 + 1) as usize;
-                let junk: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                let junk: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
                 socket.send_to(&junk, &to)?;
                 // 2. a real frame cut short
                 let cut = rng.below(FRAME_LEN as u64) as usize;

@@ -1,14 +1,14 @@
-//! Named election scenarios from the seed articles, run in the deterministic simulator.
+//! Named election scenarios (the classic FastLeaderElection walk-throughs: servers started
+//! together or one by one, crashes, restarts, partitions, observers, loss), run in the
+//! deterministic simulator.
 //! Each test names the FastLeaderElection rule it exercises. Invariants (one leader at a
 //! time, increasing epochs, observers never lead) are checked on every step by the
 //! simulator; `assert_ok` reports the seed of any violation.
 
-mod sim;
-
 use std::time::Duration;
 
-use sim::{NetConfig, Sim};
 use votecast_core::election::ServerState::{Following, Leading, Looking, Observing};
+use votecast_testkit::sim::{NetConfig, Sim};
 
 const SEED: u64 = 7;
 
@@ -134,7 +134,7 @@ fn s05_five_servers_highest_zxid_wins() {
     assert_eq!(leader, 2);
 }
 
-/// A leader that loses its majority steps down (seed article 001); no leader exists until
+/// FLE with leases: a leader that loses its majority steps down; no leader exists until
 /// a majority is back.
 #[test]
 fn s06_leader_without_majority_steps_down() {
@@ -311,4 +311,56 @@ fn s13_fast_restart_cannot_lend_a_lease_twice() {
         took_over >= 294_000,
         "2 must wait out 3's lease ({took_over} us after the restart)"
     );
+}
+
+/// Quorum of five (three) and joining an established ensemble: five servers started one
+/// by one. With one or two up nobody leads (no majority of five); once 3 is up, 3 leads
+/// (largest id among equal zxids, and three of five are a majority). 4 and 5 then join
+/// as followers through the out-of-election path: no new election, so the leader keeps
+/// its round and epoch and nobody who was up changes state.
+#[test]
+fn s14_five_started_one_by_one_third_leads_fourth_and_fifth_follow() {
+    let mut sim = Sim::new(SEED, 5, 0, NetConfig::PERFECT);
+    sim.start(1);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.state_of(1), Some(Looking), "one of five is no quorum");
+    sim.start(2);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.state_of(1), Some(Looking), "two of five are no quorum");
+    assert_eq!(sim.state_of(2), Some(Looking), "two of five are no quorum");
+    assert!(sim.leaders().is_empty());
+
+    sim.start(3);
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("1, 2 and 3 agree");
+    assert_eq!(leader, 3, "3 has the largest id of the three up");
+    let epoch = sim.epoch_of(3);
+    let round = sim.node(3).node.as_ref().unwrap().round();
+    sim.run_for(ms(2000));
+
+    for joiner in [4, 5] {
+        sim.start(joiner);
+        let (leader, _) = sim.await_agreement(ms(2000)).expect("joins");
+        sim.run_for(ms(1000));
+        assert_eq!(leader, 3, "{joiner} follows the established leader");
+        assert_eq!(sim.state_of(joiner), Some(Following));
+        assert_eq!(sim.leader_of(joiner), Some(3));
+        assert_eq!(sim.epoch_of(joiner), epoch, "{joiner}: same epoch");
+    }
+    sim.assert_ok();
+    assert_eq!(sim.leaders(), vec![3]);
+    assert_eq!(sim.epoch_of(3), epoch, "no new epoch");
+    assert_eq!(
+        sim.node(3).node.as_ref().unwrap().round(),
+        round,
+        "no new round"
+    );
+    // 1, 2 and 3 changed state once (to FOLLOWING, FOLLOWING, LEADING); 4 and 5 once too.
+    for id in 1..=5 {
+        assert_eq!(
+            sim.node(id).transitions.len(),
+            1,
+            "node {id} changed state again"
+        );
+    }
+    assert_eq!(sim.leader_terms(), 1, "one leadership in all");
 }

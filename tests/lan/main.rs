@@ -33,11 +33,8 @@
 //! A seed fixes the cluster size (3, 5, 7 for seed mod 3 = 0, 1, 2), so each of the three
 //! tests runs its own share of the seeds; they run in parallel.
 
-#[path = "lan/netns.rs"]
 mod netns;
-#[path = "lan/record.rs"]
 mod record;
-#[path = "lan/schedule.rs"]
 mod schedule;
 
 use std::collections::BTreeMap;
@@ -231,14 +228,14 @@ impl Run<'_> {
             }
         }
         let free: Vec<usize> = (1..=self.sched.n).filter(|&i| !self.busy[i - 1]).collect();
-        rng.pick(&free, 1).first().copied()
+        rng.sample(&free, 1).first().copied()
     }
 
     fn begin(&mut self, k: usize) -> Result<(), String> {
         let fault = self.sched.faults[k].clone();
         let n = self.sched.n;
         let all: Vec<usize> = (1..=n).collect();
-        let mut rng = Rng::new(fault.draw);
+        let mut rng = Rng::mixed(fault.draw);
         let before = unix_now_ms();
         match fault.kind {
             Kind::Kill | Kind::Wipe | Kind::Stop | Kind::LinkDown => {
@@ -278,10 +275,10 @@ impl Run<'_> {
                     Some(l) => {
                         let others: Vec<usize> = all.iter().copied().filter(|&i| i != l).collect();
                         let mut side = vec![l];
-                        side.extend(rng.pick(&others, size - 1));
+                        side.extend(rng.sample(&others, size - 1));
                         side
                     }
-                    None => rng.pick(&all, size),
+                    None => rng.sample(&all, size),
                 };
                 self.net.partitions.insert(k, side.clone());
                 self.apply_net(before)?;
@@ -291,25 +288,25 @@ impl Run<'_> {
                 let (receivers, senders) = match self.current_leader().filter(|_| fault.at_leader) {
                     Some(l) => {
                         let others: Vec<usize> = all.iter().copied().filter(|&i| i != l).collect();
-                        if rng.chance(50) {
+                        if rng.below(100) < 50 {
                             // A deaf leader: it still sends, hears nobody.
                             (vec![l], others)
                         } else {
                             // A mute leader: some followers stop hearing it.
                             let r = rng.range(1, others.len() as u64) as usize;
-                            (rng.pick(&others, r), vec![l])
+                            (rng.sample(&others, r), vec![l])
                         }
                     }
                     None => {
                         let r = rng.range(1, (n - 1) as u64) as usize;
-                        let receivers = rng.pick(&all, r);
+                        let receivers = rng.sample(&all, r);
                         let rest: Vec<usize> = all
                             .iter()
                             .copied()
                             .filter(|i| !receivers.contains(i))
                             .collect();
                         let s = rng.range(1, rest.len() as u64) as usize;
-                        (receivers, rng.pick(&rest, s))
+                        (receivers, rng.sample(&rest, s))
                     }
                 };
                 self.net
@@ -322,7 +319,7 @@ impl Run<'_> {
             }
             Kind::Loss => {
                 let count = rng.range(1, n as u64) as usize;
-                let hosts = rng.pick(&all, count);
+                let hosts = rng.sample(&all, count);
                 self.net.losses.insert(k, (hosts.clone(), fault.percent));
                 self.apply_net(before)?;
                 self.note(format_args!(
@@ -645,7 +642,7 @@ fn drive(run: &mut Run) -> Result<(f64, f64, usize), String> {
         .copied()
         .filter(|i| !run.wiped.contains(i))
         .collect();
-    let down = Rng::new(run.sched.final_draw).pick(&candidates, run.sched.final_down);
+    let down = Rng::mixed(run.sched.final_draw).sample(&candidates, run.sched.final_down);
     for &i in &down {
         run.kill(i)?;
     }
@@ -813,7 +810,7 @@ fn lan_faults_7_nodes() {
     run_set(7);
 }
 
-/// Issue 3: IPv6 groups work too. `lo` in this VM carries no IPv6 multicast, so this runs
+/// IPv6 groups work too. `lo` in this VM carries no IPv6 multicast, so this runs
 /// on the namespace LAN: three nodes on the link-local group `[ff02::1:77]:7277` (sent on
 /// the named veth interface, hop limit 1) elect, fail over after SIGKILL of the leader,
 /// and the old leader rejoins as a follower.

@@ -8,41 +8,20 @@
 //! persisted epochs and the incarnation counter ("disk") survive. Frames travel as bytes
 //! (emit, then parse), so the codec is on the path.
 //!
-//! Invariants are checked after every input of every node; the first violation is kept
-//! with the time it happened. Everything derives from the seed, so a failing run replays.
-#![allow(dead_code)]
+//! The invariants of [`crate::invariants`] are checked after every input of every node,
+//! cluster-wide ones included; the first violation is kept with the time it happened.
+//! Everything derives from the seed, so a failing run replays.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use votecast_core::election::{Config, Epochs, Event, Instant, Node, Output, ServerState};
-use votecast_core::rng::SplitMix64;
 use votecast_core::wire::{self, FRAME_LEN};
 
-/// The simulator's schedule generator: SplitMix64 from a seed.
-#[derive(Clone, Debug)]
-pub struct Rng(SplitMix64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(SplitMix64::new(seed ^ 0x5eed_1e55_c0ff_ee00))
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-    /// Uniform in lo..=hi.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo + 1)
-    }
-    /// True with probability `percent` / 100.
-    pub fn chance(&mut self, percent: u32) -> bool {
-        self.next_u64() % 10_000 < u64::from(percent) * 100
-    }
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[(self.next_u64() % items.len() as u64) as usize]
-    }
-}
+use crate::clock::LocalClock;
+use crate::invariants::{self, At, Checker, Input};
+pub use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug)]
 pub struct NetConfig {
@@ -78,33 +57,20 @@ pub struct SimNode {
     pub disk: Epochs,
     pub incarnation: u32,
     pub zxid: u64,
-    /// Clock-rate error in ppm; local = offset + real + real * drift / 1e6.
-    pub drift_ppm: i64,
-    pub clock_offset_us: u64,
+    /// Its local clock against the simulator's real time.
+    pub clock: LocalClock,
     pub transitions: Vec<Transition>,
     pub frames_sent: u64,
 }
 
 impl SimNode {
     pub fn local(&self, real_us: u64) -> Instant {
-        let real = i128::from(real_us);
-        let skew = real * i128::from(self.drift_ppm) / 1_000_000;
-        Instant::from_micros((i128::from(self.clock_offset_us) + real + skew) as u64)
+        self.clock.local(real_us)
     }
 
     /// The earliest real time at which the local clock reads at least `local`.
     pub fn real_at(&self, local: Instant, not_before: u64) -> u64 {
-        let target = i128::from(local.as_micros()) - i128::from(self.clock_offset_us);
-        let mut real =
-            (target * 1_000_000 / (1_000_000 + i128::from(self.drift_ppm))).max(0) as u64;
-        real = real.max(not_before);
-        while self.local(real) < local {
-            real += 1;
-        }
-        while real > not_before && self.local(real - 1) >= local {
-            real -= 1;
-        }
-        real
+        self.clock.real_at(local, not_before)
     }
 
     pub fn is_up(&self) -> bool {
@@ -139,14 +105,8 @@ pub struct Sim {
     pub rng: Rng,
     queue: BinaryHeap<Reverse<Delivery>>,
     order: u64,
-    /// Who reports LEADING right now, with the epoch and since when (real time).
-    leading: Vec<Option<(u64, u64)>>,
-    /// A crashed leader's (epoch, real time its last lease ends): its application may act
-    /// as leader until then, so nobody else may lead before.
-    ghosts: Vec<Option<(u64, u64)>>,
-    /// Highest epoch ever reported LEADING.
-    pub max_leader_epoch: u64,
-    pub leader_terms: u64,
+    /// The invariants, fed every output of every node.
+    checker: Checker,
     pub violation: Option<String>,
     pub frames_delivered: u64,
     /// When set, every frame a node multicasts is also kept in `recorded` with the real
@@ -184,14 +144,20 @@ impl Sim {
                     disk: Epochs::default(),
                     incarnation: 0,
                     zxid: 0,
-                    drift_ppm: 0,
-                    clock_offset_us: 1_000_000 * id,
+                    clock: LocalClock {
+                        offset_us: 1_000_000 * id,
+                        drift_ppm: 0,
+                    },
                     transitions: Vec::new(),
                     frames_sent: 0,
                 }
             })
             .collect();
         let n = nodes.len();
+        let mut checker = Checker::new(true);
+        for node in &nodes {
+            checker.watch(node.id, node.disk);
+        }
         Sim {
             seed,
             now_us: 0,
@@ -202,10 +168,7 @@ impl Sim {
             rng,
             queue: BinaryHeap::new(),
             order: 0,
-            leading: vec![None; n],
-            ghosts: vec![None; n],
-            max_leader_epoch: 0,
-            leader_terms: 0,
+            checker,
             violation: None,
             frames_delivered: 0,
             record: false,
@@ -243,7 +206,7 @@ impl Sim {
     pub fn randomize_drift(&mut self, max_ppm: i64) {
         for i in 0..self.nodes.len() {
             let span = (2 * max_ppm + 1) as u64;
-            self.nodes[i].drift_ppm = (self.rng.next_u64() % span) as i64 - max_ppm;
+            self.nodes[i].clock.drift_ppm = (self.rng.next_u64() % span) as i64 - max_ppm;
         }
     }
 
@@ -267,7 +230,8 @@ impl Sim {
         let now = sim_node.local(self.now_us);
         node.start(now);
         sim_node.node = Some(node);
-        self.drain(i);
+        self.checker.process_started(i);
+        self.drain(i, Input::Other);
     }
 
     pub fn start_all(&mut self) {
@@ -291,12 +255,8 @@ impl Sim {
     /// Power loss: memory gone, disk kept.
     pub fn crash(&mut self, id: u64) {
         let i = self.index(id);
-        if let Some(node) = self.nodes[i].node.take() {
-            if let (Some((epoch, _)), Some(until)) = (self.leading[i], node.valid_until()) {
-                let until_us = self.nodes[i].real_at(until, self.now_us);
-                self.ghosts[i] = Some((epoch, until_us));
-            }
-            self.end_leadership(i);
+        if self.nodes[i].node.take().is_some() {
+            self.checker.crashed(i, self.now_us);
             self.nodes[i].transitions.push(Transition {
                 at_us: self.now_us,
                 state: ServerState::Looking,
@@ -312,7 +272,7 @@ impl Sim {
         let now = self.nodes[i].local(self.now_us);
         if let Some(node) = self.nodes[i].node.as_mut() {
             node.shutdown(now);
-            self.drain(i);
+            self.drain(i, Input::Other);
             self.nodes[i].node = None;
         }
     }
@@ -391,7 +351,7 @@ impl Sim {
                 if let Some(node) = self.nodes[i].node.as_mut() {
                     node.handle_timeout(now);
                 }
-                self.drain(i);
+                self.drain(i, Input::Timeout);
             }
         }
     }
@@ -421,23 +381,41 @@ impl Sim {
                 );
             }
         }
-        if let Err(err) = node.handle_datagram(now, &delivery.bytes) {
-            if delivery.hostile {
-                self.hostile_rejected += 1;
-                self.drain(i);
-                return;
+        match node.handle_datagram(now, &delivery.bytes) {
+            Ok(()) => {
+                let cluster = node.config().cluster;
+                if let Ok(frame) = wire::parse_datagram(&delivery.bytes, cluster) {
+                    self.checker.received(i, &frame);
+                }
             }
-            self.violate(format!(
+            Err(_) if delivery.hostile => self.hostile_rejected += 1,
+            Err(err) => self.violate(format!(
                 "node {} rejected a valid frame: {err}",
                 self.nodes[i].id
-            ));
+            )),
         }
-        self.drain(i);
+        self.drain(i, Input::Other);
     }
 
-    /// Act on a node's outputs: persist to disk, record events, multicast frames.
-    fn drain(&mut self, i: usize) {
-        while let Some(output) = self.nodes[i].node.as_mut().and_then(|n| n.poll_output()) {
+    /// Act on a node's outputs after one input (persist to disk, record events, multicast
+    /// frames), checking the invariants on the way.
+    fn drain(&mut self, i: usize, input: Input) {
+        let at = At {
+            global_us: self.now_us,
+            clock: self.nodes[i].clock,
+        };
+        let Some(node) = self.nodes[i].node.as_mut() else {
+            return;
+        };
+        let outputs = match invariants::drain(node) {
+            Ok(outputs) => outputs,
+            Err(violation) => return self.violate(violation),
+        };
+        for output in outputs {
+            let node = self.nodes[i].node.as_ref().expect("up");
+            if let Err(violation) = self.checker.output(i, node, &output, at) {
+                self.violate(violation);
+            }
             match output {
                 Output::Persist(epochs) => self.nodes[i].disk = epochs,
                 Output::Event(Event::StateChanged(change)) => {
@@ -447,22 +425,18 @@ impl Sim {
                         leader: change.leader,
                         epoch: change.epoch,
                     });
-                    if change.state == ServerState::Leading {
-                        self.begin_leadership(i, change.epoch.unwrap_or(0));
-                    } else if change.previous == ServerState::Leading {
-                        self.end_leadership(i);
-                    }
                 }
-                Output::Event(Event::DuplicateId(dup)) => {
-                    panic!("node {} saw its id from elsewhere: {dup:?}", i + 1)
-                }
+                Output::Event(Event::DuplicateId(_)) => {}
                 Output::Transmit(frame) => {
                     self.nodes[i].frames_sent += 1;
                     self.multicast(i, frame.bytes);
                 }
             }
         }
-        self.check_node(i);
+        let node = self.nodes[i].node.as_ref().expect("up");
+        if let Err(violation) = self.checker.after_input(i, node, input, at) {
+            self.violate(violation);
+        }
     }
 
     fn multicast(&mut self, from: usize, bytes: [u8; FRAME_LEN]) {
@@ -513,73 +487,17 @@ impl Sim {
         }
     }
 
-    fn begin_leadership(&mut self, i: usize, epoch: u64) {
-        let id = self.nodes[i].id;
-        if !self.nodes[i].config.is_voter(id) {
-            self.violate(format!("observer {id} reports LEADING"));
-        }
-        let overlapping = self
-            .leading
-            .iter()
-            .enumerate()
-            .find_map(|(j, other)| other.filter(|_| j != i).map(|o| (self.nodes[j].id, o)));
-        if let Some((other_id, (other_epoch, since))) = overlapping {
-            self.violate(format!(
-                "two leaders: {id} (epoch {epoch}) while {other_id} leads epoch {other_epoch} since {since} us"
-            ));
-        }
-        let now_us = self.now_us;
-        let ghost = self.ghosts.iter().enumerate().find_map(|(j, ghost)| {
-            ghost
-                .filter(|&(_, until_us)| j != i && until_us > now_us)
-                .map(|g| (self.nodes[j].id, g))
-        });
-        if let Some((other_id, (other_epoch, until_us))) = ghost {
-            self.violate(format!(
-                "two leaders: {id} (epoch {epoch}) while crashed {other_id}'s lease of epoch {other_epoch} runs until {until_us} us"
-            ));
-        }
-        if epoch <= self.max_leader_epoch {
-            self.violate(format!(
-                "leader {id} reports epoch {epoch}, not above the previous leader's {}",
-                self.max_leader_epoch
-            ));
-        }
-        self.max_leader_epoch = self.max_leader_epoch.max(epoch);
-        self.leading[i] = Some((epoch, self.now_us));
-        self.leader_terms += 1;
-    }
-
-    fn end_leadership(&mut self, i: usize) {
-        self.leading[i] = None;
-    }
-
-    fn check_node(&mut self, i: usize) {
-        let now = self.nodes[i].local(self.now_us);
-        let Some(node) = self.nodes[i].node.as_ref() else {
-            return;
-        };
-        let id = node.id();
-        let state = node.state();
-        let lease_ok = node.valid_until().is_some_and(|until| until > now);
-        let is_voter = node.config().is_voter(id);
-        let leader = node.leader();
-        let leader_is_voter = leader.is_none_or(|l| node.config().is_voter(l));
-        if state == ServerState::Leading && !lease_ok {
-            self.violate(format!("node {id} reports LEADING without a running lease"));
-        }
-        if !is_voter && matches!(state, ServerState::Following | ServerState::Leading) {
-            self.violate(format!("observer {id} reports {state}"));
-        }
-        if is_voter && state == ServerState::Observing {
-            self.violate(format!("voter {id} reports OBSERVING"));
-        }
-        if !leader_is_voter {
-            self.violate(format!("node {id} follows non-voter {leader:?}"));
-        }
-    }
-
     // ----- queries ----------------------------------------------------------------------
+
+    /// LEADING reports so far.
+    pub fn leader_terms(&self) -> u64 {
+        self.checker.leaderships()
+    }
+
+    /// Highest epoch any node reported LEADING with.
+    pub fn max_leader_epoch(&self) -> u64 {
+        self.checker.max_leader_epoch()
+    }
 
     /// Every up node agrees on one up leader that reports LEADING; voters FOLLOWING it and
     /// observers OBSERVING it, all with the leader's epoch. Returns the leader.
@@ -652,7 +570,7 @@ impl Sim {
     pub fn history(&self) -> String {
         let mut out = String::new();
         for n in &self.nodes {
-            out.push_str(&format!("node {} (drift {} ppm):", n.id, n.drift_ppm));
+            out.push_str(&format!("node {} (drift {} ppm):", n.id, n.clock.drift_ppm));
             for t in n.transitions.iter().rev().take(12).rev() {
                 out.push_str(&format!(
                     " [{}ms {} L{:?} E{:?}]",

@@ -1,9 +1,9 @@
-//! The fuzz targets' corpora, replayed as regular tests on stable Rust (issue 6).
+//! The fuzz targets' corpora, replayed as regular tests on stable Rust.
 //!
 //! `fuzz/` holds two cargo-fuzz targets (nightly + libFuzzer): `wire_parse` (arbitrary
 //! bytes into the frame codec) and `core_sequence` (arbitrary step sequences for a few
-//! election cores). Their checks live in `fuzz/src`, which this file includes with `#[path]`,
-//! so the same assertions run here on every input the fuzzers kept in `fuzz/corpus/<target>`
+//! election cores). Their checks live in `votecast_testkit::fuzz`, so the same assertions
+//! run here on every input the fuzzers kept in `fuzz/corpus/<target>`
 //! (inputs that reached new code) — and on any crash reproducer, which goes into the same
 //! directory once the bug is fixed.
 
@@ -12,13 +12,7 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::{Arbitrary, Unstructured};
 
-// The fuzz crate's own library; some of its public items serve only the fuzz targets.
-#[allow(dead_code)]
-#[path = "../fuzz/src/core_sequence.rs"]
-mod core_sequence;
-#[allow(dead_code)]
-#[path = "../fuzz/src/wire_check.rs"]
-mod wire_check;
+use votecast_testkit::fuzz::{core_sequence, wire_check};
 
 /// Every file of `fuzz/corpus/<target>`, sorted, with its bytes.
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {

@@ -7,16 +7,14 @@
 //! times. Every failure names its seed; `VOTECAST_SIM_SEED=N` is not needed to replay, the
 //! seeds are fixed.
 
-mod sim;
-
 use std::time::Duration;
 
-use sim::{NetConfig, Rng, Sim};
 use votecast_core::auth::KeySet;
 use votecast_core::election::{
     Config, DatagramError, Epochs, Event, Instant, Node, Output, ServerState, FRAME_BUDGET_BURST,
 };
 use votecast_core::wire::{self, Flags, Packet, Repr, Vote, FRAME_LEN};
+use votecast_testkit::sim::{NetConfig, Rng, Sim};
 
 const SECRET: [u8; 32] = *b"\x8a\x1f\x03\xc4\x77\x92\x5e\xe0\x19\xd6\x2b\xa8\x41\xfc\x6d\x30\
 \x95\x0e\xb7\x5a\xc2\x68\x13\xef\x84\x2d\x79\xa1\x36\xdb\x50\xcb";
@@ -150,7 +148,7 @@ fn forged_frame(rng: &mut Rng, recorded: &[[u8; FRAME_LEN]]) -> [u8; FRAME_LEN] 
     bytes
 }
 
-/// Issue 6: "a forged multicast frame must not be able to elect, depose or stall anyone".
+/// A forged multicast frame can neither elect, depose nor stall anyone.
 /// 2,000 forged frames per run, at random times to random nodes, leave every transition of
 /// the run exactly as it was without them.
 #[test]
@@ -192,7 +190,7 @@ fn forged_frames_change_nothing() {
     }
 }
 
-/// Issue 6: replay protection. Every frame of the first half of the run, replayed to every
+/// Replay protection. Every frame of the first half of the run, replayed to every
 /// node in the second half, is dropped as stale: the run does not change.
 #[test]
 fn replayed_frames_change_nothing() {
@@ -344,8 +342,8 @@ fn own_id_frame(incarnation: u32, sequence: u64, keys: &KeySet) -> [u8; FRAME_LE
     bytes
 }
 
-/// Issue 6: "a frame carrying our own id from another incarnation ... means two boards
-/// share an id — log an error, report it, and refuse to lead". A leader steps down at once,
+/// A frame carrying our own id from another incarnation means two boards share an id:
+/// log an error, report it, and refuse to lead. A leader steps down at once,
 /// falls silent, refuses to lead while it keeps hearing the other board, and comes back
 /// after the quarantine.
 #[test]
@@ -483,7 +481,7 @@ fn frames_without_a_valid_tag_are_rejected_and_counted() {
     );
 }
 
-/// Issue 6: "a sender over a frame-rate budget is throttled". A voter may send a burst of
+/// A sender over its frame-rate budget is throttled. A voter may send a burst of
 /// FRAME_BUDGET_BURST frames, then 16 per tick; beyond that its frames are dropped and
 /// counted. Replayed copies of its frames are stale and do not use up its budget.
 #[test]

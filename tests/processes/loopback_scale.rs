@@ -5,7 +5,7 @@
 //! Real multicast on `lo` only (group 239.192.77.77 on a free port, TTL 1), every wait
 //! bounded, every process killed and reaped when the cluster is dropped (also on a failed
 //! assertion). The bounds are generous (seconds) because CI machines are small and shared;
-//! the measured times are printed (`cargo test --test loopback_scale -- --nocapture`).
+//! the measured times are printed (`cargo test --test processes loopback_scale:: -- --nocapture`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,0 +1,15 @@
+//! The real `votecast` binary as separate processes on this machine: one test binary per
+//! kind of harness. One module per suite:
+//!
+//! - `cli_errors`: bad command lines and config files exit 2 naming the flag or key;
+//! - `loopback`: clusters of `votecast run` electing over UDP multicast on `lo`;
+//! - `loopback_hostile`: authentication, twins and floods of foreign frames on `lo`;
+//! - `loopback_scale`: 15 processes on `lo`, and `votecast bench` end to end.
+//!
+//! Every test uses `lo` only (TTL 1), bounds every wait, and kills and reaps every process
+//! it started. Run one suite with a path filter, e.g. `cargo test --test processes loopback::`.
+
+mod cli_errors;
+mod loopback;
+mod loopback_hostile;
+mod loopback_scale;
