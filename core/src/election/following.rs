@@ -122,7 +122,7 @@ impl Node {
         self.timers
             .set(Timer::SyncTimeout, now + self.config.sync_timeout());
         if self.is_voter {
-            self.support_leader(&mut follow, frame);
+            self.support_leader(now, &mut follow, frame);
         }
         if frame.flags.contains(Flags::ESTABLISHED) {
             self.adopt_established(&mut follow, frame.epoch);
@@ -149,14 +149,12 @@ impl Node {
     /// A voter's answer to its leader's LEADING frame: promise support and echo the time
     /// stamp (only if no promise to another leader is running), and acknowledge the
     /// proposed epoch if the epoch rule allows.
-    fn support_leader(&mut self, follow: &mut Following, frame: &Repr) {
+    /// The promise runs for `sync_timeout` from the input's `now`.
+    fn support_leader(&mut self, now: Instant, follow: &mut Following, frame: &Repr) {
         let leader = follow.vote.leader;
         if self.promise.is_free_for(leader, self.now) {
-            self.promise.promise_to(
-                leader,
-                frame.incarnation,
-                self.now + self.config.sync_timeout(),
-            );
+            self.promise
+                .promise_to(leader, frame.incarnation, now + self.config.sync_timeout());
             follow.echo = frame.echo;
         } else {
             follow.echo = 0;
@@ -297,6 +295,19 @@ mod tests {
             Some(t + node.config.sync_timeout()),
             "the follower timeout"
         );
+    }
+
+    #[test]
+    fn a_leader_frame_promises_support_for_sync_timeout_from_its_receipt() {
+        let (mut node, mut leader) = follower();
+        let t = Instant::from_millis(10);
+        node.handle_frame(t, &leader.frame(ServerState::Leading, vote(3, 0, 0), 1));
+        let end = t + node.config.sync_timeout();
+        assert!(node.promise.is_to(3));
+        assert!(!node
+            .promise
+            .is_free_for(2, end - core::time::Duration::from_micros(1)));
+        assert!(node.promise.is_free_for(2, end));
     }
 
     #[test]
