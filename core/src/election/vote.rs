@@ -27,7 +27,7 @@ mod tests {
     fn peer_epoch_then_zxid_then_id() {
         // Epoch dominates zxid and id.
         assert!(beats(&v(1, 0, 2), &v(9, 99, 1)));
-        // Equal epoch: zxid dominates id (seed article: zxid first, then myid).
+        // Equal epoch: zxid dominates id (FLE compares zxid first, then myid).
         assert!(beats(&v(1, 123, 1), &v(3, 122, 1)));
         // Equal epoch and zxid: the larger id wins.
         assert!(beats(&v(3, 0, 0), &v(2, 0, 0)));

@@ -1,0 +1,331 @@
+//! FOLLOWING (and OBSERVING): the follower's side of the leadership phase. A follower
+//! tracks its leader's frames, acknowledges the leader's epoch under the epoch rule,
+//! promises support and echoes the leader's time stamp, and adopts the epoch once the
+//! leader reports it established. Observers keep the same bookkeeping but never
+//! acknowledge, promise or send.
+
+use super::node::{Node, PublicView, Role};
+use super::output::Epochs;
+use super::time::Instant;
+use super::timers::Timer;
+use crate::wire::{Flags, Repr, ServerState, Vote};
+
+/// The FOLLOWING (or OBSERVING) role.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Following {
+    /// The decided vote; its peer epoch becomes the established epoch (updateElectionVote).
+    pub(super) vote: Vote,
+    /// Epoch we acknowledged to the leader (0 = none).
+    pub(super) acked_epoch: u64,
+    /// Epoch the leader reported established (0 = not yet).
+    pub(super) established_epoch: u64,
+    /// Leader time stamp we echo (raw wire value, 0 = none).
+    pub(super) echo: u64,
+    /// The round we decided in and the leader's incarnation then: a LOOKING frame from the
+    /// same incarnation in that round is an old retransmission, not an abandonment.
+    round: u64,
+    leader_incarnation: Option<u32>,
+}
+
+impl Following {
+    /// Following `vote.leader` (last heard as `leader_incarnation`) after deciding in
+    /// `round`; nothing acknowledged yet.
+    fn new(vote: Vote, round: u64, leader_incarnation: Option<u32>) -> Following {
+        Following {
+            vote,
+            acked_epoch: 0,
+            established_epoch: 0,
+            echo: 0,
+            round,
+            leader_incarnation,
+        }
+    }
+
+    /// A LOOKING frame of the round we decided in, from the same incarnation of the leader,
+    /// was sent before the leader decided too: nothing changed.
+    fn is_late_vote(&self, frame: &Repr) -> bool {
+        frame.state == ServerState::Looking
+            && frame.round <= self.round
+            && self.leader_incarnation == Some(frame.incarnation)
+    }
+
+    /// We acknowledged the epoch the leader reported established (our frames say so).
+    pub(super) fn acked_established(&self) -> bool {
+        self.acked_epoch != 0 && self.established_epoch == self.acked_epoch
+    }
+}
+
+/// May a follower with `epochs` acknowledge `epoch`, proposed by `leader`?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EpochAck {
+    /// Greater than any epoch accepted so far: accept it (durably) and acknowledge.
+    Accept,
+    /// Already accepted from this same leader: acknowledge again.
+    Repeat,
+    /// Smaller, or equal but accepted from another leader: never acknowledged, so no two
+    /// leaders establish the same epoch.
+    Refuse,
+}
+
+fn epoch_ack(epochs: &Epochs, epoch: u64, leader: u64) -> EpochAck {
+    if epoch > epochs.accepted_epoch {
+        EpochAck::Accept
+    } else if epoch == epochs.accepted_epoch && epochs.accepted_leader == leader {
+        EpochAck::Repeat
+    } else {
+        EpochAck::Refuse
+    }
+}
+
+impl Node {
+    /// The election decided for another node: follow (or observe) it.
+    pub(super) fn become_follower(&mut self, now: Instant, vote: Vote) {
+        let leader_incarnation = self
+            .config
+            .voter_index(vote.leader)
+            .and_then(|i| self.voters[i].last_frame)
+            .map(|(incarnation, _)| incarnation);
+        self.role = Role::Following(Following::new(vote, self.round, leader_incarnation));
+        self.timers
+            .set(Timer::SyncTimeout, now + self.config.sync_timeout());
+        self.timers
+            .set(Timer::InitTimeout, now + self.config.init_timeout());
+        if self.is_voter {
+            self.broadcast(now);
+        }
+    }
+
+    /// A voter's frame while we follow.
+    pub(super) fn follower_receive(&mut self, now: Instant, frame: &Repr) {
+        let Role::Following(mut follow) = self.role else {
+            return;
+        };
+        let leader = follow.vote.leader;
+        if frame.sender != leader {
+            if frame.state == ServerState::Looking {
+                self.answer(now);
+            }
+            return;
+        }
+        if frame.state != ServerState::Leading || frame.vote.leader != leader {
+            if !follow.is_late_vote(frame) {
+                // Our leader stopped leading (or restarted, or follows someone else): a
+                // new election may start at once. If this process stepped down, it did
+                // so before sending this, so our promise to it is void; if it restarted,
+                // the crashed process's lease runs its course (see `Promise::release`).
+                self.promise.release(leader, frame.incarnation, self.now);
+                self.start_election(now);
+            }
+            return;
+        }
+        follow.leader_incarnation = Some(frame.incarnation);
+        self.timers
+            .set(Timer::SyncTimeout, now + self.config.sync_timeout());
+        if self.is_voter {
+            self.support_leader(now, &mut follow, frame);
+        }
+        if frame.flags.contains(Flags::ESTABLISHED) {
+            self.adopt_established(&mut follow, frame.epoch);
+        }
+        self.role = Role::Following(follow);
+        if follow.established_epoch != 0 {
+            self.timers.clear(Timer::InitTimeout);
+            self.set_public(PublicView {
+                state: if self.is_voter {
+                    ServerState::Following
+                } else {
+                    ServerState::Observing
+                },
+                leader: Some(leader),
+                epoch: Some(follow.established_epoch),
+            });
+        }
+        if self.is_voter {
+            // The heartbeat answer; it carries our echo and acknowledgement.
+            self.broadcast(now);
+        }
+    }
+
+    /// A voter's answer to its leader's LEADING frame: promise support and echo the time
+    /// stamp (only if no promise to another leader is running), and acknowledge the
+    /// proposed epoch if the epoch rule allows.
+    /// The promise runs for `sync_timeout` from the input's `now`.
+    fn support_leader(&mut self, now: Instant, follow: &mut Following, frame: &Repr) {
+        let leader = follow.vote.leader;
+        if self.promise.is_free_for(leader, self.now) {
+            self.promise
+                .promise_to(leader, frame.incarnation, now + self.config.sync_timeout());
+            follow.echo = frame.echo;
+        } else {
+            follow.echo = 0;
+        }
+        if frame.epoch == 0 || follow.acked_epoch == frame.epoch {
+            return;
+        }
+        match epoch_ack(&self.epochs, frame.epoch, leader) {
+            EpochAck::Accept => {
+                self.epochs.accepted_epoch = frame.epoch;
+                self.epochs.accepted_leader = leader;
+                self.persist();
+                follow.acked_epoch = frame.epoch;
+            }
+            EpochAck::Repeat => follow.acked_epoch = frame.epoch,
+            EpochAck::Refuse => {}
+        }
+    }
+
+    /// The leader reports `epoch` established: it becomes our view's epoch, and (if we
+    /// acknowledged it) our current epoch, durably.
+    fn adopt_established(&mut self, follow: &mut Following, epoch: u64) {
+        follow.established_epoch = epoch;
+        follow.vote.peer_epoch = epoch;
+        if self.is_voter && follow.acked_epoch == epoch && self.epochs.current_epoch < epoch {
+            self.epochs.current_epoch = epoch;
+            self.persist();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{drain, frames, started, vote, Sender};
+    use super::*;
+    use crate::election::outgoing::encode_echo;
+    use crate::election::{Event, Output, StateChange};
+
+    #[test]
+    fn epoch_rule() {
+        let epochs = Epochs {
+            accepted_epoch: 5,
+            accepted_leader: 3,
+            current_epoch: 4,
+        };
+        assert_eq!(epoch_ack(&epochs, 6, 2), EpochAck::Accept);
+        assert_eq!(epoch_ack(&epochs, 5, 3), EpochAck::Repeat);
+        assert_eq!(
+            epoch_ack(&epochs, 5, 2),
+            EpochAck::Refuse,
+            "same epoch, other leader"
+        );
+        assert_eq!(epoch_ack(&epochs, 4, 3), EpochAck::Refuse, "smaller");
+    }
+
+    #[test]
+    fn late_vote_is_same_incarnation_and_decided_round_only() {
+        let follow = Following::new(vote(3, 0, 0), 4, Some(9));
+        let mut leader = Sender::new(3);
+        leader.incarnation = 9;
+        assert!(follow.is_late_vote(&leader.frame(ServerState::Looking, vote(3, 0, 0), 4)));
+        assert!(follow.is_late_vote(&leader.frame(ServerState::Looking, vote(3, 0, 0), 3)));
+        assert!(!follow.is_late_vote(&leader.frame(ServerState::Looking, vote(3, 0, 0), 5)));
+        assert!(!follow.is_late_vote(&leader.frame(ServerState::Following, vote(2, 0, 0), 4)));
+        leader.incarnation = 10;
+        assert!(!follow.is_late_vote(&leader.frame(ServerState::Looking, vote(3, 0, 0), 4)));
+    }
+
+    /// Node 1 of three, following 3 after the election of round 1.
+    fn follower() -> (crate::election::Node, Sender) {
+        let mut node = started(1, &[1, 2, 3]);
+        let mut leader = Sender::new(3);
+        let mut two = Sender::new(2);
+        node.handle_frame(
+            Instant::ZERO,
+            &leader.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        assert!(matches!(node.role, Role::Following(_)));
+        drain(&mut node);
+        (node, leader)
+    }
+
+    #[test]
+    fn acknowledges_persists_echoes_then_adopts_the_established_epoch() {
+        let (mut node, mut leader) = follower();
+        let t = Instant::from_millis(10);
+        let mut lead = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        lead.epoch = 1;
+        lead.echo = encode_echo(Instant::from_millis(7));
+        node.handle_frame(t, &lead);
+        let out = drain(&mut node);
+        let accepted = Epochs {
+            accepted_epoch: 1,
+            accepted_leader: 3,
+            current_epoch: 0,
+        };
+        assert_eq!(out[0], Output::Persist(accepted));
+        let Output::Transmit(answer) = out[1] else {
+            panic!("{out:?}");
+        };
+        assert_eq!(out.len(), 2, "not reported before the epoch is established");
+        assert_eq!((answer.repr.epoch, answer.repr.echo), (1, lead.echo));
+        assert_eq!(answer.repr.state, ServerState::Following);
+        assert_eq!(node.state(), ServerState::Looking);
+
+        let mut established = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        established.epoch = 1;
+        established.flags = Flags::ESTABLISHED;
+        node.handle_frame(t, &established);
+        let out = drain(&mut node);
+        assert_eq!(
+            out[0],
+            Output::Persist(Epochs {
+                current_epoch: 1,
+                ..accepted
+            })
+        );
+        assert!(matches!(
+            out[1],
+            Output::Event(Event::StateChanged(StateChange {
+                state: ServerState::Following,
+                leader: Some(3),
+                epoch: Some(1),
+                ..
+            }))
+        ));
+        let Output::Transmit(answer) = out[2] else {
+            panic!("{out:?}");
+        };
+        assert!(answer.repr.flags.contains(Flags::ESTABLISHED));
+        assert_eq!(answer.repr.echo, 0, "the leader sent no stamp this time");
+        assert_eq!(
+            node.valid_until(),
+            Some(t + node.config.sync_timeout()),
+            "the follower timeout"
+        );
+    }
+
+    #[test]
+    fn a_leader_frame_promises_support_for_sync_timeout_from_its_receipt() {
+        let (mut node, mut leader) = follower();
+        let t = Instant::from_millis(10);
+        node.handle_frame(t, &leader.frame(ServerState::Leading, vote(3, 0, 0), 1));
+        let end = t + node.config.sync_timeout();
+        assert!(node.promise.is_to(3));
+        assert!(!node
+            .promise
+            .is_free_for(2, end - core::time::Duration::from_micros(1)));
+        assert!(node.promise.is_free_for(2, end));
+    }
+
+    #[test]
+    fn the_leader_looking_again_starts_an_election() {
+        let (mut node, mut leader) = follower();
+        // A late LOOKING frame of the decided round: ignored.
+        node.handle_frame(
+            Instant::from_millis(1),
+            &leader.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        assert!(matches!(node.role, Role::Following(_)));
+        // LOOKING in a later round: the leader gave up.
+        node.handle_frame(
+            Instant::from_millis(2),
+            &leader.frame(ServerState::Looking, vote(3, 0, 0), 2),
+        );
+        assert!(matches!(node.role, Role::Looking(_)));
+        assert_eq!(node.round(), 2);
+        assert_eq!(frames(&mut node).len(), 1);
+    }
+}

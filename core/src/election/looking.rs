@@ -1,0 +1,439 @@
+//! FastLeaderElection proper (ZooKeeper's `lookForLeader`): rounds, votes, the
+//! notification backoff, and the decision to lead, follow or observe.
+
+use core::time::Duration;
+
+use super::node::{Node, PublicView, Role};
+use super::peers::{Notice, Peer};
+use super::time::Instant;
+use super::timers::Timer;
+use super::vote::beats;
+use crate::wire::{Repr, ServerState, Vote};
+
+/// The LOOKING role.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Looking {
+    /// Our initial vote of this election (None for an observer).
+    pub(super) initial: Option<Vote>,
+    /// Our current proposal (None for an observer that has heard no voter yet).
+    pub(super) proposal: Option<Vote>,
+    /// Silence for this long re-broadcasts our vote.
+    pub(super) notification_interval: Duration,
+}
+
+impl Looking {
+    /// The notification backoff: double the interval, up to `max`.
+    fn back_off(&mut self, max: Duration) {
+        self.notification_interval = self.notification_interval.saturating_mul(2).min(max);
+    }
+
+    /// Our proposal on moving to a later round in which someone votes `vote`: the better of
+    /// that vote and our *initial* vote, not the proposal of an old round.
+    fn proposal_in_new_round(&self, vote: Vote) -> Vote {
+        match self.initial {
+            Some(initial) if !beats(&vote, &initial) => initial,
+            _ => vote,
+        }
+    }
+}
+
+impl Node {
+    /// A new election: next round, vote for ourselves, tell everyone.
+    pub(super) fn start_election(&mut self, now: Instant) {
+        // Stepping down (or never having led): our support for ourselves ends now.
+        self.promise
+            .release(self.config.id, self.incarnation, self.now);
+        // Saturating: a round comes from frames, and without authentication anyone can send
+        // u64::MAX. Stuck at the top, rounds still compare equal and elections still
+        // converge on the best vote.
+        self.round = self.round.saturating_add(1);
+        self.stats.elections_started += 1;
+        self.voters.forget_votes();
+        let initial = self.is_voter.then_some(Vote {
+            leader: self.config.id,
+            zxid: self.zxid,
+            peer_epoch: self.epochs.current_epoch,
+        });
+        self.role = Role::Looking(Looking {
+            initial,
+            proposal: None,
+            notification_interval: self.config.min_notification_interval,
+        });
+        self.timers.clear_all();
+        self.set_public(PublicView::LOOKING);
+        self.mark_election_start(now);
+        self.set_proposal(now, initial);
+        self.check_decision(now);
+    }
+
+    /// Replace our proposal, record it as our own vote and broadcast it.
+    fn set_proposal(&mut self, now: Instant, proposal: Option<Vote>) {
+        let Role::Looking(looking) = &mut self.role else {
+            return;
+        };
+        looking.proposal = proposal;
+        if let (Some(i), Some(vote)) = (self.voters.own(), proposal) {
+            self.voters[i].election = Some(Notice {
+                vote,
+                round: self.round,
+                state: ServerState::Looking,
+            });
+        }
+        self.broadcast(now);
+    }
+
+    pub(super) fn looking(&self) -> Option<Looking> {
+        match self.role {
+            Role::Looking(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// A voter's frame while we look.
+    pub(super) fn looking_receive(&mut self, now: Instant, index: usize, frame: &Repr) {
+        let Some(looking) = self.looking() else {
+            return;
+        };
+        let beats_proposal = looking.proposal.is_none_or(|p| beats(&frame.vote, &p));
+        if self.timers.is_set(Timer::Finalize) {
+            if beats_proposal {
+                // A better vote during finalizeWait resumes the election.
+                self.timers.clear(Timer::Finalize);
+            } else if frame.state == ServerState::Looking && frame.round != self.round {
+                // ZooKeeper drains and drops votes that do not beat the proposal while it
+                // waits; only a lagging sender still gets an answer.
+                if frame.round < self.round {
+                    self.answer(now);
+                }
+                return;
+            }
+        }
+        let notice = Notice {
+            vote: frame.vote,
+            round: frame.round,
+            state: frame.state,
+        };
+        match frame.state {
+            ServerState::Looking => {
+                self.receive_looking_vote(now, looking, beats_proposal, index, notice)
+            }
+            ServerState::Following | ServerState::Leading => {
+                self.receive_settled_vote(now, index, notice)
+            }
+            ServerState::Observing => {}
+        }
+    }
+
+    /// A LOOKING voter's vote: adopt a later round, a better vote, or answer a sender that
+    /// is behind.
+    fn receive_looking_vote(
+        &mut self,
+        now: Instant,
+        looking: Looking,
+        beats_proposal: bool,
+        index: usize,
+        notice: Notice,
+    ) {
+        if notice.round > self.round {
+            self.round = notice.round;
+            self.voters.forget_round();
+            self.timers.clear(Timer::Finalize);
+            let proposal = looking.proposal_in_new_round(notice.vote);
+            self.set_proposal(now, Some(proposal));
+        } else if notice.round < self.round {
+            self.answer(now);
+            return;
+        } else if beats_proposal {
+            self.set_proposal(now, Some(notice.vote));
+        } else if looking.proposal != Some(notice.vote) {
+            // Beyond ZooKeeper: the sender votes worse than us in our round, so it has not
+            // heard our vote (TCP would have delivered it; a multicast frame may be lost).
+            // Answer now instead of at our next backoff expiry.
+            self.answer(now);
+        }
+        self.record_election_vote(now, index, notice);
+        self.check_decision(now);
+    }
+
+    /// A FOLLOWING or LEADING voter's report: it may complete our round's quorum, or show
+    /// an established ensemble we can join.
+    fn receive_settled_vote(&mut self, now: Instant, index: usize, notice: Notice) {
+        if notice.round == self.round {
+            self.record_election_vote(now, index, notice);
+            if self.voters.agreeing(&notice.vote, notice.round) >= self.config.quorum()
+                && self.check_leader(|p| p.election, notice.vote.leader, notice.round)
+            {
+                self.decide(now, notice.vote);
+                return;
+            }
+        }
+        // Joining an established ensemble: a quorum follows the same leader in the same
+        // epoch, and the leader says it leads.
+        self.voters[index].out_of_election = Some(notice);
+        let following = self.voters.count(|n| {
+            n.out_of_election.is_some_and(|o| {
+                o.vote.leader == notice.vote.leader && o.vote.peer_epoch == notice.vote.peer_epoch
+            })
+        });
+        if following >= self.config.quorum()
+            && self.check_leader(|p| p.out_of_election, notice.vote.leader, notice.round)
+        {
+            self.round = notice.round;
+            self.decide(now, notice.vote);
+        }
+    }
+
+    /// Store a voter's vote of this round; news restarts the notification timer (only
+    /// silence triggers a re-broadcast).
+    fn record_election_vote(&mut self, now: Instant, index: usize, notice: Notice) {
+        if self.voters[index].election != Some(notice) {
+            self.voters[index].election = Some(notice);
+            if let Some(looking) = self.looking() {
+                self.timers
+                    .set(Timer::Notification, now + looking.notification_interval);
+            }
+        }
+    }
+
+    /// ZooKeeper's checkLeader: someone else must report LEADING itself; if it is us, the
+    /// round must be ours.
+    fn check_leader(
+        &self,
+        notice_of: impl Fn(&Peer) -> Option<Notice>,
+        leader: u64,
+        round: u64,
+    ) -> bool {
+        if leader == self.config.id {
+            return round == self.round;
+        }
+        match self.config.voter_index(leader) {
+            Some(i) => notice_of(&self.voters[i]).is_some_and(|n| n.state == ServerState::Leading),
+            None => false,
+        }
+    }
+
+    /// Decide if a quorum agrees with our proposal: after finalizeWait, or at once when
+    /// every voter agrees.
+    ///
+    /// Deciding at once is safe when every voter's latest vote in this round equals our
+    /// proposal P. A voter's vote only ever changes to a better one within a round, and its
+    /// first vote of the round is its own initial vote or one better, so P is at least as
+    /// good as every voter's initial vote: no voter can still produce a vote that beats P
+    /// in this round, which is what finalizeWait waits for. (ZooKeeper had this rule until
+    /// 3.4.) A voter that announced its shutdown (RESIGN) sends no further votes and is left
+    /// out of "every voter".
+    pub(super) fn check_decision(&mut self, now: Instant) {
+        let Some(proposal) = self.proposal() else {
+            return;
+        };
+        let round = self.round;
+        if self.voters.agreeing(&proposal, round) < self.config.quorum() {
+            self.timers.clear(Timer::Finalize);
+            return;
+        }
+        let everyone = self
+            .voters
+            .count(|p| p.agrees_with(&proposal, round) || p.resigned)
+            == self.config.voters.len();
+        if everyone {
+            self.decide(now, proposal);
+        } else if !self.timers.is_set(Timer::Finalize) {
+            self.timers
+                .set(Timer::Finalize, now + self.config.finalize_wait);
+        }
+    }
+
+    /// Nothing new arrived: re-broadcast and back off (the only retransmission).
+    pub(super) fn notification_expired(&mut self, now: Instant) {
+        let Role::Looking(looking) = &mut self.role else {
+            return;
+        };
+        looking.back_off(self.config.max_notification_interval);
+        self.broadcast(now);
+    }
+
+    /// finalizeWait passed without a better vote: decide if a quorum still agrees.
+    pub(super) fn finalize_expired(&mut self, now: Instant) {
+        let Some(proposal) = self.proposal() else {
+            return;
+        };
+        if self.voters.agreeing(&proposal, self.round) >= self.config.quorum() {
+            self.decide(now, proposal);
+        }
+    }
+
+    /// The election is over: lead, follow or observe `vote.leader`.
+    pub(super) fn decide(&mut self, now: Instant, vote: Vote) {
+        if vote.leader == self.config.id && self.quarantine.is_active() {
+            // Another board has our id: refuse to lead and stay LOOKING; the others time
+            // out on us and elect someone else.
+            return;
+        }
+        self.timers.clear_all();
+        if vote.leader == self.config.id {
+            self.become_leader(now, vote);
+        } else {
+            self.become_follower(now, vote);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{drain, frames, started, vote, Sender};
+    use super::*;
+    use crate::election::{Event, Output};
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let mut looking = Looking {
+            initial: None,
+            proposal: None,
+            notification_interval: Duration::from_millis(50),
+        };
+        let max = Duration::from_millis(150);
+        looking.back_off(max);
+        assert_eq!(looking.notification_interval, Duration::from_millis(100));
+        looking.back_off(max);
+        assert_eq!(looking.notification_interval, max);
+        looking.notification_interval = Duration::MAX;
+        looking.back_off(Duration::MAX);
+        assert_eq!(looking.notification_interval, Duration::MAX);
+    }
+
+    #[test]
+    fn a_new_round_compares_with_the_initial_vote() {
+        let looking = Looking {
+            initial: Some(vote(2, 5, 0)),
+            // An old round's proposal better than both: forgotten.
+            proposal: Some(vote(3, 9, 0)),
+            notification_interval: Duration::from_millis(50),
+        };
+        assert_eq!(looking.proposal_in_new_round(vote(1, 4, 0)), vote(2, 5, 0));
+        assert_eq!(looking.proposal_in_new_round(vote(1, 6, 0)), vote(1, 6, 0));
+        let observer = Looking {
+            initial: None,
+            ..looking
+        };
+        assert_eq!(observer.proposal_in_new_round(vote(1, 4, 0)), vote(1, 4, 0));
+    }
+
+    #[test]
+    fn quorum_waits_for_finalize_and_everyone_decides_at_once() {
+        // Node 3 of three: 2 agreeing in round 1 is a quorum, not everyone.
+        let mut node = started(3, &[1, 2, 3]);
+        drain(&mut node);
+        let mut two = Sender::new(2);
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        assert_eq!(node.state(), ServerState::Looking);
+        assert!(node.timers.is_set(Timer::Finalize));
+        // finalizeWait passes with the quorum intact: decide.
+        node.handle_timeout(Instant::ZERO + node.config.finalize_wait);
+        assert_eq!(node.proposal(), None, "no longer looking");
+        assert!(matches!(node.role, Role::Leading(_)));
+
+        let mut node = started(3, &[1, 2, 3]);
+        drain(&mut node);
+        let (mut one, mut two) = (Sender::new(1), Sender::new(2));
+        node.handle_frame(
+            Instant::ZERO,
+            &one.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        assert!(matches!(node.role, Role::Leading(_)), "every voter agrees");
+    }
+
+    #[test]
+    fn agreement_needs_the_same_round() {
+        // Node 3 is in round 1; node 2 votes for 3 but in a round node 3 then adopts,
+        // which forgets round 1's votes: only the new round's votes count.
+        let mut node = started(3, &[1, 2, 3]);
+        drain(&mut node);
+        let mut two = Sender::new(2);
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Looking, vote(2, 0, 0), 1),
+        );
+        assert_eq!(node.voters.agreeing(&vote(3, 0, 0), 1), 1);
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Looking, vote(3, 0, 0), 4),
+        );
+        assert_eq!(node.round(), 4);
+        assert_eq!(node.voters.agreeing(&vote(3, 0, 0), 1), 0);
+        assert_eq!(node.voters.agreeing(&vote(3, 0, 0), 4), 2);
+        assert!(node.timers.is_set(Timer::Finalize));
+    }
+
+    #[test]
+    fn a_lagging_sender_is_answered_but_not_followed() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        let (mut two, mut three) = (Sender::new(2), Sender::new(3));
+        // A later round: adopted, with the better of its vote and our initial one.
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Looking, vote(2, 0, 0), 2),
+        );
+        assert_eq!((node.round(), node.proposal()), (2, Some(vote(2, 0, 0))));
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].repr.vote, sent[0].repr.round), (vote(2, 0, 0), 2));
+        // A better vote from an older round: answered with our state, not adopted.
+        node.handle_frame(
+            Instant::from_millis(1),
+            &three.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].repr.vote, sent[0].repr.round), (vote(2, 0, 0), 2));
+        assert_eq!(node.proposal(), Some(vote(2, 0, 0)));
+    }
+
+    #[test]
+    fn joins_an_established_leader_reported_by_a_quorum() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        let (mut two, mut three) = (Sender::new(2), Sender::new(3));
+        // A follower of 3 in a later round alone is not enough.
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Following, vote(3, 0, 4), 7),
+        );
+        assert_eq!(node.state(), ServerState::Looking);
+        // The leader itself reports LEADING: a quorum (2 and 3) with the leader leading.
+        node.handle_frame(
+            Instant::ZERO,
+            &three.frame(ServerState::Leading, vote(3, 0, 4), 7),
+        );
+        assert!(matches!(node.role, Role::Following(f) if f.vote == vote(3, 0, 4)));
+        assert_eq!(node.round(), 7);
+        // Not reported before the leader establishes its epoch.
+        assert!(!drain(&mut node)
+            .iter()
+            .any(|o| matches!(o, Output::Event(Event::StateChanged(_)))));
+    }
+
+    #[test]
+    fn resign_of_the_candidate_restarts_the_election() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        let mut three = Sender::new(3);
+        node.handle_frame(
+            Instant::ZERO,
+            &three.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        assert_eq!(node.proposal(), Some(vote(3, 0, 0)));
+        let mut resign = three.frame(ServerState::Looking, vote(3, 0, 0), 1);
+        resign.flags = crate::wire::Flags::RESIGN;
+        node.handle_frame(Instant::from_millis(1), &resign);
+        assert_eq!(node.round(), 2);
+        assert_eq!(node.proposal(), Some(vote(1, 0, 0)));
+    }
+}

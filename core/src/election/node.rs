@@ -1,0 +1,564 @@
+//! The [`Node`]: one server's state, its commands, inputs, outputs and queries.
+//!
+//! Inputs arrive here: a datagram is parsed and authenticated, a frame is admitted (own id,
+//! observer, stale, over budget, resigning or invalid vote are settled here) and then
+//! handed to the handler of the current role (`looking`, `following`, `leading`). Timer
+//! expiries are dispatched the same way. Outputs leave through one queue.
+
+use core::time::Duration;
+
+use super::budget::TokenBucket;
+use super::config::{Config, ConfigError};
+use super::duplicate::{DuplicateId, OwnFrames, Quarantine};
+use super::following::Following;
+use super::leading::Leading;
+use super::looking::Looking;
+use super::outgoing::ANSWER_BURST;
+use super::output::{DatagramError, Epochs, Event, Output, StateChange, OUTPUT_CAPACITY};
+use super::peers::{Admission, Voters};
+use super::promise::Promise;
+use super::stats::Stats;
+use super::time::Instant;
+use super::timers::{Timer, Timers};
+use crate::auth;
+use crate::wire::{self, Flags, Packet, Repr, ServerState, Vote, FRAME_LEN};
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Role {
+    /// Constructed, not started.
+    Idle,
+    Looking(Looking),
+    /// FOLLOWING (voter) or OBSERVING (observer): same bookkeeping, observers never ack.
+    Following(Following),
+    Leading(Leading),
+    /// Shut down; the last frame (with RESIGN) repeats this vote.
+    Stopped {
+        last_vote: Option<Vote>,
+    },
+}
+
+/// The state the application sees; a change is reported as [`Event::StateChanged`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PublicView {
+    pub(super) state: ServerState,
+    pub(super) leader: Option<u64>,
+    pub(super) epoch: Option<u64>,
+}
+
+impl PublicView {
+    pub(super) const LOOKING: PublicView = PublicView {
+        state: ServerState::Looking,
+        leader: None,
+        epoch: None,
+    };
+}
+
+/// One server's FastLeaderElection state machine. See the module docs.
+#[derive(Debug)]
+pub struct Node {
+    pub(super) config: Config,
+    pub(super) is_voter: bool,
+    pub(super) incarnation: u32,
+    pub(super) epochs: Epochs,
+    pub(super) zxid: u64,
+    pub(super) round: u64,
+    pub(super) role: Role,
+    pub(super) voters: Voters,
+    pub(super) timers: Timers,
+    pub(super) promise: Promise,
+    pub(super) public: PublicView,
+    outputs: heapless::Deque<Output, OUTPUT_CAPACITY>,
+    /// A frame is due: built from the then current state when polled.
+    pub(super) transmit_pending: bool,
+    /// The next frame carries RESIGN.
+    pub(super) resign_pending: bool,
+    /// Answers to LOOKING nodes, one token per answer interval.
+    pub(super) answers: TokenBucket<ANSWER_BURST>,
+    /// The latest input time (never goes back).
+    pub(super) now: Instant,
+    election_started: Instant,
+    last_election_time: Option<Duration>,
+    pub(super) own_frames: OwnFrames,
+    /// Set while another board with our id is (or was recently) heard.
+    pub(super) quarantine: Quarantine,
+    pub(super) stats: Stats,
+}
+
+impl Node {
+    /// A node that will run with `config`, restored `epochs` and this start's `incarnation`
+    /// (which the driver bumps and persists before calling). Call [`Node::start`] next.
+    pub fn new(config: Config, epochs: Epochs, incarnation: u32) -> Result<Node, ConfigError> {
+        config.validate()?;
+        let own_index = config.voter_index(config.id);
+        let voters = Voters::new(config.voters.len(), own_index, epochs.accepted_epoch);
+        Ok(Node {
+            is_voter: own_index.is_some(),
+            config,
+            incarnation,
+            epochs,
+            zxid: 0,
+            round: 0,
+            role: Role::Idle,
+            voters,
+            timers: Timers::default(),
+            promise: Promise::NONE,
+            public: PublicView::LOOKING,
+            outputs: heapless::Deque::new(),
+            transmit_pending: false,
+            resign_pending: false,
+            answers: TokenBucket::FULL,
+            now: Instant::ZERO,
+            election_started: Instant::ZERO,
+            last_election_time: None,
+            own_frames: OwnFrames::NEW,
+            quarantine: Quarantine::default(),
+            stats: Stats::default(),
+        })
+    }
+
+    // ----- commands -------------------------------------------------------------------
+
+    /// Start the first election.
+    pub fn start(&mut self, now: Instant) {
+        if !matches!(self.role, Role::Idle) {
+            return;
+        }
+        self.now = now;
+        // Restart quarantine: a node that ever accepted an epoch may have promised support
+        // to a leader before it crashed; that promise is gone from memory, so make no new
+        // one until it would have run out.
+        self.promise = Promise::blocked_until(if self.epochs.accepted_epoch > 0 {
+            now + self.config.sync_timeout()
+        } else {
+            now
+        });
+        self.start_election(now);
+    }
+
+    /// Graceful shutdown: stop reporting any role, then broadcast a frame with the RESIGN
+    /// flag so that followers start a new round at once. The node is inert afterwards.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.advance_clock(now);
+        let last_vote = match self.role {
+            Role::Idle | Role::Stopped { .. } => return,
+            Role::Looking(l) => l.proposal,
+            Role::Following(f) => Some(f.vote),
+            Role::Leading(l) => Some(l.vote),
+        };
+        self.set_public(PublicView::LOOKING);
+        self.role = Role::Stopped { last_vote };
+        self.timers.clear_all();
+        self.resign_pending = true;
+        self.transmit_pending = true;
+    }
+
+    /// The application's data version changed. It is used from the next election on
+    /// (ZooKeeper reads the last logged zxid when an election starts).
+    pub fn set_zxid(&mut self, zxid: u64) {
+        self.zxid = zxid;
+    }
+
+    // ----- inputs ---------------------------------------------------------------------
+
+    /// Parse an untrusted datagram, check its authentication (when keys are configured)
+    /// and handle it. Malformed, foreign and unauthentic datagrams are counted and returned
+    /// as errors; they never change the node's state.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) -> Result<(), DatagramError> {
+        let packet = Packet::new_unchecked(datagram);
+        let repr = match Repr::parse(&packet, self.config.cluster) {
+            Ok(repr) => repr,
+            Err(err) => {
+                if err == wire::Error::OtherCluster {
+                    self.stats.other_cluster += 1;
+                } else {
+                    self.stats.malformed += 1;
+                }
+                return Err(DatagramError::Malformed(err));
+            }
+        };
+        if let Err(err) = self.config.keys.verify(&packet) {
+            if err == auth::Error::BadTag {
+                self.stats.bad_tags += 1;
+            } else {
+                self.stats.unauthenticated += 1;
+            }
+            return Err(DatagramError::Unauthentic(err));
+        }
+        self.handle_frame_crc(now, &repr, packet.checksum());
+        Ok(())
+    }
+
+    /// Handle a parsed frame of our cluster whose authentication (if any) was checked.
+    pub fn handle_frame(&mut self, now: Instant, frame: &Repr) {
+        let mut bytes = [0u8; FRAME_LEN];
+        frame.emit(&mut Packet::new_unchecked(&mut bytes[..]));
+        let crc = Packet::new_unchecked(&bytes[..]).checksum();
+        self.handle_frame_crc(now, frame, crc);
+    }
+
+    /// `crc` is the frame's CRC as received: it tells our own frames from copies with
+    /// different contents.
+    fn handle_frame_crc(&mut self, now: Instant, frame: &Repr, crc: u32) {
+        self.advance_clock(now);
+        if !self.is_running() {
+            return;
+        }
+        self.stats.frames_received += 1;
+        if frame.sender == self.config.id {
+            self.receive_own_id(now, frame, crc);
+            return;
+        }
+        let Some(index) = self.config.voter_index(frame.sender) else {
+            self.receive_non_voter(now, frame);
+            return;
+        };
+        let position = (frame.incarnation, frame.sequence);
+        let budget_interval = self.config.frame_budget_interval();
+        match self.voters[index].admit(now, budget_interval, position) {
+            Admission::Accepted => {}
+            Admission::Stale => {
+                self.stats.stale_frames += 1;
+                return;
+            }
+            Admission::Throttled => {
+                self.stats.throttled += 1;
+                return;
+            }
+        }
+        let peer = &mut self.voters[index];
+        peer.accepted_epoch = frame.accepted_epoch;
+        peer.resigned = frame.flags.contains(Flags::RESIGN);
+        if peer.resigned {
+            self.handle_resign(now, frame.sender, frame.incarnation);
+            return;
+        }
+        if !self.config.is_voter(frame.vote.leader) {
+            self.stats.invalid_votes += 1;
+            return;
+        }
+        match self.role {
+            Role::Looking(_) => self.looking_receive(now, index, frame),
+            Role::Following(_) => self.follower_receive(now, frame),
+            Role::Leading(_) => self.leader_receive(now, index, frame),
+            Role::Idle | Role::Stopped { .. } => {}
+        }
+    }
+
+    /// Observers and strangers are never counted (validVoter), but a looking one gets our
+    /// current state, as ZooKeeper answers non-voters.
+    fn receive_non_voter(&mut self, now: Instant, frame: &Repr) {
+        self.stats.non_voter_frames += 1;
+        let settled = matches!(self.role, Role::Following(_) | Role::Leading(_));
+        if settled && frame.state == ServerState::Looking && !frame.flags.contains(Flags::RESIGN) {
+            self.answer(now);
+        }
+    }
+
+    /// A voter announced its shutdown.
+    fn handle_resign(&mut self, now: Instant, sender: u64, incarnation: u32) {
+        self.promise.release(sender, incarnation, self.now);
+        match self.role {
+            Role::Following(f) if f.vote.leader == sender => self.start_election(now),
+            // The candidate we vote for is leaving: start over without it rather than
+            // decide for a node that will never lead (or wait out a follower timeout).
+            Role::Looking(l) if l.proposal.is_some_and(|p| p.leader == sender) => {
+                self.start_election(now)
+            }
+            Role::Looking(_) => self.check_decision(now),
+            _ => {}
+        }
+    }
+
+    /// Handle every timer whose deadline is at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance_clock(now);
+        // Back from the quarantine: a fresh round, so that our vote is heard again.
+        if self.quarantine.expire(now) && matches!(self.role, Role::Looking(_)) {
+            self.start_election(now);
+        }
+        // Each handler sets its next deadline strictly after `now`, so this terminates;
+        // the bound is a guard against a future mistake, not a limit ever reached.
+        for _ in 0..(4 * Timer::ALL.len()) {
+            let Some(timer) = self.timers.first_expired(now) else {
+                return;
+            };
+            self.timers.clear(timer);
+            self.fire(now, timer);
+        }
+        debug_assert!(self.timers.first_expired(now).is_none(), "timer loop");
+    }
+
+    fn fire(&mut self, now: Instant, timer: Timer) {
+        match (timer, self.role) {
+            (Timer::Notification, Role::Looking(_)) => self.notification_expired(now),
+            (Timer::Finalize, Role::Looking(_)) => self.finalize_expired(now),
+            (Timer::Heartbeat, Role::Leading(_)) => self.heartbeat(now),
+            (Timer::LeaseEnd, Role::Leading(_)) => self.update_leadership(now),
+            (Timer::SyncTimeout | Timer::InitTimeout, Role::Following(_) | Role::Leading(_)) => {
+                self.start_election(now)
+            }
+            _ => {}
+        }
+    }
+
+    // ----- outputs --------------------------------------------------------------------
+
+    /// Next output, in the order the driver must act on them. Frames come last within one
+    /// input, so persistence always precedes the frames that announce what was persisted.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(output) = self.outputs.pop_front() {
+            return Some(output);
+        }
+        if self.transmit_pending {
+            self.transmit_pending = false;
+            if self.quarantine.is_active() {
+                // Quarantined: another board speaks with our id; adding our frames would
+                // only make peers drop one of us at random.
+                return None;
+            }
+            return Some(Output::Transmit(self.transmit()));
+        }
+        None
+    }
+
+    /// The next instant at which [`Node::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        // A stopped node has nothing left to do, the end of a quarantine included.
+        let quarantine = self
+            .quarantine
+            .current()
+            .filter(|_| self.is_running())
+            .map(|d| d.quarantine_until);
+        match (self.timers.next(), quarantine) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- queries --------------------------------------------------------------------
+
+    pub fn id(&self) -> u64 {
+        self.config.id
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The state the application sees.
+    pub fn state(&self) -> ServerState {
+        self.public.state
+    }
+
+    /// The coordinator, while FOLLOWING, LEADING or OBSERVING.
+    pub fn leader(&self) -> Option<u64> {
+        self.public.leader
+    }
+
+    /// The established epoch, while FOLLOWING, LEADING or OBSERVING.
+    pub fn epoch(&self) -> Option<u64> {
+        self.public.epoch
+    }
+
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    pub fn zxid(&self) -> u64 {
+        self.zxid
+    }
+
+    pub fn epochs(&self) -> Epochs {
+        self.epochs
+    }
+
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Set while another board with our id has been heard within the quarantine: we send
+    /// nothing and refuse to lead until it ends.
+    pub fn duplicate_id(&self) -> Option<DuplicateId> {
+        self.quarantine.current()
+    }
+
+    /// Duration of the last completed election (start of LOOKING to the reported state).
+    pub fn last_election_time(&self) -> Option<Duration> {
+        self.last_election_time
+    }
+
+    /// Until when the current view holds on our clock: the lease while LEADING, the
+    /// follower timeout while FOLLOWING/OBSERVING, None while LOOKING.
+    pub fn valid_until(&self) -> Option<Instant> {
+        match (self.public.state, &self.role) {
+            (ServerState::Leading, Role::Leading(lead)) => lead.lease_until,
+            (ServerState::Following | ServerState::Observing, _) => {
+                self.timers.get(Timer::SyncTimeout)
+            }
+            _ => None,
+        }
+    }
+
+    /// The proposal of the running election, if LOOKING.
+    pub fn proposal(&self) -> Option<Vote> {
+        match self.role {
+            Role::Looking(l) => l.proposal,
+            _ => None,
+        }
+    }
+
+    // ----- shared by the role handlers ------------------------------------------------
+
+    /// Started and not shut down.
+    fn is_running(&self) -> bool {
+        !matches!(self.role, Role::Idle | Role::Stopped { .. })
+    }
+
+    fn advance_clock(&mut self, now: Instant) {
+        // Inputs come from a monotonic clock; guard against a driver bug anyway.
+        self.now = self.now.max(now);
+    }
+
+    /// Mark the start of an election, for the election time reported with its outcome.
+    pub(super) fn mark_election_start(&mut self, now: Instant) {
+        self.election_started = now;
+    }
+
+    /// Ask the driver to store our epochs before it acts on anything later.
+    pub(super) fn persist(&mut self) {
+        self.voters
+            .set_own_accepted_epoch(self.epochs.accepted_epoch);
+        self.push_output(Output::Persist(self.epochs));
+    }
+
+    pub(super) fn push_output(&mut self, output: Output) {
+        if self.outputs.push_back(output).is_err() {
+            self.stats.outputs_dropped += 1;
+            debug_assert!(
+                false,
+                "output queue full: the driver must poll after every input"
+            );
+        }
+    }
+
+    /// Change what the application sees; a change is reported as an event.
+    pub(super) fn set_public(&mut self, view: PublicView) {
+        if view == self.public {
+            return;
+        }
+        let previous = self.public.state;
+        self.public = view;
+        let election_time = (view.state != ServerState::Looking)
+            .then(|| self.now.saturating_duration_since(self.election_started));
+        if election_time.is_some() {
+            self.last_election_time = election_time;
+        }
+        self.push_output(Output::Event(Event::StateChanged(StateChange {
+            state: view.state,
+            previous,
+            leader: view.leader,
+            epoch: view.epoch,
+            round: self.round,
+            election_time,
+        })));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{drain, frames, started, vote, Sender};
+    use super::*;
+
+    #[test]
+    fn inputs_before_start_and_after_shutdown_change_nothing() {
+        let mut node =
+            Node::new(Config::new(1, &[1, 2, 3]).unwrap(), Epochs::default(), 1).unwrap();
+        let mut two = Sender::new(2);
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Looking, vote(2, 0, 0), 1),
+        );
+        assert_eq!(node.stats().frames_received, 0);
+        assert!(node.poll_output().is_none());
+        node.start(Instant::ZERO);
+        drain(&mut node);
+        node.shutdown(Instant::from_millis(1));
+        let last = frames(&mut node);
+        assert_eq!(last.len(), 1);
+        assert!(last[0].repr.flags.contains(Flags::RESIGN));
+        node.handle_frame(
+            Instant::from_millis(2),
+            &two.frame(ServerState::Looking, vote(2, 0, 0), 5),
+        );
+        assert_eq!(node.round(), 1);
+        assert!(node.poll_output().is_none() && node.poll_timeout().is_none());
+    }
+
+    #[test]
+    fn stale_and_throttled_frames_are_counted_and_ignored() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        let mut two = Sender::new(2);
+        let frame = two.frame(ServerState::Looking, vote(2, 0, 0), 1);
+        node.handle_frame(Instant::ZERO, &frame);
+        node.handle_frame(Instant::ZERO, &frame);
+        assert_eq!(node.stats().stale_frames, 1);
+        for _ in 0..crate::election::FRAME_BUDGET_BURST {
+            node.handle_frame(
+                Instant::ZERO,
+                &two.frame(ServerState::Looking, vote(2, 0, 0), 1),
+            );
+        }
+        assert_eq!(node.stats().throttled, 1);
+    }
+
+    #[test]
+    fn votes_for_non_voters_are_invalid() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        let mut two = Sender::new(2);
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Looking, vote(9, 0, 0), 1),
+        );
+        assert_eq!(node.stats().invalid_votes, 1);
+        assert_eq!(node.proposal(), Some(vote(1, 0, 0)));
+    }
+
+    #[test]
+    fn a_single_voter_leads_at_once_and_reports_it_in_order() {
+        let mut node = started(1, &[1]);
+        let out = drain(&mut node);
+        // Persist the proposed epoch, persist it as established, report LEADING, then
+        // the frame announcing it.
+        let epochs = Epochs {
+            accepted_epoch: 1,
+            accepted_leader: 1,
+            current_epoch: 0,
+        };
+        assert_eq!(out[0], Output::Persist(epochs));
+        assert_eq!(
+            out[1],
+            Output::Persist(Epochs {
+                current_epoch: 1,
+                ..epochs
+            })
+        );
+        assert!(matches!(
+            out[2],
+            Output::Event(Event::StateChanged(StateChange {
+                state: ServerState::Leading,
+                leader: Some(1),
+                epoch: Some(1),
+                ..
+            }))
+        ));
+        assert!(matches!(out[3], Output::Transmit(_)));
+        assert_eq!(out.len(), 4);
+        assert_eq!(node.valid_until(), Some(Instant::FAR_FUTURE));
+    }
+}

@@ -1,0 +1,207 @@
+//! What we send and when. Handlers only mark a frame as due ([`Node::broadcast`], or
+//! [`Node::answer`] within the answer budget); the frame is built from the then current
+//! state when the driver polls, so several reasons to send within one input produce one
+//! frame. Also the encoding of the leader's time stamp (`echo`).
+
+use super::node::{Node, Role};
+use super::output::Frame;
+use super::time::Instant;
+use super::timers::Timer;
+use crate::wire::{Flags, Packet, Repr, ServerState, Vote, FRAME_LEN, NO_LEADER};
+
+/// Answers to LOOKING nodes (and to followers that still need our epoch) may come in a
+/// burst of this many, then one per [`Config::answer_interval`](super::Config::answer_interval):
+/// a joining node needs two answers in quick succession, a flood of LOOKING frames gets a
+/// bounded trickle.
+pub(super) const ANSWER_BURST: u32 = 4;
+
+impl Node {
+    /// Answer a LOOKING node with our current state, within the answer budget: the answer
+    /// is multicast, so one serves every looking node, and a looking node cannot make the
+    /// cluster flood the group.
+    pub(super) fn answer(&mut self, now: Instant) {
+        if self.answers.take(now, self.config.answer_interval()) {
+            self.broadcast(now);
+        }
+    }
+
+    /// Send our state. While LOOKING this restarts the notification timer: a broadcast is
+    /// the retransmission it would have made.
+    pub(super) fn broadcast(&mut self, now: Instant) {
+        if matches!(self.role, Role::Following(_)) && !self.is_voter {
+            // Observers stay silent once they observe.
+            return;
+        }
+        self.transmit_pending = true;
+        if let Some(looking) = self.looking() {
+            self.timers
+                .set(Timer::Notification, now + looking.notification_interval);
+        }
+    }
+
+    /// The due frame: built, signed, remembered as ours and counted.
+    pub(super) fn transmit(&mut self) -> Frame {
+        let repr = self.build_frame();
+        let mut bytes = [0u8; FRAME_LEN];
+        repr.emit(&mut Packet::new_unchecked(&mut bytes[..]));
+        self.config.keys.sign(&mut bytes);
+        let repr = Repr {
+            key_id: bytes[7],
+            ..repr
+        };
+        let crc = Packet::new_unchecked(&bytes[..]).checksum();
+        self.own_frames.record(repr.sequence, crc);
+        self.stats.frames_sent += 1;
+        Frame { repr, bytes }
+    }
+
+    /// Our current state as a frame, with the next sequence number.
+    fn build_frame(&mut self) -> Repr {
+        let no_vote = Vote {
+            leader: NO_LEADER,
+            zxid: 0,
+            peer_epoch: 0,
+        };
+        let mut frame = Repr {
+            state: ServerState::Looking,
+            flags: Flags::empty(),
+            key_id: 0,
+            cluster: self.config.cluster,
+            sender: self.config.id,
+            incarnation: self.incarnation,
+            sequence: self.own_frames.next_sequence(),
+            vote: no_vote,
+            round: self.round,
+            accepted_epoch: self.epochs.accepted_epoch,
+            epoch: 0,
+            echo: 0,
+            auth_tag: [0; 16],
+        };
+        match self.role {
+            Role::Idle => {}
+            Role::Looking(l) => frame.vote = l.proposal.unwrap_or(no_vote),
+            Role::Following(f) => {
+                frame.state = if self.is_voter {
+                    ServerState::Following
+                } else {
+                    ServerState::Observing
+                };
+                frame.vote = f.vote;
+                frame.epoch = f.acked_epoch;
+                frame.echo = f.echo;
+                if f.acked_established() {
+                    frame.flags.insert(Flags::ESTABLISHED);
+                }
+            }
+            Role::Leading(l) => {
+                frame.state = ServerState::Leading;
+                frame.vote = l.vote;
+                frame.epoch = l.epoch;
+                frame.echo = encode_echo(self.now);
+                if l.established {
+                    frame.flags.insert(Flags::ESTABLISHED);
+                }
+            }
+            Role::Stopped { last_vote } => {
+                frame.vote = last_vote.unwrap_or(no_vote);
+                if self.resign_pending {
+                    frame.flags.insert(Flags::RESIGN);
+                    self.resign_pending = false;
+                }
+            }
+        }
+        frame
+    }
+}
+
+/// Leader time stamps travel as microseconds plus one, so that zero means "none" even
+/// for a clock whose origin is the start instant.
+pub(super) fn encode_echo(now: Instant) -> u64 {
+    now.as_micros().saturating_add(1)
+}
+
+/// The leader time stamp in a received `echo`, None for zero.
+pub(super) fn decode_echo(echo: u64) -> Option<Instant> {
+    echo.checked_sub(1).map(Instant::from_micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{drain, frames, started, vote, Sender};
+    use super::*;
+    use crate::election::Config;
+
+    #[test]
+    fn echo_round_trip_and_zero_means_none() {
+        for micros in [0, 1, 999, 123_456_789, u64::MAX - 1] {
+            let at = Instant::from_micros(micros);
+            let echo = encode_echo(at);
+            assert_ne!(echo, 0);
+            assert_eq!(decode_echo(echo), Some(at));
+        }
+        assert_eq!(decode_echo(0), None);
+        // The very last microsecond cannot be told apart from the one before; it saturates.
+        assert_eq!(encode_echo(Instant::from_micros(u64::MAX)), u64::MAX);
+    }
+
+    #[test]
+    fn frames_are_numbered_signed_and_parse_back() {
+        let mut node = started(2, &[1, 2, 3]);
+        let mut sent = frames(&mut node);
+        node.handle_timeout(Instant::from_millis(50));
+        sent.extend(frames(&mut node));
+        assert_eq!(sent.len(), 2, "initial vote and one retransmission");
+        for (i, frame) in sent.iter().enumerate() {
+            assert_eq!(frame.repr.sequence, i as u64 + 1);
+            let parsed = Repr::parse(&Packet::new_unchecked(&frame.bytes[..]), 0).unwrap();
+            assert_eq!(parsed, frame.repr);
+            assert_eq!(parsed.vote, vote(2, 0, 0));
+            assert_eq!(parsed.state, ServerState::Looking);
+        }
+        assert_eq!(node.stats().frames_sent, 2);
+    }
+
+    #[test]
+    fn several_reasons_to_send_make_one_frame() {
+        let mut node = started(1, &[1, 2, 3]);
+        let mut two = Sender::new(2);
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Looking, vote(2, 0, 0), 1),
+        );
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].repr.vote, vote(2, 0, 0), "built when polled");
+    }
+
+    #[test]
+    fn answers_are_throttled_to_a_burst_then_one_per_interval() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        let interval = node.config.answer_interval();
+        let mut answered = 0;
+        for _ in 0..10 {
+            node.answer(Instant::ZERO);
+            answered += frames(&mut node).len();
+        }
+        assert_eq!(answered, ANSWER_BURST as usize);
+        node.answer(Instant::ZERO + interval);
+        assert_eq!(frames(&mut node).len(), 1);
+        node.answer(Instant::ZERO + interval);
+        assert!(frames(&mut node).is_empty());
+    }
+
+    #[test]
+    fn observers_are_silent_once_observing() {
+        let config = Config::new(9, &[1, 2, 3]).unwrap();
+        let mut node = crate::election::Node::new(config, Default::default(), 1).unwrap();
+        node.start(Instant::ZERO);
+        // An observer's looking frame carries no vote.
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].repr.vote.leader, NO_LEADER);
+        node.become_follower(Instant::ZERO, vote(3, 0, 0));
+        node.broadcast(Instant::ZERO);
+        assert!(frames(&mut node).is_empty());
+    }
+}

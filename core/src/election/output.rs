@@ -1,0 +1,86 @@
+//! What a node hands its driver: events for the application, epochs to persist and frames
+//! to multicast, plus the reasons a datagram was dropped.
+
+use core::time::Duration;
+
+use super::duplicate::DuplicateId;
+use crate::auth;
+use crate::wire::{self, Repr, ServerState, FRAME_LEN};
+
+/// Capacity of the queue of events and persistence requests.
+pub const OUTPUT_CAPACITY: usize = 16;
+
+/// Epoch state that must survive restarts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Epochs {
+    /// Highest epoch this node has promised to a leader (or proposed as leader).
+    pub accepted_epoch: u64,
+    /// The leader `accepted_epoch` was promised to.
+    pub accepted_leader: u64,
+    /// Epoch of the last established leadership this node took part in; its votes carry it
+    /// as their peer epoch.
+    pub current_epoch: u64,
+}
+
+/// A change of the state the application sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    pub state: ServerState,
+    pub previous: ServerState,
+    /// The coordinator, once known (None while LOOKING).
+    pub leader: Option<u64>,
+    /// The established epoch: a fencing token that strictly increases across leaders.
+    pub epoch: Option<u64>,
+    /// The election round in which this view was reached.
+    pub round: u64,
+    /// From the start of the election to this state (None when entering LOOKING).
+    pub election_time: Option<Duration>,
+}
+
+/// Something the application should know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    StateChanged(StateChange),
+    /// A frame with our id that we did not send: two boards share an id. Reported when the
+    /// quarantine starts (not for every such frame).
+    DuplicateId(DuplicateId),
+}
+
+/// A frame to multicast: its fields, and its bytes as they go on the wire (signed when
+/// authentication is on, CRC last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    pub repr: Repr,
+    pub bytes: [u8; FRAME_LEN],
+}
+
+/// What the node asks its driver to do, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Event(Event),
+    /// Store these epochs durably before acting on any later output.
+    Persist(Epochs),
+    /// Multicast this frame.
+    Transmit(Frame),
+}
+
+/// Why [`Node::handle_datagram`](super::Node::handle_datagram) dropped a datagram before
+/// looking at its contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatagramError {
+    /// Not a well-formed frame of our protocol and cluster.
+    Malformed(wire::Error),
+    /// Authentication is on and the frame's key id or tag is not valid.
+    Unauthentic(auth::Error),
+}
+
+impl core::fmt::Display for DatagramError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DatagramError::Malformed(err) => err.fmt(f),
+            DatagramError::Unauthentic(err) => err.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for DatagramError {}

@@ -1,0 +1,301 @@
+//! What we know of each voter, our own slot included (our own vote counts like anyone's):
+//! the newest frame position it sent, its votes (ZooKeeper's recvset and outofelection),
+//! its accepted epoch, and while we lead its acknowledgement and echo. Observers have no
+//! slot.
+
+use core::ops::{Index, IndexMut};
+use core::time::Duration;
+
+use super::budget::TokenBucket;
+use super::config::{FRAME_BUDGET_BURST, MAX_VOTERS};
+use super::time::Instant;
+use crate::wire::{ServerState, Vote};
+
+/// A received vote, as kept in `recvset` / `outofelection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Notice {
+    pub(super) vote: Vote,
+    pub(super) round: u64,
+    pub(super) state: ServerState,
+}
+
+/// What became of a frame offered to [`Peer::admit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Admission {
+    Accepted,
+    /// Its (incarnation, sequence) does not advance past the newest one seen.
+    Stale,
+    /// The voter is over its receive budget.
+    Throttled,
+}
+
+/// What we know of one voter.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Peer {
+    /// Newest (incarnation, sequence) seen; frames that do not advance it are stale. This
+    /// gives FastLeaderElection the per-sender FIFO order TCP gave ZooKeeper.
+    pub(super) last_frame: Option<(u32, u64)>,
+    /// Latest vote in the current round (ZooKeeper's recvset).
+    pub(super) election: Option<Notice>,
+    /// Latest FOLLOWING/LEADING report (ZooKeeper's outofelection).
+    pub(super) out_of_election: Option<Notice>,
+    /// The voter announced its shutdown and sends nothing until it restarts.
+    pub(super) resigned: bool,
+    /// Its accepted epoch, as last reported.
+    pub(super) accepted_epoch: u64,
+    /// While we lead: the epoch it acknowledged to us in its latest frame (0 = none).
+    pub(super) acked_epoch: u64,
+    /// While we lead: newest of our time stamps it echoed during this term.
+    pub(super) echo: Option<Instant>,
+    /// Receive budget: frames it may still send now.
+    budget: TokenBucket<FRAME_BUDGET_BURST>,
+}
+
+impl Peer {
+    const NEW: Peer = Peer {
+        last_frame: None,
+        election: None,
+        out_of_election: None,
+        resigned: false,
+        accepted_epoch: 0,
+        acked_epoch: 0,
+        echo: None,
+        budget: TokenBucket::FULL,
+    };
+
+    /// Admit a frame at `position` = (incarnation, sequence) if it is newer than any seen
+    /// and within the budget (refilled one frame per `budget_interval`). Staleness is
+    /// checked first, so replayed copies cannot use up the budget of the voter they
+    /// imitate.
+    pub(super) fn admit(
+        &mut self,
+        now: Instant,
+        budget_interval: Duration,
+        position: (u32, u64),
+    ) -> Admission {
+        if self.last_frame.is_some_and(|last| position <= last) {
+            return Admission::Stale;
+        }
+        if !self.budget.take(now, budget_interval) {
+            return Admission::Throttled;
+        }
+        self.last_frame = Some(position);
+        Admission::Accepted
+    }
+
+    /// Its latest vote of the current election is `vote`, cast in `round`.
+    pub(super) fn agrees_with(&self, vote: &Vote, round: u64) -> bool {
+        self.election
+            .is_some_and(|e| e.vote == *vote && e.round == round)
+    }
+
+    /// Keep the newest of our time stamps it echoed.
+    pub(super) fn record_echo(&mut self, stamp: Instant) {
+        self.echo = Some(self.echo.map_or(stamp, |e| e.max(stamp)));
+    }
+}
+
+/// The per-voter table, indexed like `Config::voters`.
+#[derive(Debug, Clone)]
+pub(super) struct Voters {
+    peers: [Peer; MAX_VOTERS],
+    /// Number of configured voters; slots past it are never used.
+    len: usize,
+    /// Our own slot (voters only).
+    own: Option<usize>,
+}
+
+impl Voters {
+    /// The own slot mirrors our `accepted_epoch`, so that proposing an epoch takes the
+    /// maximum over one uniform table.
+    pub(super) fn new(len: usize, own: Option<usize>, accepted_epoch: u64) -> Voters {
+        let mut voters = Voters {
+            peers: [Peer::NEW; MAX_VOTERS],
+            len: len.min(MAX_VOTERS),
+            own,
+        };
+        voters.set_own_accepted_epoch(accepted_epoch);
+        voters
+    }
+
+    pub(super) fn own(&self) -> Option<usize> {
+        self.own
+    }
+
+    pub(super) fn set_own_accepted_epoch(&mut self, epoch: u64) {
+        if let Some(i) = self.own {
+            self.peers[i].accepted_epoch = epoch;
+        }
+    }
+
+    /// The voters' slots, in voter order.
+    pub(super) fn iter(&self) -> core::slice::Iter<'_, Peer> {
+        self.peers[..self.len].iter()
+    }
+
+    /// Voters (ourselves included) for which `pred` holds.
+    pub(super) fn count(&self, pred: impl Fn(&Peer) -> bool) -> usize {
+        self.iter().filter(|p| pred(p)).count()
+    }
+
+    /// Voters whose latest vote of this election is `vote` in `round`.
+    pub(super) fn agreeing(&self, vote: &Vote, round: u64) -> usize {
+        self.count(|p| p.agrees_with(vote, round))
+    }
+
+    /// Voters that acknowledged `epoch` to us, ourselves included.
+    pub(super) fn acknowledged(&self, epoch: u64) -> usize {
+        self.iter()
+            .enumerate()
+            .filter(|(i, p)| Some(*i) == self.own || p.acked_epoch == epoch)
+            .count()
+    }
+
+    /// Highest accepted epoch any voter reported (ours included).
+    pub(super) fn max_accepted_epoch(&self) -> u64 {
+        self.iter().map(|p| p.accepted_epoch).max().unwrap_or(0)
+    }
+
+    /// A new election: forget every vote, in and out of the election.
+    pub(super) fn forget_votes(&mut self) {
+        for peer in self.peers.iter_mut() {
+            peer.election = None;
+            peer.out_of_election = None;
+        }
+    }
+
+    /// A later round: the votes of the old round no longer count.
+    pub(super) fn forget_round(&mut self) {
+        for peer in self.peers.iter_mut() {
+            peer.election = None;
+        }
+    }
+
+    /// A new epoch proposal: earlier acknowledgements were for another epoch.
+    pub(super) fn forget_acks(&mut self) {
+        for peer in self.peers.iter_mut() {
+            peer.acked_epoch = 0;
+        }
+    }
+
+    /// A new term as leader: no acknowledgement and no echo counts yet.
+    pub(super) fn start_term(&mut self) {
+        for peer in self.peers.iter_mut() {
+            peer.acked_epoch = 0;
+            peer.echo = None;
+        }
+    }
+}
+
+impl Index<usize> for Voters {
+    type Output = Peer;
+    fn index(&self, i: usize) -> &Peer {
+        &self.peers[i]
+    }
+}
+
+impl IndexMut<usize> for Voters {
+    fn index_mut(&mut self, i: usize) -> &mut Peer {
+        &mut self.peers[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vote(leader: u64) -> Vote {
+        Vote {
+            leader,
+            zxid: 0,
+            peer_epoch: 0,
+        }
+    }
+
+    fn voted(vote: Vote, round: u64) -> Peer {
+        Peer {
+            election: Some(Notice {
+                vote,
+                round,
+                state: ServerState::Looking,
+            }),
+            ..Peer::NEW
+        }
+    }
+
+    #[test]
+    fn agrees_only_with_the_same_vote_in_the_same_round() {
+        let p = voted(vote(3), 5);
+        assert!(p.agrees_with(&vote(3), 5));
+        assert!(!p.agrees_with(&vote(3), 4), "other round");
+        assert!(!p.agrees_with(&vote(2), 5), "other vote");
+        assert!(!Peer::NEW.agrees_with(&vote(3), 5), "no vote yet");
+    }
+
+    #[test]
+    fn agreeing_counts_configured_voters_only() {
+        let mut voters = Voters::new(3, Some(0), 0);
+        voters[0] = voted(vote(3), 2);
+        voters[1] = voted(vote(3), 2);
+        voters[2] = voted(vote(2), 2);
+        // A slot past the voter count is never counted.
+        voters[3] = voted(vote(3), 2);
+        assert_eq!(voters.agreeing(&vote(3), 2), 2);
+        assert_eq!(voters.agreeing(&vote(2), 2), 1);
+        voters.forget_round();
+        assert_eq!(voters.agreeing(&vote(3), 2), 0);
+    }
+
+    #[test]
+    fn stale_frames_are_refused_before_they_use_the_budget() {
+        let mut peer = Peer::NEW;
+        let tick = Duration::from_millis(1);
+        let now = Instant::ZERO;
+        assert_eq!(peer.admit(now, tick, (1, 1)), Admission::Accepted);
+        // Replays of the same or an older position, however many: never throttled.
+        for _ in 0..3 * FRAME_BUDGET_BURST {
+            assert_eq!(peer.admit(now, tick, (1, 1)), Admission::Stale);
+            assert_eq!(peer.admit(now, tick, (0, 99)), Admission::Stale);
+        }
+        for sequence in 2..=FRAME_BUDGET_BURST as u64 {
+            assert_eq!(peer.admit(now, tick, (1, sequence)), Admission::Accepted);
+        }
+        let next = (1, FRAME_BUDGET_BURST as u64 + 1);
+        assert_eq!(peer.admit(now, tick, next), Admission::Throttled);
+        // A throttled frame does not advance the position: resent later, it passes.
+        assert_eq!(peer.last_frame, Some((1, FRAME_BUDGET_BURST as u64)));
+        assert_eq!(
+            peer.admit(Instant::from_millis(1), tick, next),
+            Admission::Accepted
+        );
+        // A new incarnation restarts the sequence.
+        assert_eq!(
+            peer.admit(Instant::from_millis(2), tick, (2, 0)),
+            Admission::Accepted
+        );
+    }
+
+    #[test]
+    fn own_slot_counts_as_acknowledged_and_mirrors_accepted_epoch() {
+        let mut voters = Voters::new(3, Some(1), 7);
+        assert_eq!(voters[1].accepted_epoch, 7);
+        voters[2].accepted_epoch = 9;
+        assert_eq!(voters.max_accepted_epoch(), 9);
+        assert_eq!(voters.acknowledged(10), 1);
+        voters[0].acked_epoch = 10;
+        voters[2].acked_epoch = 9;
+        assert_eq!(voters.acknowledged(10), 2);
+        voters.forget_acks();
+        assert_eq!(voters.acknowledged(10), 1);
+    }
+
+    #[test]
+    fn echo_keeps_the_newest_stamp() {
+        let mut peer = Peer::NEW;
+        peer.record_echo(Instant::from_millis(5));
+        peer.record_echo(Instant::from_millis(3));
+        assert_eq!(peer.echo, Some(Instant::from_millis(5)));
+        peer.record_echo(Instant::from_millis(8));
+        assert_eq!(peer.echo, Some(Instant::from_millis(8)));
+    }
+}

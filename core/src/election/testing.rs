@@ -1,0 +1,76 @@
+//! Helpers for the unit tests of the election modules: nodes, frames from other voters,
+//! and draining outputs.
+
+use std::vec::Vec;
+
+use super::{Config, Epochs, Frame, Instant, Node, Output, ServerState, Vote};
+use crate::wire::{Flags, Repr};
+
+/// Node `id` of a cluster of `voters`, incarnation 1, started at time zero; its first
+/// outputs are still queued.
+pub(super) fn started(id: u64, voters: &[u64]) -> Node {
+    let mut node = Node::new(Config::new(id, voters).unwrap(), Epochs::default(), 1).unwrap();
+    node.start(Instant::ZERO);
+    node
+}
+
+/// Every queued output, frames included.
+pub(super) fn drain(node: &mut Node) -> Vec<Output> {
+    core::iter::from_fn(|| node.poll_output()).collect()
+}
+
+/// The frames among the queued outputs.
+pub(super) fn frames(node: &mut Node) -> Vec<Frame> {
+    drain(node)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Transmit(frame) => Some(frame),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn vote(leader: u64, zxid: u64, peer_epoch: u64) -> Vote {
+    Vote {
+        leader,
+        zxid,
+        peer_epoch,
+    }
+}
+
+/// Another server's frames, numbered in order.
+pub(super) struct Sender {
+    pub(super) id: u64,
+    pub(super) incarnation: u32,
+    sequence: u64,
+}
+
+impl Sender {
+    pub(super) fn new(id: u64) -> Sender {
+        Sender {
+            id,
+            incarnation: 1,
+            sequence: 0,
+        }
+    }
+
+    /// Its next frame: `state`, `vote` in `round`, no epochs, flags or echo.
+    pub(super) fn frame(&mut self, state: ServerState, vote: Vote, round: u64) -> Repr {
+        self.sequence += 1;
+        Repr {
+            state,
+            flags: Flags::empty(),
+            key_id: 0,
+            cluster: 0,
+            sender: self.id,
+            incarnation: self.incarnation,
+            sequence: self.sequence,
+            vote,
+            round,
+            accepted_epoch: 0,
+            epoch: 0,
+            echo: 0,
+            auth_tag: [0; 16],
+        }
+    }
+}
