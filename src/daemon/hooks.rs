@@ -26,11 +26,11 @@
 //! run, so a hook's own records always chain.
 //!
 //! Each run is its own process group. It ends when the shell exits, at `--hook-timeout`,
-//! or at shutdown; then the whole group gets SIGTERM and, after at most
-//! [`run::KILL_GRACE`], SIGKILL, so nothing a hook started outlives its run (a hook that
-//! must start a long-lived process hands it to the service manager or uses `setsid`).
-//! stdout and stderr go through pipes into the daemon's log, line by line, at most
-//! [`output::MAX_LOGGED_PER_RUN`] bytes per run (the rest is read and counted).
+//! or at shutdown; then the whole group gets SIGTERM and, after at most 0.5 s, SIGKILL, so
+//! nothing a hook started outlives its run (a hook that must start a long-lived process
+//! hands it to the service manager or uses `setsid`). stdout and stderr go through pipes
+//! into the daemon's log, line by line, at most 16 KiB per run (the rest is read and
+//! counted).
 
 mod output;
 mod run;
