@@ -290,3 +290,30 @@ fn election_heartbeats_and_failover(keys: KeySet) {
     assert!(cluster.frames > 1_000, "the cluster was busy");
     assert_eq!(allocations, 0);
 }
+
+/// The event loop hands every state change to the `--on-change` worker: that hand-over
+/// allocates nothing, also while a hook runs and newer changes replace waiting ones.
+#[test]
+fn hook_notify_allocates_nothing() {
+    use votecast::daemon::hooks::{HookChange, HookRunner};
+    let hooks = HookRunner::start("sleep 1".into(), Duration::from_secs(10));
+    let change = |epoch| HookChange {
+        id: 1,
+        state: "LEADING",
+        previous_state: "LOOKING",
+        leader: Some(1),
+        epoch: Some(epoch),
+        valid_until_unix_ms: Some(1_800_000_000_000),
+        valid_until_boottime_ms: Some(1_000_000),
+    };
+    let n = armed(|| {
+        let before = allocations();
+        for epoch in 0..100 {
+            hooks.notify(change(epoch));
+        }
+        allocations() - before
+    });
+    assert!(hooks.skipped() >= 98, "changes replaced each other");
+    hooks.shutdown(Duration::from_millis(100));
+    assert_eq!(n, 0);
+}

@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-use crate::daemon::hooks::{HookRunner, StateChange as HookChange};
+use crate::daemon::hooks::{boottime_now_ms, HookChange, HookRunner};
 use crate::daemon::persist::DataDir;
 use crate::daemon::settings::{RunSettings, ZxidSource};
 use crate::daemon::state_file::{StateFileWriter, StateSnapshot};
@@ -140,12 +140,21 @@ impl NodeIo {
             took
         );
         if let Some(hooks) = &self.hooks {
+            // The published clocks first, the core's clock after: the lease end can only
+            // come out early, never late.
+            let (unix_now, boot_now) = (unix_now_ms(), boottime_now_ms());
+            let ahead = node.valid_until().map(|until| {
+                let ahead = until.saturating_duration_since(self.now());
+                u64::try_from(ahead.as_millis()).unwrap_or(u64::MAX)
+            });
             hooks.notify(HookChange {
                 id: node.id(),
                 state: change.state.as_str(),
                 previous_state: change.previous.as_str(),
                 leader: change.leader,
                 epoch: change.epoch,
+                valid_until_unix_ms: ahead.map(|ms| unix_now.saturating_add(ms)),
+                valid_until_boottime_ms: ahead.and_then(|ms| boot_now?.checked_add(ms)),
             });
         }
         self.write_state(node, self.now());

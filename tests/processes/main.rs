@@ -2,6 +2,7 @@
 //! kind of harness. One module per suite:
 //!
 //! - `cli_errors`: bad command lines and config files exit 2 naming the flag or key;
+//! - `hook_process`: `--on-change` hooks of real daemons (lease end, output, process group);
 //! - `loopback`: clusters of `votecast run` electing over UDP multicast on `lo`;
 //! - `loopback_hostile`: authentication, twins and floods of foreign frames on `lo`;
 //! - `loopback_scale`: 15 processes on `lo`, and `votecast bench` end to end.
@@ -10,6 +11,7 @@
 //! it started. Run one suite with a path filter, e.g. `cargo test --test processes loopback::`.
 
 mod cli_errors;
+mod hook_process;
 mod loopback;
 mod loopback_hostile;
 mod loopback_scale;

@@ -1,0 +1,229 @@
+//! A hook's stdout and stderr: read from pipes by the hook worker and logged line by line.
+//!
+//! The worker reads whenever data is there (so a hook never blocks on a full pipe), logs
+//! at most [`MAX_LOGGED_PER_RUN`] bytes per run and at most [`MAX_LINE`] bytes of one
+//! line, and counts what it leaves out. Reading never blocks: [`Output::pump`] waits in
+//! `poll` with a timeout, and [`Output::finish`] only takes what is already in the pipes.
+
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+/// Bytes of output (both streams, line ends included) logged per run.
+pub const MAX_LOGGED_PER_RUN: usize = 16 * 1024;
+/// Longer lines are cut here (and the cut counted as not logged).
+pub const MAX_LINE: usize = 1024;
+/// Bytes read from a pipe at a time.
+const READ_CHUNK: usize = 4096;
+
+/// One captured stream.
+struct Stream {
+    name: &'static str,
+    pipe: Option<File>,
+    line: Vec<u8>,
+    /// The current line passed [`MAX_LINE`]; the rest of it is dropped.
+    cut: bool,
+}
+
+/// Both captured streams of one run, and what was logged of them.
+pub struct Output {
+    what: String,
+    streams: [Stream; 2],
+    logged: usize,
+    not_logged: u64,
+}
+
+impl Output {
+    /// `what` names the run in every log line (change and pid).
+    pub fn new(what: String, stdout: Option<OwnedFd>, stderr: Option<OwnedFd>) -> Output {
+        let stream = |name, fd: Option<OwnedFd>| Stream {
+            name,
+            pipe: fd.map(File::from),
+            line: Vec::new(),
+            cut: false,
+        };
+        Output {
+            what,
+            streams: [stream("stdout", stdout), stream("stderr", stderr)],
+            logged: 0,
+            not_logged: 0,
+        }
+    }
+
+    /// Both pipes reached end of file: no process holds their write ends any more.
+    pub fn closed(&self) -> bool {
+        self.streams.iter().all(|s| s.pipe.is_none())
+    }
+
+    /// Waits up to `wait` for output and logs what arrives (one read per ready pipe).
+    pub fn pump(&mut self, wait: Duration) {
+        let mut ready = [false; 2];
+        {
+            let open: Vec<(usize, PollFd<'_>)> = self
+                .streams
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let fd = s.pipe.as_ref()?.as_fd();
+                    Some((i, PollFd::new(fd, PollFlags::POLLIN)))
+                })
+                .collect();
+            if open.is_empty() {
+                std::thread::sleep(wait);
+                return;
+            }
+            let (index, mut fds): (Vec<usize>, Vec<PollFd<'_>>) = open.into_iter().unzip();
+            let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+            if poll(&mut fds, timeout).is_err() {
+                return; // EINTR: the caller's loop comes back
+            }
+            for (i, fd) in index.into_iter().zip(fds) {
+                ready[i] = fd.any().unwrap_or(true);
+            }
+        }
+        for (i, stream_ready) in ready.into_iter().enumerate() {
+            if stream_ready {
+                self.read_once(i);
+            }
+        }
+    }
+
+    /// Logs what is already in the pipes, the unfinished lines and what was left out, and
+    /// closes the pipes. Never waits for a writer.
+    pub fn finish(&mut self) {
+        // Bounded: a writer that escaped the process group cannot keep this going.
+        for _ in 0..64 {
+            if self.closed() {
+                break;
+            }
+            let before = (self.logged, self.not_logged);
+            self.pump(Duration::ZERO);
+            if (self.logged, self.not_logged) == before {
+                break;
+            }
+        }
+        for i in 0..self.streams.len() {
+            self.streams[i].pipe = None;
+            if !self.streams[i].line.is_empty() || self.streams[i].cut {
+                self.end_line(i, false);
+            }
+        }
+        if self.not_logged > 0 {
+            log::warn!(
+                "on-change hook {}: {} byte(s) of output not logged (at most {} bytes per run, \
+                 {} per line)",
+                self.what,
+                self.not_logged,
+                MAX_LOGGED_PER_RUN,
+                MAX_LINE
+            );
+        }
+    }
+
+    fn read_once(&mut self, i: usize) {
+        let mut buf = [0u8; READ_CHUNK];
+        let Some(pipe) = self.streams[i].pipe.as_mut() else {
+            return;
+        };
+        match pipe.read(&mut buf) {
+            Ok(0) => self.streams[i].pipe = None,
+            Ok(n) => self.take(i, &buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => {
+                log::warn!(
+                    "on-change hook {}: cannot read its {}: {e}",
+                    self.what,
+                    self.streams[i].name
+                );
+                self.streams[i].pipe = None;
+            }
+        }
+    }
+
+    /// Splits `bytes` of stream `i` into lines.
+    fn take(&mut self, i: usize, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let (part, rest, newline) = match bytes.iter().position(|&b| b == b'\n') {
+                Some(at) => (&bytes[..at], &bytes[at + 1..], true),
+                None => (bytes, &[][..], false),
+            };
+            let stream = &mut self.streams[i];
+            let room = MAX_LINE.saturating_sub(stream.line.len());
+            if part.len() > room {
+                stream.cut = true;
+                self.not_logged += (part.len() - room) as u64;
+            }
+            stream.line.extend_from_slice(&part[..part.len().min(room)]);
+            if newline {
+                self.end_line(i, true);
+            }
+            bytes = rest;
+        }
+    }
+
+    /// Logs the collected line of stream `i` (`newline`: it ended with one, counted too).
+    fn end_line(&mut self, i: usize, newline: bool) {
+        let stream = &mut self.streams[i];
+        let line = std::mem::take(&mut stream.line);
+        let cut = std::mem::replace(&mut stream.cut, false);
+        let len = line.len() + usize::from(newline);
+        if self.logged >= MAX_LOGGED_PER_RUN {
+            self.not_logged += len as u64;
+            return;
+        }
+        self.logged += len;
+        let text = String::from_utf8_lossy(&line);
+        let text = text.strip_suffix('\r').unwrap_or(&text);
+        let more = if cut { " [cut]" } else { "" };
+        if stream.name == "stderr" {
+            log::warn!("on-change hook {} stderr: {text}{more}", self.what);
+        } else {
+            log::info!("on-change hook {} stdout: {text}{more}", self.what);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output() -> Output {
+        Output::new("test".into(), None, None)
+    }
+
+    #[test]
+    fn lines_are_split_cut_and_counted() {
+        let mut out = output();
+        out.take(0, b"one\ntw");
+        assert_eq!(out.logged, 4);
+        out.take(0, b"o\n");
+        assert_eq!(out.logged, 8);
+        let long = vec![b'x'; MAX_LINE + 10];
+        out.take(1, &long);
+        out.take(1, b"yy\n");
+        assert_eq!(out.logged, 8 + MAX_LINE + 1);
+        assert_eq!(out.not_logged, 12);
+        assert!(out.streams[1].line.is_empty() && !out.streams[1].cut);
+    }
+
+    #[test]
+    fn output_past_the_run_limit_is_counted_not_logged() {
+        let mut out = output();
+        let line = [b'z'; 99];
+        for _ in 0..(MAX_LOGGED_PER_RUN / 100) {
+            out.take(0, &line);
+            out.take(0, b"\n");
+        }
+        assert_eq!(out.not_logged, 0);
+        let logged = out.logged;
+        for _ in 0..10 {
+            out.take(0, &line);
+            out.take(0, b"\n");
+        }
+        assert_eq!(out.logged - logged, 100, "one more line fits, then none");
+        assert_eq!(out.not_logged, 9 * 100);
+    }
+}
