@@ -4,10 +4,12 @@
 //! flag or key on stderr, print nothing on stdout, never panic and never start a node.
 //! Input files that are not small regular files (a FIFO, /dev/zero, 100 MB), a state file
 //! inside the data dir, unbounded durations and an unreadable zxid file are refused the
-//! same way; an unwritable stdout or stderr never changes the exit status.
+//! same way; an unwritable stdout or stderr never changes the exit status, and a stderr
+//! pipe nobody reads does not stall a running node.
 //!
 //! The list of `run` flags is read from `votecast run --help`, so a new flag without a case
-//! here fails the test. Nothing here opens a socket: every command is refused while its
+//! here fails the test. Nothing here but the stderr-pipe test opens a socket (on `lo`):
+//! every other command is refused while its
 //! configuration is checked (a command that wrongly starts a node is killed after 10 s and
 //! fails the test; it would only ever use `lo`).
 
@@ -622,4 +624,74 @@ fn unwritable_stdout_or_stderr_never_changes_the_exit_status() {
         };
         assert_eq!(status.code(), Some(expected), "{what}: {status:?}");
     }
+}
+
+/// A daemon whose stderr is a pipe that nobody reads keeps running: once the pipe is full
+/// its log lines are dropped and counted instead of blocking the event loop, so SIGTERM
+/// still stops it with status 0. The one test here that starts a node: on `lo`, with a
+/// sender bound to 127.0.0.1 (TTL 1), killed after 10 s.
+#[test]
+fn a_stderr_pipe_nobody_reads_does_not_stall_the_daemon() {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    let s = scratch("cli-full-pipe");
+    let port = votecast::cluster::free_udp_port().expect("free port");
+    let group = SocketAddrV4::new(Ipv4Addr::new(239, 192, 77, 79), port);
+    let mut child = Command::new(EXE)
+        .args(strings(&[
+            "run",
+            "--id",
+            "1",
+            "--voters",
+            "1,2,3",
+            "--interface",
+            "lo",
+        ]))
+        .args(["--group".to_string(), group.to_string()])
+        .current_dir(s.path())
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn votecast");
+    let _never_read = child.stderr.take();
+    let sender = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).expect("socket");
+    sender
+        .bind(&SockAddr::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)))
+        .expect("bind");
+    sender
+        .set_multicast_if_v4(&Ipv4Addr::LOCALHOST)
+        .expect("if");
+    sender.set_multicast_ttl_v4(1).expect("ttl");
+    std::thread::sleep(Duration::from_millis(500));
+    // Each short datagram is one debug line of about 100 bytes: 4,000 of them are several
+    // times what a pipe holds (64 KiB).
+    for _ in 0..40 {
+        for _ in 0..100 {
+            let _ = sender.send_to(b"not a frame", &SockAddr::from(group));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "SIGTERM must stop the daemon although its stderr is full: {status:?}"
+    );
 }
