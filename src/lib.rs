@@ -10,6 +10,8 @@
 //!   [`daemon::DaemonError`], durable epochs, the state file, hooks, `votecast status`.
 //! - [`duration`]: durations as written on the command line (`50ms`), for the settings
 //!   and the bench.
+//! - [`logging`]: the daemon's logger (a bounded queue and a writer thread: the loop never
+//!   waits for stderr) and [`logging::RateLimit`] for repeated warnings.
 //! - [`cluster`], [`demo`], [`bench`](mod@bench): local multi-process clusters for the
 //!   demo, the benchmark and the tests.
 #![forbid(unsafe_code)]
@@ -20,3 +22,4 @@ pub mod daemon;
 pub mod demo;
 pub mod driver;
 pub mod duration;
+pub mod logging;

@@ -1,64 +1,87 @@
 //! `votecast` command line: `run`, `status`, `demo`, `bench`. Exit status 0 on success or clean
 //! shutdown, 2 for bad usage or configuration, 1 for runtime failures (3 from `status`
 //! when the node's view is stale).
+//!
+//! The exit status says what happened even when stdout or stderr cannot be written (a
+//! closed pipe, a full disk): output goes through [`out`] and [`err`], which ignore write
+//! errors, never `println!`, which panics on them.
 
+use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use votecast::daemon::cli::{parse_command_line, Command};
-use votecast::daemon::error::EXIT_RUNTIME;
+use votecast::daemon::error::{EXIT_RUNTIME, EXIT_USAGE};
 use votecast::daemon::status::{self, StatusExit};
 use votecast::daemon::unix_now_ms;
+use votecast::logging;
+
+/// How long the log writer may take to write the last lines before the process exits
+/// anyway (a stuck stderr must not keep a stopped daemon alive).
+const LOG_FLUSH_AT_EXIT: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let command = match parse_command_line(std::env::args_os()) {
         Ok(command) => command,
-        Err(err) if err.is_help => {
-            print!("{}", err.message);
+        Err(e) if e.is_help => {
+            out(&e.message);
             return ExitCode::SUCCESS;
         }
-        Err(err) => {
-            eprintln!("votecast: {}", err.message);
-            return ExitCode::from(votecast::daemon::error::EXIT_USAGE);
+        Err(e) => {
+            err(&format!("votecast: {}\n", e.message));
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     match command {
         Command::Run(settings) => {
-            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-                .format_timestamp_millis()
-                .init();
-            match votecast::driver::run(settings) {
+            logging::init("info");
+            let code = match votecast::driver::run(settings) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    log::error!("{err}");
-                    eprintln!("votecast: {err}");
-                    ExitCode::from(err.exit_code())
+                Err(e) => {
+                    log::error!("{e}");
+                    logging::to_stderr(&format!("votecast: {e}\n"));
+                    ExitCode::from(e.exit_code())
                 }
-            }
+            };
+            logging::flush(LOG_FLUSH_AT_EXIT);
+            code
         }
         Command::Status { state_file, json } => {
             let report = status::run_status(&state_file, json, unix_now_ms());
             if report.exit == StatusExit::Unreadable && !json {
                 // An error, not a state: to stderr, like every other error. With --json the
                 // reader expects one JSON object on stdout, so {"error": ...} stays there.
-                eprintln!("votecast: error: {}", report.text);
+                err(&format!("votecast: error: {}\n", report.text));
             } else {
-                println!("{}", report.text);
+                out(&format!("{}\n", report.text));
             }
             ExitCode::from(report.exit.code())
         }
         Command::Demo { nodes } => match votecast::demo::run(nodes) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("votecast demo: {err}");
+            Err(e) => {
+                err(&format!("votecast demo: {e}\n"));
                 ExitCode::from(EXIT_RUNTIME)
             }
         },
         Command::Bench(settings) => match votecast::bench::run(&settings) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("votecast bench: {err}");
+            Err(e) => {
+                err(&format!("votecast bench: {e}\n"));
                 ExitCode::from(EXIT_RUNTIME)
             }
         },
     }
+}
+
+/// `text` to stdout; a write error is ignored (the exit status still tells).
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// `text` to stderr; a write error is ignored (the exit status still tells).
+fn err(text: &str) {
+    logging::to_stderr(text);
 }

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 use votecast_core::election::MAX_VOTERS;
 
+use super::settings::input_file::{self, MAX_CONFIG_LEN};
 use super::settings::{self, RunSettings};
 
 /// Nodes of `votecast demo` when `--nodes` is not given.
@@ -55,13 +56,42 @@ pub struct UsageError {
     pub is_help: bool,
 }
 
+/// Longest line of an error message: a value quoted from a huge argument or config line
+/// is cut here, so an error is never megabytes long.
+pub const MAX_MESSAGE_LINE: usize = 500;
+
 impl UsageError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
         UsageError {
-            message: message.into(),
+            message: clip_lines(message.into()),
             is_help: false,
         }
     }
+}
+
+/// `message` with every line longer than [`MAX_MESSAGE_LINE`] bytes cut, saying how much
+/// was left out.
+fn clip_lines(message: String) -> String {
+    if message.lines().all(|line| line.len() <= MAX_MESSAGE_LINE) {
+        return message;
+    }
+    let mut clipped = String::new();
+    for (n, line) in message.lines().enumerate() {
+        if n > 0 {
+            clipped.push('\n');
+        }
+        if line.len() <= MAX_MESSAGE_LINE {
+            clipped.push_str(line);
+            continue;
+        }
+        let mut end = MAX_MESSAGE_LINE;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        clipped.push_str(&line[..end]);
+        clipped.push_str(&format!("... ({} more bytes)", line.len() - end));
+    }
+    clipped
 }
 
 impl fmt::Display for UsageError {
@@ -174,7 +204,8 @@ pub(crate) struct RunArgs {
 
 /// Parses the whole command line (`args` includes the program name, like `std::env::args_os`).
 ///
-/// Reads the `--config` file if one is given. Does not touch anything else.
+/// Reads the `--config` file, the `--key-file` and the `--zxid-file` if given (each a
+/// regular file of bounded size). Does not touch anything else.
 pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
     args: I,
 ) -> Result<Command, UsageError> {
@@ -188,6 +219,9 @@ pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
             let mut message = e.render().to_string().trim_end().to_string();
             if message.contains("'--log-level'") {
                 message.push_str("\n\nThe log level is taken from RUST_LOG, e.g. RUST_LOG=debug.");
+            }
+            if !is_help {
+                message = clip_lines(message);
             }
             return Err(UsageError { message, is_help });
         }
@@ -223,14 +257,11 @@ pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
 }
 
 /// Reads the `--config` file as a TOML table and refuses unknown keys (naming the key and
-/// the file, with a hint when only `_` vs `-` differs).
+/// the file, with a hint when only `_` vs `-` differs). The file must be a regular file of
+/// at most [`MAX_CONFIG_LEN`] bytes.
 fn read_config_file(path: &Path) -> Result<toml::Table, UsageError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        UsageError::new(format!(
-            "error: --config: cannot read {}: {e}",
-            path.display()
-        ))
-    })?;
+    let (text, _) = input_file::read_text(path, MAX_CONFIG_LEN)
+        .map_err(|e| UsageError::new(format!("error: --config: {}: {e}", path.display())))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         UsageError::new(format!(
             "error: --config: {} is not valid TOML: {}",

@@ -241,10 +241,9 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
             node.set_zxid(*zxid);
             None
         }
-        ZxidSource::File(path) => {
-            let mut file = ZxidFile::new(path.clone());
-            node.set_zxid(file.read());
-            Some(file)
+        ZxidSource::File { path, initial } => {
+            node.set_zxid(*initial);
+            Some(ZxidFile::new(path.clone(), *initial))
         }
     };
     log_start(&settings, incarnation, epochs);

@@ -2,9 +2,14 @@
 //! `run` flag and every config-file key with a bad value, every flag given twice or without
 //! its value, and the other subcommands' misuse. Each must exit with status 2, name the
 //! flag or key on stderr, print nothing on stdout, never panic and never start a node.
+//! Input files that are not small regular files (a FIFO, /dev/zero, 100 MB), a state file
+//! inside the data dir, unbounded durations and an unreadable zxid file are refused the
+//! same way; an unwritable stdout or stderr never changes the exit status, and a stderr
+//! pipe nobody reads does not stall a running node.
 //!
 //! The list of `run` flags is read from `votecast run --help`, so a new flag without a case
-//! here fails the test. Nothing here opens a socket: every command is refused while its
+//! here fails the test. Nothing here but the stderr-pipe test opens a socket (on `lo`):
+//! every other command is refused while its
 //! configuration is checked (a command that wrongly starts a node is killed after 10 s and
 //! fails the test; it would only ever use `lo`).
 
@@ -368,4 +373,325 @@ fn other_misuse_exits_2_and_says_what_is_wrong() {
     );
     assert_eq!(json.code, Some(2), "{json:?}");
     assert!(json.stdout.starts_with("{\"error\":"), "{json:?}");
+}
+
+/// A FIFO at `path` (made with mkfifo(1)).
+fn mkfifo(path: &str) {
+    let made = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(made.success(), "mkfifo {path}");
+}
+
+/// `--config` and `--key-file` must be regular files of bounded size: a FIFO would block
+/// start-up until some writer appears, a device such as /dev/zero never ends. Each is
+/// refused at once with status 2 naming the flag.
+#[test]
+fn fifos_devices_and_directories_as_input_files_exit_2_at_once() {
+    let s = scratch("cli-special");
+    let fifo = s.file_path("fifo");
+    mkfifo(&fifo);
+    let dir = s.path().display().to_string();
+    let base = ["run", "--id", "1", "--voters", "1,2,3", "--interface", "lo"];
+    for (flag, path) in [
+        ("--config", &fifo),
+        ("--key-file", &fifo),
+        ("--zxid-file", &fifo),
+        ("--config", &"/dev/zero".to_string()),
+        ("--key-file", &"/dev/zero".to_string()),
+        ("--zxid-file", &"/dev/zero".to_string()),
+        ("--config", &dir),
+        ("--key-file", &dir),
+    ] {
+        let mut args = strings(&base);
+        args.extend([flag.to_string(), path.clone()]);
+        let started = Instant::now();
+        expect_usage_error(&format!("{flag} {path}"), &args, flag, s.path());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{flag} {path}: took {:?}",
+            started.elapsed()
+        );
+        let done = run(&args, s.path());
+        assert!(done.stderr.contains("not a regular file"), "{done:?}");
+    }
+}
+
+/// A huge config file (here 100 MB on one line) is refused by its size, and no error
+/// message quotes megabytes of it back.
+#[test]
+fn a_100_mb_one_line_config_gives_a_short_error() {
+    let s = scratch("cli-huge");
+    let path = s.path().join("huge.toml");
+    // Not valid TOML: a parser's error message quotes the offending line.
+    let mut text = String::with_capacity(100 << 20);
+    text.push_str("id = ");
+    text.extend(std::iter::repeat_n('1', (100 << 20) - 8));
+    text.push_str(" x\n");
+    fs::write(&path, text).expect("write 100 MB");
+    let args = strings(&["run", "--config", &path.display().to_string()]);
+    let done = run(&args, s.path());
+    assert_eq!(
+        done.code,
+        Some(2),
+        "{:?}",
+        &done.stderr[..done.stderr.len().min(500)]
+    );
+    assert!(
+        done.stderr.len() < 1000,
+        "{} bytes on stderr",
+        done.stderr.len()
+    );
+    assert!(done.stderr.contains("--config"), "{done:?}");
+    assert!(done.stderr.contains("larger than 65536 bytes"), "{done:?}");
+
+    // Below the size limit, a long value is quoted only in part.
+    let long = s.file(
+        "long.toml",
+        &format!(
+            "voters = [1, 2, 3]\ninterface = \"lo\"\nid = \"{}\"\n",
+            "7".repeat(60_000)
+        ),
+        0o644,
+    );
+    let done = run(&strings(&["run", "--config", &long]), s.path());
+    assert_eq!(done.code, Some(2), "{done:?}");
+    assert!(
+        done.stderr.len() < 1000,
+        "{} bytes on stderr",
+        done.stderr.len()
+    );
+    assert!(done.stderr.contains("config key \"id\""), "{done:?}");
+}
+
+/// The data dir holds the node's epochs: a state file inside it (which the daemon
+/// rewrites all the time) could replace them, so it is refused, also through `..` or a
+/// symbolic link.
+#[test]
+fn a_state_file_inside_the_data_dir_exits_2() {
+    let s = scratch("cli-state-in-data");
+    let data = s.file_path("data");
+    fs::create_dir(&data).expect("data dir");
+    let link = s.file_path("link");
+    std::os::unix::fs::symlink(&data, &link).expect("symlink");
+    let base = ["run", "--id", "1", "--voters", "1,2,3", "--interface", "lo"];
+    for state in [
+        format!("{data}/epochs"),
+        format!("{data}/../data/incarnation"),
+        format!("{link}/state.json"),
+    ] {
+        let mut args = strings(&base);
+        args.extend(strings(&["--data-dir", &data, "--state-file", &state]));
+        expect_usage_error(&state, &args, "--state-file", s.path());
+    }
+    let cfg = s.file(
+        "state-in-data.toml",
+        &format!(
+            "id = 1\nvoters = [1, 2, 3]\ninterface = \"lo\"\ndata-dir = {data:?}\n\
+             state-file = \"{data}/epochs\"\n"
+        ),
+        0o644,
+    );
+    let args = strings(&["run", "--config", &cfg]);
+    expect_usage_error("key", &args, "config key \"state-file\"", s.path());
+}
+
+/// Every duration has an upper bound checked at start-up: a huge value (which once
+/// aborted the daemon at its first state change) is exit 2 naming the flag.
+#[test]
+fn huge_durations_exit_2_naming_the_flag() {
+    let s = scratch("cli-huge-durations");
+    for flag in [
+        "--hook-timeout",
+        "--tick",
+        "--finalize-wait",
+        "--max-notification-interval",
+    ] {
+        let mut args = strings(&["run", "--id", "1", "--voters", "1,2,3", "--interface", "lo"]);
+        args.extend(strings(&[flag, "18446744073709551615s"]));
+        expect_usage_error(flag, &args, flag, s.path());
+        let done = run(&args, s.path());
+        assert!(
+            done.stderr.contains("at most") || done.stderr.contains("less than"),
+            "{flag}: {done:?}"
+        );
+    }
+}
+
+/// A node must not vote with a zxid it could not read: a zxid file that is missing,
+/// malformed or not a regular file at start is exit 2 naming the flag or key.
+#[test]
+fn an_unreadable_zxid_file_at_start_exits_2() {
+    let s = scratch("cli-zxid");
+    let missing = s.file_path("missing");
+    let malformed = s.file("malformed", "12 apples\n", 0o644);
+    let base = ["run", "--id", "1", "--voters", "1,2,3", "--interface", "lo"];
+    for (path, why) in [
+        (&missing, "cannot read"),
+        (&malformed, "not a zxid"),
+        (&"/dev/null".to_string(), "not a regular file"),
+    ] {
+        let mut args = strings(&base);
+        args.extend(strings(&["--zxid-file", path]));
+        expect_usage_error(path, &args, "--zxid-file", s.path());
+        assert!(run(&args, s.path()).stderr.contains(why), "{path}");
+        let cfg = s.file(
+            "zxid.toml",
+            &format!("id = 1\nvoters = [1, 2, 3]\ninterface = \"lo\"\nzxid-file = {path:?}\n"),
+            0o644,
+        );
+        let args = strings(&["run", "--config", &cfg]);
+        expect_usage_error(path, &args, "config key \"zxid-file\"", s.path());
+    }
+}
+
+/// The exit status says what happened even when stdout or stderr cannot be written
+/// (/dev/full: every write fails, like a closed pipe): never a panic (101, or 134 once
+/// panics abort in a release build).
+#[test]
+fn unwritable_stdout_or_stderr_never_changes_the_exit_status() {
+    let s = scratch("cli-unwritable");
+    let missing = s.file_path("missing.json");
+    let full = || {
+        Stdio::from(
+            fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full"),
+        )
+    };
+    let cases: Vec<(&str, Vec<String>, bool, i32)> = vec![
+        ("help to a full stdout", strings(&["--help"]), true, 0),
+        (
+            "run --help to a full stdout",
+            strings(&["run", "--help"]),
+            true,
+            0,
+        ),
+        (
+            "status --json to a full stdout",
+            strings(&["status", "--state-file", &missing, "--json"]),
+            true,
+            2,
+        ),
+        ("usage error to a full stderr", strings(&["run"]), false, 2),
+        (
+            "status error to a full stderr",
+            strings(&["status", "--state-file", &missing]),
+            false,
+            2,
+        ),
+        (
+            // A runtime failure (no such interface, before any socket is opened) while
+            // the log and the error message cannot be written.
+            "runtime failure with a full stderr",
+            strings(&[
+                "run",
+                "--id",
+                "1",
+                "--voters",
+                "1",
+                "--interface",
+                "vcnosuch0",
+            ]),
+            false,
+            1,
+        ),
+    ];
+    for (what, args, to_stdout, expected) in cases {
+        let (stdout, stderr) = if to_stdout {
+            (full(), Stdio::null())
+        } else {
+            (Stdio::null(), full())
+        };
+        let mut child = Command::new(EXE)
+            .args(&args)
+            .current_dir(s.path())
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn votecast");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("{what}: still running after 10 s: {:?}", child.wait());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(status.code(), Some(expected), "{what}: {status:?}");
+    }
+}
+
+/// A daemon whose stderr is a pipe that nobody reads keeps running: once the pipe is full
+/// its log lines are dropped and counted instead of blocking the event loop, so SIGTERM
+/// still stops it with status 0. The one test here that starts a node: on `lo`, with a
+/// sender bound to 127.0.0.1 (TTL 1), killed after 10 s.
+#[test]
+fn a_stderr_pipe_nobody_reads_does_not_stall_the_daemon() {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    let s = scratch("cli-full-pipe");
+    let port = votecast::cluster::free_udp_port().expect("free port");
+    let group = SocketAddrV4::new(Ipv4Addr::new(239, 192, 77, 79), port);
+    let mut child = Command::new(EXE)
+        .args(strings(&[
+            "run",
+            "--id",
+            "1",
+            "--voters",
+            "1,2,3",
+            "--interface",
+            "lo",
+        ]))
+        .args(["--group".to_string(), group.to_string()])
+        .current_dir(s.path())
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn votecast");
+    let _never_read = child.stderr.take();
+    let sender = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).expect("socket");
+    sender
+        .bind(&SockAddr::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)))
+        .expect("bind");
+    sender
+        .set_multicast_if_v4(&Ipv4Addr::LOCALHOST)
+        .expect("if");
+    sender.set_multicast_ttl_v4(1).expect("ttl");
+    std::thread::sleep(Duration::from_millis(500));
+    // Each short datagram is one debug line of about 100 bytes: 4,000 of them are several
+    // times what a pipe holds (64 KiB).
+    for _ in 0..40 {
+        for _ in 0..100 {
+            let _ = sender.send_to(b"not a frame", &SockAddr::from(group));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "SIGTERM must stop the daemon although its stderr is full: {status:?}"
+    );
 }

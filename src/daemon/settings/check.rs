@@ -5,19 +5,26 @@
 //! turned into a message that names the flag or key it came from and shows the value. On
 //! top the daemon adds its own bounds, each with its reason below.
 
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use votecast_core::auth::KeySet;
 use votecast_core::election::{Config, ConfigError, MAX_VOTERS};
 
 use super::value::{bad, Origin};
-use super::{key_file, Given, RunSettings, DEFAULT_GROUP, DEFAULT_HOOK_TIMEOUT};
+use super::{
+    input_file, key_file, Given, RunSettings, ZxidSource, DEFAULT_GROUP, DEFAULT_HOOK_TIMEOUT,
+};
 use crate::daemon::cli::UsageError;
 
 /// Longest tick: beyond it a failed leader goes unnoticed for minutes at the default limits.
 pub const MAX_TICK: Duration = Duration::from_secs(10);
 /// Longest notification back-off: a LOOKING node must still be heard at least once a minute.
 pub const MAX_MAX_NOTIFICATION_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest hook run: a graceful shutdown waits for the step-down hook up to this long, and
+/// service managers give a stopping service about a minute or two; a hook that needs more
+/// belongs in a service of its own.
+pub const MAX_HOOK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Where each election setting came from (given or default), to name it in messages.
 struct Origins {
@@ -51,16 +58,22 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
     };
     let mut election = election_config(&given, &origins)?;
     daemon_bounds(&election, &origins)?;
-    let hook_timeout = match given.hook_timeout {
-        Some((timeout, origin)) if timeout.is_zero() => {
-            return Err(bad(origin, "must be greater than 0"))
-        }
-        Some((timeout, _)) => timeout,
-        None => DEFAULT_HOOK_TIMEOUT,
-    };
+    let hook_timeout = hook_timeout(given.hook_timeout)?;
+    if let (Some(state_file), Some(data_dir)) = (&given.state_file, &given.data_dir) {
+        state_file_outside_data_dir(state_file, data_dir)?;
+    }
     election.keys = match &given.key_file {
         Some((path, origin)) => key_file::read_key_file(path, *origin)?,
         None => KeySet::disabled(),
+    };
+    let zxid = match (given.zxid, &given.zxid_file) {
+        (_, Some((path, origin))) => ZxidSource::File {
+            initial: input_file::read_zxid(path)
+                .map_err(|e| bad(*origin, format_args!("{}: {e}", path.display())))?,
+            path: path.clone(),
+        },
+        (Some(zxid), None) => ZxidSource::Fixed(zxid),
+        (None, None) => ZxidSource::default(),
     };
     Ok(RunSettings {
         election,
@@ -70,9 +83,9 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
                 .parse()
                 .expect("the default group is a valid address")
         }),
-        zxid: given.zxid.unwrap_or_default(),
-        data_dir: given.data_dir,
-        state_file: given.state_file,
+        zxid,
+        data_dir: given.data_dir.map(|(path, _)| path),
+        state_file: given.state_file.map(|(path, _)| path),
         on_change: given.on_change,
         hook_timeout,
     })
@@ -204,4 +217,69 @@ fn daemon_bounds(c: &Config, o: &Origins) -> Result<(), UsageError> {
         return Err(finalize_wait_error(c, o));
     }
     Ok(())
+}
+
+/// `--hook-timeout`: more than 0, at most [`MAX_HOOK_TIMEOUT`].
+fn hook_timeout(given: Option<(Duration, Origin)>) -> Result<Duration, UsageError> {
+    match given {
+        Some((timeout, origin)) if timeout.is_zero() => Err(bad(origin, "must be greater than 0")),
+        Some((timeout, origin)) if timeout > MAX_HOOK_TIMEOUT => Err(bad(
+            origin,
+            format_args!("must be at most {MAX_HOOK_TIMEOUT:?}, got {timeout:?}"),
+        )),
+        Some((timeout, _)) => Ok(timeout),
+        None => Ok(DEFAULT_HOOK_TIMEOUT),
+    }
+}
+
+/// The data dir belongs to the daemon (epochs, incarnation): a state file inside it
+/// could replace one of its files. Compared after resolving symbolic links and `..`.
+fn state_file_outside_data_dir(
+    (state_file, state_origin): &(PathBuf, Origin),
+    (data_dir, data_origin): &(PathBuf, Origin),
+) -> Result<(), UsageError> {
+    let file = resolved(state_file);
+    let dir = resolved(data_dir);
+    if file.starts_with(&dir) {
+        return Err(bad(
+            *state_origin,
+            format_args!(
+                "{} is inside {data_origin} {}, which holds the node's epochs; \
+                 put the state file elsewhere",
+                state_file.display(),
+                data_dir.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `path` made absolute, `.` and `..` applied, and its longest existing ancestor
+/// canonicalised (symbolic links resolved); the rest may not exist yet.
+fn resolved(path: &Path) -> PathBuf {
+    let mut absolute = std::env::current_dir().unwrap_or_default();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                absolute.pop();
+            }
+            Component::CurDir => {}
+            other => absolute.push(other),
+        }
+    }
+    let mut rest = Vec::new();
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(mut real) = existing.canonicalize() {
+            real.extend(rest.iter().rev());
+            return real;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
 }

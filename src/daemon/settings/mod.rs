@@ -7,6 +7,8 @@
 //! - [`check`]: the rules on the merged values, in one place: the core's own check
 //!   ([`Config::validate`]) with its errors named by flag or key, plus the daemon's bounds.
 //! - [`key_file`]: reading and checking `--key-file`.
+//! - [`input_file`]: reading the small input files (config, key, zxid): regular files of
+//!   bounded size, opened without blocking.
 //!
 //! `--config FILE` is a TOML file with the same keys as the `run` flags, spelled like the
 //! flags without the leading dashes (`sync-limit = 6`, `voters = [1, 2, 3]`,
@@ -14,12 +16,15 @@
 //! (TOML integers stop at 2^63-1; ids and zxids may not).
 //!
 //! `--zxid` and `--zxid-file` are one setting: giving both on the command line, or both in
-//! the file, is an error; a flag of either kind overrides either key in the file.
+//! the file, is an error; a flag of either kind overrides either key in the file. The
+//! `--zxid-file` is read once here: a node must not vote with a zxid it could not read, so
+//! a file that is missing, malformed or not a regular file at start is a usage error.
 //!
 //! Every error message names the flag (`--sync-limit`) or the file key
 //! (`config key "sync-limit"`) and says what is wrong with the value.
 
 pub mod check;
+pub mod input_file;
 pub mod key_file;
 pub mod value;
 
@@ -48,8 +53,9 @@ pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum ZxidSource {
     /// `--zxid N` (default 0).
     Fixed(u64),
-    /// `--zxid-file PATH`: read by the daemon at start-up and once a tick.
-    File(PathBuf),
+    /// `--zxid-file PATH`: read once when the settings are checked (`initial`), then by
+    /// the daemon once a tick.
+    File { path: PathBuf, initial: u64 },
 }
 
 impl Default for ZxidSource {
@@ -95,9 +101,10 @@ struct Given {
     interface: Option<String>,
     group: Option<SocketAddr>,
     cluster: Option<u32>,
-    zxid: Option<ZxidSource>,
-    data_dir: Option<PathBuf>,
-    state_file: Option<PathBuf>,
+    zxid: Option<u64>,
+    zxid_file: Option<(PathBuf, Origin)>,
+    data_dir: Option<(PathBuf, Origin)>,
+    state_file: Option<(PathBuf, Origin)>,
     on_change: Option<String>,
     hook_timeout: Option<(Duration, Origin)>,
     tick: Option<(Duration, Origin)>,
@@ -195,8 +202,7 @@ const SETTINGS: &[Setting] = &[
         same_setting_as: Some("zxid-file"),
         flag: |a| text(&a.zxid),
         read: |g, raw| {
-            let zxid = value::to_u64(raw, "a non-negative integer")?;
-            g.zxid = Some(ZxidSource::Fixed(zxid));
+            g.zxid = Some(value::to_u64(raw, "a non-negative integer")?);
             Ok(())
         },
     },
@@ -206,7 +212,7 @@ const SETTINGS: &[Setting] = &[
         same_setting_as: Some("zxid"),
         flag: |a| path(&a.zxid_file),
         read: |g, raw| {
-            g.zxid = Some(ZxidSource::File(value::to_path(raw)?));
+            g.zxid_file = Some((value::to_path(raw)?, raw.origin()));
             Ok(())
         },
     },
@@ -216,7 +222,7 @@ const SETTINGS: &[Setting] = &[
         same_setting_as: None,
         flag: |a| path(&a.data_dir),
         read: |g, raw| {
-            g.data_dir = Some(value::to_path(raw)?);
+            g.data_dir = Some((value::to_path(raw)?, raw.origin()));
             Ok(())
         },
     },
@@ -226,7 +232,7 @@ const SETTINGS: &[Setting] = &[
         same_setting_as: None,
         flag: |a| path(&a.state_file),
         read: |g, raw| {
-            g.state_file = Some(value::to_path(raw)?);
+            g.state_file = Some((value::to_path(raw)?, raw.origin()));
             Ok(())
         },
     },

@@ -91,6 +91,7 @@ fn defaults_are_the_cores() {
 
 #[test]
 fn all_flags() {
+    let zxid = TempConfig::new("42\n");
     let s = run(&[
         "--id",
         "7",
@@ -103,7 +104,7 @@ fn all_flags() {
         "--cluster",
         "9",
         "--zxid-file",
-        "/var/lib/app/zxid",
+        zxid.arg(),
         "--data-dir",
         "/var/lib/votecast",
         "--state-file",
@@ -130,7 +131,13 @@ fn all_flags() {
     assert_eq!(s.interface, "br-lan");
     assert_eq!(s.group, "[ff02::1:77]:7300".parse().unwrap());
     assert_eq!(s.election.cluster, 9);
-    assert_eq!(s.zxid, ZxidSource::File("/var/lib/app/zxid".into()));
+    assert_eq!(
+        s.zxid,
+        ZxidSource::File {
+            path: zxid.arg().into(),
+            initial: 42
+        }
+    );
     assert_eq!(s.data_dir, Some("/var/lib/votecast".into()));
     assert_eq!(s.state_file, Some("/run/votecast.json".into()));
     assert_eq!(s.on_change.as_deref(), Some("logger changed"));
@@ -194,6 +201,18 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("data-dir", "", "5", ""),
     ("state-file", "", "false", ""),
     ("zxid-file", "", "[1]", ""),
+    (
+        "zxid-file",
+        "/nonexistent/votecast/zxid",
+        "\"/nonexistent/votecast/zxid\"",
+        "cannot read",
+    ),
+    (
+        "zxid-file",
+        "/dev/null",
+        "\"/dev/null\"",
+        "not a regular file",
+    ),
     ("on-change", " ", "\"\"", "empty"),
     (
         "hook-timeout",
@@ -202,6 +221,31 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "expected a duration such as 50ms",
     ),
     ("hook-timeout", "0s", "\"0s\"", "greater than 0"),
+    ("hook-timeout", "601s", "\"601s\"", "at most 600s"),
+    (
+        "hook-timeout",
+        "18446744073709551615s",
+        "\"18446744073709551615s\"",
+        "at most 600s",
+    ),
+    (
+        "tick",
+        "18446744073709551615s",
+        "\"18446744073709551615s\"",
+        "at most 10s",
+    ),
+    (
+        "finalize-wait",
+        "18446744073709551615s",
+        "\"18446744073709551615s\"",
+        "less than max-notification-interval",
+    ),
+    (
+        "max-notification-interval",
+        "18446744073709551615s",
+        "\"18446744073709551615s\"",
+        "at most 60s",
+    ),
     ("tick", "5", "5", "expected a duration such as 50ms"),
     ("tick", "0ms", "\"0ms\"", "greater than 0"),
     ("tick", "11s", "\"11s\"", "at most 10s"),
@@ -337,6 +381,7 @@ fn file_only_and_flags_override_file() {
     assert_eq!(s.election.finalize_wait, Duration::from_millis(30));
     assert_eq!(s.election.max_notification_interval, Duration::from_secs(5));
 
+    let zxid = TempConfig::new(" 7 ");
     let s = run(&[
         "--config",
         cfg.arg(),
@@ -349,7 +394,7 @@ fn file_only_and_flags_override_file() {
         "--sync-limit",
         "2",
         "--zxid-file",
-        "/z",
+        zxid.arg(),
         "--data-dir",
         "/other",
     ])
@@ -359,7 +404,13 @@ fn file_only_and_flags_override_file() {
     assert_eq!(s.interface, "eth1");
     assert_eq!(s.election.tick, Duration::from_millis(40));
     assert_eq!((s.election.sync_limit, s.election.init_limit), (2, 8));
-    assert_eq!(s.zxid, ZxidSource::File("/z".into()));
+    assert_eq!(
+        s.zxid,
+        ZxidSource::File {
+            path: zxid.arg().into(),
+            initial: 7
+        }
+    );
     assert_eq!(s.data_dir, Some("/other".into()));
     assert_eq!(s.election.cluster, 4);
 }
@@ -404,5 +455,85 @@ fn too_many_voters() {
             .voters
             .len(),
         64
+    );
+}
+
+#[test]
+fn a_state_file_inside_the_data_dir_is_refused() {
+    let dir = TempDir::new("votecast-state-in-data").unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    let d = data.to_str().unwrap();
+    let inside = [
+        format!("{d}/epochs"),
+        format!("{d}/not-yet/state.json"),
+        format!("{}/epochs", link.display()),
+        format!("{d}/../data/./x.json"),
+        format!("{}/data/new/../epochs", dir.path().display()),
+    ];
+    for state in &inside {
+        let msg = run_err(
+            &with_base(&["--data-dir", d, "--state-file", state])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        assert!(
+            msg.contains("--state-file") && msg.contains("--data-dir"),
+            "{state}: {msg}"
+        );
+    }
+    // A data dir that does not exist yet is compared all the same.
+    let later = format!("{}/later", dir.path().display());
+    let msg = run_err(
+        &with_base(&["--data-dir", &later, "--state-file", &format!("{later}/s")])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(msg.contains("--state-file"), "{msg}");
+    let cfg = TempConfig::new(&format!(
+        "id = 1\nvoters = [1]\ninterface = \"eth0\"\ndata-dir = \"{d}\"\nstate-file = \"{d}/s.json\"\n"
+    ));
+    let msg = run_err(&["--config", cfg.arg()]);
+    assert!(msg.contains("config key \"state-file\""), "{msg}");
+    for outside in [
+        format!("{}/data.json", dir.path().display()),
+        format!("{d}-2/s.json"),
+    ] {
+        let s = run_owned(&with_base(&["--data-dir", d, "--state-file", &outside])).unwrap();
+        assert_eq!(s.state_file, Some(outside.into()));
+    }
+}
+
+#[test]
+fn messages_quote_at_most_a_line_of_a_huge_value() {
+    let huge = "9".repeat(1_000_000);
+    let msg = run_err(
+        &with_base(&["--tick", &format!("{huge}x")])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(msg.len() < 1000, "{} bytes", msg.len());
+    assert!(
+        msg.contains("--tick") && msg.contains("more bytes"),
+        "{}",
+        &msg[..200]
+    );
+    let cfg = TempConfig::new(&format!(
+        "id = 1\nvoters = [1]\ninterface = \"eth0\"\ntick = \"{}\"\n",
+        &huge[..60_000]
+    ));
+    let msg = run_err(&["--config", cfg.arg()]);
+    assert!(msg.len() < 1000, "{} bytes", msg.len());
+    assert!(msg.contains("config key \"tick\""), "{}", &msg[..200]);
+    let cfg = TempConfig::new(&format!("id = {huge}\n"));
+    let msg = run_err(&["--config", cfg.arg()]);
+    assert!(
+        msg.contains("--config") && msg.contains("larger than 65536 bytes"),
+        "{msg}"
     );
 }
