@@ -319,7 +319,9 @@ mod tests {
         let (node, _, _) = leader();
         assert_eq!(node.nonce, crate::rng::mix(3 ^ (1 << 32)));
         let stamp = t(20);
-        assert_eq!(node.echo_stamp(encode_echo(stamp, node.nonce)), Some(stamp));
+        assert_eq!(node.stamp_echo(stamp), encode_echo(stamp, node.nonce));
+        assert_eq!(node.echo_stamp(node.stamp_echo(stamp)), Some(stamp));
+        assert_eq!(node.echo_stamp(0), None);
     }
 
     #[test]

@@ -504,6 +504,12 @@ impl Node {
         super::outgoing::decode_echo(echo, self.nonce)
     }
 
+    /// The `echo` value our LEADING frame sent at `stamp` carries: the inverse of
+    /// [`Node::echo_stamp`]. For harnesses that craft the echo of one of our stamps.
+    pub fn stamp_echo(&self, stamp: Instant) -> u64 {
+        super::outgoing::encode_echo(stamp, self.nonce)
+    }
+
     /// The proposal of the running election, if LOOKING.
     pub fn proposal(&self) -> Option<Vote> {
         match self.role {
