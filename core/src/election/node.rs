@@ -180,11 +180,10 @@ impl Node {
     /// flag so that followers start a new round at once. The node is inert afterwards.
     pub fn shutdown(&mut self, now: Instant) {
         self.advance_clock(now);
-        let last_vote = match self.role {
-            Role::Idle | Role::Stopped { .. } => return,
-            Role::SteppedDown { last_vote } => last_vote,
-            Role::Looking(_) | Role::Following(_) | Role::Leading(_) => self.last_vote(),
-        };
+        if matches!(self.role, Role::Idle | Role::Stopped { .. }) {
+            return;
+        }
+        let last_vote = self.last_vote();
         self.set_public(PublicView::LOOKING);
         self.role = Role::Stopped { last_vote };
         self.timers.clear_all();
