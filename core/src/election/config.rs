@@ -180,6 +180,27 @@ impl Config {
         Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
     }
 
+    /// How long a voter must have been silent before a frame of a lower incarnation than
+    /// the newest one we saw from it is accepted (readmitted): `max(2 · sync_timeout,
+    /// max_notification_interval) + tick`.
+    ///
+    /// - Longer than `sync_timeout`, so that every promise we made to any process of that
+    ///   voter has run out when it is readmitted (a promise lasts `sync_timeout` of our
+    ///   clock from a frame we accepted, and silence is measured on the same clock from
+    ///   the last one): a readmitted frame, replayed or not, can end no running promise.
+    ///   Twice over, so that its followers have also given up on it (they time out after
+    ///   `sync_timeout`) and a leader it was has lost its lease.
+    /// - At least `max_notification_interval + tick`: a live voter retransmits its vote at
+    ///   least that often even while LOOKING and backed off (and sends every tick while
+    ///   FOLLOWING or LEADING), so an attacker's replay of an old incarnation cannot slip
+    ///   in between the frames of a voter that is merely quiet.
+    pub fn readmit_after(&self) -> Duration {
+        self.sync_timeout()
+            .saturating_mul(2)
+            .max(self.max_notification_interval)
+            .saturating_add(self.tick)
+    }
+
     /// Per-voter receive budget: a voter may send [`FRAME_BUDGET_BURST`] frames at once, then
     /// one per this interval (16 per tick). A healthy voter sends about one per tick plus a
     /// burst of votes during an election; frames beyond the budget are dropped like lost ones.
@@ -207,6 +228,11 @@ mod tests {
         // 300 ms · 0.99 / 1.01 = 294.059... ms, rounded down to the microsecond.
         assert_eq!(c.lease_duration(), Duration::from_micros(294_059));
         assert_eq!(c.answer_interval(), Duration::from_millis(10));
+        // max(2 · 300 ms, 2 s) + 50 ms: the backoff cap dominates at the defaults.
+        assert_eq!(c.readmit_after(), Duration::from_millis(2_050));
+        let mut slow = c.clone();
+        slow.sync_limit = 30;
+        assert_eq!(slow.readmit_after(), Duration::from_millis(3_050));
         assert!(c.is_voter(3) && !c.is_voter(4));
     }
 

@@ -83,8 +83,7 @@ impl Node {
         let leader_incarnation = self
             .config
             .voter_index(vote.leader)
-            .and_then(|i| self.voters[i].last_frame)
-            .map(|(incarnation, _)| incarnation);
+            .and_then(|i| self.voters[i].incarnation());
         self.role = Role::Following(Following::new(vote, self.round, leader_incarnation));
         self.timers
             .set(Timer::SyncTimeout, now + self.config.sync_timeout());
@@ -247,7 +246,7 @@ mod tests {
         let t = Instant::from_millis(10);
         let mut lead = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
         lead.epoch = 1;
-        lead.echo = encode_echo(Instant::from_millis(7));
+        lead.echo = encode_echo(Instant::from_millis(7), 0x5eed);
         node.handle_frame(t, &lead);
         let out = drain(&mut node);
         let accepted = Epochs {
@@ -327,5 +326,57 @@ mod tests {
         assert!(matches!(node.role, Role::Looking(_)));
         assert_eq!(node.round(), 2);
         assert_eq!(frames(&mut node).len(), 1);
+    }
+
+    #[test]
+    fn an_epoch_from_a_floor_is_acknowledged_like_any_greater_one() {
+        let (mut node, mut leader) = follower();
+        let mut lead = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        (lead.epoch, lead.accepted_epoch) = (190_000_000, 190_000_000);
+        node.handle_frame(Instant::from_millis(1), &lead);
+        let answer = *frames(&mut node).last().expect("an answer");
+        assert_eq!(answer.repr.epoch, 190_000_000);
+        assert_eq!(answer.repr.accepted_epoch, 190_000_000);
+    }
+
+    #[test]
+    fn a_follower_that_stepped_down_follows_on_but_never_leads() {
+        let (mut node, mut leader) = follower();
+        let mut lead = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        lead.epoch = 1;
+        lead.flags = Flags::ESTABLISHED;
+        node.handle_frame(Instant::from_millis(1), &lead);
+        assert_eq!(node.state(), ServerState::Following);
+        drain(&mut node);
+        // Nothing changes for a follower, and it keeps answering its leader.
+        node.step_down(Instant::from_millis(2));
+        assert!(drain(&mut node).is_empty());
+        assert_eq!(node.state(), ServerState::Following);
+        node.handle_frame(Instant::from_millis(3), &lead_again(&mut leader));
+        assert_eq!(frames(&mut node).len(), 1);
+        // Its leader gives up: instead of a new election, it falls silent, and even votes
+        // for it from everyone do not make it lead.
+        node.handle_frame(
+            Instant::from_millis(4),
+            &leader.frame(ServerState::Looking, vote(1, 0, 1), 2),
+        );
+        let out = drain(&mut node);
+        assert_eq!(out.len(), 1, "only the event: {out:?}");
+        assert_eq!(node.state(), ServerState::Looking);
+        let mut two = super::super::testing::Sender::new(2);
+        node.handle_frame(
+            Instant::from_millis(5),
+            &two.frame(ServerState::Looking, vote(1, 0, 1), 2),
+        );
+        assert!(drain(&mut node).is_empty());
+        assert!(matches!(node.role, Role::SteppedDown { .. }));
+        assert_eq!(node.poll_timeout(), None);
+    }
+
+    fn lead_again(leader: &mut Sender) -> Repr {
+        let mut lead = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        lead.epoch = 1;
+        lead.flags = Flags::ESTABLISHED;
+        lead
     }
 }

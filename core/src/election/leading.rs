@@ -45,7 +45,9 @@ fn lease_end(support: &mut [Instant], quorum: usize) -> Option<Instant> {
 impl Node {
     /// The election decided for us: start a term with a fresh epoch proposal.
     pub(super) fn become_leader(&mut self, now: Instant, vote: Vote) {
-        self.voters.start_term();
+        // No acknowledgement or echo of an earlier term counts (`propose_epoch` forgets them
+        // again for each proposal).
+        self.voters.forget_acks();
         self.role = Role::Leading(Leading {
             vote,
             epoch: 0,
@@ -60,13 +62,16 @@ impl Node {
         self.update_leadership(now);
     }
 
-    /// Propose max(accepted epochs we know, ours) + 1, durably accepted by ourselves first.
+    /// Propose max(accepted epochs we know + 1, the epoch floor), durably accepted by
+    /// ourselves first. Saturating: an epoch at `u64::MAX` (a floor or a frame can carry
+    /// it) is proposed again and then refused by any follower that accepted it from another
+    /// leader, which stops progress but never establishes one epoch twice.
     fn propose_epoch(&mut self, now: Instant) {
         let known = self
             .voters
             .max_accepted_epoch()
             .max(self.epochs.accepted_epoch);
-        let epoch = known.saturating_add(1);
+        let epoch = known.saturating_add(1).max(self.epoch_floor);
         self.epochs.accepted_epoch = epoch;
         self.epochs.accepted_leader = self.config.id;
         self.persist();
@@ -92,16 +97,17 @@ impl Node {
         match frame.state {
             ServerState::Looking => self.answer(now),
             ServerState::Following if frame.vote.leader == self.config.id => {
+                // Only a frame that acknowledges our current epoch is evidence of support,
+                // and only a stamp this process sent in this term (it decodes under our
+                // nonce to a time in [term_start, now]): a frame from before our restart,
+                // late or replayed, carries another process's stamp or another epoch.
+                let acknowledges = frame.epoch == lead.epoch;
+                let stamp = decode_echo(frame.echo, self.nonce)
+                    .filter(|stamp| acknowledges && lead.is_own_stamp(*stamp, now));
                 let peer = &mut self.voters[index];
-                peer.acked_epoch = if frame.epoch == lead.epoch {
-                    frame.epoch
-                } else {
-                    0
-                };
-                if let Some(stamp) = decode_echo(frame.echo) {
-                    if lead.is_own_stamp(stamp, now) {
-                        peer.record_echo(stamp);
-                    }
+                peer.acked_epoch = if acknowledges { frame.epoch } else { 0 };
+                if let Some(stamp) = stamp {
+                    peer.record_echo(stamp);
                 }
                 if frame.epoch != lead.epoch {
                     // A follower that has not acknowledged our epoch yet (it just decided or
@@ -207,7 +213,7 @@ mod tests {
     use super::super::testing::{drain, frames, started, vote, Sender};
     use super::*;
     use crate::election::outgoing::encode_echo;
-    use crate::election::Node;
+    use crate::election::{Config, Epochs, Event, Node, Output, StateChange};
     use crate::wire::Flags;
 
     fn t(ms: u64) -> Instant {
@@ -254,12 +260,20 @@ mod tests {
         (node, one, two)
     }
 
-    fn ack(sender: &mut Sender, epoch: u64, stamp: Option<Instant>) -> Repr {
+    /// `sender`'s acknowledgement of `epoch`, echoing the raw value `echo`.
+    fn ack_raw(sender: &mut Sender, epoch: u64, echo: u64) -> Repr {
         let mut frame = sender.frame(ServerState::Following, vote(3, 0, 0), 1);
         frame.epoch = epoch;
         frame.accepted_epoch = epoch;
-        frame.echo = stamp.map_or(0, encode_echo);
+        frame.echo = echo;
         frame
+    }
+
+    /// `sender`'s acknowledgement of `epoch`, echoing our `stamp` as node 3 (default
+    /// nonce of `started`) sent it.
+    fn ack(sender: &mut Sender, epoch: u64, stamp: Option<Instant>) -> Repr {
+        let nonce = crate::rng::mix(3 ^ (1 << 32));
+        ack_raw(sender, epoch, stamp.map_or(0, |s| encode_echo(s, nonce)))
     }
 
     #[test]
@@ -298,5 +312,191 @@ mod tests {
         node.handle_frame(t(6), &ack(&mut two, 8, Some(t(6))));
         assert!(matches!(node.role, Role::Leading(l) if l.established));
         assert_eq!(node.state(), ServerState::Leading);
+    }
+
+    #[test]
+    fn default_nonce_is_the_mix_of_id_and_incarnation() {
+        let (node, _, _) = leader();
+        assert_eq!(node.nonce, crate::rng::mix(3 ^ (1 << 32)));
+        let stamp = t(20);
+        assert_eq!(node.stamp_echo(stamp), encode_echo(stamp, node.nonce));
+        assert_eq!(node.echo_stamp(node.stamp_echo(stamp)), Some(stamp));
+        assert_eq!(node.echo_stamp(0), None);
+    }
+
+    #[test]
+    fn an_echo_in_a_frame_not_acknowledging_the_current_epoch_never_counts() {
+        let (mut node, mut one, _) = leader();
+        // One has not acknowledged epoch 1 yet but echoes our stamp of 20.
+        node.handle_frame(t(30), &ack(&mut one, 0, Some(t(20))));
+        assert_eq!(node.voters[0].echo, None);
+        // Its acknowledgement without an echo establishes the epoch, but no lease.
+        node.handle_frame(t(31), &ack(&mut one, 1, None));
+        assert!(matches!(node.role, Role::Leading(l) if l.established));
+        assert_eq!(node.state(), ServerState::Looking);
+        assert_eq!(node.valid_until(), None);
+        // The same stamp in a frame acknowledging epoch 1 does count.
+        node.handle_frame(t(32), &ack(&mut one, 1, Some(t(20))));
+        assert_eq!(
+            node.valid_until(),
+            Some(t(20) + node.config.lease_duration())
+        );
+    }
+
+    #[test]
+    fn a_stamp_of_another_process_never_counts() {
+        // Process A of node 3 leads and sends its stamp of 500 ms; it crashes, and process
+        // B (incarnation 2, its clock restarted at a new origin) leads the next epoch.
+        let mut a = Node::new(Config::new(3, &[1, 2, 3]).unwrap(), Epochs::default(), 1).unwrap();
+        a.set_process_nonce(0xaaaa_aaaa_aaaa_aaaa);
+        a.start(t(0));
+        let old_echo = encode_echo(t(500), a.nonce);
+        let epochs = Epochs {
+            accepted_epoch: 1,
+            accepted_leader: 3,
+            current_epoch: 1,
+        };
+        let mut b = Node::new(Config::new(3, &[1, 2, 3]).unwrap(), epochs, 2).unwrap();
+        b.set_process_nonce(0xbbbb_bbbb_bbbb_bbbb);
+        b.start(t(0));
+        let (mut one, mut two) = (Sender::new(1), Sender::new(2));
+        for sender in [&mut one, &mut two] {
+            b.handle_frame(t(0), &sender.frame(ServerState::Looking, vote(3, 0, 1), 1));
+        }
+        assert!(matches!(b.role, Role::Leading(l) if l.epoch == 2));
+        drain(&mut b);
+        // One's frame from before the crash, delivered late (acknowledging epoch 1, echoing
+        // A's stamp), once B's clock has passed 500 ms: no acknowledgement, no lease.
+        b.handle_frame(t(600), &ack_raw(&mut one, 1, old_echo));
+        assert_eq!((b.voters[0].acked_epoch, b.voters[0].echo), (0, None));
+        // Even in a frame acknowledging B's epoch, A's stamp is not B's.
+        b.handle_frame(t(601), &ack_raw(&mut one, 2, old_echo));
+        assert!(matches!(b.role, Role::Leading(l) if l.established));
+        assert_eq!(b.voters[0].echo, None);
+        assert_eq!(b.state(), ServerState::Looking);
+        // B's own stamp does.
+        b.handle_frame(t(602), &ack_raw(&mut one, 2, encode_echo(t(550), b.nonce)));
+        assert_eq!(b.state(), ServerState::Leading);
+        assert_eq!(b.valid_until(), Some(t(550) + b.config.lease_duration()));
+    }
+
+    #[test]
+    fn echoes_of_an_earlier_proposal_are_forgotten() {
+        // Node 5 of five (quorum 3) leads and proposes epoch 1.
+        let mut node = started(5, &[1, 2, 3, 4, 5]);
+        let mut senders: std::vec::Vec<Sender> = (1..=4).map(Sender::new).collect();
+        for sender in senders.iter_mut() {
+            node.handle_frame(t(0), &sender.frame(ServerState::Looking, vote(5, 0, 0), 1));
+        }
+        assert!(matches!(node.role, Role::Leading(l) if l.epoch == 1));
+        drain(&mut node);
+        let nonce = node.nonce;
+        let ack5 = |sender: &mut Sender, epoch: u64, accepted: u64, stamp: Option<Instant>| {
+            let mut frame = sender.frame(ServerState::Following, vote(5, 0, 0), 1);
+            (frame.epoch, frame.accepted_epoch) = (epoch, accepted);
+            frame.echo = stamp.map_or(0, |s| encode_echo(s, nonce));
+            frame
+        };
+        node.handle_frame(t(10), &ack5(&mut senders[0], 1, 1, Some(t(5))));
+        assert_eq!(node.voters[0].echo, Some(t(5)));
+        // Voter 2 accepted epoch 7 elsewhere: we propose 8, and 1's echo (given with its
+        // acknowledgement of 1) no longer counts.
+        node.handle_frame(t(11), &ack5(&mut senders[1], 0, 7, None));
+        assert!(matches!(node.role, Role::Leading(l) if l.epoch == 8 && !l.established));
+        assert_eq!(node.voters[0].echo, None);
+        // 1 acknowledges 8 without an echo, 3 with one: established, but only two voters
+        // (3 and ourselves) support a lease; the quorum is three.
+        node.handle_frame(t(20), &ack5(&mut senders[0], 8, 8, None));
+        node.handle_frame(t(21), &ack5(&mut senders[2], 8, 8, Some(t(15))));
+        assert!(matches!(node.role, Role::Leading(l) if l.established));
+        assert_eq!(node.state(), ServerState::Looking);
+        node.handle_frame(t(22), &ack5(&mut senders[0], 8, 8, Some(t(16))));
+        assert_eq!(node.state(), ServerState::Leading);
+        assert_eq!(
+            node.valid_until(),
+            Some(t(15) + node.config.lease_duration())
+        );
+    }
+
+    #[test]
+    fn the_epoch_floor_sets_the_least_proposal() {
+        let proposal = |floor: u64, restored: u64| {
+            let epochs = Epochs {
+                accepted_epoch: restored,
+                accepted_leader: 2,
+                current_epoch: restored,
+            };
+            let mut node = Node::new(Config::new(3, &[1, 2, 3]).unwrap(), epochs, 1).unwrap();
+            node.set_epoch_floor(floor);
+            node.start(t(0));
+            let (mut one, mut two) = (Sender::new(1), Sender::new(2));
+            for sender in [&mut one, &mut two] {
+                let v = vote(3, 0, restored);
+                node.handle_frame(t(0), &sender.frame(ServerState::Looking, v, 1));
+            }
+            let Role::Leading(lead) = node.role else {
+                panic!("not leading");
+            };
+            assert_eq!(node.epochs().accepted_epoch, lead.epoch, "persisted");
+            lead.epoch
+        };
+        assert_eq!(proposal(0, 4), 5, "no floor");
+        assert_eq!(proposal(190_000_000, 4), 190_000_000);
+        assert_eq!(proposal(3, 4), 5, "a floor below the known epochs");
+        assert_eq!(proposal(5, 4), 5);
+        assert_eq!(proposal(u64::MAX, 4), u64::MAX);
+        assert_eq!(proposal(0, u64::MAX), u64::MAX, "saturates");
+    }
+
+    #[test]
+    fn step_down_reports_looking_and_sends_nothing_until_shutdown() {
+        let (mut node, mut one, mut two) = leader();
+        node.handle_frame(t(30), &ack(&mut one, 1, Some(t(20))));
+        assert_eq!(node.state(), ServerState::Leading);
+        drain(&mut node);
+        node.step_down(t(40));
+        let out = drain(&mut node);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(matches!(
+            out[0],
+            Output::Event(Event::StateChanged(StateChange {
+                state: ServerState::Looking,
+                previous: ServerState::Leading,
+                ..
+            }))
+        ));
+        assert_eq!(
+            (node.state(), node.valid_until()),
+            (ServerState::Looking, None)
+        );
+        assert_eq!(node.poll_timeout(), None);
+        // Silent whatever happens: no heartbeat, no answer, no LOOKING frame (which would
+        // release the followers' promises), and no new leadership.
+        node.handle_timeout(t(10_000));
+        node.handle_frame(
+            t(10_001),
+            &two.frame(ServerState::Looking, vote(3, 0, 1), 9),
+        );
+        node.handle_frame(t(10_002), &ack(&mut one, 1, Some(t(20))));
+        node.step_down(t(10_003));
+        assert!(drain(&mut node).is_empty());
+        assert_eq!(node.state(), ServerState::Looking);
+        // The shutdown then releases them: one RESIGN frame repeating our vote.
+        node.shutdown(t(10_004));
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].repr.flags.contains(Flags::RESIGN));
+        assert_eq!(sent[0].repr.vote.leader, 3);
+        assert_eq!(sent[0].repr.state, ServerState::Looking);
+    }
+
+    #[test]
+    fn step_down_before_the_epoch_is_established_falls_silent_too() {
+        let (mut node, mut one, _) = leader();
+        node.step_down(t(1));
+        assert!(drain(&mut node).is_empty(), "never reported LEADING");
+        node.handle_frame(t(2), &ack(&mut one, 1, Some(t(0))));
+        assert!(drain(&mut node).is_empty());
+        assert_eq!(node.state(), ServerState::Looking);
     }
 }

@@ -40,6 +40,12 @@ impl Looking {
 impl Node {
     /// A new election: next round, vote for ourselves, tell everyone.
     pub(super) fn start_election(&mut self, now: Instant) {
+        if self.renounced {
+            // Stepped down: this process never leads again, and a LOOKING frame from it
+            // would release the promises made to it.
+            self.fall_silent();
+            return;
+        }
         // Stepping down (or never having led): our support for ourselves ends now.
         self.promise
             .release(self.config.id, self.incarnation, self.now);

@@ -28,35 +28,108 @@
 //!
 //! # Leadership phase (ZooKeeper leaves this to Zab)
 //! After deciding, the leader proposes `epoch = max(accepted epochs it knows, its own) + 1`,
-//! persists it as accepted and broadcasts it in LEADING frames. A follower acknowledges an
-//! epoch only if it is greater than its accepted epoch (or equal and from the same leader),
-//! after persisting it. With a quorum of acknowledgements the epoch is *established*: the
-//! leader persists it as its current epoch and sets the ESTABLISHED flag; followers then
-//! adopt it too. Each node acknowledges each epoch for at most one leader and never a
-//! smaller one, so two leaders never establish the same epoch.
+//! or the epoch floor ([`Node::set_epoch_floor`]) if that is higher, persists it as
+//! accepted and broadcasts it in LEADING frames. A follower acknowledges an epoch only if
+//! it is greater than its accepted epoch (or equal and from the same leader), after
+//! persisting it; a floor epoch is just a greater one. With a quorum of acknowledgements
+//! the epoch is *established*: the leader persists it as its current epoch and sets the
+//! ESTABLISHED flag; followers then adopt it too. Each node acknowledges each epoch for at
+//! most one leader and never a smaller one, so two leaders never establish the same epoch
+//! *as long as the nodes keep their accepted epochs*. A node that lost them (a wiped data
+//! dir) may acknowledge an epoch again; if it was the only node shared by the quorums of
+//! two leaders, the later one can establish an epoch already used. The floor closes that
+//! gap whenever every proposer's floor exceeds every epoch established before: the daemon
+//! derives it from a wall clock that looks set (seconds since 2020), which holds when the
+//! clocks are set and agree to within the time between two elections. Epochs saturate at
+//! `u64::MAX` (then no new epoch can be established; nothing overflows).
 //!
 //! # Leases: why two nodes never report LEADING at the same time
-//! Every LEADING frame carries the leader's clock (`echo`). A follower that receives it
-//! *promises* not to support any other leader for `sync_timeout` of its own clock, and only
-//! then echoes the time stamp back; while an earlier promise to another node is running it
-//! echoes nothing. The leader counts, per voter, the newest echo of a voter that has also
-//! acknowledged the current epoch; that voter's promise lasts at least
-//! `sync_timeout / (1 + ρ)` of real time after the echoed frame was sent, which the leader
-//! covers by `lease_duration = sync_timeout · (1 − ρ) / (1 + ρ)` of its own (possibly slow)
-//! clock. The lease ends at the quorum-th largest `echo + lease_duration` (the leader counts
-//! itself once its own promise is free). The leader reports LEADING only while the lease
-//! lasts and steps down when it runs out. Two leases that overlap in time would need two
-//! quorums, hence one node, promised to two leaders at once, which the promise rule forbids.
-//! The same intersection argument shows that epochs of successive leaders strictly increase:
-//! the common node acknowledged the later leader's epoch after the earlier one's.
+//! Every LEADING frame carries the leader's clock, offset by a nonce of its process
+//! ([`Node::set_process_nonce`]; `echo`). A follower that receives it *promises* not to
+//! support any other leader for `sync_timeout` of its own clock, and only then echoes the
+//! value back; while an earlier promise to another node is running it echoes nothing. The
+//! leader keeps, per voter, the newest stamp that
+//! - came in a FOLLOWING frame for it that acknowledges its *current* epoch proposal (the
+//!   stamps are forgotten with the acknowledgements at each new proposal and term), and
+//! - decodes under its *current* nonce to a time in `[term_start, now]`.
 //!
-//! Promises are kept in memory, so a restarted node that ever accepted an epoch makes no
-//! new promise for `sync_timeout` after start (it may have made one before it crashed). A
-//! LOOKING or RESIGN frame from the leader's own process (same incarnation) ends the
-//! promises made to it early: it stopped leading before sending it. Frames from a restarted
-//! leader do not: the crashed process's application may act on its lease until it ends.
-//! Assumptions: clock rates within ±`max_clock_drift_ppm`, and the application treats
-//! leadership as ending at [`Node::valid_until`] even if its process is descheduled.
+//! Such a stamp was sent by this process in this term (a value encoded under another
+//! nonce decodes to a time in that window with odds of about `now / 2^64`, however the
+//! clocks' origins compare), so the voter promised support at or after the moment it was
+//! sent; that promise lasts at least `sync_timeout / (1 + ρ)` of real time from then,
+//! which the leader covers by `lease_duration = sync_timeout · (1 − ρ) / (1 + ρ)` of its
+//! own (possibly slow) clock. Late and replayed frames change nothing here: a frame
+//! recorded in this term repeats evidence of a promise really made; one recorded earlier
+//! (another term, another process, another epoch) is not counted. The lease ends at the
+//! quorum-th largest `stamp + lease_duration` (the leader counts itself once its own
+//! promise is free). The leader reports LEADING only while the lease lasts and steps down
+//! when it runs out. Two leases that overlap in time would need two quorums, hence one
+//! node, promised to two leaders at once, which the promise rule forbids. The same
+//! intersection argument shows that epochs of successive leaders strictly increase: the
+//! common node acknowledged the later leader's epoch after the earlier one's.
+//!
+//! Ending a lease early: a LOOKING or RESIGN frame from the leader's own process (same
+//! incarnation) ends the promises made to it: it stopped leading before sending it.
+//! Frames from a restarted leader do not: the crashed process's application may act on its
+//! lease until it ends. A graceful handover has two steps: [`Node::step_down`] reports
+//! LOOKING at once and then sends nothing (no LOOKING frame, which would release the
+//! followers, and no heartbeat, which would renew them) and never leads again;
+//! [`Node::shutdown`] sends the RESIGN that releases the followers. Between the two the
+//! driver publishes the end of its lease; the followers' promises keep running until the
+//! RESIGN or their own timeout, so no new leader is supported before the old one's
+//! application was told. Assumptions: clock rates within ±`max_clock_drift_ppm`, and the
+//! application treats leadership as ending at [`Node::valid_until`] even if its process is
+//! descheduled.
+//!
+//! # Restarts
+//! - Each process start has its own nonce and may restart its clock at a new origin. The
+//!   default nonce mixes the id and the incarnation, so it is per-process only if
+//!   incarnations are; the daemon passes OS randomness.
+//! - Promises are kept in memory, so a restarted node that ever accepted an epoch makes no
+//!   new promise for `sync_timeout` after start (it may have made one before it crashed).
+//!   A node started without its epochs cannot tell a restart from a first start: its
+//!   driver must not call [`Node::start`] within `sync_timeout` of the previous process's
+//!   last frame (for example, wait `sync_timeout` after the process starts).
+//! - Releases trust the incarnation: a LOOKING or RESIGN frame of incarnation `i` is taken
+//!   as coming from the process promised to as `i`. If a node's processes repeat an
+//!   incarnation, a late or replayed frame of the earlier one (with a sequence number
+//!   above the later one's) can end a promise made to the later one; the driver must give
+//!   every process start a new incarnation.
+//! - A voter whose incarnation went *backwards* (restarted without its data dir, or with a
+//!   clock behind) is readmitted: each peer follows a voter's newest (incarnation,
+//!   sequence) position and accepts a frame if it is newer, or next in the stream it
+//!   follows; a frame of a lower incarnation (other than the followed one) is accepted
+//!   once the voter has been silent for [`Config::readmit_after`] (no frame accepted from
+//!   it), and that incarnation's frames are followed from then on ([`Stats::readmitted`]).
+//!   Frames of the retired incarnation stay stale unless newer than its newest sequence.
+//!   A restarted voter is readmitted by the first frame it sends at least
+//!   `readmit_after` after its previous process's last frame reached the peer (the new
+//!   process's frames refused meanwhile do not count as heard).
+//!
+//! # Replays
+//! An attacker without the key who recorded authentic frames and replays them:
+//! - achieves nothing while the voter is heard at least once per `readmit_after`: every
+//!   recorded frame is at or below a position already seen (a recorded frame never
+//!   received, newer than all seen, is accepted like a late one);
+//! - while the voter is silent for `readmit_after` (down, cut off, or all its frames lost),
+//!   can get recorded frames of one of its lower incarnations accepted, in sequence order,
+//!   and again after each further silence; and a node that restarted (forgetting the
+//!   positions) accepts one recorded frame per voter once. That is old votes and
+//!   heartbeats: a stale vote in an election, or a follower following (and promising
+//!   support for `sync_timeout` per replayed LEADING frame to) a leader that is gone,
+//!   which delays elections by its promise; replaying unseen frames of the newest
+//!   incarnation keeps a readmitted lower one out for another `readmit_after` each;
+//! - cannot make two leaders: (a) when a voter is readmitted, every promise the receiver
+//!   made to any of its processes has run out: a promise lasts `sync_timeout` from a frame
+//!   the receiver accepted, and `readmit_after > sync_timeout` of silence is measured on
+//!   the same clock from the last one; so a readmitted LOOKING or RESIGN frame can end only
+//!   promises made later to the same incarnation, which is a live process's own only if
+//!   incarnations repeat (see Restarts); (b) no recorded frame extends a lease (above);
+//!   (c) no recorded frame acknowledges a leader's current epoch unless the follower really
+//!   did: that epoch was first proposed in the leader's current term (epochs are not
+//!   reused, see above), so no frame recorded earlier carries it; (d) votes
+//!   carry no safety: a leader decided on stale votes must still establish a fresh epoch
+//!   and hold a lease.
 //!
 //! # Capacity
 //! Per-voter state is a fixed array of [`MAX_VOTERS`] (64) entries; observers need no
@@ -64,16 +137,19 @@
 //! entries; one input produces at most a handful.
 //!
 //! # Layout
-//! - `node`: the [`Node`] itself, its commands, inputs, outputs and queries; it admits
-//!   frames and hands them to the handler of its current role.
+//! - `node`: the [`Node`] itself, its commands (start, step down, shut down), inputs,
+//!   outputs and queries; it admits frames and hands them to the handler of its current
+//!   role.
 //! - `looking`: FastLeaderElection proper (votes, rounds, the decision).
 //! - `following`: a follower's (or observer's) side of the leadership phase.
 //! - `leading`: epoch proposal, acknowledgements, the lease and stepping down.
 //! - `promise`: a follower's promise not to support another leader.
 //! - `duplicate`: our recent frames, and the quarantine when another board has our id.
-//! - `peers`: what we know of each voter; `budget`: the token bucket that limits both
+//! - `peers`: what we know of each voter, frame admission (staleness, readmission);
+//!   `budget`: the token bucket that limits both
 //!   our answers and each voter's frames.
-//! - `outgoing`: reasons to send and the frame we send; `output`: what the driver receives.
+//! - `outgoing`: reasons to send, the frame we send and the leader's stamp encoding;
+//!   `output`: what the driver receives.
 //! - `config`, `time`, `timers`, `vote`, `stats`: parameters, the clock type, the named
 //!   deadlines, the vote order and the counters.
 

@@ -15,7 +15,7 @@ use super::leading::Leading;
 use super::looking::Looking;
 use super::outgoing::ANSWER_BURST;
 use super::output::{DatagramError, Epochs, Event, Output, StateChange, OUTPUT_CAPACITY};
-use super::peers::{Admission, Voters};
+use super::peers::{Admission, AdmitTiming, Voters};
 use super::promise::Promise;
 use super::stats::Stats;
 use super::time::Instant;
@@ -31,6 +31,12 @@ pub(super) enum Role {
     /// FOLLOWING (voter) or OBSERVING (observer): same bookkeeping, observers never ack.
     Following(Following),
     Leading(Leading),
+    /// Stepped down ([`Node::step_down`]) and silent until [`Node::shutdown`]: no role is
+    /// reported, nothing is sent, received or timed, and `last_vote` is what the RESIGN
+    /// frame of the shutdown will repeat.
+    SteppedDown {
+        last_vote: Option<Vote>,
+    },
     /// Shut down; the last frame (with RESIGN) repeats this vote.
     Stopped {
         last_vote: Option<Vote>,
@@ -82,6 +88,18 @@ pub struct Node {
     /// Set while another board with our id is (or was recently) heard.
     pub(super) quarantine: Quarantine,
     pub(super) stats: Stats,
+    /// Binds our leader time stamps to this process (see `outgoing::encode_echo`).
+    pub(super) nonce: u64,
+    /// Lowest epoch we propose (0 = none).
+    pub(super) epoch_floor: u64,
+    /// [`Node::step_down`] was called: this process never leads again.
+    pub(super) renounced: bool,
+}
+
+/// The seed of the default process nonce: the id and the incarnation, which differ
+/// between the processes of one cluster as long as incarnations do.
+fn default_nonce_seed(id: u64, incarnation: u32) -> u64 {
+    id ^ (u64::from(incarnation) << 32)
 }
 
 impl Node {
@@ -89,6 +107,7 @@ impl Node {
     /// (which the driver bumps and persists before calling). Call [`Node::start`] next.
     pub fn new(config: Config, epochs: Epochs, incarnation: u32) -> Result<Node, ConfigError> {
         config.validate()?;
+        let own_id = config.id;
         let own_index = config.voter_index(config.id);
         let voters = Voters::new(config.voters.len(), own_index, epochs.accepted_epoch);
         Ok(Node {
@@ -113,7 +132,29 @@ impl Node {
             own_frames: OwnFrames::NEW,
             quarantine: Quarantine::default(),
             stats: Stats::default(),
+            nonce: crate::rng::mix(default_nonce_seed(own_id, incarnation)),
+            epoch_floor: 0,
+            renounced: false,
         })
+    }
+
+    /// Bind this process's leader time stamps to `nonce` (call before [`Node::start`];
+    /// a random value, different for every process start). A leader counts an echo only
+    /// if it decodes under its *current* nonce to one of its stamps of the current term,
+    /// so a frame from before a restart (late or replayed) never extends a lease, even
+    /// once the new process's clock (which may start at a new origin) passes the old
+    /// stamp. Default: a mix of the id and the incarnation, distinct per process as long
+    /// as incarnations are.
+    pub fn set_process_nonce(&mut self, nonce: u64) {
+        self.nonce = nonce;
+    }
+
+    /// Propose no epoch below `floor` (0 = no floor); may be called at any time and takes
+    /// effect at the next proposal. A leader proposes `max(known accepted epochs + 1,
+    /// floor)`, so a floor that grows with a set wall clock keeps epochs from being reused
+    /// after a lost data dir (see the module docs).
+    pub fn set_epoch_floor(&mut self, floor: u64) {
+        self.epoch_floor = floor;
     }
 
     // ----- commands -------------------------------------------------------------------
@@ -139,17 +180,61 @@ impl Node {
     /// flag so that followers start a new round at once. The node is inert afterwards.
     pub fn shutdown(&mut self, now: Instant) {
         self.advance_clock(now);
-        let last_vote = match self.role {
-            Role::Idle | Role::Stopped { .. } => return,
-            Role::Looking(l) => l.proposal,
-            Role::Following(f) => Some(f.vote),
-            Role::Leading(l) => Some(l.vote),
-        };
+        if matches!(self.role, Role::Idle | Role::Stopped { .. }) {
+            return;
+        }
+        let last_vote = self.last_vote();
         self.set_public(PublicView::LOOKING);
         self.role = Role::Stopped { last_vote };
         self.timers.clear_all();
         self.resign_pending = true;
         self.transmit_pending = true;
+    }
+
+    /// First step of a graceful handover: stop leading without releasing anyone.
+    ///
+    /// A leader (reporting LEADING or still establishing its epoch) or a LOOKING node
+    /// reports LOOKING at once (an [`Event::StateChanged`] if it was LEADING; then
+    /// [`Node::valid_until`] is None) and falls silent: it sends no frame at all, RESIGN
+    /// or otherwise, and ignores every input until [`Node::shutdown`]. The followers'
+    /// promises keep running: any LOOKING frame from this process would end them (see
+    /// `Promise::release`), which is why none is sent. They end at the RESIGN frame of
+    /// the shutdown or when each follower's timeout runs out without a heartbeat,
+    /// whichever comes first; either way after the application was told. A follower keeps
+    /// following (its state does not change), but this process never leads again: if it
+    /// would start an election, it falls silent instead. Idempotent; no-op before
+    /// [`Node::start`] and after [`Node::shutdown`].
+    pub fn step_down(&mut self, now: Instant) {
+        self.advance_clock(now);
+        if !self.is_running() {
+            return;
+        }
+        self.renounced = true;
+        if matches!(self.role, Role::Looking(_) | Role::Leading(_)) {
+            self.fall_silent();
+        }
+    }
+
+    /// Leave any role for `SteppedDown`: report LOOKING, send and time nothing.
+    pub(super) fn fall_silent(&mut self) {
+        let last_vote = self.last_vote();
+        self.set_public(PublicView::LOOKING);
+        self.role = Role::SteppedDown { last_vote };
+        self.timers.clear_all();
+        // A frame built now would say LOOKING from our process and release the
+        // followers' promises.
+        self.transmit_pending = false;
+    }
+
+    /// The vote our frames carry in the current role.
+    fn last_vote(&self) -> Option<Vote> {
+        match self.role {
+            Role::Looking(l) => l.proposal,
+            Role::Following(f) => Some(f.vote),
+            Role::Leading(l) => Some(l.vote),
+            Role::Idle => None,
+            Role::SteppedDown { last_vote } | Role::Stopped { last_vote } => last_vote,
+        }
     }
 
     /// The application's data version changed. It is used from the next election on
@@ -213,9 +298,13 @@ impl Node {
             return;
         };
         let position = (frame.incarnation, frame.sequence);
-        let budget_interval = self.config.frame_budget_interval();
-        match self.voters[index].admit(now, budget_interval, position) {
+        let timing = AdmitTiming {
+            budget_interval: self.config.frame_budget_interval(),
+            readmit_after: self.config.readmit_after(),
+        };
+        match self.voters[index].admit(now, timing, position) {
             Admission::Accepted => {}
+            Admission::Readmitted => self.stats.readmitted += 1,
             Admission::Stale => {
                 self.stats.stale_frames += 1;
                 return;
@@ -240,7 +329,7 @@ impl Node {
             Role::Looking(_) => self.looking_receive(now, index, frame),
             Role::Following(_) => self.follower_receive(now, frame),
             Role::Leading(_) => self.leader_receive(now, index, frame),
-            Role::Idle | Role::Stopped { .. } => {}
+            Role::Idle | Role::SteppedDown { .. } | Role::Stopped { .. } => {}
         }
     }
 
@@ -311,6 +400,10 @@ impl Node {
         }
         if self.transmit_pending {
             self.transmit_pending = false;
+            if matches!(self.role, Role::SteppedDown { .. }) {
+                // Stepped down: silent until the shutdown (see `Node::step_down`).
+                return None;
+            }
             if self.quarantine.is_active() {
                 // Quarantined: another board speaks with our id; adding our frames would
                 // only make peers drop one of us at random.
@@ -403,6 +496,19 @@ impl Node {
         }
     }
 
+    /// The time stamp of ours in an `echo` value (as a follower echoes it), decoded under
+    /// this process's nonce; None for zero. A value from another process decodes to an
+    /// arbitrary time. For checkers that compare echoes with this node's clock.
+    pub fn echo_stamp(&self, echo: u64) -> Option<Instant> {
+        super::outgoing::decode_echo(echo, self.nonce)
+    }
+
+    /// The `echo` value our LEADING frame sent at `stamp` carries: the inverse of
+    /// [`Node::echo_stamp`]. For harnesses that craft the echo of one of our stamps.
+    pub fn stamp_echo(&self, stamp: Instant) -> u64 {
+        super::outgoing::encode_echo(stamp, self.nonce)
+    }
+
     /// The proposal of the running election, if LOOKING.
     pub fn proposal(&self) -> Option<Vote> {
         match self.role {
@@ -413,9 +519,12 @@ impl Node {
 
     // ----- shared by the role handlers ------------------------------------------------
 
-    /// Started and not shut down.
+    /// Started, not stepped down and not shut down.
     fn is_running(&self) -> bool {
-        !matches!(self.role, Role::Idle | Role::Stopped { .. })
+        !matches!(
+            self.role,
+            Role::Idle | Role::SteppedDown { .. } | Role::Stopped { .. }
+        )
     }
 
     fn advance_clock(&mut self, now: Instant) {
@@ -560,5 +669,40 @@ mod tests {
         assert!(matches!(out[3], Output::Transmit(_)));
         assert_eq!(out.len(), 4);
         assert_eq!(node.valid_until(), Some(Instant::FAR_FUTURE));
+    }
+
+    #[test]
+    fn a_voter_whose_incarnation_went_backwards_is_readmitted_after_silence() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        let readmit_after = node.config().readmit_after();
+        // Voter 2 runs as incarnation 5, then restarts as 3 (its data dir was wiped and
+        // its clock is behind).
+        let mut old = Sender::new(2);
+        old.incarnation = 5;
+        node.handle_frame(
+            Instant::ZERO,
+            &old.frame(ServerState::Looking, vote(2, 0, 0), 1),
+        );
+        let mut new = Sender::new(2);
+        new.incarnation = 3;
+        let at = Instant::ZERO + readmit_after;
+        let before = at - Duration::from_micros(1);
+        node.handle_frame(before, &new.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        assert_eq!(node.stats().stale_frames, 1);
+        assert_eq!(node.stats().readmitted, 0);
+        assert_eq!(node.proposal(), Some(vote(2, 0, 0)));
+        // Silent for readmit_after: its new process is heard.
+        node.handle_frame(at, &new.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        assert_eq!(node.stats().readmitted, 1);
+        assert_eq!(node.proposal(), Some(vote(3, 0, 0)));
+        // A replay of incarnation 5 stays stale, and the readmitted one goes on normally.
+        let mut replay = Sender::new(2);
+        replay.incarnation = 5;
+        node.handle_frame(at, &replay.frame(ServerState::Looking, vote(2, 0, 0), 1));
+        assert_eq!(node.stats().stale_frames, 2);
+        node.handle_frame(at, &new.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        assert_eq!(node.stats().stale_frames, 2);
+        assert_eq!(node.stats().readmitted, 1);
     }
 }

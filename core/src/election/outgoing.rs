@@ -97,11 +97,14 @@ impl Node {
                 frame.state = ServerState::Leading;
                 frame.vote = l.vote;
                 frame.epoch = l.epoch;
-                frame.echo = encode_echo(self.now);
+                frame.echo = encode_echo(self.now, self.nonce);
                 if l.established {
                     frame.flags.insert(Flags::ESTABLISHED);
                 }
             }
+            // Never sent (`poll_output` keeps a stepped-down node silent); built like the
+            // frame of a node that stopped, without RESIGN.
+            Role::SteppedDown { last_vote } => frame.vote = last_vote.unwrap_or(no_vote),
             Role::Stopped { last_vote } => {
                 frame.vote = last_vote.unwrap_or(no_vote);
                 if self.resign_pending {
@@ -114,15 +117,25 @@ impl Node {
     }
 }
 
-/// Leader time stamps travel as microseconds plus one, so that zero means "none" even
-/// for a clock whose origin is the start instant.
-pub(super) fn encode_echo(now: Instant) -> u64 {
-    now.as_micros().saturating_add(1)
+/// Leader time stamps travel as microseconds plus one, offset by the leader's process
+/// nonce (wrapping), so that zero means "none" even for a clock whose origin is the start
+/// instant, and a stamp is bound to the process that sent it: under another process's
+/// nonce it decodes to a time as good as random, which lies in a term's
+/// `[term_start, now]` with odds of about `now / 2^64`. The offset keeps the order of one
+/// process's stamps (the wrap point is 2^64 µs away from the origin in either direction
+/// at worst, centuries of uptime). Followers echo the value as it came.
+pub(super) fn encode_echo(now: Instant, nonce: u64) -> u64 {
+    now.as_micros().saturating_add(1).wrapping_add(nonce)
 }
 
-/// The leader time stamp in a received `echo`, None for zero.
-pub(super) fn decode_echo(echo: u64) -> Option<Instant> {
-    echo.checked_sub(1).map(Instant::from_micros)
+/// The leader time stamp in a received `echo` under process `nonce`, None for zero.
+pub(super) fn decode_echo(echo: u64, nonce: u64) -> Option<Instant> {
+    if echo == 0 {
+        return None;
+    }
+    echo.wrapping_sub(nonce)
+        .checked_sub(1)
+        .map(Instant::from_micros)
 }
 
 #[cfg(test)]
@@ -133,15 +146,34 @@ mod tests {
 
     #[test]
     fn echo_round_trip_and_zero_means_none() {
-        for micros in [0, 1, 999, 123_456_789, u64::MAX - 1] {
-            let at = Instant::from_micros(micros);
-            let echo = encode_echo(at);
-            assert_ne!(echo, 0);
-            assert_eq!(decode_echo(echo), Some(at));
+        for nonce in [0, 1, 0x9e37_79b9_7f4a_7c15, u64::MAX] {
+            for micros in [0, 1, 999, 123_456_789, u64::MAX - 1] {
+                let at = Instant::from_micros(micros);
+                let echo = encode_echo(at, nonce);
+                if echo != 0 {
+                    assert_eq!(decode_echo(echo, nonce), Some(at));
+                }
+            }
+            assert_eq!(decode_echo(0, nonce), None);
         }
-        assert_eq!(decode_echo(0), None);
+        assert_ne!(encode_echo(Instant::ZERO, 0), 0);
         // The very last microsecond cannot be told apart from the one before; it saturates.
-        assert_eq!(encode_echo(Instant::from_micros(u64::MAX)), u64::MAX);
+        assert_eq!(encode_echo(Instant::from_micros(u64::MAX), 0), u64::MAX);
+    }
+
+    #[test]
+    fn a_stamp_of_another_process_decodes_to_another_time() {
+        let at = Instant::from_millis(1_500);
+        let echo = encode_echo(at, 0x1234_5678_9abc_def0);
+        let other = decode_echo(echo, 0x0fed_cba9_8765_4321);
+        assert!(other.is_none_or(|t| t != at && t > Instant::from_micros(1 << 40)));
+        // One process's stamps keep their order.
+        let nonce = u64::MAX - 5;
+        let (a, b) = (
+            encode_echo(Instant::from_micros(1), nonce),
+            encode_echo(Instant::from_micros(2), nonce),
+        );
+        assert_eq!(b.wrapping_sub(a), 1);
     }
 
     #[test]

@@ -23,18 +23,77 @@ pub(super) struct Notice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Admission {
     Accepted,
-    /// Its (incarnation, sequence) does not advance past the newest one seen.
+    /// From an incarnation lower than the newest one seen, after the voter was silent for
+    /// `readmit_after`: accepted, and that incarnation's frames are followed from now on.
+    Readmitted,
+    /// Its (incarnation, sequence) does not advance past the newest one seen (or the
+    /// followed stream), and it may not be readmitted.
     Stale,
     /// The voter is over its receive budget.
     Throttled,
 }
 
+/// The frame positions of one voter: the newest ever seen and the stream we follow. Both
+/// are the same until a lower incarnation is readmitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Positions {
+    /// Newest (incarnation, sequence) ever accepted.
+    pub(super) newest: (u32, u64),
+    /// Position of the last accepted frame: the stream we follow.
+    pub(super) current: (u32, u64),
+    /// When the last frame was accepted (our clock).
+    pub(super) heard_at: Instant,
+}
+
+/// How a frame at some position relates to the positions seen so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Newer than anything seen, or next in the followed (readmitted) stream.
+    Newer,
+    /// From an incarnation below the newest one and other than the followed one: a
+    /// restarted process whose incarnation went backwards, or a replay of an old one.
+    LowerIncarnation,
+    Stale,
+}
+
+impl Positions {
+    fn order(&self, position: (u32, u64)) -> Order {
+        let (incarnation, sequence) = position;
+        if position > self.newest {
+            Order::Newer
+        } else if incarnation == self.current.0 {
+            // The followed stream: frames in order only (its replays stay stale).
+            if sequence > self.current.1 {
+                Order::Newer
+            } else {
+                Order::Stale
+            }
+        } else if incarnation < self.newest.0 {
+            Order::LowerIncarnation
+        } else {
+            // The newest incarnation after a readmission retired it: only frames newer
+            // than its newest sequence (the first case) are accepted again.
+            Order::Stale
+        }
+    }
+}
+
+/// The timing [`Peer::admit`] needs, from `Config`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AdmitTiming {
+    /// One frame of budget comes back per this interval.
+    pub(super) budget_interval: Duration,
+    /// Silence after which a lower incarnation is readmitted.
+    pub(super) readmit_after: Duration,
+}
+
 /// What we know of one voter.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Peer {
-    /// Newest (incarnation, sequence) seen; frames that do not advance it are stale. This
-    /// gives FastLeaderElection the per-sender FIFO order TCP gave ZooKeeper.
-    pub(super) last_frame: Option<(u32, u64)>,
+    /// Frame positions seen (None before the first frame); frames that do not advance
+    /// them are stale. This gives FastLeaderElection the per-sender FIFO order TCP gave
+    /// ZooKeeper.
+    pub(super) positions: Option<Positions>,
     /// Latest vote in the current round (ZooKeeper's recvset).
     pub(super) election: Option<Notice>,
     /// Latest FOLLOWING/LEADING report (ZooKeeper's outofelection).
@@ -45,7 +104,8 @@ pub(super) struct Peer {
     pub(super) accepted_epoch: u64,
     /// While we lead: the epoch it acknowledged to us in its latest frame (0 = none).
     pub(super) acked_epoch: u64,
-    /// While we lead: newest of our time stamps it echoed during this term.
+    /// While we lead: newest of our time stamps it echoed during this term, in a frame
+    /// acknowledging our current epoch.
     pub(super) echo: Option<Instant>,
     /// Receive budget: frames it may still send now.
     budget: TokenBucket<FRAME_BUDGET_BURST>,
@@ -53,7 +113,7 @@ pub(super) struct Peer {
 
 impl Peer {
     const NEW: Peer = Peer {
-        last_frame: None,
+        positions: None,
         election: None,
         out_of_election: None,
         resigned: false,
@@ -64,23 +124,40 @@ impl Peer {
     };
 
     /// Admit a frame at `position` = (incarnation, sequence) if it is newer than any seen
-    /// and within the budget (refilled one frame per `budget_interval`). Staleness is
-    /// checked first, so replayed copies cannot use up the budget of the voter they
-    /// imitate.
+    /// (or next in the followed stream) and within the budget (refilled one frame per
+    /// `budget_interval`). A frame of an incarnation lower than the newest one seen is
+    /// readmitted once the voter has been silent for `readmit_after`: a process whose
+    /// incarnation went backwards (a restart without its data dir, a clock behind) gets
+    /// in. Staleness is checked first, so replayed copies cannot use up the budget of the
+    /// voter they imitate. The `election` module docs say what this lets a replay do.
     pub(super) fn admit(
         &mut self,
         now: Instant,
-        budget_interval: Duration,
+        timing: AdmitTiming,
         position: (u32, u64),
     ) -> Admission {
-        if self.last_frame.is_some_and(|last| position <= last) {
-            return Admission::Stale;
-        }
-        if !self.budget.take(now, budget_interval) {
+        let admission = match self.positions.map(|p| (p, p.order(position))) {
+            None | Some((_, Order::Newer)) => Admission::Accepted,
+            Some((p, Order::LowerIncarnation)) if now >= p.heard_at + timing.readmit_after => {
+                Admission::Readmitted
+            }
+            Some(_) => return Admission::Stale,
+        };
+        if !self.budget.take(now, timing.budget_interval) {
             return Admission::Throttled;
         }
-        self.last_frame = Some(position);
-        Admission::Accepted
+        let newest = self.positions.map_or(position, |p| p.newest.max(position));
+        self.positions = Some(Positions {
+            newest,
+            current: position,
+            heard_at: now,
+        });
+        admission
+    }
+
+    /// The incarnation of the stream we follow (None before its first frame).
+    pub(super) fn incarnation(&self) -> Option<u32> {
+        self.positions.map(|p| p.current.0)
     }
 
     /// Its latest vote of the current election is `vote`, cast in `round`.
@@ -171,15 +248,9 @@ impl Voters {
         }
     }
 
-    /// A new epoch proposal: earlier acknowledgements were for another epoch.
+    /// A new epoch proposal (or a new term as leader): earlier acknowledgements, and the
+    /// echoes that came with them, were for another epoch and no longer count.
     pub(super) fn forget_acks(&mut self) {
-        for peer in self.peers.iter_mut() {
-            peer.acked_epoch = 0;
-        }
-    }
-
-    /// A new term as leader: no acknowledgement and no echo counts yet.
-    pub(super) fn start_term(&mut self) {
         for peer in self.peers.iter_mut() {
             peer.acked_epoch = 0;
             peer.echo = None;
@@ -246,31 +317,78 @@ mod tests {
         assert_eq!(voters.agreeing(&vote(3), 2), 0);
     }
 
+    const TIMING: AdmitTiming = AdmitTiming {
+        budget_interval: Duration::from_millis(1),
+        readmit_after: Duration::from_millis(100),
+    };
+
+    fn ms(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
     #[test]
     fn stale_frames_are_refused_before_they_use_the_budget() {
         let mut peer = Peer::NEW;
-        let tick = Duration::from_millis(1);
         let now = Instant::ZERO;
-        assert_eq!(peer.admit(now, tick, (1, 1)), Admission::Accepted);
+        assert_eq!(peer.admit(now, TIMING, (1, 1)), Admission::Accepted);
         // Replays of the same or an older position, however many: never throttled.
         for _ in 0..3 * FRAME_BUDGET_BURST {
-            assert_eq!(peer.admit(now, tick, (1, 1)), Admission::Stale);
-            assert_eq!(peer.admit(now, tick, (0, 99)), Admission::Stale);
+            assert_eq!(peer.admit(now, TIMING, (1, 1)), Admission::Stale);
+            assert_eq!(peer.admit(now, TIMING, (0, 99)), Admission::Stale);
         }
         for sequence in 2..=FRAME_BUDGET_BURST as u64 {
-            assert_eq!(peer.admit(now, tick, (1, sequence)), Admission::Accepted);
+            assert_eq!(peer.admit(now, TIMING, (1, sequence)), Admission::Accepted);
         }
         let next = (1, FRAME_BUDGET_BURST as u64 + 1);
-        assert_eq!(peer.admit(now, tick, next), Admission::Throttled);
+        assert_eq!(peer.admit(now, TIMING, next), Admission::Throttled);
         // A throttled frame does not advance the position: resent later, it passes.
-        assert_eq!(peer.last_frame, Some((1, FRAME_BUDGET_BURST as u64)));
         assert_eq!(
-            peer.admit(Instant::from_millis(1), tick, next),
-            Admission::Accepted
+            peer.positions.map(|p| p.current),
+            Some((1, FRAME_BUDGET_BURST as u64))
         );
+        assert_eq!(peer.admit(ms(1), TIMING, next), Admission::Accepted);
         // A new incarnation restarts the sequence.
+        assert_eq!(peer.admit(ms(2), TIMING, (2, 0)), Admission::Accepted);
+    }
+
+    #[test]
+    fn a_lower_incarnation_is_readmitted_after_silence_only() {
+        let mut peer = Peer::NEW;
+        assert_eq!(peer.admit(ms(0), TIMING, (5, 100)), Admission::Accepted);
+        // Incarnation 3 (a restart that lost its incarnation): stale while 5 is heard.
+        assert_eq!(peer.admit(ms(99), TIMING, (3, 1)), Admission::Stale);
+        assert_eq!(peer.admit(ms(99), TIMING, (5, 101)), Admission::Accepted);
+        assert_eq!(peer.admit(ms(198), TIMING, (3, 1)), Admission::Stale);
+        // 5 silent for readmit_after: 3 gets in, and its frames follow in order.
+        assert_eq!(peer.admit(ms(199), TIMING, (3, 1)), Admission::Readmitted);
+        assert_eq!(peer.admit(ms(200), TIMING, (3, 1)), Admission::Stale);
+        assert_eq!(peer.admit(ms(200), TIMING, (3, 2)), Admission::Accepted);
+        // The retired incarnation's old frames (replays) stay stale, even after silence;
+        // a lower one still needs the readmitted stream to be silent.
+        for at in [201, 400, 900] {
+            assert_eq!(peer.admit(ms(at), TIMING, (5, 101)), Admission::Stale);
+            assert_eq!(peer.admit(ms(at), TIMING, (5, 7)), Admission::Stale);
+        }
+        assert_eq!(peer.admit(ms(250), TIMING, (2, 9)), Admission::Stale);
+        assert_eq!(peer.admit(ms(300), TIMING, (3, 3)), Admission::Accepted);
+        assert_eq!(peer.admit(ms(301), TIMING, (2, 9)), Admission::Stale);
+        // A frame of 5 newer than any seen is accepted: 5 is followed again, and 3 must
+        // wait for silence once more.
+        assert_eq!(peer.admit(ms(310), TIMING, (5, 102)), Admission::Accepted);
+        assert_eq!(peer.admit(ms(311), TIMING, (3, 4)), Admission::Stale);
+        assert_eq!(peer.admit(ms(410), TIMING, (3, 4)), Admission::Readmitted);
+    }
+
+    #[test]
+    fn the_newest_or_an_equal_incarnation_is_never_readmitted() {
+        let mut peer = Peer::NEW;
+        assert_eq!(peer.admit(ms(0), TIMING, (5, 100)), Admission::Accepted);
+        // A replay (or a restart that reused incarnation 5) never gets in by silence:
+        // within one incarnation, frames are accepted in order only.
+        assert_eq!(peer.admit(ms(10_000), TIMING, (5, 1)), Admission::Stale);
+        assert_eq!(peer.admit(ms(10_000), TIMING, (5, 100)), Admission::Stale);
         assert_eq!(
-            peer.admit(Instant::from_millis(2), tick, (2, 0)),
+            peer.admit(ms(10_000), TIMING, (5, 101)),
             Admission::Accepted
         );
     }

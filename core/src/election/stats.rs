@@ -21,6 +21,10 @@ pub struct Stats {
     pub unauthenticated: u64,
     /// Authentication on: frames whose tag does not verify (forged or wrong secret).
     pub bad_tags: u64,
+    /// Frames of a voter whose incarnation went backwards, accepted after the voter's
+    /// newer incarnation had been silent for `Config::readmit_after` (one per readmission;
+    /// the following frames of that incarnation are ordinary).
+    pub readmitted: u64,
     /// Frames of a voter over its receive budget, dropped.
     pub throttled: u64,
     /// Frames with our id that we did not send (another board with our id).
