@@ -204,6 +204,12 @@ impl Checker {
             .filter(|&until| until > now_us)
     }
 
+    /// Node `i`'s persisted epochs were lost (a wiped data dir, or none): they restart
+    /// from `disk`.
+    pub fn wiped(&mut self, i: usize, disk: Epochs) {
+        self.nodes[i].disk = disk;
+    }
+
     /// Node `i` was shut down and must stay inert.
     pub fn stopped(&mut self, i: usize) {
         self.nodes[i].stopped = true;

@@ -119,6 +119,7 @@ impl Sim {
         );
         self.nodes[i].disk = Epochs::default();
         self.nodes[i].incarnation = 0;
+        self.checker.wiped(i, Epochs::default());
     }
 
     /// Set node `id`'s wall clock to read `unix_ms` now.

@@ -279,6 +279,10 @@ impl Sim {
         }
         sim_node.starts += 1;
         let (epochs, incarnation) = sim_node.boot(now_us);
+        if sim_node.storage == Storage::MemoryOnly {
+            self.checker.wiped(i, epochs);
+        }
+        let sim_node = &mut self.nodes[i];
         let mut node =
             Node::new(sim_node.config.clone(), epochs, incarnation).expect("valid config");
         node.set_zxid(sim_node.zxid);
