@@ -28,10 +28,16 @@
 //!   sequence numbers, a state its role may send, and round-trip through parse.
 //!
 //! Cluster-wide rules, checked when nobody forges frames in a voter's name (`cluster_wide`):
-//! - at no time do two nodes hold leadership: a node holds it from reporting LEADING until
-//!   it reports anything else or its lease ends, and a crashed leader until the last
-//!   `valid_until` its application saw (FLE with leases: a new leader waits out the old
-//!   one's lease);
+//! - at no real time are two nodes *published* LEADING: after every input the harness's
+//!   driver publishes the node's state with its `valid_until` converted to real time (a
+//!   driver reads the clock afresh to publish and never publishes LEADING once the lease
+//!   ran out, whatever `now` the core was given). An application may hold leadership until
+//!   the end of the last validity it saw, even if it missed a later event, so a published
+//!   validity stays in force until it runs out — through crashes, stalls and later
+//!   non-LEADING reports — unless the harness reports that the application acknowledged
+//!   the end ([`Checker::end_acknowledged`]: the driver published the step-down and waited
+//!   for the hook before releasing the followers). FLE with leases: a new leader waits out
+//!   the old one's lease;
 //! - each new leader's epoch is greater than every earlier leader's;
 //! - no node reports a duplicate of its id (only a forged frame can look like a twin).
 
@@ -52,14 +58,27 @@ pub enum Input {
     Other,
 }
 
-/// When an input happened: the harness's global time and the node's clock.
+/// When an input happened: the harness's global time at which the core's `now` was read,
+/// the node's clock, and the global time at which the driver publishes the outcome (later
+/// than `global_us` when the event loop stalled and handled the input with a stale `now`).
 #[derive(Debug, Clone, Copy)]
 pub struct At {
     pub global_us: u64,
     pub clock: LocalClock,
+    pub real_us: u64,
 }
 
 impl At {
+    /// An input handled with a fresh `now` and published at once.
+    pub fn fresh(global_us: u64, clock: LocalClock) -> At {
+        At {
+            global_us,
+            clock,
+            real_us: global_us,
+        }
+    }
+
+    /// The core's `now`.
     pub fn local(&self) -> Instant {
         self.clock.local(self.global_us)
     }
@@ -82,11 +101,9 @@ struct Watch {
     echoes: HashMap<u64, u64>,
     /// Epoch of the last leadership of this node (any process).
     last_led_epoch: Option<u64>,
-    /// Global time until which this node holds leadership (its last `valid_until`).
-    claim_until: Option<u64>,
-    /// The same for a crashed earlier process: its application may believe in the lease
-    /// until it runs out, whatever the next process reports.
-    ghost_claim: Option<u64>,
+    /// Global time until which this node is published LEADING (the latest end of every
+    /// validity published by any of its processes, until acknowledged as ended).
+    published_until: Option<u64>,
     stopped: bool,
     /// A RESIGN frame was sent since the last [`Checker::process_started`] or
     /// [`Checker::clear_resigned`].
@@ -159,16 +176,38 @@ impl Checker {
         w.resigned = false;
     }
 
-    /// Node `i` lost its process at global time `now_us`.
+    /// Node `i` lost its process at global time `now_us`; what it published stays in force.
     pub fn crashed(&mut self, i: usize, now_us: u64) {
         let w = &mut self.nodes[i];
-        let live = |c: Option<u64>| c.filter(|&c| c > now_us);
-        w.ghost_claim = match (live(w.ghost_claim), live(w.claim_until.take())) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        w.published_until = w.published_until.filter(|&until| until > now_us);
         w.reported = None;
         w.stopped = false;
+    }
+
+    /// Node `i` reports anything but LEADING and its application acknowledged the end of
+    /// its leadership (the driver published it and waited for the step-down hook): what it
+    /// published before no longer counts.
+    pub fn end_acknowledged(&mut self, i: usize) -> Result<(), Violation> {
+        let w = &mut self.nodes[i];
+        let id = w.id;
+        check(w.reported != Some(ServerState::Leading), || {
+            format!("node {id}: end of leadership acknowledged while LEADING")
+        })?;
+        w.published_until = None;
+        Ok(())
+    }
+
+    /// Global time until which node `i` is published LEADING (None: not, or over).
+    pub fn published_until(&self, i: usize, now_us: u64) -> Option<u64> {
+        self.nodes[i]
+            .published_until
+            .filter(|&until| until > now_us)
+    }
+
+    /// Node `i`'s persisted epochs were lost (a wiped data dir, or none): they restart
+    /// from `disk`.
+    pub fn wiped(&mut self, i: usize, disk: Epochs) {
+        self.nodes[i].disk = disk;
     }
 
     /// Node `i` was shut down and must stay inert.
@@ -247,8 +286,8 @@ impl Checker {
         })?;
         w.reported = Some(change.state);
         if change.state != ServerState::Leading {
-            // It stopped reporting LEADING: its application knows now.
-            w.claim_until = None;
+            // What it published stays in force until it runs out or the end is
+            // acknowledged: an application may miss this event.
             return Ok(());
         }
         let epoch = change.epoch.unwrap_or(0);
@@ -386,7 +425,7 @@ impl Checker {
             self.check_leading(i, node, at)?;
         }
         if self.cluster_wide {
-            self.check_exclusive(at.global_us)?;
+            self.check_exclusive(at.real_us)?;
         }
         Ok(())
     }
@@ -438,30 +477,30 @@ impl Checker {
                 format!("node {id}: LEADING at {now:?} but only {supported} voters echoed a live stamp (quorum {quorum})")
             })?;
         }
-        // The claim: its application holds leadership until valid_until.
+        // Publication: the driver converts the lease end with a fresh clock reading and
+        // publishes LEADING only while it is ahead; the application may hold leadership
+        // until then.
         if let Some(until) = until {
-            let until = at.clock.real_at(until, at.global_us);
-            if until > at.global_us {
-                let active = w.claim_until.filter(|&c| c > at.global_us);
-                w.claim_until = Some(active.map_or(until, |c| c.max(until)));
+            let until = at.clock.real_at(until, at.real_us);
+            if until > at.real_us {
+                let active = w.published_until.filter(|&c| c > at.real_us);
+                w.published_until = Some(active.map_or(until, |c| c.max(until)));
             }
         }
         Ok(())
     }
 
-    /// At most one node holds leadership at global time `now_us` (a crashed process and
-    /// its successor are the same node). Checked by [`Self::after_input`] when
+    /// At most one node is published LEADING at global time `now_us` (a crashed process
+    /// and its successor are the same node). Checked by [`Self::after_input`] when
     /// `cluster_wide`; harnesses that let time pass call it too.
     pub fn check_exclusive(&self, now_us: u64) -> Result<(), Violation> {
-        let mut holders: Vec<(u64, u64)> = self
+        let holders: Vec<(u64, u64)> = self
             .nodes
             .iter()
-            .flat_map(|w| [(w.id, w.claim_until), (w.id, w.ghost_claim)])
-            .filter_map(|(id, claim)| claim.filter(|&c| c > now_us).map(|c| (id, c)))
+            .filter_map(|w| Some((w.id, w.published_until.filter(|&c| c > now_us)?)))
             .collect();
-        holders.dedup_by_key(|(id, _)| *id);
         check(holders.len() <= 1, || {
-            format!("two leaders at {now_us} us: (id, until) {holders:?}")
+            format!("two nodes published LEADING at {now_us} us: (id, until) {holders:?}")
         })
     }
 }
@@ -545,19 +584,29 @@ mod tests {
     }
 
     #[test]
-    fn two_live_claims_are_two_leaders_and_a_ghost_counts() {
+    fn two_published_validities_are_two_leaders_until_one_runs_out_or_is_acknowledged() {
         let mut checker = Checker::new(true);
         let a = checker.watch(1, Epochs::default());
         let b = checker.watch(2, Epochs::default());
-        checker.nodes[a].claim_until = Some(100);
+        checker.nodes[a].published_until = Some(100);
         assert!(checker.check_exclusive(50).is_ok());
         checker.crashed(a, 50);
-        checker.nodes[b].claim_until = Some(200);
+        checker.nodes[b].published_until = Some(200);
         assert!(
             checker.check_exclusive(99).is_err(),
-            "the crashed leader's lease runs"
+            "the crashed leader's published validity runs"
         );
-        assert!(checker.check_exclusive(100).is_ok(), "its lease is over");
+        assert!(checker.check_exclusive(100).is_ok(), "it ran out");
+        checker.nodes[a].published_until = Some(150);
+        checker.nodes[a].reported = Some(ServerState::Looking);
+        assert!(
+            checker.check_exclusive(120).is_err(),
+            "a LOOKING report alone"
+        );
+        checker.end_acknowledged(a).unwrap();
+        assert!(checker.check_exclusive(120).is_ok(), "acknowledged");
+        checker.nodes[b].reported = Some(ServerState::Leading);
+        assert!(checker.end_acknowledged(b).is_err(), "still LEADING");
     }
 
     #[test]
@@ -567,10 +616,7 @@ mod tests {
         let node = Node::new(config, Epochs::default(), 1).unwrap();
         let i = checker.watch(1, Epochs::default());
         checker.process_started(i);
-        let at = At {
-            global_us: 0,
-            clock: LocalClock::default(),
-        };
+        let at = At::fresh(0, LocalClock::default());
         let up = Epochs {
             accepted_epoch: 2,
             accepted_leader: 1,

@@ -12,6 +12,7 @@
 //!
 //! [`Node`]: votecast_core::election::Node
 
+mod faults;
 mod fle_rules;
 mod fuzz_corpus;
 mod hostile;

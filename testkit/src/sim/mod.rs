@@ -8,9 +8,19 @@
 //! persisted epochs and the incarnation counter ("disk") survive. Frames travel as bytes
 //! (emit, then parse), so the codec is on the path.
 //!
+//! The faults a deployed node sees are modelled in [`faults`]: a restart starts the node's
+//! clock at a new origin (the daemon's clock starts with its process) and binds its leader
+//! stamps to a new process nonce; frames may be delivered late, across restarts of either
+//! side; data dirs are wiped or absent (memory-only); event loops stall and then handle
+//! everything with a stale or a fresh `now`; wall clocks step; a leader shuts down in two
+//! steps (step down and publish, then resign).
+//!
 //! The invariants of [`crate::invariants`] are checked after every input of every node,
-//! cluster-wide ones included; the first violation is kept with the time it happened.
-//! Everything derives from the seed, so a failing run replays.
+//! cluster-wide ones included, against what the node's driver *published*; the first
+//! violation is kept with the time it happened. Everything derives from the seed, so a
+//! failing run replays.
+
+pub mod faults;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -20,8 +30,11 @@ use votecast_core::election::{Config, Epochs, Event, Instant, Node, Output, Serv
 use votecast_core::wire::{self, FRAME_LEN};
 
 use crate::clock::LocalClock;
+#[allow(unused_imports)] // the core's own methods take over once it has them
+use crate::core_api::CoreExt;
 use crate::invariants::{self, At, Checker, Input};
 pub use crate::rng::Rng;
+pub use faults::{Stall, Storage};
 
 #[derive(Clone, Copy, Debug)]
 pub struct NetConfig {
@@ -53,12 +66,25 @@ pub struct SimNode {
     pub id: u64,
     pub config: Config,
     pub node: Option<Node>,
-    /// Survives crashes.
+    /// Survives crashes (unless wiped, or the node keeps no data dir).
     pub disk: Epochs,
+    /// The stored incarnation counter (of the running process while up).
     pub incarnation: u32,
+    pub storage: Storage,
     pub zxid: u64,
-    /// Its local clock against the simulator's real time.
+    /// Its local (monotonic) clock against the simulator's real time; a new origin at
+    /// every start.
     pub clock: LocalClock,
+    /// Its wall clock: Unix time in µs is real time plus this (steps at will; before
+    /// 2020 it does not look set and gives no floors).
+    pub wall_offset_us: i64,
+    /// Processes started so far (derives each process's clock origin and nonce).
+    pub starts: u64,
+    /// While set, the event loop handles nothing (frames wait in `inbox`).
+    pub stall: Option<Stall>,
+    inbox: Vec<Delivery>,
+    /// The clock reading the next process starts at, when a test chooses it.
+    reading_at_start: Option<u64>,
     pub transitions: Vec<Transition>,
     pub frames_sent: u64,
 }
@@ -82,7 +108,7 @@ impl SimNode {
     }
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Delivery {
     at_us: u64,
     order: u64,
@@ -115,6 +141,13 @@ pub struct Sim {
     pub recorded: Vec<(u64, [u8; FRAME_LEN])>,
     /// Injected frames that the receiver rejected (parse or authentication).
     pub hostile_rejected: u64,
+    /// Percentage of frames delivered late, and the most they are late by (µs): they may
+    /// arrive after either side restarted.
+    pub late: (u32, u64),
+    /// holding[from][to]: frames on that link are kept back in held[from][to] until
+    /// released.
+    holding: Vec<Vec<bool>>,
+    held: Vec<Vec<Vec<[u8; FRAME_LEN]>>>,
 }
 
 impl Sim {
@@ -143,11 +176,17 @@ impl Sim {
                     node: None,
                     disk: Epochs::default(),
                     incarnation: 0,
+                    storage: Storage::DataDir,
                     zxid: 0,
                     clock: LocalClock {
                         offset_us: 1_000_000 * id,
                         drift_ppm: 0,
                     },
+                    wall_offset_us: 0,
+                    starts: 0,
+                    stall: None,
+                    inbox: Vec::new(),
+                    reading_at_start: None,
                     transitions: Vec::new(),
                     frames_sent: 0,
                 }
@@ -174,6 +213,9 @@ impl Sim {
             record: false,
             recorded: Vec::new(),
             hostile_rejected: 0,
+            late: (0, 0),
+            holding: vec![vec![false; n]; n],
+            held: vec![vec![Vec::new(); n]; n],
         }
     }
 
@@ -191,7 +233,7 @@ impl Sim {
         }));
     }
 
-    fn index(&self, id: u64) -> usize {
+    pub(crate) fn index(&self, id: u64) -> usize {
         self.nodes
             .iter()
             .position(|n| n.id == id)
@@ -218,18 +260,41 @@ impl Sim {
         }
     }
 
-    /// Boot (or reboot) a node: bump the incarnation on "disk", restore epochs.
+    /// Boot (or reboot) a node as the daemon does: its clock starts at a new origin (the
+    /// first start keeps the initial one), the incarnation is bumped on "disk" (raised to
+    /// the wall-clock second when the wall clock looks set), the epochs are restored, the
+    /// process gets a nonce for its leader stamps and an epoch floor from the wall clock.
     pub fn start(&mut self, id: u64) {
         let i = self.index(id);
         assert!(self.nodes[i].node.is_none(), "node {id} is already up");
+        let origin = if self.nodes[i].starts > 0 || self.nodes[i].reading_at_start.is_some() {
+            self.next_origin(i)
+        } else {
+            self.nodes[i].clock.offset_us
+        };
+        let now_us = self.now_us;
         let sim_node = &mut self.nodes[i];
-        sim_node.incarnation += 1;
-        let mut node = Node::new(sim_node.config.clone(), sim_node.disk, sim_node.incarnation)
-            .expect("valid config");
+        if sim_node.starts > 0 || sim_node.reading_at_start.is_some() {
+            sim_node.clock.offset_us = origin;
+        }
+        sim_node.starts += 1;
+        let (epochs, incarnation) = sim_node.boot(now_us);
+        if sim_node.storage == Storage::MemoryOnly {
+            self.checker.wiped(i, epochs);
+        }
+        let sim_node = &mut self.nodes[i];
+        let mut node =
+            Node::new(sim_node.config.clone(), epochs, incarnation).expect("valid config");
         node.set_zxid(sim_node.zxid);
-        let now = sim_node.local(self.now_us);
+        node.set_process_nonce(votecast_core::rng::mix(
+            self.seed ^ (sim_node.id << 40) ^ sim_node.starts,
+        ));
+        node.set_epoch_floor(sim_node.epoch_floor(now_us));
+        let now = sim_node.local(now_us);
         node.start(now);
         sim_node.node = Some(node);
+        sim_node.stall = None;
+        sim_node.inbox.clear();
         self.checker.process_started(i);
         self.drain(i, Input::Other);
     }
@@ -255,6 +320,8 @@ impl Sim {
     /// Power loss: memory gone, disk kept.
     pub fn crash(&mut self, id: u64) {
         let i = self.index(id);
+        self.nodes[i].stall = None;
+        self.nodes[i].inbox.clear();
         if self.nodes[i].node.take().is_some() {
             self.checker.crashed(i, self.now_us);
             self.nodes[i].transitions.push(Transition {
@@ -266,14 +333,37 @@ impl Sim {
         }
     }
 
-    /// SIGTERM: resign broadcast, then gone.
+    /// SIGTERM as the daemon handles it: step down and publish the end of the lease (the
+    /// driver waits for the step-down hook, so the application has seen it), then the
+    /// resign broadcast that releases the followers, then gone. A core that cannot step
+    /// down reports LEADING until the resign; its end counts as seen at the resign, as it
+    /// did before the two steps existed.
     pub fn shutdown(&mut self, id: u64) {
         let i = self.index(id);
+        self.unstall(i);
         let now = self.nodes[i].local(self.now_us);
+        let Some(node) = self.nodes[i].node.as_mut() else {
+            return;
+        };
+        node.step_down(now);
+        self.drain(i, Input::Other);
+        let stepped_down = self.state_of(id) != Some(ServerState::Leading);
+        if stepped_down {
+            self.acknowledge_end(i);
+        }
         if let Some(node) = self.nodes[i].node.as_mut() {
             node.shutdown(now);
             self.drain(i, Input::Other);
+            if !stepped_down {
+                self.acknowledge_end(i);
+            }
             self.nodes[i].node = None;
+        }
+    }
+
+    fn acknowledge_end(&mut self, i: usize) {
+        if let Err(violation) = self.checker.end_acknowledged(i) {
+            self.violate(violation);
         }
     }
 
@@ -328,6 +418,9 @@ impl Sim {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, n)| {
+                    if let Some(stall) = n.stall {
+                        return Some((stall.until_us.max(self.now_us), i));
+                    }
                     let deadline = n.node.as_ref()?.poll_timeout()?;
                     Some((n.real_at(deadline, self.now_us), i))
                 })
@@ -347,8 +440,14 @@ impl Sim {
                 let Reverse(delivery) = self.queue.pop().expect("peeked");
                 self.deliver(delivery);
             } else if let Some((_, i)) = next_timer {
+                if self.nodes[i].stall.is_some() {
+                    self.unstall(i);
+                    continue;
+                }
+                let floor = self.nodes[i].epoch_floor(self.now_us);
                 let now = self.nodes[i].local(self.now_us);
                 if let Some(node) = self.nodes[i].node.as_mut() {
+                    node.set_epoch_floor(floor);
                     node.handle_timeout(now);
                 }
                 self.drain(i, Input::Timeout);
@@ -358,7 +457,21 @@ impl Sim {
 
     fn deliver(&mut self, delivery: Delivery) {
         let i = delivery.to;
-        let now = self.nodes[i].local(self.now_us);
+        if self.nodes[i].node.is_none() {
+            return;
+        }
+        if self.nodes[i].stall.is_some() {
+            // The socket buffers it until the loop runs again.
+            self.nodes[i].inbox.push(delivery);
+            return;
+        }
+        self.handle_delivery(delivery, self.now_us);
+    }
+
+    /// Node `delivery.to` handles one frame with `now` read at global time `read_us`.
+    fn handle_delivery(&mut self, delivery: Delivery, read_us: u64) {
+        let i = delivery.to;
+        let now = self.nodes[i].local(read_us);
         let Some(node) = self.nodes[i].node.as_mut() else {
             return;
         };
@@ -394,15 +507,21 @@ impl Sim {
                 self.nodes[i].id
             )),
         }
-        self.drain(i, Input::Other);
+        self.drain_at(i, Input::Other, read_us);
     }
 
     /// Act on a node's outputs after one input (persist to disk, record events, multicast
     /// frames), checking the invariants on the way.
     fn drain(&mut self, i: usize, input: Input) {
+        self.drain_at(i, input, self.now_us);
+    }
+
+    /// [`Self::drain`] after an input handled with `now` read at global time `read_us`.
+    fn drain_at(&mut self, i: usize, input: Input, read_us: u64) {
         let at = At {
-            global_us: self.now_us,
+            global_us: read_us,
             clock: self.nodes[i].clock,
+            real_us: self.now_us,
         };
         let Some(node) = self.nodes[i].node.as_mut() else {
             return;
@@ -466,7 +585,13 @@ impl Sim {
                 1
             };
             for _ in 0..copies {
-                let delay = self.rng.range(self.net.min_delay_us, self.net.max_delay_us);
+                if self.hold_frame(from, to, bytes) {
+                    continue;
+                }
+                let mut delay = self.rng.range(self.net.min_delay_us, self.net.max_delay_us);
+                if self.late.0 > 0 && self.rng.chance(self.late.0) {
+                    delay += self.rng.range(0, self.late.1);
+                }
                 self.order += 1;
                 self.queue.push(Reverse(Delivery {
                     at_us: self.now_us + delay,
@@ -481,7 +606,7 @@ impl Sim {
 
     // ----- invariants -------------------------------------------------------------------
 
-    fn violate(&mut self, what: String) {
+    pub(crate) fn violate(&mut self, what: String) {
         if self.violation.is_none() {
             self.violation = Some(format!("seed {} at {} us: {what}", self.seed, self.now_us));
         }
@@ -570,7 +695,10 @@ impl Sim {
     pub fn history(&self) -> String {
         let mut out = String::new();
         for n in &self.nodes {
-            out.push_str(&format!("node {} (drift {} ppm):", n.id, n.clock.drift_ppm));
+            out.push_str(&format!(
+                "node {} (drift {} ppm, {} starts, {:?}):",
+                n.id, n.clock.drift_ppm, n.starts, n.storage
+            ));
             for t in n.transitions.iter().rev().take(12).rev() {
                 out.push_str(&format!(
                     " [{}ms {} L{:?} E{:?}]",
