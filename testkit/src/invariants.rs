@@ -96,9 +96,9 @@ struct Watch {
     disk: Epochs,
     last_sequence: u64,
     /// FOLLOWING frames for this node accepted by this process: (sender, epoch) pairs, and
-    /// the highest echo per sender.
+    /// the latest leader stamp echoed per sender (decoded under this process's nonce).
     acked: HashSet<(u64, u64)>,
-    echoes: HashMap<u64, u64>,
+    echoes: HashMap<u64, Instant>,
     /// Epoch of the last leadership of this node (any process).
     last_led_epoch: Option<u64>,
     /// Global time until which this node is published LEADING (the latest end of every
@@ -215,16 +215,20 @@ impl Checker {
         self.nodes[i].stopped = true;
     }
 
-    /// Node `i` accepted `frame`: a FOLLOWING frame for it counts as evidence.
-    pub fn received(&mut self, i: usize, frame: &Repr) {
+    /// Node `i` accepted `frame`: a FOLLOWING frame for it counts as evidence. `stamp` is
+    /// the frame's echo decoded by the receiving node (`Node::echo_stamp`): stamps are
+    /// offset by a per-process nonce, so only the node can read them.
+    pub fn received(&mut self, i: usize, frame: &Repr, stamp: Option<Instant>) {
         let w = &mut self.nodes[i];
         if frame.state == ServerState::Following
             && frame.vote.leader == w.id
             && frame.sender != w.id
         {
             w.acked.insert((frame.sender, frame.epoch));
-            let echo = w.echoes.entry(frame.sender).or_default();
-            *echo = (*echo).max(frame.echo);
+            if let Some(stamp) = stamp {
+                let echo = w.echoes.entry(frame.sender).or_insert(stamp);
+                *echo = (*echo).max(stamp);
+            }
         }
     }
 
@@ -461,12 +465,7 @@ impl Checker {
             .collect();
         let supported = acked
             .iter()
-            .filter(|s| {
-                w.echoes.get(s).is_some_and(|echo| {
-                    echo.checked_sub(1)
-                        .is_some_and(|stamp| Instant::from_micros(stamp) + lease > now)
-                })
-            })
+            .filter(|s| w.echoes.get(s).is_some_and(|&stamp| stamp + lease > now))
             .count();
         let quorum = config.quorum();
         check(acked.len() + 1 >= quorum, || {

@@ -5,8 +5,6 @@
 //!
 //! - [`rng`]: the one seeded generator of every test schedule ([`rng::Rng`], SplitMix64).
 //! - [`clock`]: a node's local clock (origin and rate error) and its inverse.
-//! - [`core_api`]: stand-ins for election-core methods the harnesses call before the core
-//!   has them.
 //! - [`invariants`]: the election invariants, checked after every input of every node; the
 //!   simulator and the `core_sequence` fuzz harness both feed it.
 //! - [`sim`]: the deterministic multi-node simulator (virtual time, lossy multicast,
@@ -17,7 +15,6 @@
 //! helper's own, so tests need no second one.
 
 pub mod clock;
-pub mod core_api;
 pub mod fuzz;
 pub mod invariants;
 pub mod rng;

@@ -26,11 +26,6 @@ use votecast_testkit::sim::{NetConfig, Rng, Sim, Storage};
 const AGREEMENT_BOUND: Duration = Duration::from_secs(15);
 const DEFAULT_SEEDS: u64 = 2_000;
 const SHARDS: u64 = 4;
-/// Restarts whose incarnation goes back (no data dir; a wiped one with the wall clock
-/// behind) need peers that readmit a lower incarnation after the higher one fell silent;
-/// without that, such a node is shut out until its peers restart, so the liveness check
-/// fails. On once the core readmits.
-const INCARNATION_GOES_BACK: bool = false;
 /// A wiped data dir forgets the node's promises too; it is wiped only after the node was
 /// down this long (longer than any promise at 1 % drift with the default limits).
 const WIPE_AFTER_DOWN: Duration = Duration::from_millis(400);
@@ -64,7 +59,9 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
         // Wall clocks set (2024), so epochs and incarnations get their floors.
         sim.set_wall_clocks(1_717_000_000_000);
     }
-    if INCARNATION_GOES_BACK && rng.chance(20) {
+    // Memory-only nodes: a random incarnation at every start, lower than the last one
+    // half the time; peers readmit it once the higher one has been silent.
+    if rng.chance(20) {
         sim.set_storage(rng.pick(&sim.ids()), Storage::MemoryOnly);
     }
     let mut down_since = vec![0u64; ids_len(&sim) + 1];
@@ -114,16 +111,11 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
                     sim.set_zxid(id, rng.range(0, 5));
                 }
                 let down_for = sim.now_us - down_since[id as usize];
-                // A wiped node's incarnation restarts from its wall clock's second.
-                let node = sim.node(id);
-                let goes_back = node.epoch_floor(sim.now_us) == 0
-                    || node.wall_us(sim.now_us) / 1_000_000 <= u64::from(node.incarnation);
-                if rng.chance(15)
-                    && down_for >= WIPE_AFTER_DOWN.as_micros() as u64
-                    && (INCARNATION_GOES_BACK || !goes_back)
-                {
+                // A wiped node's incarnation restarts from its wall clock's second; with
+                // the wall clock stepped back it goes back, and peers readmit it.
+                if rng.chance(15) && down_for >= WIPE_AFTER_DOWN.as_micros() as u64 {
                     sim.wipe(id);
-                    if INCARNATION_GOES_BACK && rng.chance(50) {
+                    if rng.chance(50) {
                         sim.step_wall_clock(id, -(rng.range(1, 3_600_000) as i64));
                     }
                 }

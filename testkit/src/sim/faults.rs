@@ -10,8 +10,6 @@ use votecast_core::election::Epochs;
 use votecast_core::wire::FRAME_LEN;
 
 use super::{Delivery, Sim, SimNode};
-#[allow(unused_imports)] // the core's own methods take over once it has them
-use crate::core_api::CoreExt;
 use crate::invariants::Input;
 
 /// 2020-01-01 in Unix seconds: a wall clock before it does not look set.
@@ -51,14 +49,18 @@ impl SimNode {
         }
     }
 
-    /// The epoch floor the daemon derives from the wall clock: seconds since 2020 when the
-    /// clock looks set, else 0 (no floor).
+    /// The epoch floor the daemon derives from the wall clock: milliseconds since 2020
+    /// when the clock looks set, else 0 (no floor).
     pub fn epoch_floor(&self, real_us: u64) -> u64 {
-        self.wall_second(real_us).saturating_sub(JAN_2020_UNIX_S)
+        if self.wall_second(real_us) == 0 {
+            return 0;
+        }
+        (self.wall_us(real_us) / 1000).saturating_sub(JAN_2020_UNIX_S * 1000)
     }
 
-    /// A new process's epochs and incarnation, read from (and bumped on) the "disk".
-    pub(super) fn boot(&mut self, real_us: u64) -> (Epochs, u32) {
+    /// A new process's epochs and incarnation, read from (and bumped on) the "disk";
+    /// without one, the daemon draws the incarnation at random (`random`).
+    pub(super) fn boot(&mut self, real_us: u64, random: u64) -> (Epochs, u32) {
         match self.storage {
             Storage::DataDir => {
                 let floor = u32::try_from(self.wall_second(real_us)).unwrap_or(0);
@@ -67,8 +69,9 @@ impl SimNode {
             }
             Storage::MemoryOnly => {
                 self.disk = Epochs::default();
-                self.incarnation = 1;
-                (self.disk, 1)
+                // Nonzero, like the daemon's; a lower one than before is readmitted.
+                self.incarnation = (random as u32).max(1);
+                (self.disk, self.incarnation)
             }
         }
     }
@@ -222,12 +225,18 @@ impl Sim {
     /// Step node `id` down as a shutting-down daemon's first step does (publish the end
     /// of its lease; followers keep their promises). The application acknowledges the end
     /// once the node no longer reports LEADING.
+    /// The first half of the daemon's graceful handover: the node steps down and, once it
+    /// no longer reports LEADING, the end of its lease counts as published (state file
+    /// rewritten, step-down hook run). Its followers stay promised until [`Sim::shutdown`].
     pub fn step_down(&mut self, id: u64) {
         let i = self.index(id);
         let now = self.nodes[i].local(self.now_us);
         if let Some(node) = self.nodes[i].node.as_mut() {
             node.step_down(now);
             self.drain(i, Input::Other);
+            if self.state_of(id) != Some(votecast_core::election::ServerState::Leading) {
+                self.acknowledge_end(i);
+            }
         }
     }
 

@@ -30,8 +30,6 @@ use votecast_core::election::{Config, Epochs, Event, Instant, Node, Output, Serv
 use votecast_core::wire::{self, FRAME_LEN};
 
 use crate::clock::LocalClock;
-#[allow(unused_imports)] // the core's own methods take over once it has them
-use crate::core_api::CoreExt;
 use crate::invariants::{self, At, Checker, Input};
 pub use crate::rng::Rng;
 pub use faults::{Stall, Storage};
@@ -278,7 +276,9 @@ impl Sim {
             sim_node.clock.offset_us = origin;
         }
         sim_node.starts += 1;
-        let (epochs, incarnation) = sim_node.boot(now_us);
+        let random =
+            votecast_core::rng::mix(self.seed ^ (sim_node.id << 40) ^ sim_node.starts ^ 0x1ca4);
+        let (epochs, incarnation) = sim_node.boot(now_us, random);
         if sim_node.storage == Storage::MemoryOnly {
             self.checker.wiped(i, epochs);
         }
@@ -498,7 +498,8 @@ impl Sim {
             Ok(()) => {
                 let cluster = node.config().cluster;
                 if let Ok(frame) = wire::parse_datagram(&delivery.bytes, cluster) {
-                    self.checker.received(i, &frame);
+                    let stamp = node.echo_stamp(frame.echo);
+                    self.checker.received(i, &frame, stamp);
                 }
             }
             Err(_) if delivery.hostile => self.hostile_rejected += 1,

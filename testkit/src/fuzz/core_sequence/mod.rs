@@ -30,8 +30,6 @@ use votecast_core::election::{
 };
 
 use crate::clock::LocalClock;
-#[allow(unused_imports)] // the core's own methods take over once it has them
-use crate::core_api::CoreExt;
 use crate::invariants::{self, At, Checker, Input};
 
 mod input;
@@ -533,10 +531,19 @@ impl Harness {
             Seq::Raw(x) => x,
         };
         let local = self.local(to).as_micros();
+        // Past and future stamps are encoded under the receiver's nonce, as its own echoes
+        // would be, so that they decode to stamps near its clock.
+        let stamp = |micros: u64| {
+            let stamp = Instant::from_micros(micros);
+            self.slots[to]
+                .node
+                .as_ref()
+                .map_or(micros.saturating_add(1), |node| node.stamp_echo(stamp))
+        };
         let echo = match spec.echo {
             Echo::Zero => 0,
-            Echo::Past(x) => local.saturating_sub(u64::from(x) * 64).saturating_add(1),
-            Echo::Future(x) => local.saturating_add(u64::from(x)).saturating_add(1),
+            Echo::Past(x) => stamp(local.saturating_sub(u64::from(x) * 64)),
+            Echo::Future(x) => stamp(local.saturating_add(u64::from(x))),
             Echo::Raw(x) => x,
         };
         let repr = Repr {
@@ -602,7 +609,11 @@ impl Harness {
         }
         match parsed {
             Ok(frame) => {
-                self.checker.received(to, &frame);
+                let stamp = self.slots[to]
+                    .node
+                    .as_ref()
+                    .and_then(|node| node.echo_stamp(frame.echo));
+                self.checker.received(to, &frame, stamp);
                 self.after_input(to, Input::Other);
                 true
             }
