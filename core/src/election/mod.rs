@@ -39,7 +39,7 @@
 //! dir) may acknowledge an epoch again; if it was the only node shared by the quorums of
 //! two leaders, the later one can establish an epoch already used. The floor closes that
 //! gap whenever every proposer's floor exceeds every epoch established before: the daemon
-//! derives it from a wall clock that looks set (seconds since 2020), which holds when the
+//! derives it from a wall clock that looks set (milliseconds since 2020), which holds when the
 //! clocks are set and agree to within the time between two elections. Epochs saturate at
 //! `u64::MAX` (then no new epoch can be established; nothing overflows).
 //!
