@@ -275,8 +275,11 @@ impl Loop<'_> {
         let id = self.node.id();
         let name = signals::name(signal);
         let began = self.io.now();
-        let leading = self.node.state() == ServerState::Leading
-            || self.io.hook_state == Some(ServerState::Leading.as_str());
+        let hook_leading = |io: &NodeIo| {
+            io.hook_state
+                .is_some_and(|(state, ..)| state == ServerState::Leading.as_str())
+        };
+        let leading = self.node.state() == ServerState::Leading || hook_leading(self.io);
         if leading {
             log::info!("node {id}: {name}: stepping down");
         }
@@ -284,7 +287,9 @@ impl Loop<'_> {
         self.io.stepping_down = true;
         self.io.drain(self.node)?;
         self.io.write_state(self.node);
-        if self.io.hook_state == Some(ServerState::Leading.as_str()) {
+        // The core's step-down reported the change already, unless it is still leading in
+        // the core's view; the hook must hear of the end of the lease either way.
+        if hook_leading(self.io) {
             self.io
                 .notify_hook(self.node, ServerState::Leading.as_str());
         }

@@ -73,8 +73,8 @@ struct NodeIo {
     stepping_down: bool,
     /// The latest lease end published as LEADING (state file or hook), on the core's clock.
     published_until: Option<Instant>,
-    /// The state the hook was last given.
-    hook_state: Option<&'static str>,
+    /// The state, leader and epoch the hook was last given.
+    hook_state: Option<(&'static str, Option<u64>, Option<u64>)>,
 }
 
 impl NodeIo {
@@ -169,13 +169,19 @@ impl NodeIo {
         self.notify_hook(node, change.previous.as_str());
     }
 
-    /// Hands the node's view, as published now, to the hook.
+    /// Hands the node's view, as published now, to the hook, unless the hook was given
+    /// the same state, leader and epoch last time (the core's view can change while the
+    /// published one does not: a lease that ran out or a step-down was published first).
     fn notify_hook(&mut self, node: &Node, previous_state: &'static str) {
         if self.hooks.is_none() {
             return;
         }
         let s = self.publication(node).snapshot;
-        self.hook_state = Some(s.state);
+        let view = (s.state, s.leader, s.epoch);
+        if self.hook_state == Some(view) {
+            return;
+        }
+        self.hook_state = Some(view);
         if let Some(hooks) = &self.hooks {
             hooks.notify(HookChange {
                 id: s.id,
