@@ -9,8 +9,8 @@
 //! 2. wait for the hook to finish that change (at most `--hook-timeout`);
 //! 3. if that run exited 0, the application has stopped acting as coordinator: go on at
 //!    once. Otherwise (no hook, a failed or hung hook) wait until the last lease end this
-//!    node published (state file or hook) has passed: an application that missed the
-//!    step-down still believes in that lease until then;
+//!    node published (state file or hook) has passed, at most `sync-limit` ticks: an
+//!    application that missed the step-down still believes in that lease until then;
 //! 4. shutdown: the RESIGN frame releases the followers, who elect at once.
 //!
 //! The followers' promises never outlast what the old leader's lease was built on, so the
@@ -54,6 +54,7 @@ struct Loop<'a> {
     events: Events,
     tick: Duration,
     hook_timeout: Duration,
+    sync_timeout: Duration,
     last_housekeeping: Instant,
 }
 
@@ -77,6 +78,7 @@ pub(super) fn run(
         events: Events::with_capacity(16),
         tick: settings.election.tick,
         hook_timeout: settings.hook_timeout,
+        sync_timeout: settings.election.sync_timeout(),
         last_housekeeping: now,
     };
     lp.io.write_state(lp.node);
@@ -331,7 +333,11 @@ impl Loop<'_> {
         if acknowledged {
             return Ok("the step-down hook succeeded".into());
         }
-        while let Some(until) = self.io.published_until {
+        // Bounded by sync-limit: no other leader can be elected before the followers'
+        // promises run out anyway, which a lease never outlasts. (A single voter's lease
+        // has no end: nobody else can lead, and its application is told at step-down.)
+        let cap = began + self.sync_timeout;
+        while let Some(until) = self.io.published_until.map(|u| u.min(cap)) {
             let now = self.io.now();
             if now >= until {
                 break;
