@@ -75,6 +75,11 @@ pub fn boottime_now_ms() -> Option<u64> {
 #[derive(Default)]
 struct Pending {
     latest: Option<HookChange>,
+    /// How many changes were notified; the latest is number `notified`.
+    notified: u64,
+    /// The number of the last change whose run has ended, and whether it succeeded.
+    finished: u64,
+    finished_ok: bool,
     /// Changes `latest` replaced since the worker last took one.
     skipped: u64,
     /// No more changes come: run `latest` (if any) and return.
@@ -85,6 +90,8 @@ struct Pending {
 struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
+    /// Signalled when a run ends.
+    ran: Condvar,
     /// Set when the shutdown grace has run out: end the running hook, skip the rest.
     stop: AtomicBool,
     skipped: AtomicU64,
@@ -114,6 +121,7 @@ impl HookRunner {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
+            ran: Condvar::new(),
             stop: AtomicBool::new(false),
             skipped: AtomicU64::new(0),
         });
@@ -135,6 +143,7 @@ impl HookRunner {
         if pending.closed {
             return;
         }
+        pending.notified += 1;
         if pending.latest.replace(change).is_some() {
             pending.skipped += 1;
             self.shared.skipped.fetch_add(1, Ordering::Relaxed);
@@ -146,6 +155,32 @@ impl HookRunner {
     /// How many changes were replaced by a newer one before the hook ran for them.
     pub fn skipped(&self) -> u64 {
         self.shared.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `limit` until the hook has run for the latest change notified (at once
+    /// when nothing was ever notified): `Some(true)` when that run exited 0, `Some(false)`
+    /// when it failed, timed out or could not start, `None` when it has not ended within
+    /// `limit` (`Duration::ZERO` just looks).
+    pub fn wait_idle(&self, limit: Duration) -> Option<bool> {
+        let deadline = Instant::now().checked_add(limit);
+        let mut pending = self.shared.pending();
+        loop {
+            if pending.finished == pending.notified {
+                return Some(pending.notified == 0 || pending.finished_ok);
+            }
+            let left = deadline.map_or(POLL_INTERVAL, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                return None;
+            }
+            pending = self
+                .shared
+                .ran
+                .wait_timeout(pending, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// Stops accepting changes and waits up to `grace` for the hook to run the last one.
@@ -199,8 +234,9 @@ struct Job {
     skipped: u64,
 }
 
-/// The next change for the hook, after waiting for one; `None` when the worker is done.
-fn next_change(shared: &Shared) -> Option<(HookChange, u64)> {
+/// The next change for the hook (with its number and how many were skipped before it),
+/// after waiting for one; `None` when the worker is done.
+fn next_change(shared: &Shared) -> Option<(HookChange, u64, u64)> {
     let mut pending = shared.pending();
     loop {
         if shared.stop.load(Ordering::Acquire) {
@@ -214,7 +250,8 @@ fn next_change(shared: &Shared) -> Option<(HookChange, u64)> {
             return None;
         }
         if let Some(change) = pending.latest.take() {
-            return Some((change, std::mem::take(&mut pending.skipped)));
+            let skipped = std::mem::take(&mut pending.skipped);
+            return Some((change, pending.notified, skipped));
         }
         if pending.closed {
             return None;
@@ -225,7 +262,7 @@ fn next_change(shared: &Shared) -> Option<(HookChange, u64)> {
 
 fn worker(shared: &Shared, command: &str, timeout: Duration) {
     let mut last_state: Option<&'static str> = None;
-    while let Some((change, skipped)) = next_change(shared) {
+    while let Some((change, number, skipped)) = next_change(shared) {
         let previous_state = last_state.unwrap_or(change.previous_state);
         if skipped > 0 {
             log::info!(
@@ -241,6 +278,11 @@ fn worker(shared: &Shared, command: &str, timeout: Duration) {
             previous_state,
             skipped,
         };
-        run::run_hook(command, timeout, &job, &shared.stop);
+        let ok = run::run_hook(command, timeout, &job, &shared.stop);
+        let mut pending = shared.pending();
+        pending.finished = number;
+        pending.finished_ok = ok;
+        drop(pending);
+        shared.ran.notify_all();
     }
 }

@@ -3,7 +3,7 @@
 //! The file holds a single line such as
 //!
 //! ```text
-//! {"id":3,"state":"LEADING","leader":3,"epoch":4,"round":2,"zxid":0,"pid":1234,"updated_unix_ms":1700000000000,"valid_until_unix_ms":1700000000300,"last_election_ms":12.345,"duplicate_id":false}
+//! {"id":3,"state":"LEADING","leader":3,"epoch":4,"round":2,"zxid":0,"pid":1234,"updated_unix_ms":1700000000000,"updated_boottime_ms":5000000,"valid_until_unix_ms":1700000000300,"valid_until_boottime_ms":5000300,"last_election_ms":12.345,"duplicate_id":false}
 //! ```
 //!
 //! Writers format into a stack buffer and replace the file by rename, so a reader sees either
@@ -40,8 +40,14 @@ pub struct StateSnapshot<S = String> {
     pub zxid: u64,
     pub pid: u32,
     pub updated_unix_ms: u64,
+    /// The same moment on CLOCK_BOOTTIME, in ms (`None`: no such clock, or a file
+    /// written by an older daemon).
+    pub updated_boottime_ms: Option<u64>,
     /// Until when the node's view is guaranteed (leader lease / follower sync deadline).
     pub valid_until_unix_ms: Option<u64>,
+    /// The same instant on CLOCK_BOOTTIME, in ms: comparable across processes on one host
+    /// and unaffected by steps of the wall clock.
+    pub valid_until_boottime_ms: Option<u64>,
     /// Duration of the last completed election, in milliseconds.
     pub last_election_ms: Option<f64>,
     /// Another node was seen announcing this node's id.
@@ -60,7 +66,9 @@ impl<S: AsRef<str>> StateSnapshot<S> {
             zxid: self.zxid,
             pid: self.pid,
             updated_unix_ms: self.updated_unix_ms,
+            updated_boottime_ms: self.updated_boottime_ms,
             valid_until_unix_ms: self.valid_until_unix_ms,
+            valid_until_boottime_ms: self.valid_until_boottime_ms,
             last_election_ms: self.last_election_ms,
             duplicate_id: self.duplicate_id,
         }
@@ -78,10 +86,14 @@ impl<S: AsRef<str>> StateSnapshot<S> {
         write_opt_u64(out, self.epoch)?;
         write!(
             out,
-            ",\"round\":{},\"zxid\":{},\"pid\":{},\"updated_unix_ms\":{},\"valid_until_unix_ms\":",
+            ",\"round\":{},\"zxid\":{},\"pid\":{},\"updated_unix_ms\":{},\"updated_boottime_ms\":",
             self.round, self.zxid, self.pid, self.updated_unix_ms
         )?;
+        write_opt_u64(out, self.updated_boottime_ms)?;
+        out.write_str(",\"valid_until_unix_ms\":")?;
         write_opt_u64(out, self.valid_until_unix_ms)?;
+        out.write_str(",\"valid_until_boottime_ms\":")?;
+        write_opt_u64(out, self.valid_until_boottime_ms)?;
         out.write_str(",\"last_election_ms\":")?;
         match self.last_election_ms {
             Some(ms) if ms.is_finite() && ms.abs() < 1e15 => write!(out, "{ms:.3}")?,
@@ -207,7 +219,8 @@ pub(crate) fn read_state_text(path: &Path) -> Result<String, DaemonError> {
 ///
 /// Whitespace and key order do not matter; unknown keys (of any JSON type) are ignored.
 /// `id`, `state`, `round`, `zxid`, `pid` and `updated_unix_ms` are required; the optional
-/// fields may be `null` or missing; `duplicate_id` defaults to false.
+/// fields may be `null` or missing (files of older daemons have no `*_boottime_ms`);
+/// `duplicate_id` defaults to false.
 pub fn parse_state_json(text: &str) -> Result<StateSnapshot, String> {
     let mut p = Parser {
         s: text.as_bytes(),
@@ -222,6 +235,8 @@ pub fn parse_state_json(text: &str) -> Result<StateSnapshot, String> {
     let mut pid = None;
     let mut updated = None;
     let mut valid_until = None;
+    let mut updated_boot = None;
+    let mut valid_until_boot = None;
     let mut last_election = None;
     let mut duplicate = None;
     let mut seen: Vec<String> = Vec::new();
@@ -257,6 +272,8 @@ pub fn parse_state_json(text: &str) -> Result<StateSnapshot, String> {
                 }
                 "updated_unix_ms" => updated = Some(value.u64(k)?),
                 "valid_until_unix_ms" => valid_until = value.opt_u64(k)?,
+                "updated_boottime_ms" => updated_boot = value.opt_u64(k)?,
+                "valid_until_boottime_ms" => valid_until_boot = value.opt_u64(k)?,
                 "last_election_ms" => last_election = value.opt_f64(k)?,
                 "duplicate_id" => duplicate = Some(value.bool(k)?),
                 _ => {}
@@ -287,7 +304,9 @@ pub fn parse_state_json(text: &str) -> Result<StateSnapshot, String> {
         zxid: zxid.ok_or_else(|| missing("zxid"))?,
         pid: pid.ok_or_else(|| missing("pid"))?,
         updated_unix_ms: updated.ok_or_else(|| missing("updated_unix_ms"))?,
+        updated_boottime_ms: updated_boot,
         valid_until_unix_ms: valid_until,
+        valid_until_boottime_ms: valid_until_boot,
         last_election_ms: last_election,
         duplicate_id: duplicate.unwrap_or(false),
     })
@@ -577,7 +596,9 @@ mod tests {
             zxid: u64::MAX,
             pid: 1234,
             updated_unix_ms: 1_700_000_000_123,
+            updated_boottime_ms: Some(5_000_123),
             valid_until_unix_ms: Some(1_700_000_000_423),
+            valid_until_boottime_ms: Some(5_000_423),
             last_election_ms: Some(12.3456),
             duplicate_id: true,
         }
@@ -591,7 +612,8 @@ mod tests {
             out,
             "{\"id\":3,\"state\":\"LEADING\",\"leader\":3,\"epoch\":4,\"round\":2,\
              \"zxid\":18446744073709551615,\"pid\":1234,\"updated_unix_ms\":1700000000123,\
-             \"valid_until_unix_ms\":1700000000423,\"last_election_ms\":12.346,\
+             \"updated_boottime_ms\":5000123,\"valid_until_unix_ms\":1700000000423,\
+             \"valid_until_boottime_ms\":5000423,\"last_election_ms\":12.346,\
              \"duplicate_id\":true}"
         );
     }
@@ -614,6 +636,7 @@ mod tests {
             leader: None,
             epoch: None,
             valid_until_unix_ms: None,
+            valid_until_boottime_ms: None,
             last_election_ms: None,
             duplicate_id: false,
             ..full()
@@ -657,7 +680,9 @@ mod tests {
             zxid: u64::MAX,
             pid: u32::MAX,
             updated_unix_ms: u64::MAX,
+            updated_boottime_ms: Some(u64::MAX),
             valid_until_unix_ms: Some(u64::MAX),
+            valid_until_boottime_ms: Some(u64::MAX),
             last_election_ms: Some(-999_999_999_999_999.9),
             duplicate_id: false,
         };
@@ -680,6 +705,11 @@ mod tests {
             (None, None, None)
         );
         assert_eq!(s.last_election_ms, Some(4.0));
+        // A file of an older daemon: no CLOCK_BOOTTIME fields.
+        assert_eq!(
+            (s.updated_boottime_ms, s.valid_until_boottime_ms),
+            (None, None)
+        );
         assert!(!s.duplicate_id);
         assert_eq!(s.zxid, 5);
     }

@@ -4,8 +4,14 @@
 //!
 //! A state is STALE when
 //! - the process that wrote it is gone (`/proc/<pid>` missing, or a zombie), or
-//! - it carries a lease (`valid_until_unix_ms`) that has run out, or
+//! - it was updated in the future (a wall clock stepped back, or a file from before a
+//!   reboot), or
+//! - it carries a lease (`valid_until_*`) that has run out, or
 //! - it says LOOKING without a lease and was not refreshed for 10 s.
+//!
+//! Times are compared on CLOCK_BOOTTIME (`*_boottime_ms`) when the file has them: that
+//! clock never steps and is the same for every process on the host. Files of older daemons
+//! (or systems without the clock) are judged by the wall clock (`*_unix_ms`).
 //!
 //! The pid check assumes `status` runs in the daemon's pid namespace, and it cannot tell a
 //! reused pid from the daemon; the lease covers that case for nodes that hold one. Without
@@ -49,8 +55,27 @@ pub struct StatusReport {
 /// A LOOKING node without a lease refreshes its file well within this.
 const LOOKING_STALE_AFTER_MS: u64 = 10_000;
 
-/// Runs `votecast status`. `now_unix_ms` is the wall clock (see [`super::unix_now_ms`]).
+/// The clocks `status` judges a state by, read once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusClocks {
+    /// The wall clock, ms since 1970.
+    pub unix_ms: u64,
+    /// CLOCK_BOOTTIME in ms (`None`: no such clock).
+    pub boottime_ms: Option<u64>,
+}
+
+/// Runs `votecast status`. `now_unix_ms` is the wall clock (see [`super::unix_now_ms`]);
+/// CLOCK_BOOTTIME is read here.
 pub fn run_status(state_file: &Path, json: bool, now_unix_ms: u64) -> StatusReport {
+    let now = StatusClocks {
+        unix_ms: now_unix_ms,
+        boottime_ms: super::hooks::boottime_now_ms(),
+    };
+    run_status_at(state_file, json, now)
+}
+
+/// Runs `votecast status` at the given clock readings.
+pub fn run_status_at(state_file: &Path, json: bool, now: StatusClocks) -> StatusReport {
     let parsed = read_state_text(state_file)
         .and_then(|text| parse_file_text(state_file, &text).map(|s| (text, s)));
     let (text, snapshot) = match parsed {
@@ -71,7 +96,7 @@ pub fn run_status(state_file: &Path, json: bool, now_unix_ms: u64) -> StatusRepo
             };
         }
     };
-    let stale = stale_reason(&snapshot, now_unix_ms, pid_is_alive);
+    let stale = stale_reason(&snapshot, now, pid_is_alive);
     let exit = if stale.is_some() {
         StatusExit::Stale
     } else {
@@ -80,30 +105,64 @@ pub fn run_status(state_file: &Path, json: bool, now_unix_ms: u64) -> StatusRepo
     let text = if json {
         json_with_staleness(&text, stale.as_deref())
     } else {
-        describe(&snapshot, now_unix_ms, stale.as_deref())
+        describe(&snapshot, Times::of(&snapshot, now), stale.as_deref())
     };
     StatusReport { text, exit }
 }
 
-/// Why `s` is stale at `now_unix_ms`, or `None` when it is fresh.
+/// The times of a snapshot on one clock: CLOCK_BOOTTIME when both the file and the
+/// reader have it, else the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Times {
+    updated: u64,
+    valid_until: Option<u64>,
+    now: u64,
+}
+
+impl Times {
+    fn of(s: &StateSnapshot, now: StatusClocks) -> Times {
+        match (s.updated_boottime_ms, now.boottime_ms) {
+            (Some(updated), Some(now)) => Times {
+                updated,
+                valid_until: s.valid_until_boottime_ms,
+                now,
+            },
+            _ => Times {
+                updated: s.updated_unix_ms,
+                valid_until: s.valid_until_unix_ms,
+                now: now.unix_ms,
+            },
+        }
+    }
+}
+
+/// Why `s` is stale at `now`, or `None` when it is fresh.
 ///
 /// `alive` tells whether a pid is alive (`None`: cannot tell); see [`pid_is_alive`].
 pub fn stale_reason(
     s: &StateSnapshot,
-    now_unix_ms: u64,
+    now: StatusClocks,
     alive: impl Fn(u32) -> Option<bool>,
 ) -> Option<String> {
     if alive(s.pid) == Some(false) {
         return Some(format!("process {} is gone", s.pid));
     }
-    match s.valid_until_unix_ms {
-        Some(until) if until < now_unix_ms => Some(format!(
-            "lease expired {} ago",
-            human_ms(now_unix_ms - until)
-        )),
+    let t = Times::of(s, now);
+    // Written after the reader's now: the clock it was written by is not the reader's (a
+    // wall clock stepped back, a reboot since), so none of its times can be trusted.
+    if t.updated > t.now {
+        return Some(format!(
+            "updated {} in the future",
+            human_ms(t.updated - t.now)
+        ));
+    }
+    match t.valid_until {
+        Some(until) if until < t.now => {
+            Some(format!("lease expired {} ago", human_ms(t.now - until)))
+        }
         Some(_) => None,
         None => {
-            let age = now_unix_ms.saturating_sub(s.updated_unix_ms);
+            let age = t.now - t.updated;
             (s.state == "LOOKING" && age > LOOKING_STALE_AFTER_MS)
                 .then(|| format!("no update for {} while LOOKING", human_ms(age)))
         }
@@ -142,7 +201,8 @@ fn human_ms(ms: u64) -> String {
     }
 }
 
-fn describe(s: &StateSnapshot, now: u64, stale: Option<&str>) -> String {
+fn describe(s: &StateSnapshot, t: Times, stale: Option<&str>) -> String {
+    let now = t.now;
     let mut out = format!("node {}: {}", s.id, s.state);
     if let Some(epoch) = s.epoch {
         let _ = write!(out, " epoch {epoch}");
@@ -151,17 +211,13 @@ fn describe(s: &StateSnapshot, now: u64, stale: Option<&str>) -> String {
         let _ = write!(out, " leader {leader}");
     }
     let _ = write!(out, " round {} zxid {} (pid {}, ", s.round, s.zxid, s.pid);
-    if s.updated_unix_ms > now {
-        let _ = write!(
-            out,
-            "updated {} in the future",
-            human_ms(s.updated_unix_ms - now)
-        );
+    if t.updated > now {
+        let _ = write!(out, "updated {} in the future", human_ms(t.updated - now));
     } else {
-        let _ = write!(out, "updated {} ago", human_ms(now - s.updated_unix_ms));
+        let _ = write!(out, "updated {} ago", human_ms(now - t.updated));
     }
-    if let Some(until) = s.valid_until_unix_ms {
-        if until >= now {
+    if let Some(until) = t.valid_until {
+        if until >= now && t.updated <= now {
             let _ = write!(out, ", lease valid for {}", human_ms(until - now));
         }
     }
@@ -219,7 +275,9 @@ mod tests {
             zxid: 0,
             pid,
             updated_unix_ms: NOW - 120,
+            updated_boottime_ms: None,
             valid_until_unix_ms: Some(NOW + 180),
+            valid_until_boottime_ms: None,
             last_election_ms: None,
             duplicate_id: false,
         }
@@ -390,6 +448,79 @@ mod tests {
             out.contains("none.json") && out.contains("cannot read"),
             "{out}"
         );
+    }
+
+    /// The wall clock at `unix_ms`, CLOCK_BOOTTIME at `boot_ms`.
+    fn at(unix_ms: u64, boot_ms: Option<u64>) -> StatusClocks {
+        StatusClocks {
+            unix_ms,
+            boottime_ms: boot_ms,
+        }
+    }
+
+    /// A leader wrote its file (lease 300 ms ahead), then hung; meanwhile the wall clock
+    /// stepped back an hour. By the wall clock alone its lease looks valid for 59 more
+    /// minutes; it ran out long ago.
+    #[test]
+    fn a_wall_clock_stepped_back_never_makes_a_lease_look_valid() {
+        let dir = TempDir::new("votecast-status-test").unwrap();
+        let hour = 3_600_000;
+        let old_format = StateSnapshot {
+            updated_unix_ms: NOW,
+            valid_until_unix_ms: Some(NOW + 300),
+            ..leading(std::process::id())
+        };
+        let path = write(&dir, &old_format);
+        // 1 s later by the real time, but the wall clock now reads an hour earlier.
+        let report = run_status_at(&path, false, at(NOW + 1_000 - hour, None));
+        assert_eq!(report.exit, StatusExit::Stale, "{}", report.text);
+        assert!(
+            report.text.contains("STALE (updated 59 min in the future)"),
+            "{}",
+            report.text
+        );
+        assert!(!report.text.contains("lease valid"), "{}", report.text);
+        // With CLOCK_BOOTTIME in the file, the lease is judged by that clock alone.
+        let boot = 7_000_000;
+        let new_format = StateSnapshot {
+            updated_boottime_ms: Some(boot),
+            valid_until_boottime_ms: Some(boot + 300),
+            ..old_format
+        };
+        let path = write(&dir, &new_format);
+        let report = run_status_at(&path, false, at(NOW + 1_000 - hour, Some(boot + 1_000)));
+        assert_eq!(report.exit, StatusExit::Stale, "{}", report.text);
+        assert!(
+            report.text.contains("STALE (lease expired 700 ms ago)"),
+            "{}",
+            report.text
+        );
+        // Within the lease it is fresh, whatever the wall clock says.
+        let report = run_status_at(&path, false, at(NOW - hour, Some(boot + 100)));
+        assert_eq!(report.exit, StatusExit::Fresh, "{}", report.text);
+        assert!(
+            report.text.contains("lease valid for 200 ms"),
+            "{}",
+            report.text
+        );
+        // Stepped forward: the wall clock says the lease ran out; boottime says it runs.
+        let report = run_status_at(&path, false, at(NOW + hour, Some(boot + 100)));
+        assert_eq!(report.exit, StatusExit::Fresh, "{}", report.text);
+    }
+
+    #[test]
+    fn a_file_from_before_a_reboot_is_stale() {
+        let dir = TempDir::new("votecast-status-test").unwrap();
+        let s = StateSnapshot {
+            updated_boottime_ms: Some(9_000_000),
+            valid_until_boottime_ms: Some(9_000_300),
+            ..leading(std::process::id())
+        };
+        let path = write(&dir, &s);
+        // Booted 60 s ago; the wall-clock fields alone would say the lease is valid.
+        let report = run_status_at(&path, false, at(NOW, Some(60_000)));
+        assert_eq!(report.exit, StatusExit::Stale, "{}", report.text);
+        assert!(report.text.contains("in the future"), "{}", report.text);
     }
 
     #[test]

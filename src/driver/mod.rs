@@ -6,38 +6,44 @@
 //! frames into a fixed buffer, so the steady state does not allocate. Persistence requests
 //! are written synchronously before any later output, as the core requires.
 //!
-//! Beside the loop: [`socket`] (multicast setup), [`zxid_file`] (`--zxid-file`) and
-//! [`refresh`] (when the state file is rewritten while nothing changes).
+//! Beside this file: [`event_loop`] (the loop, the signals' effects, the graceful
+//! handover), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
+//! state file and the hooks are given, a pure function), [`signals`], [`socket`]
+//! (multicast setup), [`zxid_file`] (`--zxid-file`) and [`refresh`] (when the state file
+//! is rewritten while nothing changes).
 
+pub mod clock;
+mod core_ext;
+mod event_loop;
+pub mod publish;
 pub mod refresh;
+pub mod signals;
 pub mod socket;
 pub mod zxid_file;
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Duration;
 
 use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook_mio::v1_0::Signals;
 
-use crate::daemon::hooks::{boottime_now_ms, HookChange, HookRunner};
+use crate::daemon::hooks::{HookChange, HookRunner};
 use crate::daemon::persist::DataDir;
 use crate::daemon::settings::{RunSettings, ZxidSource};
-use crate::daemon::state_file::{StateFileWriter, StateSnapshot};
-use crate::daemon::{unix_now_ms, DaemonError};
+use crate::daemon::state_file::StateFileWriter;
+use crate::daemon::DaemonError;
 use votecast_core::auth::Fingerprint;
-use votecast_core::election::{DatagramError, Epochs, Event, Instant, Node, Output, StateChange};
+use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange};
 use votecast_core::wire::FRAME_LEN;
 
-use self::refresh::{refresh_due, LastWrite};
+use self::clock::{epoch_floor, incarnation_floor, process_nonce, Clock};
+use self::core_ext::CoreExt as _;
+use self::publish::{publish, NodeView, Published};
+use self::refresh::LastWrite;
 pub use self::socket::open_multicast_socket;
 use self::zxid_file::ZxidFile;
 
-const SOCKET: Token = Token(0);
-const SIGNALS: Token = Token(1);
 /// Larger than a frame, so an oversized datagram arrives truncated and is rejected as
 /// the wrong length instead of being mistaken for a frame.
 const RECV_BUFFER: usize = 2 * FRAME_LEN;
@@ -60,14 +66,34 @@ struct NodeIo {
     data_dir: Option<DataDir>,
     state_file: Option<StateFileWriter>,
     hooks: Option<HookRunner>,
-    origin: StdInstant,
+    clock: Clock,
     stats: DriverStats,
     last_state_write: Option<LastWrite>,
+    /// A graceful shutdown has begun: LEADING is no longer published.
+    stepping_down: bool,
+    /// The latest lease end published as LEADING (state file or hook), on the core's clock.
+    published_until: Option<Instant>,
+    /// The state, leader and epoch the hook was last given.
+    hook_state: Option<(&'static str, Option<u64>, Option<u64>)>,
 }
 
 impl NodeIo {
     fn now(&self) -> Instant {
-        Instant::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+        self.clock.core()
+    }
+
+    /// What to publish for `node`, computed from the clocks read now.
+    fn publication(&mut self, node: &Node) -> Published {
+        let p = publish(
+            &NodeView::of(node),
+            self.clock.now(),
+            self.stepping_down,
+            std::process::id(),
+        );
+        if p.is_leading() {
+            self.published_until = self.published_until.max(p.valid_until);
+        }
+        p
     }
 
     /// Act on every pending output of the node, in order.
@@ -87,7 +113,7 @@ impl NodeIo {
                         node.incarnation(),
                         quiet.as_secs_f64()
                     );
-                    self.write_state(node, self.now());
+                    self.write_state(node);
                 }
                 Output::Transmit(frame) => self.send(&frame.bytes),
             }
@@ -139,55 +165,50 @@ impl NodeIo {
             change.previous,
             took
         );
-        if let Some(hooks) = &self.hooks {
-            // The published clocks first, the core's clock after: the lease end can only
-            // come out early, never late.
-            let (unix_now, boot_now) = (unix_now_ms(), boottime_now_ms());
-            let ahead = node.valid_until().map(|until| {
-                let ahead = until.saturating_duration_since(self.now());
-                u64::try_from(ahead.as_millis()).unwrap_or(u64::MAX)
-            });
-            hooks.notify(HookChange {
-                id: node.id(),
-                state: change.state.as_str(),
-                previous_state: change.previous.as_str(),
-                leader: change.leader,
-                epoch: change.epoch,
-                valid_until_unix_ms: ahead.map(|ms| unix_now.saturating_add(ms)),
-                valid_until_boottime_ms: ahead.and_then(|ms| boot_now?.checked_add(ms)),
-            });
-        }
-        self.write_state(node, self.now());
+        self.write_state(node);
+        self.notify_hook(node, change.previous.as_str());
     }
 
-    fn write_state(&mut self, node: &Node, now: Instant) {
-        let Some(writer) = self.state_file.as_mut() else {
+    /// Hands the node's view, as published now, to the hook, unless the hook was given
+    /// the same state, leader and epoch last time (the core's view can change while the
+    /// published one does not: a lease that ran out or a step-down was published first).
+    fn notify_hook(&mut self, node: &Node, previous_state: &'static str) {
+        if self.hooks.is_none() {
             return;
-        };
-        let unix_now = unix_now_ms();
-        let valid_until_unix_ms = node.valid_until().map(|until| {
-            let ahead = until.saturating_duration_since(now);
-            unix_now + u64::try_from(ahead.as_millis()).unwrap_or(u64::MAX / 2)
-        });
-        let snapshot = StateSnapshot {
-            id: node.id(),
-            state: node.state().as_str(),
-            leader: node.leader(),
-            epoch: node.epoch(),
-            round: node.round(),
-            zxid: node.zxid(),
-            pid: std::process::id(),
-            updated_unix_ms: unix_now,
-            valid_until_unix_ms,
-            last_election_ms: node.last_election_time().map(|d| d.as_secs_f64() * 1000.0),
-            duplicate_id: node.duplicate_id().is_some(),
-        };
-        if let Err(e) = writer.write(&snapshot) {
-            log::warn!("state file {}: {e}", writer.path().display());
+        }
+        let s = self.publication(node).snapshot;
+        let view = (s.state, s.leader, s.epoch);
+        if self.hook_state == Some(view) {
+            return;
+        }
+        self.hook_state = Some(view);
+        if let Some(hooks) = &self.hooks {
+            hooks.notify(HookChange {
+                id: s.id,
+                state: s.state,
+                previous_state,
+                leader: s.leader,
+                epoch: s.epoch,
+                valid_until_unix_ms: s.valid_until_unix_ms,
+                valid_until_boottime_ms: s.valid_until_boottime_ms,
+            });
+        }
+    }
+
+    /// Replaces the state file with the node's view, as published now.
+    fn write_state(&mut self, node: &Node) {
+        if self.state_file.is_none() {
+            return;
+        }
+        let p = self.publication(node);
+        if let Some(writer) = self.state_file.as_mut() {
+            if let Err(e) = writer.write(&p.snapshot) {
+                log::warn!("state file {}: {e}", writer.path().display());
+            }
         }
         self.last_state_write = Some(LastWrite {
-            at: now,
-            valid_until: node.valid_until(),
+            at: self.now(),
+            valid_until: p.valid_until,
         });
     }
 }
@@ -203,39 +224,34 @@ impl fmt::Display for OptionDisplay {
     }
 }
 
-/// The wall-clock second, if the clock looks set (after 2020-01-01), else 0: the floor of
-/// this start's incarnation (see `DataDir::bump_incarnation`).
-fn incarnation_floor() -> u32 {
-    const JAN_2020_UNIX_S: u64 = 1_577_836_800;
-    let now_s = unix_now_ms() / 1000;
-    if now_s < JAN_2020_UNIX_S {
-        return 0;
-    }
-    u32::try_from(now_s).unwrap_or(0)
-}
-
-/// Run one node until SIGTERM/SIGINT (exit 0 after the resign broadcast) or a runtime
-/// failure.
+/// Run one node until a terminating signal (exit 0 after the graceful handover and the
+/// resign broadcast) or a runtime failure.
 pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
+    let clock = Clock::new();
+    let started = clock.now();
     let mut data_dir = match &settings.data_dir {
         Some(dir) => Some(DataDir::open(dir)?),
         None => {
-            log::warn!("no --data-dir: epochs are kept in memory only and reset on restart");
+            log::warn!(
+                "no --data-dir: epochs are kept in memory only; every start behaves as after \
+                 a wiped data dir (see README, Limits)"
+            );
             None
         }
     };
+    let floor = incarnation_floor(started.unix_ms);
     let (epochs, incarnation) = match data_dir.as_mut() {
         // The incarnation is bumped before the first frame of this start, so every start's
         // frames are new to the peers.
-        Some(dir) => (
-            dir.load_epochs()?,
-            dir.bump_incarnation(incarnation_floor())?,
-        ),
-        None => (Epochs::default(), 1),
+        Some(dir) => (dir.load_epochs()?, dir.bump_incarnation(floor)?),
+        // Memory only: the wall-clock second, as a wiped data dir gets; 1 without a clock.
+        None => (Epochs::default(), floor.max(1)),
     };
     let socket = open_multicast_socket(&settings.interface, settings.group)?;
     let socket = UdpSocket::from_std(socket.into());
     let mut node = Node::new(settings.election.clone(), epochs, incarnation)?;
+    node.set_process_nonce(process_nonce());
+    node.set_epoch_floor(epoch_floor(started.unix_ms));
     let mut zxid_file = match &settings.zxid {
         ZxidSource::Fixed(zxid) => {
             node.set_zxid(*zxid);
@@ -256,95 +272,19 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
             .on_change
             .clone()
             .map(|cmd| HookRunner::start(cmd, settings.hook_timeout)),
-        origin: StdInstant::now(),
+        clock,
         stats: DriverStats::default(),
         last_state_write: None,
+        stepping_down: false,
+        published_until: None,
+        hook_state: None,
     };
-    let result = event_loop(
-        &mut io,
-        &mut node,
-        zxid_file.as_mut(),
-        settings.election.tick,
-    );
-    log_stats(&node, &io.stats);
+    let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
+    log_stats(&node, &io.stats, "stopped");
     if let Some(hooks) = io.hooks.take() {
         hooks.shutdown(HOOK_SHUTDOWN_GRACE);
     }
     result
-}
-
-/// The poller with the socket and SIGTERM/SIGINT registered.
-fn register(socket: &mut UdpSocket) -> Result<(Poll, Signals), DaemonError> {
-    let event_loop = |what: &'static str| move |source| DaemonError::EventLoop { what, source };
-    let poll = Poll::new().map_err(event_loop("epoll"))?;
-    let mut signals = Signals::new([SIGTERM, SIGINT]).map_err(event_loop("signals"))?;
-    poll.registry()
-        .register(socket, SOCKET, Interest::READABLE)
-        .map_err(event_loop("epoll register"))?;
-    poll.registry()
-        .register(&mut signals, SIGNALS, Interest::READABLE)
-        .map_err(event_loop("epoll register"))?;
-    Ok((poll, signals))
-}
-
-/// Start the node and run until a signal (resign, then `Ok`) or a runtime failure.
-fn event_loop(
-    io: &mut NodeIo,
-    node: &mut Node,
-    mut zxid_file: Option<&mut ZxidFile>,
-    tick: Duration,
-) -> Result<(), DaemonError> {
-    let (mut poll, mut signals) = register(&mut io.socket)?;
-    let now = io.now();
-    node.start(now);
-    io.write_state(node, now);
-    io.drain(node)?;
-
-    let mut events = Events::with_capacity(16);
-    let mut buf = [0u8; RECV_BUFFER];
-    let mut last_housekeeping = now;
-    loop {
-        let now = io.now();
-        // Wake for the core's next deadline or the next housekeeping tick, whichever is first.
-        let housekeeping = last_housekeeping + tick;
-        let deadline = node
-            .poll_timeout()
-            .map_or(housekeeping, |d| d.min(housekeeping));
-        if let Err(source) = poll.poll(&mut events, Some(deadline.saturating_duration_since(now))) {
-            if source.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            let what = "epoll wait";
-            return Err(DaemonError::EventLoop { what, source });
-        }
-        let mut stop = false;
-        for event in events.iter() {
-            match event.token() {
-                SOCKET => receive_all(io, node, &mut buf)?,
-                SIGNALS => stop = signals.pending().next().is_some(),
-                _ => {}
-            }
-        }
-        let now = io.now();
-        if stop {
-            log::info!("node {}: shutting down, resigning", node.id());
-            node.shutdown(now);
-            return io.drain(node);
-        }
-        node.handle_timeout(now);
-        io.drain(node)?;
-        // The zxid file is re-read once per tick, so an election always starts with a
-        // value at most one tick old.
-        if now.saturating_duration_since(last_housekeeping) >= tick {
-            last_housekeeping = now;
-            if let Some(file) = zxid_file.as_deref_mut() {
-                node.set_zxid(file.read());
-            }
-        }
-        if refresh_due(io.last_state_write, now, tick) {
-            io.write_state(node, now);
-        }
-    }
 }
 
 /// The start-up line: who we are, where we listen, the epochs we start from, and whether
@@ -382,13 +322,14 @@ fn log_start(settings: &RunSettings, incarnation: u32, epochs: Epochs) {
     }
 }
 
-/// The shutdown line: the core's and the driver's counters.
-fn log_stats(node: &Node, driver: &DriverStats) {
+/// The node's state and the core's and the driver's counters, after `what` ("stopped" at
+/// shutdown, the state on SIGUSR1).
+fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
     let stats = node.stats();
     log::info!(
-        "node {}: stopped; frames received {}, sent {}, malformed {}, other cluster {}, \
+        "node {}: {what}; frames received {}, sent {}, malformed {}, other cluster {}, \
          unauthenticated {}, bad tags {}, stale {}, throttled {}, own id from elsewhere {}, \
-         sends dropped {}",
+         sends dropped {}, send errors {}, elections {}",
         node.id(),
         stats.frames_received,
         stats.frames_sent,
@@ -399,50 +340,8 @@ fn log_stats(node: &Node, driver: &DriverStats) {
         stats.stale_frames,
         stats.throttled,
         stats.duplicate_id_frames,
-        driver.sends_dropped
+        driver.sends_dropped,
+        driver.send_errors,
+        stats.elections_started
     );
-}
-
-/// Drain the socket until it would block, handing every datagram to the node.
-fn receive_all(io: &mut NodeIo, node: &mut Node, buf: &mut [u8]) -> Result<(), DaemonError> {
-    loop {
-        match io.socket.recv_from(buf) {
-            Ok((len, from)) => {
-                let now = io.now();
-                let duplicates_before = node.stats().duplicate_id_frames;
-                match node.handle_datagram(now, &buf[..len]) {
-                    Ok(()) => {}
-                    Err(err @ DatagramError::Unauthentic(_)) => {
-                        // A peer with another key (or an attacker): visible without a log
-                        // flood: the 1st, 2nd, 4th, 8th... such frame.
-                        io.stats.unauthentic += 1;
-                        if io.stats.unauthentic.is_power_of_two() {
-                            log::warn!(
-                                "dropped frame from {from}: {err} ({} so far; check that every \
-                                 node has the same --key-file)",
-                                io.stats.unauthentic
-                            );
-                        } else {
-                            log::debug!("dropped frame from {from}: {err}");
-                        }
-                    }
-                    Err(err) => log::debug!("dropped datagram of {len} bytes from {from}: {err}"),
-                }
-                let duplicates = node.stats().duplicate_id_frames;
-                if duplicates > duplicates_before && duplicates.is_power_of_two() {
-                    log::error!(
-                        "frame with our id {} from {from} that we did not send ({duplicates} so far)",
-                        node.id()
-                    );
-                }
-                io.drain(node)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                log::warn!("receive failed: {e}");
-                return Ok(());
-            }
-        }
-    }
 }

@@ -34,7 +34,17 @@ fn leading_hook_gets_a_future_lease_end_logs_its_output_and_dies_with_the_daemon
              >> '{dir}/env'; echo hook-out-7c1; echo hook-err-7c1 >&2; \
              if [ \"$VOTECAST_STATE\" = LEADING ]; then sleep 60 & echo $! > '{dir}/pid'; wait; fi"
         );
-        c.set_extra_args(id, ["--on-change".to_string(), hook]);
+        // The graceful handover waits for the step-down hook, after the hung LEADING run
+        // ends at its timeout: a short timeout keeps the test quick.
+        c.set_extra_args(
+            id,
+            [
+                "--on-change".to_string(),
+                hook,
+                "--hook-timeout".to_string(),
+                "3s".to_string(),
+            ],
+        );
     }
     c.start_all().expect("start nodes");
     let (leader, _, _) = c

@@ -2,6 +2,7 @@
 //! kind of harness. One module per suite:
 //!
 //! - `cli_errors`: bad command lines and config files exit 2 naming the flag or key;
+//! - `faults`: graceful handovers against the published lease, signals, memory-only restarts;
 //! - `hook_process`: `--on-change` hooks of real daemons (lease end, output, process group);
 //! - `loopback`: clusters of `votecast run` electing over UDP multicast on `lo`;
 //! - `loopback_hostile`: authentication, twins and floods of foreign frames on `lo`;
@@ -11,6 +12,7 @@
 //! it started. Run one suite with a path filter, e.g. `cargo test --test processes loopback::`.
 
 mod cli_errors;
+mod faults;
 mod hook_process;
 mod loopback;
 mod loopback_hostile;

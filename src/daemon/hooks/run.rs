@@ -69,15 +69,16 @@ fn exited(pid: Pid) -> bool {
     !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
 }
 
-/// Runs the hook for `job` to its end; logs how it ended.
-pub fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) {
+/// Runs the hook for `job` to its end; logs how it ended. True when the shell exited 0
+/// by itself (not at the timeout, not at shutdown).
+pub fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) -> bool {
     let what = format!("{} -> {}", job.previous_state, job.change.state);
     let started = Instant::now();
     let mut child = match spawn(command, job) {
         Ok(child) => child,
         Err(e) => {
             log::error!("cannot start on-change hook for {what}: /bin/sh: {e}");
-            return;
+            return false;
         }
     };
     let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
@@ -108,6 +109,7 @@ pub fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) 
     let status = child.wait();
     output.finish();
     let ms = shell_ran.as_millis();
+    let succeeded = end == End::Exited && status.as_ref().is_ok_and(|s| s.success());
     match (end, status) {
         (End::Exited, Ok(status)) if status.success() => {
             log::info!("on-change hook for {what} (pid {pid}) finished in {ms} ms");
@@ -126,6 +128,7 @@ pub fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) 
             log::error!("cannot wait for on-change hook for {what} (pid {pid}): {e}");
         }
     }
+    succeeded
 }
 
 /// Ends every process left in the group of `pid` (whose shell is not reaped yet): SIGTERM,

@@ -406,3 +406,34 @@ fn boottime_is_the_clock_of_proc_uptime() {
         "{ms} vs {uptime_ms}"
     );
 }
+
+/// The graceful handover waits for the step-down hook: `wait_idle` tells when the run for
+/// the latest change has ended, and whether it succeeded, never earlier.
+#[test]
+fn wait_idle_reports_the_end_of_the_latest_run() {
+    let dir = temp();
+    let gate = file(&dir, "gate");
+    // LEADING waits for the gate; LOOKING fails unless the gate says "ok".
+    let cmd = format!(
+        "while [ ! -e {g} ]; do sleep 0.01; done; \
+         [ \"$VOTECAST_STATE\" = LEADING ] || grep -q ok {g}",
+        g = quoted(&gate)
+    );
+    let hooks = HookRunner::start(cmd, Duration::from_secs(10));
+    assert_eq!(
+        hooks.wait_idle(Duration::ZERO),
+        Some(true),
+        "nothing notified"
+    );
+    hooks.notify(change("LEADING", "FOLLOWING", 1));
+    hooks.notify(change("LOOKING", "LEADING", 1));
+    assert_eq!(hooks.wait_idle(Duration::from_millis(50)), None);
+    std::fs::write(&gate, "no").unwrap();
+    // The latest change (LOOKING) ran and failed.
+    assert_eq!(hooks.wait_idle(Duration::from_secs(10)), Some(false));
+    std::fs::write(&gate, "ok").unwrap();
+    hooks.notify(change("LEADING", "LOOKING", 2));
+    hooks.notify(change("LOOKING", "LEADING", 2));
+    assert_eq!(hooks.wait_idle(Duration::from_secs(10)), Some(true));
+    hooks.shutdown(Duration::from_secs(5));
+}

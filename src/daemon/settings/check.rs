@@ -88,6 +88,7 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
         state_file: given.state_file.map(|(path, _)| path),
         on_change: given.on_change,
         hook_timeout,
+        key_file: given.key_file.map(|(path, _)| path),
     })
 }
 

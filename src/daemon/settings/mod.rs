@@ -83,6 +83,8 @@ pub struct RunSettings {
     pub on_change: Option<String>,
     /// Time limit for one run of `on_change`.
     pub hook_timeout: Duration,
+    /// `--key-file`, re-read on SIGHUP (its keys are in `election.keys`).
+    pub key_file: Option<PathBuf>,
 }
 
 impl RunSettings {

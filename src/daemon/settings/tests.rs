@@ -81,6 +81,7 @@ fn defaults_are_the_cores() {
             state_file: None,
             on_change: None,
             hook_timeout: Duration::from_secs(10),
+            key_file: None,
         }
     );
     let c = &s.election;

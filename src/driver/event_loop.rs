@@ -1,0 +1,411 @@
+//! The event loop: the socket, the signals and the core's deadlines, one turn at a time,
+//! and what the signals ask for: a reload (SIGHUP), a state report (SIGUSR1), and the
+//! graceful handover before exit (SIGTERM and the other terminating signals).
+//!
+//! The graceful handover keeps "never two coordinators" for what an application can see,
+//! not only for the core's state:
+//! 1. step down: the core stops leading (no RESIGN yet, the followers' promises keep
+//!    running), the state file is rewritten without a lease and the hook is given LOOKING;
+//! 2. wait for the hook to finish that change (at most `--hook-timeout`);
+//! 3. if that run exited 0, the application has stopped acting as coordinator: go on at
+//!    once. Otherwise (no hook, a failed or hung hook) wait until the last lease end this
+//!    node published (state file or hook) has passed, at most `sync-limit` ticks: an
+//!    application that missed the step-down still believes in that lease until then;
+//! 4. shutdown: the RESIGN frame releases the followers, who elect at once.
+//!
+//! The followers' promises never outlast what the old leader's lease was built on, so the
+//! waits in 2–3 cannot let two leaders overlap either: at worst the followers time out
+//! and elect without the RESIGN.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook_mio::v1_0::Signals;
+
+use super::clock::epoch_floor;
+use super::core_ext::CoreExt as _;
+use super::refresh::refresh_due;
+use super::signals::{self, Requests};
+use super::zxid_file::ZxidFile;
+use super::{log_stats, NodeIo, RECV_BUFFER};
+use crate::daemon::settings::key_file::read_key_file;
+use crate::daemon::settings::value::Origin;
+use crate::daemon::settings::RunSettings;
+use crate::daemon::{unix_now_ms, DaemonError};
+use votecast_core::auth::Fingerprint;
+use votecast_core::election::{DatagramError, Instant, Node, ServerState};
+
+const SOCKET: Token = Token(0);
+const SIGNALS: Token = Token(1);
+/// How often the handover looks at the hook while it keeps the loop running.
+const HANDOVER_POLL: Duration = Duration::from_millis(5);
+
+/// The loop's state between turns.
+struct Loop<'a> {
+    io: &'a mut NodeIo,
+    node: &'a mut Node,
+    zxid_file: Option<&'a mut ZxidFile>,
+    key_file: Option<PathBuf>,
+    poll: Poll,
+    signals: Signals,
+    events: Events,
+    tick: Duration,
+    hook_timeout: Duration,
+    sync_timeout: Duration,
+    last_housekeeping: Instant,
+}
+
+/// Start the node and run until a terminating signal (graceful handover, resign, then
+/// `Ok`) or a runtime failure.
+pub(super) fn run(
+    io: &mut NodeIo,
+    node: &mut Node,
+    zxid_file: Option<&mut ZxidFile>,
+    settings: &RunSettings,
+) -> Result<(), DaemonError> {
+    let (poll, signals) = register(&mut io.socket)?;
+    let now = io.now();
+    let mut lp = Loop {
+        io,
+        node,
+        zxid_file,
+        key_file: settings.key_file.clone(),
+        poll,
+        signals,
+        events: Events::with_capacity(16),
+        tick: settings.election.tick,
+        hook_timeout: settings.hook_timeout,
+        sync_timeout: settings.election.sync_timeout(),
+        last_housekeeping: now,
+    };
+    lp.io.write_state(lp.node);
+    // Memory only, the restart quarantine: this process cannot know whether an earlier
+    // one promised support to a leader, so it makes no promise until any such promise
+    // would have run out. It stays silent meanwhile (observers never promise).
+    if settings.data_dir.is_none() && !settings.is_observer() {
+        let hold = settings.election.sync_timeout();
+        log::info!(
+            "node {}: memory only: silent for {hold:?} (sync-limit) before the first frame",
+            lp.node.id()
+        );
+        if let Some(signal) = lp.hold(now + hold)? {
+            log::info!(
+                "node {}: {}: stopped before start",
+                lp.node.id(),
+                signals::name(signal)
+            );
+            return Ok(());
+        }
+    }
+    let now = lp.io.now();
+    lp.node.start(now);
+    lp.io.write_state(lp.node);
+    lp.io.drain(lp.node)?;
+    loop {
+        let requests = lp.turn(None)?;
+        if requests.report {
+            log_stats(lp.node, &lp.io.stats, &state_line(lp.node));
+        }
+        if requests.reload {
+            lp.reload();
+        }
+        if let Some(signal) = requests.terminate {
+            return lp.handover(signal);
+        }
+    }
+}
+
+/// The poller with the socket and the signals registered.
+fn register(socket: &mut UdpSocket) -> Result<(Poll, Signals), DaemonError> {
+    let event_loop = |what: &'static str| move |source| DaemonError::EventLoop { what, source };
+    let poll = Poll::new().map_err(event_loop("epoll"))?;
+    let mut signals = Signals::new(signals::handled()).map_err(event_loop("signals"))?;
+    poll.registry()
+        .register(socket, SOCKET, Interest::READABLE)
+        .map_err(event_loop("epoll register"))?;
+    poll.registry()
+        .register(&mut signals, SIGNALS, Interest::READABLE)
+        .map_err(event_loop("epoll register"))?;
+    Ok((poll, signals))
+}
+
+fn state_line(node: &Node) -> String {
+    format!(
+        "{} leader={} epoch={} round={} zxid={} incarnation={}",
+        node.state(),
+        super::OptionDisplay(node.leader()),
+        super::OptionDisplay(node.epoch()),
+        node.round(),
+        node.zxid(),
+        node.incarnation()
+    )
+}
+
+impl Loop<'_> {
+    /// Waits for the socket, a signal, the core's next deadline or the next housekeeping
+    /// tick (or `limit`, if sooner), and handles what happened. Returns what the signals
+    /// received ask for.
+    fn turn(&mut self, limit: Option<Duration>) -> Result<Requests, DaemonError> {
+        let now = self.io.now();
+        let housekeeping = self.last_housekeeping + self.tick;
+        let deadline = self
+            .node
+            .poll_timeout()
+            .map_or(housekeeping, |d| d.min(housekeeping));
+        let mut wait = deadline.saturating_duration_since(now);
+        if let Some(limit) = limit {
+            wait = wait.min(limit);
+        }
+        let mut requests = Requests::default();
+        let (socket, signalled) = match self.poll.poll(&mut self.events, Some(wait)) {
+            Ok(()) => (
+                self.events.iter().any(|e| e.token() == SOCKET),
+                self.events.iter().any(|e| e.token() == SIGNALS),
+            ),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => (false, false),
+            Err(source) => {
+                let what = "epoll wait";
+                return Err(DaemonError::EventLoop { what, source });
+            }
+        };
+        if socket {
+            receive_all(self.io, self.node)?;
+        }
+        if signalled {
+            for signal in self.signals.pending() {
+                requests.add(signal);
+            }
+        }
+        let now = self.io.now();
+        self.node.handle_timeout(now);
+        self.io.drain(self.node)?;
+        // The zxid file is re-read and the epoch floor renewed once per tick, so an
+        // election always starts with values at most one tick old.
+        if now.saturating_duration_since(self.last_housekeeping) >= self.tick {
+            self.last_housekeeping = now;
+            if let Some(file) = self.zxid_file.as_deref_mut() {
+                self.node.set_zxid(file.read());
+            }
+            self.node.set_epoch_floor(epoch_floor(unix_now_ms()));
+        }
+        if refresh_due(self.io.last_state_write, self.io.now(), self.tick) {
+            self.io.write_state(self.node);
+        }
+        Ok(requests)
+    }
+
+    /// Before the start: waits until `until`, dropping every datagram and handling the
+    /// signals. Returns the terminating signal if one came first.
+    fn hold(&mut self, until: Instant) -> Result<Option<i32>, DaemonError> {
+        let mut buf = [0u8; RECV_BUFFER];
+        loop {
+            let now = self.io.now();
+            if now >= until {
+                return Ok(None);
+            }
+            let wait = until.saturating_duration_since(now);
+            match self.poll.poll(&mut self.events, Some(wait)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    let what = "epoll wait";
+                    return Err(DaemonError::EventLoop { what, source });
+                }
+            }
+            while self.io.socket.recv_from(&mut buf).is_ok() {}
+            let mut requests = Requests::default();
+            for signal in self.signals.pending() {
+                requests.add(signal);
+            }
+            if requests.report {
+                log_stats(self.node, &self.io.stats, "memory-only start quarantine");
+            }
+            if requests.reload {
+                self.reload();
+            }
+            if requests.terminate.is_some() {
+                return Ok(requests.terminate);
+            }
+            if refresh_due(self.io.last_state_write, self.io.now(), self.tick) {
+                self.io.write_state(self.node);
+            }
+        }
+    }
+
+    /// SIGHUP: reload the key file and re-read the zxid file. A key file that fails its
+    /// checks keeps the current keys, and the log says why.
+    fn reload(&mut self) {
+        let id = self.node.id();
+        match &self.key_file {
+            None => log::info!("node {id}: SIGHUP: no --key-file, authentication stays off"),
+            Some(path) => match read_key_file(path, Origin::Flag("key-file")) {
+                Err(e) => log::warn!(
+                    "node {id}: SIGHUP: key file not reloaded, keeping the current keys: {}",
+                    e.message.trim_start_matches("error: ")
+                ),
+                Ok(keys) => {
+                    let signing = keys.describe().next();
+                    if self.node.set_keys(keys) {
+                        if let Some((key, fingerprint)) = signing {
+                            log::info!(
+                                "node {id}: SIGHUP: key file reloaded; signing with key {key} \
+                                 (fingerprint {})",
+                                Fingerprint(fingerprint)
+                            );
+                        }
+                    } else {
+                        log::warn!(
+                            "node {id}: SIGHUP: key file is valid, but this build cannot \
+                             replace the keys of a running node; keeping the current keys"
+                        );
+                    }
+                }
+            },
+        }
+        if let Some(file) = self.zxid_file.as_deref_mut() {
+            let zxid = file.read();
+            self.node.set_zxid(zxid);
+            log::info!("node {id}: SIGHUP: zxid file re-read, zxid {zxid}");
+        }
+    }
+
+    /// The graceful handover (see the module docs), then the resign.
+    fn handover(&mut self, signal: i32) -> Result<(), DaemonError> {
+        let id = self.node.id();
+        let name = signals::name(signal);
+        let began = self.io.now();
+        let hook_leading = |io: &NodeIo| {
+            io.hook_state
+                .is_some_and(|(state, ..)| state == ServerState::Leading.as_str())
+        };
+        let leading = self.node.state() == ServerState::Leading || hook_leading(self.io);
+        if leading {
+            log::info!("node {id}: {name}: stepping down");
+        }
+        self.node.step_down(began);
+        self.io.stepping_down = true;
+        self.io.drain(self.node)?;
+        self.io.write_state(self.node);
+        // The core's step-down reported the change already, unless it is still leading in
+        // the core's view; the hook must hear of the end of the lease either way.
+        if hook_leading(self.io) {
+            self.io
+                .notify_hook(self.node, ServerState::Leading.as_str());
+        }
+        if leading {
+            let released = self.wait_for_step_down(began)?;
+            let waited = self.io.now().saturating_duration_since(began);
+            log::info!(
+                "node {id}: stepped down after {:.1} ms ({released})",
+                waited.as_secs_f64() * 1000.0
+            );
+        }
+        log::info!("node {id}: {name}: shutting down, resigning");
+        let now = self.io.now();
+        self.node.shutdown(now);
+        self.io.drain(self.node)
+    }
+
+    /// Steps 2 and 3 of the handover; returns why the wait ended, for the log.
+    fn wait_for_step_down(&mut self, began: Instant) -> Result<String, DaemonError> {
+        if let Some(until) = self.io.published_until {
+            log::info!(
+                "node {}: last published lease end: boottime {} ms",
+                self.node.id(),
+                until.as_micros() / 1000
+            );
+        }
+        let hook_deadline = began + self.hook_timeout;
+        let mut acknowledged = false;
+        while let Some(hooks) = &self.io.hooks {
+            match hooks.wait_idle(Duration::ZERO) {
+                Some(ok) => {
+                    acknowledged = ok;
+                    break;
+                }
+                None if self.io.now() >= hook_deadline => break,
+                None => self.turn_ignoring_signals(HANDOVER_POLL)?,
+            }
+        }
+        if acknowledged {
+            return Ok("the step-down hook succeeded".into());
+        }
+        // Bounded by sync-limit: no other leader can be elected before the followers'
+        // promises run out anyway, which a lease never outlasts. (A single voter's lease
+        // has no end: nobody else can lead, and its application is told at step-down.)
+        let cap = began + self.sync_timeout;
+        while let Some(until) = self.io.published_until.map(|u| u.min(cap)) {
+            let now = self.io.now();
+            if now >= until {
+                break;
+            }
+            self.turn_ignoring_signals(until.saturating_duration_since(now))?;
+        }
+        Ok("the published lease has run out".into())
+    }
+
+    /// One turn during the handover: a report is still given; further terminating
+    /// signals and reloads are ignored (the handover is bounded anyway).
+    fn turn_ignoring_signals(&mut self, limit: Duration) -> Result<(), DaemonError> {
+        let requests = self.turn(Some(limit))?;
+        if requests.report {
+            log_stats(self.node, &self.io.stats, "stepping down");
+        }
+        if let Some(signal) = requests.terminate {
+            log::info!(
+                "node {}: {} ignored: already stepping down",
+                self.node.id(),
+                signals::name(signal)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Drain the socket until it would block, handing every datagram to the node.
+fn receive_all(io: &mut NodeIo, node: &mut Node) -> Result<(), DaemonError> {
+    let mut buf = [0u8; RECV_BUFFER];
+    loop {
+        match io.socket.recv_from(&mut buf) {
+            Ok((len, from)) => {
+                let now = io.now();
+                let duplicates_before = node.stats().duplicate_id_frames;
+                match node.handle_datagram(now, &buf[..len]) {
+                    Ok(()) => {}
+                    Err(err @ DatagramError::Unauthentic(_)) => {
+                        // A peer with another key (or an attacker): visible without a log
+                        // flood: the 1st, 2nd, 4th, 8th... such frame.
+                        io.stats.unauthentic += 1;
+                        if io.stats.unauthentic.is_power_of_two() {
+                            log::warn!(
+                                "dropped frame from {from}: {err} ({} so far; check that every \
+                                 node has the same --key-file)",
+                                io.stats.unauthentic
+                            );
+                        } else {
+                            log::debug!("dropped frame from {from}: {err}");
+                        }
+                    }
+                    Err(err) => log::debug!("dropped datagram of {len} bytes from {from}: {err}"),
+                }
+                let duplicates = node.stats().duplicate_id_frames;
+                if duplicates > duplicates_before && duplicates.is_power_of_two() {
+                    log::error!(
+                        "frame with our id {} from {from} that we did not send ({duplicates} so far)",
+                        node.id()
+                    );
+                }
+                io.drain(node)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::warn!("receive failed: {e}");
+                return Ok(());
+            }
+        }
+    }
+}
