@@ -98,30 +98,45 @@ pub fn incarnation_floor(unix_ms: u64) -> u32 {
     u32::try_from(unix_ms / 1000).unwrap_or(0)
 }
 
-/// The floor for the epochs this node proposes: seconds since 2020 when the wall clock
-/// looks set, else 0 (no floor). Epochs then keep increasing across a wiped data dir as
-/// long as the clocks are set and agree within the time between two elections.
+/// The floor for the epochs this node proposes: milliseconds since 2020 when the wall
+/// clock looks set, else 0 (no floor). Epochs then keep increasing across a wiped data dir
+/// as long as the clocks are set and agree within the time between two leaderships
+/// (seconds would let two leaderships within one second share a floor).
 pub fn epoch_floor(unix_ms: u64) -> u64 {
     if !looks_set(unix_ms) {
         return 0;
     }
-    unix_ms / 1000 - JAN_2020_UNIX_S
+    unix_ms - JAN_2020_UNIX_S * 1000
 }
 
-/// A random number for this process, which the core binds its lease stamps to: 8 bytes of
-/// `/dev/urandom`, or, where that cannot be read, the clocks and the pid mixed.
-pub fn process_nonce() -> u64 {
+/// 64 random bits: 8 bytes of `/dev/urandom`, or, where that cannot be read, the clocks
+/// and the pid mixed (`what` names the use in the warning).
+fn random_u64(what: &str) -> u64 {
     let mut bytes = [0u8; 8];
     let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
     match read {
         Ok(()) => u64::from_le_bytes(bytes),
         Err(e) => {
-            log::warn!("cannot read /dev/urandom ({e}); the process nonce mixes clocks and pid");
+            log::warn!("cannot read /dev/urandom ({e}); the {what} mixes clocks and pid");
             let boot = micros(ClockId::CLOCK_BOOTTIME);
             let pid = u64::from(std::process::id());
             votecast_core::rng::mix(boot ^ unix_now_ms().rotate_left(20) ^ (pid << 44))
         }
     }
+}
+
+/// A random number for this process, which the core binds its lease stamps to.
+pub fn process_nonce() -> u64 {
+    random_u64("process nonce")
+}
+
+/// The incarnation of a start without a data dir: random and nonzero. Every process
+/// start needs an incarnation of its own (a repeated one would let a late frame of the
+/// earlier process end promises made to this one); a lower one than the last process's
+/// is readmitted by the peers once that one has been silent (`Config::readmit_after`),
+/// whereas the wall-clock second would repeat for two starts within one second.
+pub fn memory_only_incarnation() -> u32 {
+    (random_u64("incarnation") as u32).max(1)
 }
 
 #[cfg(test)]
@@ -148,7 +163,8 @@ mod tests {
         assert_eq!(epoch_floor(0), 0);
         assert_eq!(epoch_floor(jan_2020_ms - 1), 0);
         assert_eq!(epoch_floor(jan_2020_ms), 0);
-        assert_eq!(epoch_floor(jan_2020_ms + 86_400_500), 86_400);
+        assert_eq!(epoch_floor(jan_2020_ms + 86_400_500), 86_400_500);
+        assert!(epoch_floor(jan_2020_ms + 1_001) > epoch_floor(jan_2020_ms + 1_000));
         assert_eq!(incarnation_floor(1_000_000), 0);
         assert_eq!(
             incarnation_floor(jan_2020_ms + 5_000),
@@ -159,7 +175,13 @@ mod tests {
     }
 
     #[test]
-    fn nonces_differ_between_calls() {
+    fn nonces_and_memory_only_incarnations_differ_between_calls() {
         assert_ne!(process_nonce(), process_nonce());
+        let incarnations: Vec<u32> = (0..4).map(|_| memory_only_incarnation()).collect();
+        assert!(incarnations.iter().all(|&i| i >= 1));
+        assert!(
+            incarnations.windows(2).any(|w| w[0] != w[1]),
+            "{incarnations:?}"
+        );
     }
 }

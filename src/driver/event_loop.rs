@@ -26,7 +26,6 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook_mio::v1_0::Signals;
 
 use super::clock::epoch_floor;
-use super::core_ext::CoreExt as _;
 use super::refresh::refresh_due;
 use super::signals::{self, Requests};
 use super::zxid_file::ZxidFile;
@@ -248,18 +247,12 @@ impl Loop<'_> {
                 ),
                 Ok(keys) => {
                     let signing = keys.describe().next();
-                    if self.node.set_keys(keys) {
-                        if let Some((key, fingerprint)) = signing {
-                            log::info!(
-                                "node {id}: SIGHUP: key file reloaded; signing with key {key} \
-                                 (fingerprint {})",
-                                Fingerprint(fingerprint)
-                            );
-                        }
-                    } else {
-                        log::warn!(
-                            "node {id}: SIGHUP: key file is valid, but this build cannot \
-                             replace the keys of a running node; keeping the current keys"
+                    self.node.set_keys(keys);
+                    if let Some((key, fingerprint)) = signing {
+                        log::info!(
+                            "node {id}: SIGHUP: key file reloaded; signing with key {key} \
+                             (fingerprint {})",
+                            Fingerprint(fingerprint)
                         );
                     }
                 }

@@ -13,7 +13,6 @@
 //! is rewritten while nothing changes).
 
 pub mod clock;
-mod core_ext;
 mod event_loop;
 pub mod publish;
 pub mod refresh;
@@ -37,8 +36,7 @@ use votecast_core::auth::Fingerprint;
 use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange};
 use votecast_core::wire::FRAME_LEN;
 
-use self::clock::{epoch_floor, incarnation_floor, process_nonce, Clock};
-use self::core_ext::CoreExt as _;
+use self::clock::{epoch_floor, incarnation_floor, memory_only_incarnation, process_nonce, Clock};
 use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
 pub use self::socket::open_multicast_socket;
@@ -244,8 +242,8 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         // The incarnation is bumped before the first frame of this start, so every start's
         // frames are new to the peers.
         Some(dir) => (dir.load_epochs()?, dir.bump_incarnation(floor)?),
-        // Memory only: the wall-clock second, as a wiped data dir gets; 1 without a clock.
-        None => (Epochs::default(), floor.max(1)),
+        // Memory only: a random incarnation of this process's own (see the function).
+        None => (Epochs::default(), memory_only_incarnation()),
     };
     let socket = open_multicast_socket(&settings.interface, settings.group)?;
     let socket = UdpSocket::from_std(socket.into());

@@ -20,7 +20,7 @@ use super::promise::Promise;
 use super::stats::Stats;
 use super::time::Instant;
 use super::timers::{Timer, Timers};
-use crate::auth;
+use crate::auth::{self, KeySet};
 use crate::wire::{self, Flags, Packet, Repr, ServerState, Vote, FRAME_LEN};
 
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +155,13 @@ impl Node {
     /// after a lost data dir (see the module docs).
     pub fn set_epoch_floor(&mut self, floor: u64) {
         self.epoch_floor = floor;
+    }
+
+    /// Replace the keys that sign our frames and verify received ones (a reloaded key
+    /// file); takes effect with the next frame. Rotation stays safe as long as every
+    /// node's set shares a key with every other node's at each step (see `auth`).
+    pub fn set_keys(&mut self, keys: KeySet) {
+        self.config.keys = keys;
     }
 
     // ----- commands -------------------------------------------------------------------
