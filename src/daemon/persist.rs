@@ -187,20 +187,27 @@ impl DataDir {
     }
 
     /// Raises the incarnation counter to `max(stored + 1, floor)`, stores it durably and
-    /// returns the new value (1 on a fresh directory with floor 0).
+    /// returns the new value. A directory without a counter (the first start, or a wiped
+    /// directory) starts at `fresh` (at least 1).
     ///
-    /// The driver passes the wall-clock second as `floor` when the clock looks set: then a
-    /// node whose data dir was wiped or replaced still starts above every incarnation it
-    /// used before (peers drop frames whose incarnation went backwards, as replays), as
-    /// long as it restarted less than once per second on average. Boards without a
-    /// real-time clock pass 0 and rely on the counter alone.
-    pub fn bump_incarnation(&mut self, floor: u32) -> Result<u32, PersistError> {
-        let next = self
-            .load_incarnation()?
-            .checked_add(1)
-            .ok_or_else(|| PersistError::Overflow {
-                path: self.incarnation.clone(),
-            })?
+    /// The driver passes the wall-clock second as `floor` when the clock looks set, so the
+    /// counter keeps pace with time, and a random `fresh`: a wiped directory that started
+    /// at 1 again, or at the wall-clock second, could repeat the incarnation of the
+    /// process before the wipe, which peers never readmit (a late frame of that process
+    /// could end promises made to this one). A random start is distinct with odds of
+    /// 2^-31; when it is lower than the last process's, peers readmit it once that one has
+    /// been silent (`Config::readmit_after`).
+    pub fn bump_incarnation(&mut self, floor: u32, fresh: u32) -> Result<u32, PersistError> {
+        let stored = read_record(&self.incarnation, INCARNATION_HEADER, INCARNATION_FIELDS)?;
+        let next =
+            match stored {
+                None => fresh.max(1),
+                Some(_) => self.load_incarnation()?.checked_add(1).ok_or_else(|| {
+                    PersistError::Overflow {
+                        path: self.incarnation.clone(),
+                    }
+                })?,
+            }
             .max(floor);
         let content = format_record(INCARNATION_HEADER, INCARNATION_FIELDS, [u64::from(next)]);
         write_atomic(
@@ -432,12 +439,12 @@ mod tests {
         let tmp = TempDir::new("votecast-persist-test").unwrap();
         let mut data = DataDir::open(tmp.path()).unwrap();
         assert_eq!(data.load_incarnation().unwrap(), 0);
-        assert_eq!(data.bump_incarnation(0).unwrap(), 1);
-        assert_eq!(data.bump_incarnation(0).unwrap(), 2);
+        assert_eq!(data.bump_incarnation(0, 1).unwrap(), 1);
+        assert_eq!(data.bump_incarnation(0, 1).unwrap(), 2);
         drop(data);
         let mut data = DataDir::open(tmp.path()).unwrap();
         assert_eq!(data.load_incarnation().unwrap(), 2);
-        assert_eq!(data.bump_incarnation(0).unwrap(), 3);
+        assert_eq!(data.bump_incarnation(0, 1).unwrap(), 3);
         assert_eq!(names_in(tmp.path()), vec!["incarnation"]);
         let text = std::fs::read_to_string(tmp.path().join("incarnation")).unwrap();
         assert_eq!(text, with_crc("votecast-incarnation v1\nincarnation=3\n"));
@@ -447,12 +454,38 @@ mod tests {
     fn incarnation_floor_survives_a_wiped_directory() {
         let tmp = TempDir::new("votecast-persist-test").unwrap();
         let mut data = DataDir::open(tmp.path()).unwrap();
-        assert_eq!(data.bump_incarnation(1_700_000_000).unwrap(), 1_700_000_000);
+        assert_eq!(
+            data.bump_incarnation(1_700_000_000, 1).unwrap(),
+            1_700_000_000
+        );
         // A clock that went backwards never lowers it.
-        assert_eq!(data.bump_incarnation(1_600_000_000).unwrap(), 1_700_000_001);
+        assert_eq!(
+            data.bump_incarnation(1_600_000_000, 1).unwrap(),
+            1_700_000_001
+        );
         std::fs::remove_file(tmp.path().join("incarnation")).unwrap();
         let mut data = DataDir::open(tmp.path()).unwrap();
-        assert_eq!(data.bump_incarnation(1_700_000_100).unwrap(), 1_700_000_100);
+        assert_eq!(
+            data.bump_incarnation(1_700_000_100, 1).unwrap(),
+            1_700_000_100
+        );
+    }
+
+    #[test]
+    fn a_directory_without_a_counter_starts_at_the_fresh_value() {
+        // Without a set clock, a wiped directory must not start at 1 again: the process
+        // before the wipe may have been incarnation 1, which peers never readmit.
+        let tmp = TempDir::new("votecast-persist-test").unwrap();
+        let mut data = DataDir::open(tmp.path()).unwrap();
+        assert_eq!(data.bump_incarnation(0, 1).unwrap(), 1);
+        std::fs::remove_file(tmp.path().join("incarnation")).unwrap();
+        let mut data = DataDir::open(tmp.path()).unwrap();
+        assert_eq!(data.bump_incarnation(0, 912_345).unwrap(), 912_345);
+        // Once there is a counter, `fresh` is not used; 0 is never an incarnation.
+        assert_eq!(data.bump_incarnation(0, 7).unwrap(), 912_346);
+        std::fs::remove_file(tmp.path().join("incarnation")).unwrap();
+        let mut data = DataDir::open(tmp.path()).unwrap();
+        assert_eq!(data.bump_incarnation(0, 0).unwrap(), 1);
     }
 
     #[test]
@@ -467,7 +500,7 @@ mod tests {
             )),
         )
         .unwrap();
-        let err = data.bump_incarnation(0).unwrap_err();
+        let err = data.bump_incarnation(0, 1).unwrap_err();
         assert!(matches!(err, PersistError::Overflow { .. }), "{err}");
         assert!(err.to_string().contains("incarnation"), "{err}");
         std::fs::write(
@@ -475,7 +508,7 @@ mod tests {
             with_crc("votecast-incarnation v1\nincarnation=4294967296\n"),
         )
         .unwrap();
-        let err = data.bump_incarnation(0).unwrap_err();
+        let err = data.bump_incarnation(0, 1).unwrap_err();
         assert!(matches!(err, PersistError::Corrupt { .. }), "{err}");
     }
 

@@ -130,13 +130,14 @@ pub fn process_nonce() -> u64 {
     random_u64("process nonce")
 }
 
-/// The incarnation of a start without a data dir: random and nonzero. Every process
-/// start needs an incarnation of its own (a repeated one would let a late frame of the
-/// earlier process end promises made to this one); a lower one than the last process's
-/// is readmitted by the peers once that one has been silent (`Config::readmit_after`),
-/// whereas the wall-clock second would repeat for two starts within one second.
-pub fn memory_only_incarnation() -> u32 {
-    (random_u64("incarnation") as u32).max(1)
+/// The incarnation of a start without a stored counter (no data dir, a first start, a
+/// wiped data dir): random, nonzero and below 2^31 (room to count up). Every process start
+/// needs an incarnation of its own (a repeated one would let a late frame of the earlier
+/// process end promises made to this one); a lower one than the last process's is
+/// readmitted by the peers once that one has been silent (`Config::readmit_after`),
+/// whereas a fixed start value or the wall-clock second can repeat.
+pub fn fresh_incarnation() -> u32 {
+    ((random_u64("incarnation") >> 33) as u32).max(1)
 }
 
 #[cfg(test)]
@@ -175,10 +176,10 @@ mod tests {
     }
 
     #[test]
-    fn nonces_and_memory_only_incarnations_differ_between_calls() {
+    fn nonces_and_fresh_incarnations_differ_between_calls() {
         assert_ne!(process_nonce(), process_nonce());
-        let incarnations: Vec<u32> = (0..4).map(|_| memory_only_incarnation()).collect();
-        assert!(incarnations.iter().all(|&i| i >= 1));
+        let incarnations: Vec<u32> = (0..4).map(|_| fresh_incarnation()).collect();
+        assert!(incarnations.iter().all(|i| (1..1 << 31).contains(i)));
         assert!(
             incarnations.windows(2).any(|w| w[0] != w[1]),
             "{incarnations:?}"

@@ -36,7 +36,7 @@ use votecast_core::auth::Fingerprint;
 use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange};
 use votecast_core::wire::FRAME_LEN;
 
-use self::clock::{epoch_floor, incarnation_floor, memory_only_incarnation, process_nonce, Clock};
+use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
 use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
 pub use self::socket::open_multicast_socket;
@@ -241,9 +241,12 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     let (epochs, incarnation) = match data_dir.as_mut() {
         // The incarnation is bumped before the first frame of this start, so every start's
         // frames are new to the peers.
-        Some(dir) => (dir.load_epochs()?, dir.bump_incarnation(floor)?),
+        Some(dir) => (
+            dir.load_epochs()?,
+            dir.bump_incarnation(floor, fresh_incarnation())?,
+        ),
         // Memory only: a random incarnation of this process's own (see the function).
-        None => (Epochs::default(), memory_only_incarnation()),
+        None => (Epochs::default(), fresh_incarnation()),
     };
     let socket = open_multicast_socket(&settings.interface, settings.group)?;
     let socket = UdpSocket::from_std(socket.into());

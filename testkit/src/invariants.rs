@@ -112,6 +112,10 @@ struct Watch {
 
 pub struct Checker {
     cluster_wide: bool,
+    /// A node lost its epochs while no reliable epoch floor was in force (wall clocks
+    /// unset or not agreeing): from then on epochs may repeat, as README "Limits" says,
+    /// and epoch order is no longer checked (leases still are).
+    epochs_may_repeat: bool,
     nodes: Vec<Watch>,
     /// Highest epoch any node led with.
     max_leader_epoch: u64,
@@ -133,6 +137,7 @@ impl Checker {
             nodes: Vec::new(),
             max_leader_epoch: 0,
             leaderships: 0,
+            epochs_may_repeat: false,
         }
     }
 
@@ -208,6 +213,12 @@ impl Checker {
     /// from `disk`.
     pub fn wiped(&mut self, i: usize, disk: Epochs) {
         self.nodes[i].disk = disk;
+    }
+
+    /// A node lost its epochs (wiped, memory only) while the epoch floors could not cover
+    /// it (see `epochs_may_repeat`).
+    pub fn epochs_may_repeat(&mut self) {
+        self.epochs_may_repeat = true;
     }
 
     /// Node `i` was shut down and must stay inert.
@@ -295,7 +306,7 @@ impl Checker {
             return Ok(());
         }
         let epoch = change.epoch.unwrap_or(0);
-        if let Some(last) = w.last_led_epoch {
+        if let Some(last) = w.last_led_epoch.filter(|_| !self.epochs_may_repeat) {
             check(epoch > last, || {
                 format!("node {id} leads epoch {epoch} after leading epoch {last}")
             })?;
@@ -304,7 +315,7 @@ impl Checker {
         self.leaderships += 1;
         let previous = self.max_leader_epoch;
         self.max_leader_epoch = previous.max(epoch);
-        if self.cluster_wide {
+        if self.cluster_wide && !self.epochs_may_repeat {
             check(epoch > previous, || {
                 format!(
                     "leader {id} reports epoch {epoch}, not above an earlier leader's {previous}"

@@ -309,6 +309,36 @@ mod tests {
         assert!(node.promise.is_free_for(2, end));
     }
 
+    fn established(leader: &mut Sender) -> crate::wire::Repr {
+        let mut frame = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        (frame.epoch, frame.accepted_epoch) = (1, 1);
+        frame.flags = Flags::ESTABLISHED;
+        frame
+    }
+
+    #[test]
+    fn a_restarted_leader_looking_leaves_the_promise_to_its_crashed_process_running() {
+        let (mut node, mut leader) = follower();
+        let t = Instant::from_millis(10);
+        node.handle_frame(t, &established(&mut leader));
+        node.handle_frame(t, &established(&mut leader));
+        assert_eq!(node.state(), ServerState::Following, "publicly following");
+        let end = t + node.config.sync_timeout();
+        // The leader restarted (new incarnation) and is LOOKING: we look too, but the
+        // crashed process's lease runs its course; we support nobody, ourselves included.
+        leader.incarnation = 2;
+        let later = Instant::from_millis(20);
+        node.handle_frame(later, &leader.frame(ServerState::Looking, vote(3, 0, 0), 2));
+        assert!(matches!(node.role, Role::Looking(_)));
+        assert!(node.promise.is_to(3));
+        let me = node.config.id;
+        assert!(!node.promise.is_free_for(me, later));
+        assert!(!node
+            .promise
+            .is_free_for(2, end - core::time::Duration::from_micros(1)));
+        assert!(node.promise.is_free_for(me, end));
+    }
+
     #[test]
     fn the_leader_looking_again_starts_an_election() {
         let (mut node, mut leader) = follower();

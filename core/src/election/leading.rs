@@ -303,6 +303,27 @@ mod tests {
     }
 
     #[test]
+    fn a_leader_leaving_early_supports_nobody_else_before_its_reported_lease_end() {
+        let (mut node, mut one, _) = leader();
+        node.handle_frame(t(30), &ack(&mut one, 1, Some(t(20))));
+        let until = t(20) + node.config.lease_duration();
+        assert_eq!(node.valid_until(), Some(until));
+        // A frame with our id from another process (a duplicate id) makes us leave at
+        // once, long before the lease we reported ends.
+        let mut twin = Sender::new(3);
+        twin.incarnation = 9;
+        node.handle_frame(t(40), &twin.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        assert_eq!(node.state(), ServerState::Looking);
+        // An application may act on the reported lease until it ends: no promise to
+        // another leader before then, but one at its end.
+        assert!(!node.promise.is_free_for(2, t(41)));
+        assert!(!node
+            .promise
+            .is_free_for(2, until - core::time::Duration::from_micros(1)));
+        assert!(node.promise.is_free_for(2, until));
+    }
+
+    #[test]
     fn acknowledgements_of_another_epoch_do_not_count() {
         let (mut node, mut one, mut two) = leader();
         node.handle_frame(t(5), &ack(&mut one, 7, Some(t(1))));

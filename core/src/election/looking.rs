@@ -46,9 +46,21 @@ impl Node {
             self.fall_silent();
             return;
         }
-        // Stepping down (or never having led): our support for ourselves ends now.
+        // Stepping down (or never having led): our support for ourselves ends, but not
+        // before the lease end we reported. However early we leave (a duplicate id, a
+        // lease that shrank), an application may act on that lease until it ends, even if
+        // it misses this change; supporting another leader before then would let two
+        // overlap.
+        let reported = match self.role {
+            Role::Leading(_) => self.valid_until().filter(|&until| until > self.now),
+            _ => None,
+        };
         self.promise
             .release(self.config.id, self.incarnation, self.now);
+        if let Some(until) = reported {
+            self.promise
+                .promise_to(self.config.id, self.incarnation, until);
+        }
         // Saturating: a round comes from frames, and without authentication anyone can send
         // u64::MAX. Stuck at the top, rounds still compare equal and elections still
         // converge on the best vote.

@@ -69,7 +69,10 @@
 //! common node acknowledged the later leader's epoch after the earlier one's.
 //!
 //! Ending a lease early: a LOOKING or RESIGN frame from the leader's own process (same
-//! incarnation) ends the promises made to it: it stopped leading before sending it.
+//! incarnation) ends the promises made to it: it stopped leading before sending it. A
+//! leader that leaves before its lease ends (a duplicate id, a lease that shrank) still
+//! supports nobody else until the lease end it reported, which its application may act
+//! on without having seen the change.
 //! Frames from a restarted leader do not: the crashed process's application may act on its
 //! lease until it ends. A graceful handover has two steps: [`Node::step_down`] reports
 //! LOOKING at once and then sends nothing (no LOOKING frame, which would release the

@@ -64,13 +64,17 @@ impl SimNode {
         match self.storage {
             Storage::DataDir => {
                 let floor = u32::try_from(self.wall_second(real_us)).unwrap_or(0);
-                self.incarnation = self.incarnation.saturating_add(1).max(floor);
+                // As the daemon: no counter (first start, wiped) starts at a random value.
+                self.incarnation = match self.incarnation {
+                    0 => ((random >> 33) as u32).max(1),
+                    stored => stored.saturating_add(1).max(floor),
+                };
                 (self.disk, self.incarnation)
             }
             Storage::MemoryOnly => {
                 self.disk = Epochs::default();
-                // Nonzero, like the daemon's; a lower one than before is readmitted.
-                self.incarnation = (random as u32).max(1);
+                // As the daemon's: random, nonzero; a lower one than before is readmitted.
+                self.incarnation = ((random >> 33) as u32).max(1);
                 (self.disk, self.incarnation)
             }
         }
@@ -138,6 +142,18 @@ impl Sim {
         }
     }
 
+    /// Whether every node's epoch floor comes from the same wall clock, and that clock
+    /// looks set: only then does the floor keep a node that lost its epochs from reusing
+    /// one.
+    pub(super) fn epoch_floors_agree(&self, real_us: u64) -> bool {
+        let first = &self.nodes[0];
+        first.epoch_floor(real_us) > 0
+            && self
+                .nodes
+                .iter()
+                .all(|n| n.wall_offset_us == first.wall_offset_us)
+    }
+
     /// Step node `id`'s wall clock by `delta_ms` (back when negative).
     pub fn step_wall_clock(&mut self, id: u64, delta_ms: i64) {
         let i = self.index(id);
@@ -148,7 +164,10 @@ impl Sim {
     /// arrived with `now` read before the stall (`stale_now`) or a fresh one.
     pub fn stall(&mut self, id: u64, duration: Duration, stale_now: bool) {
         let i = self.index(id);
-        if self.nodes[i].node.is_none() || self.nodes[i].stall.is_some() {
+        if self.nodes[i].node.is_none()
+            || self.nodes[i].stall.is_some()
+            || self.nodes[i].start_hold_us.is_some()
+        {
             return;
         }
         self.nodes[i].stall = Some(Stall {

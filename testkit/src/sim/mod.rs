@@ -80,6 +80,10 @@ pub struct SimNode {
     pub starts: u64,
     /// While set, the event loop handles nothing (frames wait in `inbox`).
     pub stall: Option<Stall>,
+    /// A memory-only voter's process waits until then (real time) before `start`,
+    /// dropping every frame, as the daemon does: it cannot know whether an earlier
+    /// process promised support to a leader.
+    pub start_hold_us: Option<u64>,
     inbox: Vec<Delivery>,
     /// The clock reading the next process starts at, when a test chooses it.
     reading_at_start: Option<u64>,
@@ -183,6 +187,7 @@ impl Sim {
                     wall_offset_us: 0,
                     starts: 0,
                     stall: None,
+                    start_hold_us: None,
                     inbox: Vec::new(),
                     reading_at_start: None,
                     transitions: Vec::new(),
@@ -282,6 +287,12 @@ impl Sim {
         if sim_node.storage == Storage::MemoryOnly {
             self.checker.wiped(i, epochs);
         }
+        if epochs == Epochs::default()
+            && self.checker.leaderships() > 0
+            && !self.epoch_floors_agree(now_us)
+        {
+            self.checker.epochs_may_repeat();
+        }
         let sim_node = &mut self.nodes[i];
         let mut node =
             Node::new(sim_node.config.clone(), epochs, incarnation).expect("valid config");
@@ -291,7 +302,13 @@ impl Sim {
         ));
         node.set_epoch_floor(sim_node.epoch_floor(now_us));
         let now = sim_node.local(now_us);
-        node.start(now);
+        let hold = sim_node.storage == Storage::MemoryOnly && sim_node.config.is_voter(sim_node.id);
+        if hold {
+            let until = now + sim_node.config.sync_timeout();
+            sim_node.start_hold_us = Some(sim_node.real_at(until, now_us));
+        } else {
+            node.start(now);
+        }
         sim_node.node = Some(node);
         sim_node.stall = None;
         sim_node.inbox.clear();
@@ -321,6 +338,7 @@ impl Sim {
     pub fn crash(&mut self, id: u64) {
         let i = self.index(id);
         self.nodes[i].stall = None;
+        self.nodes[i].start_hold_us = None;
         self.nodes[i].inbox.clear();
         if self.nodes[i].node.take().is_some() {
             self.checker.crashed(i, self.now_us);
@@ -340,6 +358,11 @@ impl Sim {
     /// did before the two steps existed.
     pub fn shutdown(&mut self, id: u64) {
         let i = self.index(id);
+        if self.nodes[i].start_hold_us.is_some() {
+            // Stopped before its start: it sent nothing and promised nothing.
+            self.crash(id);
+            return;
+        }
         self.unstall(i);
         let now = self.nodes[i].local(self.now_us);
         let Some(node) = self.nodes[i].node.as_mut() else {
@@ -418,6 +441,9 @@ impl Sim {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, n)| {
+                    if let Some(hold) = n.start_hold_us {
+                        return Some((hold.max(self.now_us), i));
+                    }
                     if let Some(stall) = n.stall {
                         return Some((stall.until_us.max(self.now_us), i));
                     }
@@ -440,6 +466,14 @@ impl Sim {
                 let Reverse(delivery) = self.queue.pop().expect("peeked");
                 self.deliver(delivery);
             } else if let Some((_, i)) = next_timer {
+                if self.nodes[i].start_hold_us.take().is_some() {
+                    let now = self.nodes[i].local(self.now_us);
+                    if let Some(node) = self.nodes[i].node.as_mut() {
+                        node.start(now);
+                    }
+                    self.drain(i, Input::Other);
+                    continue;
+                }
                 if self.nodes[i].stall.is_some() {
                     self.unstall(i);
                     continue;
@@ -457,7 +491,7 @@ impl Sim {
 
     fn deliver(&mut self, delivery: Delivery) {
         let i = delivery.to;
-        if self.nodes[i].node.is_none() {
+        if self.nodes[i].node.is_none() || self.nodes[i].start_hold_us.is_some() {
             return;
         }
         if self.nodes[i].stall.is_some() {
