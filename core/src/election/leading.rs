@@ -140,7 +140,13 @@ impl Node {
                 .promise_to(me, self.incarnation, Instant::FAR_FUTURE);
         }
         let established = lead.established || self.establish(now, lead.epoch);
-        let lease_until = self.lease_until(lead.epoch);
+        // A lease never shrinks within a term: each promise behind it holds until it runs
+        // out (only our own LOOKING or RESIGN could end it early), even when the voter's
+        // latest frame no longer counts (it acknowledges another epoch, or has no echo).
+        // Stepping down early on a recount would end leadership before the lease we
+        // reported, and our LOOKING would then release the followers while an
+        // application may still act on that lease.
+        let lease_until = self.lease_until(lead.epoch).max(lead.lease_until);
         let vote = if established {
             // Like ZooKeeper's updateElectionVote: joiners compare the established epoch.
             Vote {
@@ -321,6 +327,21 @@ mod tests {
             .promise
             .is_free_for(2, until - core::time::Duration::from_micros(1)));
         assert!(node.promise.is_free_for(2, until));
+    }
+
+    #[test]
+    fn the_lease_never_shrinks_on_a_recount() {
+        let (mut node, mut one, _) = leader();
+        node.handle_frame(t(30), &ack(&mut one, 1, Some(t(20))));
+        let until = t(20) + node.config.lease_duration();
+        assert_eq!(node.valid_until(), Some(until));
+        // Its next frame acknowledges nothing we count (no echo, another epoch): its
+        // promise from the echo still holds, so we lead on until the reported end.
+        node.handle_frame(t(40), &ack(&mut one, 0, None));
+        assert_eq!(node.state(), ServerState::Leading);
+        assert_eq!(node.valid_until(), Some(until));
+        node.handle_timeout(until);
+        assert_eq!(node.state(), ServerState::Looking);
     }
 
     #[test]
