@@ -110,7 +110,7 @@ fn watch(cluster: &LocalCluster, what: &'static str) -> Result<(u64, u64, Durati
     loop {
         if let Some((leader, epoch)) = cluster.agreed_leader() {
             let took = start.elapsed();
-            println!("{}", table(cluster));
+            crate::outln!("{}", table(cluster));
             return Ok((leader, epoch, took));
         }
         if start.elapsed() > LIMIT {
@@ -121,7 +121,7 @@ fn watch(cluster: &LocalCluster, what: &'static str) -> Result<(u64, u64, Durati
             });
         }
         if last_print.elapsed() > REFRESH {
-            println!(
+            crate::outln!(
                 "  ... {what} ({} ms)\n{}",
                 start.elapsed().as_millis(),
                 table(cluster)
@@ -138,7 +138,7 @@ fn ms(d: Duration) -> f64 {
 
 /// Step 1: every node at once. Returns (leader, epoch, time to agreement).
 fn cold_start(cluster: &mut LocalCluster, nodes: usize) -> Result<(u64, u64, Duration), DemoError> {
-    println!("1. starting {nodes} nodes together");
+    crate::outln!("1. starting {nodes} nodes together");
     cluster.start_all().map_err(DemoError::Start)?;
     let (leader, epoch, cold) = watch(cluster, "electing")?;
     let slowest = cluster
@@ -146,7 +146,7 @@ fn cold_start(cluster: &mut LocalCluster, nodes: usize) -> Result<(u64, u64, Dur
         .iter()
         .filter_map(|&id| cluster.state(id)?.last_election_ms)
         .fold(0.0, f64::max);
-    println!(
+    crate::outln!(
         "   node {leader} leads epoch {epoch}; every node decided {:.1} ms after the last launch (slowest node's own election {slowest:.1} ms)\n",
         ms(cold)
     );
@@ -155,13 +155,13 @@ fn cold_start(cluster: &mut LocalCluster, nodes: usize) -> Result<(u64, u64, Dur
 
 /// Step 2: SIGKILL the leader. Returns the new (leader, epoch) and the failover time.
 fn failover(cluster: &mut LocalCluster, leader: u64) -> Result<(u64, u64, Duration), DemoError> {
-    println!("2. SIGKILL the leader, node {leader}");
+    crate::outln!("2. SIGKILL the leader, node {leader}");
     cluster.kill(leader).map_err(|source| DemoError::Kill {
         node: leader,
         source,
     })?;
     let (new_leader, new_epoch, took) = watch(cluster, "failing over")?;
-    println!(
+    crate::outln!(
         "   node {new_leader} leads epoch {new_epoch}; failover took {:.1} ms (detection is {} ticks of silence)\n",
         ms(took),
         sync_limit()
@@ -175,7 +175,7 @@ fn rejoin(
     old: u64,
     current: (u64, u64),
 ) -> Result<Duration, DemoError> {
-    println!("3. restarting node {old}");
+    crate::outln!("3. restarting node {old}");
     cluster
         .start(old)
         .map_err(|source| DemoError::Restart { node: old, source })?;
@@ -187,7 +187,7 @@ fn rejoin(
             got: (leader, epoch),
         });
     }
-    println!(
+    crate::outln!(
         "   node {old} follows node {} again after {:.1} ms; the leader did not change\n",
         current.0,
         ms(took)
@@ -218,7 +218,7 @@ fn summary(nodes: usize, cold: Duration, failover: Duration, rejoin: Duration) -
 pub fn run(nodes: usize) -> Result<(), DemoError> {
     let exe = std::env::current_exe().map_err(DemoError::OwnBinary)?;
     let mut cluster = LocalCluster::new(&exe, nodes as u64, 0).map_err(DemoError::Prepare)?;
-    println!(
+    crate::outln!(
         "votecast demo: {nodes} nodes on lo, group {}, files in {}\n",
         cluster.group,
         cluster.dir.path().display()
@@ -226,9 +226,17 @@ pub fn run(nodes: usize) -> Result<(), DemoError> {
     let (leader, _, cold) = cold_start(&mut cluster, nodes)?;
     let (new_leader, new_epoch, failover_took) = failover(&mut cluster, leader)?;
     let rejoin_took = rejoin(&mut cluster, leader, (new_leader, new_epoch))?;
-    print!("{}", summary(nodes, cold, failover_took, rejoin_took));
+    {
+        use std::io::Write as _;
+        // Never panics on a closed or full stdout (see `outln!`).
+        let _ = write!(
+            std::io::stdout().lock(),
+            "{}",
+            summary(nodes, cold, failover_took, rejoin_took)
+        );
+    }
     drop(cluster);
-    println!("all demo processes stopped, temporary files removed");
+    crate::outln!("all demo processes stopped, temporary files removed");
     Ok(())
 }
 

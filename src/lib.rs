@@ -23,3 +23,22 @@ pub mod demo;
 pub mod driver;
 pub mod duration;
 pub mod logging;
+
+/// `println!` that never panics: a closed or full stdout loses the line instead of
+/// aborting the command (its exit status still tells), like the daemon's own output.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics (see [`outln!`]).
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}

@@ -80,24 +80,24 @@ pub(super) fn run(settings: &BenchSettings, exe: PathBuf) -> Result<(), BenchErr
         .len();
     let load_before = loadavg();
     let (tick, _) = default_timing();
-    println!(
+    crate::outln!(
         "votecast bench --footprint: {n} nodes on lo at the default tick ({})",
         tick_text(tick)
     );
-    println!("{}", machine_line());
-    println!("load average before: {load_before}");
+    crate::outln!("{}", machine_line());
+    crate::outln!("load average before: {load_before}");
     let measured = measure(&exe, n, settings.window)?;
     let load_after = loadavg();
     print_nodes(&measured);
-    println!(
+    crate::outln!(
         "binary: {} bytes ({:.2} MiB) at {}",
         binary_bytes,
         binary_bytes as f64 / 1048576.0,
         exe.display()
     );
-    println!("load average after: {load_after}");
+    crate::outln!("load average after: {load_after}");
     if measured.after != Some(measured.before) {
-        println!(
+        crate::outln!(
             "warning: the leader changed during the window: {:?}",
             measured.after
         );
@@ -130,7 +130,7 @@ fn measure(exe: &Path, n: usize, window: Duration) -> Result<Measured, BenchErro
     let (leader, epoch, _) = cluster
         .await_agreement(LIMIT)
         .ok_or(BenchError::NoAgreement)?;
-    println!("node {leader} leads epoch {epoch}; settling 2 s, then measuring for {window:?}");
+    crate::outln!("node {leader} leads epoch {epoch}; settling 2 s, then measuring for {window:?}");
     std::thread::sleep(SETTLE);
     let ids = cluster.ids();
     let pids: Vec<u32> = ids
@@ -179,12 +179,18 @@ fn node_footprint(cluster: &LocalCluster, id: u64, pid: u32, start: &CpuStart) -
 
 /// The per-node table, and the first node's memory breakdown.
 fn print_nodes(m: &Measured) {
-    println!(
+    crate::outln!(
         "\n{:>4} {:<10} {:>9} {:>9} {:>12} {:>12} {:>10}",
-        "node", "state", "VmRSS kB", "VmHWM kB", "CPU ticks", "CPU % core", "wakeups/s"
+        "node",
+        "state",
+        "VmRSS kB",
+        "VmHWM kB",
+        "CPU ticks",
+        "CPU % core",
+        "wakeups/s"
     );
     for f in &m.nodes {
-        println!(
+        crate::outln!(
             "{:>4} {:<10} {:>9} {:>9} {:>12} {:>11.3}% {:>10.1}",
             f.id,
             f.state,
@@ -195,7 +201,7 @@ fn print_nodes(m: &Measured) {
             f.switches as f64 / m.secs
         );
     }
-    println!(
+    crate::outln!(
         "\nCPU ticks: utime+stime from /proc/PID/stat (10 ms each) over {:.1} s; CPU %: schedstat run time / wall time.",
         m.secs
     );
@@ -205,14 +211,14 @@ fn print_nodes(m: &Measured) {
             .iter()
             .map(|(k, v)| format!("{k} {v} kB"))
             .collect();
-        println!("node {} smaps_rollup: {}", f.id, rollup.join(", "));
+        crate::outln!("node {} smaps_rollup: {}", f.id, rollup.join(", "));
         let top: Vec<String> = f
             .mappings
             .iter()
             .take(8)
             .map(|(name, kb)| format!("{name} {kb} kB"))
             .collect();
-        println!("node {} resident by mapping: {}", f.id, top.join(", "));
+        crate::outln!("node {} resident by mapping: {}", f.id, top.join(", "));
     }
 }
 

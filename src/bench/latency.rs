@@ -39,7 +39,11 @@ pub(super) fn run(settings: &BenchSettings, exe: PathBuf) -> Result<(), BenchErr
         mean_sweep,
         errors: &scenarios.errors,
     };
-    print!("{}", table(&rows));
+    {
+        use std::io::Write as _;
+        // Never panics on a closed or full stdout (see `outln!`).
+        let _ = write!(std::io::stdout().lock(), "{}", table(&rows));
+    }
     print_notes(&context, &rows, started.elapsed());
     if let Some(path) = &settings.json {
         write_json(path, &latency_json(&context, &rows))?;
@@ -55,10 +59,10 @@ pub(super) fn run(settings: &BenchSettings, exe: PathBuf) -> Result<(), BenchErr
 }
 
 fn print_header(settings: &BenchSettings, exe: &Path, load_before: &str) {
-    println!("votecast bench: {} repetitions per scenario", settings.reps);
-    println!("{}", machine_line());
-    println!("load average before: {load_before}");
-    println!(
+    crate::outln!("votecast bench: {} repetitions per scenario", settings.reps);
+    crate::outln!("{}", machine_line());
+    crate::outln!("load average before: {load_before}");
+    crate::outln!(
         "binary: {} (--poll {} µs between sweeps over the state files)\n",
         exe.display(),
         settings.poll.as_micros()
@@ -74,7 +78,7 @@ fn measure(settings: &BenchSettings, scenarios: &mut Scenarios) -> Vec<Row> {
             scenarios.repetition(n, &mut size);
             eprint!("\rN={n}: {}/{} repetitions", rep + 1, settings.reps);
         }
-        eprintln!();
+        crate::errln!();
         rows.extend(size.into_rows());
     }
     rows
@@ -114,7 +118,7 @@ fn table(rows: &[Row]) -> String {
 
 /// How the figures were measured, the SIGSTOP lease gaps, the load, and every error.
 fn print_notes(context: &Context<'_>, rows: &[Row], took: Duration) {
-    println!(
+    crate::outln!(
         "\nlatency: this process's monotonic clock, from the last launch / the signal to the sweep\n\
          that saw every node agree; node columns: each agreeing node's own last_election_ms.\n\
          Cold start = last node up (every node has written its first state file, just before its\n\
@@ -130,18 +134,18 @@ fn print_notes(context: &Context<'_>, rows: &[Row], took: Duration) {
         .flat_map(|r| r.lease_gap.samples.iter().copied())
         .collect();
     if let Some(min_gap) = gaps.iter().copied().reduce(f64::min) {
-        println!(
+        crate::outln!(
             "SIGSTOP: new leader's first LEADING write minus the stopped leader's valid_until: min {min_gap:.0} ms over {} failovers (negative = overlapping leases)",
             gaps.len()
         );
     }
-    println!(
+    crate::outln!(
         "load average after: {}; took {:.0} s",
         context.load_after,
         took.as_secs_f64()
     );
     for e in context.errors {
-        println!("error: {e}");
+        crate::outln!("error: {e}");
     }
 }
 

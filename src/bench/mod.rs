@@ -254,7 +254,7 @@ fn default_timing() -> (Duration, u32) {
 pub fn run(settings: &BenchSettings) -> Result<(), BenchError> {
     let exe = std::env::current_exe().map_err(BenchError::OwnBinary)?;
     if cfg!(debug_assertions) {
-        eprintln!("votecast bench: warning: this is a debug build; publish figures of `cargo build --release` only");
+        crate::errln!("votecast bench: warning: this is a debug build; publish figures of `cargo build --release` only");
     }
     if settings.footprint {
         footprint::run(settings, exe)

@@ -79,7 +79,7 @@ pub(super) fn write_json(path: &Path, json: &str) -> Result<(), BenchError> {
         path: path.to_path_buf(),
         source,
     })?;
-    println!("JSON written to {}", path.display());
+    crate::outln!("JSON written to {}", path.display());
     Ok(())
 }
 

@@ -125,7 +125,7 @@ impl Scenarios {
     }
 
     fn fail(&mut self, what: String, cluster: &LocalCluster) {
-        eprintln!("votecast bench: {what}");
+        crate::errln!("votecast bench: {what}");
         let mut text = what;
         for node in &cluster.nodes {
             let state = cluster.state(node.id);

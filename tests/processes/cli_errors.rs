@@ -574,6 +574,13 @@ fn unwritable_stdout_or_stderr_never_changes_the_exit_status() {
         ),
         ("usage error to a full stderr", strings(&["run"]), false, 2),
         (
+            // A real 3-node cluster on lo, its report lost: the demo still succeeds.
+            "demo to a full stdout",
+            strings(&["demo", "--nodes", "3"]),
+            true,
+            0,
+        ),
+        (
             "status error to a full stderr",
             strings(&["status", "--state-file", &missing]),
             false,
