@@ -14,8 +14,8 @@ use crate::logging::RateLimit;
 /// A persistent fault is repeated this often, so it stays visible in the log.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
-/// Reads `--zxid-file` into a fixed buffer; a missing or malformed file keeps the last
-/// good value.
+/// Reads `--zxid-file` (into a stack buffer, see `input_file::read_zxid`); a missing or
+/// malformed file keeps the last good value.
 #[derive(Debug)]
 pub struct ZxidFile {
     path: PathBuf,

@@ -110,10 +110,29 @@ pub fn read_text(path: &Path, limit: u64) -> Result<(String, Metadata), InputFil
     Ok((text, metadata))
 }
 
-/// The zxid in `path`: one decimal u64, white space around it allowed.
+/// The zxid in `path`: one decimal u64, white space around it allowed. The event loop
+/// calls this once a tick, so it reads into a stack buffer instead of allocating.
 pub fn read_zxid(path: &Path) -> Result<u64, InputFileError> {
-    let (bytes, _) = read_bounded(path, MAX_ZXID_FILE_LEN)?;
-    core::str::from_utf8(&bytes)
+    const LIMIT: u64 = MAX_ZXID_FILE_LEN;
+    let (mut file, metadata) = open_regular(path)?;
+    if metadata.len() > LIMIT {
+        return Err(InputFileError::TooLarge { limit: LIMIT });
+    }
+    // One byte more than the limit, to notice a file that grew since the fstat.
+    let mut buf = [0u8; LIMIT as usize + 1];
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if len as u64 > LIMIT {
+        return Err(InputFileError::TooLarge { limit: LIMIT });
+    }
+    core::str::from_utf8(&buf[..len])
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
         .ok_or(InputFileError::Malformed(
