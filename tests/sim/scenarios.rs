@@ -364,3 +364,29 @@ fn s14_five_started_one_by_one_third_leads_fourth_and_fifth_follow() {
     }
     assert_eq!(sim.leader_terms(), 1, "one leadership in all");
 }
+
+/// A crashed voter is left out of "every voter agrees" once it has been silent for the
+/// detection window: after the leader of five crashes, the four survivors, all agreeing,
+/// decide without waiting finalizeWait, and the outcome is the one FLE reaches with the
+/// crashed server gone (the best remaining vote: server 4).
+#[test]
+fn s15_survivors_of_a_crash_decide_without_finalize_wait() {
+    let mut sim = Sim::new(SEED, 5, 0, NetConfig::PERFECT);
+    sim.start_all();
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("agreement");
+    assert_eq!(leader, 5);
+    sim.run_for(ms(500));
+    sim.crash(5);
+    let (leader, _) = sim.await_agreement(ms(3000)).expect("failover");
+    sim.assert_ok();
+    assert_eq!(leader, 4);
+    for id in 1..=4 {
+        let node = sim.node(id).node.as_ref().expect("up");
+        let took = node.last_election_time().expect("an election");
+        let finalize_wait = node.config().finalize_wait;
+        assert!(
+            took < finalize_wait,
+            "node {id}: election took {took:?}, not less than finalizeWait {finalize_wait:?}"
+        );
+    }
+}

@@ -231,15 +231,26 @@ impl Node {
     }
 
     /// Decide if a quorum agrees with our proposal: after finalizeWait, or at once when
-    /// every voter agrees.
+    /// every voter that is still there agrees.
     ///
     /// Deciding at once is safe when every voter's latest vote in this round equals our
     /// proposal P. A voter's vote only ever changes to a better one within a round, and its
     /// first vote of the round is its own initial vote or one better, so P is at least as
     /// good as every voter's initial vote: no voter can still produce a vote that beats P
     /// in this round, which is what finalizeWait waits for. (ZooKeeper had this rule until
-    /// 3.4.) A voter that announced its shutdown (RESIGN) sends no further votes and is left
-    /// out of "every voter".
+    /// 3.4.)
+    ///
+    /// Voters that are gone are left out of "every voter": one that announced its shutdown
+    /// (RESIGN) sends nothing more, and one silent for the detection window (sync-limit
+    /// ticks without an accepted frame; counted from our own start if we never heard it)
+    /// is, by the same rule that makes followers give up on a leader, treated as down. The
+    /// outcome is the one ZooKeeper reaches with that server stopped: the remaining voters
+    /// run the same FLE rules on the same votes, and a gone voter that comes back follows
+    /// the established leader (FLE's out-of-election path) like any restarted server.
+    /// Safety does not depend on this rule at all: LEADING still needs a quorum of
+    /// promises and the lease. Without it, the survivors of a crash always waited the full
+    /// finalizeWait, because the crashed voter can never agree. When the last undecided
+    /// voter only becomes silent later, finalizeWait is cut short to that moment.
     pub(super) fn check_decision(&mut self, now: Instant) {
         let Some(proposal) = self.proposal() else {
             return;
@@ -249,16 +260,32 @@ impl Node {
             self.timers.clear(Timer::Finalize);
             return;
         }
-        let everyone = self
-            .voters
-            .count(|p| p.agrees_with(&proposal, round) || p.resigned)
-            == self.config.voters.len();
-        if everyone {
+        let others_gone_at = self.undecided_gone_at(&proposal, round);
+        if others_gone_at <= now {
             self.decide(now, proposal);
-        } else if !self.timers.is_set(Timer::Finalize) {
-            self.timers
-                .set(Timer::Finalize, now + self.config.finalize_wait);
+            return;
         }
+        let at = others_gone_at.min(now + self.config.finalize_wait);
+        if self.timers.get(Timer::Finalize).is_none_or(|t| at < t) {
+            self.timers.set(Timer::Finalize, at);
+        }
+    }
+
+    /// When the last voter that does not (yet) agree with `proposal` in `round` counts as
+    /// gone: it resigned (at once), or it stays silent for the detection window after the
+    /// last frame we accepted from it (or after our own start, if none). `Instant::ZERO`
+    /// when every voter agrees.
+    fn undecided_gone_at(&self, proposal: &Vote, round: u64) -> Instant {
+        let window = self.config.sync_timeout();
+        self.voters
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| {
+                Some(*i) != self.voters.own() && !p.agrees_with(proposal, round) && !p.resigned
+            })
+            .map(|(_, p)| p.positions.map_or(self.started, |pos| pos.heard_at) + window)
+            .max()
+            .unwrap_or(Instant::ZERO)
     }
 
     /// Nothing new arrived: re-broadcast and back off (the only retransmission).
@@ -365,6 +392,61 @@ mod tests {
             &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
         );
         assert!(matches!(node.role, Role::Leading(_)), "every voter agrees");
+    }
+
+    #[test]
+    fn a_voter_silent_for_the_detection_window_is_left_out_of_everyone() {
+        // Node 3 of three heard voter 1 last at 0 (it crashed then); voter 2's agreeing
+        // vote arrives once 1 has been silent for sync-limit ticks: decide at once.
+        let mut node = started(3, &[1, 2, 3]);
+        drain(&mut node);
+        let window = node.config.sync_timeout();
+        let (mut one, mut two) = (Sender::new(1), Sender::new(2));
+        node.handle_frame(
+            Instant::ZERO,
+            &one.frame(ServerState::Looking, vote(1, 0, 0), 1),
+        );
+        node.handle_frame(
+            Instant::ZERO + window,
+            &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        assert!(matches!(node.role, Role::Leading(_)), "1 is gone: decided");
+
+        // One tick short of the window, voter 1 still counts; finalizeWait (4 ticks
+        // here) is cut short to the moment it turns silent, one tick later.
+        let mut config = crate::election::Config::new(3, &[1, 2, 3]).unwrap();
+        config.finalize_wait = config.tick * 4;
+        let mut node = Node::new(config, crate::election::Epochs::default(), 1).unwrap();
+        node.start(Instant::ZERO);
+        drain(&mut node);
+        let (mut one, mut two) = (Sender::new(1), Sender::new(2));
+        let heard = Instant::ZERO + Duration::from_millis(10);
+        node.handle_frame(heard, &one.frame(ServerState::Looking, vote(1, 0, 0), 1));
+        let agreed = heard + window - node.config.tick;
+        node.handle_frame(agreed, &two.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        assert_eq!(node.state(), ServerState::Looking);
+        assert_eq!(node.timers.get(Timer::Finalize), Some(heard + window));
+        node.handle_timeout(heard + window - Duration::from_micros(1));
+        assert_eq!(node.state(), ServerState::Looking);
+        node.handle_timeout(heard + window);
+        assert!(matches!(node.role, Role::Leading(_)));
+    }
+
+    #[test]
+    fn a_voter_heard_within_the_window_still_gets_finalize_wait() {
+        // Voter 1 keeps sending (a worse vote, it has not heard ours yet): it could still
+        // send a better one, so the quorum waits the full finalizeWait.
+        let mut node = started(3, &[1, 2, 3]);
+        drain(&mut node);
+        let (mut one, mut two) = (Sender::new(1), Sender::new(2));
+        let t = Instant::ZERO + node.config.sync_timeout() * 3;
+        node.handle_frame(t, &one.frame(ServerState::Looking, vote(1, 0, 0), 1));
+        node.handle_frame(t, &two.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        assert_eq!(node.state(), ServerState::Looking);
+        assert_eq!(
+            node.timers.get(Timer::Finalize),
+            Some(t + node.config.finalize_wait)
+        );
     }
 
     #[test]

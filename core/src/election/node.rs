@@ -83,6 +83,8 @@ pub struct Node {
     /// The latest input time (never goes back).
     pub(super) now: Instant,
     election_started: Instant,
+    /// When [`Node::start`] ran: voters never heard count as silent from here.
+    pub(super) started: Instant,
     last_election_time: Option<Duration>,
     pub(super) own_frames: OwnFrames,
     /// Set while another board with our id is (or was recently) heard.
@@ -128,6 +130,7 @@ impl Node {
             answers: TokenBucket::FULL,
             now: Instant::ZERO,
             election_started: Instant::ZERO,
+            started: Instant::ZERO,
             last_election_time: None,
             own_frames: OwnFrames::NEW,
             quarantine: Quarantine::default(),
@@ -172,6 +175,7 @@ impl Node {
             return;
         }
         self.now = now;
+        self.started = now;
         // Restart quarantine: a node that ever accepted an epoch may have promised support
         // to a leader before it crashed; that promise is gone from memory, so make no new
         // one until it would have run out.
@@ -695,6 +699,12 @@ mod tests {
         new.incarnation = 3;
         let at = Instant::ZERO + readmit_after;
         let before = at - Duration::from_micros(1);
+        // Voter 3 is heard too (with a worse vote), so no one is left out as silent and
+        // the election stays open.
+        node.handle_frame(
+            before,
+            &Sender::new(3).frame(ServerState::Looking, vote(1, 0, 0), 1),
+        );
         node.handle_frame(before, &new.frame(ServerState::Looking, vote(3, 0, 0), 1));
         assert_eq!(node.stats().stale_frames, 1);
         assert_eq!(node.stats().readmitted, 0);

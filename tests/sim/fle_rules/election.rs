@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use votecast_core::election::ServerState::{Following, Leading, Looking};
-use votecast_core::election::{Config, Epochs, Node};
+use votecast_core::election::{Config, Epochs, Instant, Node};
 use votecast_core::wire::{Flags, Repr, NO_LEADER};
 
 use super::{
@@ -218,6 +218,15 @@ fn smaller_round_is_answered_not_recorded_and_rate_limited() {
     assert_eq!(node.poll_timeout(), Some(now + node.config().finalize_wait));
 }
 
+/// Voters 2 and 3 of node 1's five are heard at `at`, voting for themselves in round 1,
+/// and the node adopts 3's vote: they are live, so "every voter agrees" needs them, and
+/// they do not agree with the vote for 5 that follows.
+fn hear_two_and_three(node: &mut Node, at: Instant) {
+    feed(node, at, &looking(2, vote(2, 0, 0), 1));
+    feed(node, at, &looking(3, vote(3, 0, 0), 1));
+    assert_eq!(node.proposal(), Some(vote(3, 0, 0)));
+}
+
 /// lookForLeader: "if (voteSet.hasAllQuorums()) { while ((n = recvqueue.poll(finalizeWait))
 /// != null) {...} if (n == null) { setPeerState(...) } }" — a strict majority (QuorumMaj)
 /// starts finalizeWait, and the decision is taken only when it expires.
@@ -225,6 +234,8 @@ fn smaller_round_is_answered_not_recorded_and_rate_limited() {
 fn quorum_starts_finalize_wait_and_decides_when_it_expires() {
     let mut node = started(1, &[1, 2, 3, 4, 5], t(0));
     quiet_until(&mut node, t(1000));
+    // 2 and 3 are heard (so not left out as silent) with votes that lose to 5.
+    hear_two_and_three(&mut node, t(990));
     let finalize_wait = node.config().finalize_wait;
 
     // Two agreeing votes (ours and 5's) of five: no finalizeWait.
@@ -258,6 +269,7 @@ fn quorum_starts_finalize_wait_and_decides_when_it_expires() {
 fn better_vote_during_finalize_wait_cancels_it_and_is_adopted() {
     let mut node = started(1, &[1, 2, 3, 4, 5], t(0));
     quiet_until(&mut node, t(1000));
+    hear_two_and_three(&mut node, t(990));
     feed(&mut node, t(1000), &looking(5, vote(5, 0, 0), 1));
     feed(&mut node, t(1010), &looking(4, vote(5, 0, 0), 1));
     let finalize_at = t(1010) + node.config().finalize_wait;
@@ -275,6 +287,7 @@ fn better_vote_during_finalize_wait_cancels_it_and_is_adopted() {
     // also ends the wait without a decision, though it is then dropped (and answered).
     let mut node = started(1, &[1, 2, 3, 4, 5], t(0));
     quiet_until(&mut node, t(1000));
+    hear_two_and_three(&mut node, t(990));
     feed(&mut node, t(1000), &looking(5, vote(5, 0, 0), 2));
     feed(&mut node, t(1010), &looking(4, vote(5, 0, 0), 2));
     let finalize_at = t(1010) + node.config().finalize_wait;
