@@ -148,7 +148,8 @@
 //! - `leading`: epoch proposal, acknowledgements, the lease and stepping down.
 //! - `promise`: a follower's promise not to support another leader.
 //! - `duplicate`: our recent frames, and the quarantine when another board has our id.
-//! - `peers`: what we know of each voter, frame admission (staleness, readmission);
+//! - `peers`: what we know of each voter, frame admission (staleness, readmission) and
+//!   when each was last heard ([`Node::heard`]);
 //!   `budget`: the token bucket that limits both
 //!   our answers and each voter's frames.
 //! - `outgoing`: reasons to send, the frame we send and the leader's stamp encoding;
@@ -179,6 +180,7 @@ pub use self::config::{Config, ConfigError, FRAME_BUDGET_BURST, MAX_VOTERS};
 pub use self::duplicate::DuplicateId;
 pub use self::node::Node;
 pub use self::output::{DatagramError, Epochs, Event, Frame, Output, StateChange, OUTPUT_CAPACITY};
+pub use self::peers::Heard;
 pub use self::stats::Stats;
 pub use self::time::Instant;
 pub use self::vote::beats;

@@ -15,7 +15,7 @@ use super::leading::Leading;
 use super::looking::Looking;
 use super::outgoing::ANSWER_BURST;
 use super::output::{DatagramError, Epochs, Event, Output, StateChange, OUTPUT_CAPACITY};
-use super::peers::{Admission, AdmitTiming, Voters};
+use super::peers::{Admission, AdmitTiming, Heard, Voters};
 use super::promise::Promise;
 use super::stats::Stats;
 use super::time::Instant;
@@ -507,6 +507,26 @@ impl Node {
         }
     }
 
+    /// How recently a voter must have been heard to count as heard: `sync_limit` ticks,
+    /// the time a follower waits for its leader.
+    pub fn detection_window(&self) -> Duration {
+        self.config.sync_timeout()
+    }
+
+    /// The other voters whose last authentic, well-formed frame was accepted (not stale,
+    /// not over budget) less than [`Node::detection_window`] before `now`, in voter order,
+    /// with the age of that frame at `now`. For operators: which peers reach us.
+    pub fn heard(&self, now: Instant) -> impl Iterator<Item = Heard> + '_ {
+        self.voters
+            .heard(&self.config.voters, now, self.detection_window())
+    }
+
+    /// Every other voter heard since the start, in voter order, with the time its last
+    /// frame was accepted (on the clock of the inputs).
+    pub fn last_heard(&self) -> impl Iterator<Item = (u64, Instant)> + '_ {
+        self.voters.last_frames(&self.config.voters)
+    }
+
     /// The time stamp of ours in an `echo` value (as a follower echoes it), decoded under
     /// this process's nonce; None for zero. A value from another process decodes to an
     /// arbitrary time. For checkers that compare echoes with this node's clock.
@@ -616,6 +636,51 @@ mod tests {
         );
         assert_eq!(node.round(), 1);
         assert!(node.poll_output().is_none() && node.poll_timeout().is_none());
+    }
+
+    #[test]
+    fn heard_lists_the_other_voters_of_the_window_by_their_last_accepted_frame() {
+        let mut node = started(2, &[1, 2, 3]);
+        drain(&mut node);
+        let window = node.detection_window();
+        assert_eq!(window, Duration::from_millis(300), "6 ticks of 50 ms");
+        let heard = |node: &Node, at_ms: u64| -> Vec<(u64, u64)> {
+            node.heard(Instant::from_millis(at_ms))
+                .map(|h| (h.id, h.age.as_millis() as u64))
+                .collect()
+        };
+        assert_eq!(heard(&node, 0), []);
+        let (mut one, mut three) = (Sender::new(1), Sender::new(3));
+        node.handle_frame(
+            Instant::from_millis(10),
+            &one.frame(ServerState::Looking, vote(1, 0, 0), 1),
+        );
+        node.handle_frame(
+            Instant::from_millis(40),
+            &three.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        // Our own frames (multicast loop) never make us heard.
+        let own = frames(&mut node);
+        node.handle_frame(Instant::from_millis(45), &own[0].repr);
+        assert_eq!(heard(&node, 52), [(1, 42), (3, 12)]);
+        assert_eq!(heard(&node, 310), [(3, 270)]);
+        assert_eq!(heard(&node, 340), []);
+        assert_eq!(
+            node.last_heard().collect::<Vec<_>>(),
+            [(1, Instant::from_millis(10)), (3, Instant::from_millis(40))]
+        );
+        // An unauthentic datagram is not heard either.
+        let mut bytes = [0u8; FRAME_LEN];
+        one.frame(ServerState::Looking, vote(1, 0, 0), 1)
+            .emit(&mut Packet::new_unchecked(&mut bytes[..]));
+        let mut keys = KeySet::disabled();
+        keys.add(1, b"eight bytes, twice: 0123456789abcdef")
+            .unwrap();
+        node.set_keys(keys);
+        assert!(node
+            .handle_datagram(Instant::from_millis(350), &bytes)
+            .is_err());
+        assert_eq!(heard(&node, 350), []);
     }
 
     #[test]

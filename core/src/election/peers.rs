@@ -1,7 +1,7 @@
 //! What we know of each voter, our own slot included (our own vote counts like anyone's):
-//! the newest frame position it sent, its votes (ZooKeeper's recvset and outofelection),
-//! its accepted epoch, and while we lead its acknowledgement and echo. Observers have no
-//! slot.
+//! the newest frame position it sent and when its last frame was accepted, its votes
+//! (ZooKeeper's recvset and outofelection), its accepted epoch, and while we lead its
+//! acknowledgement and echo. Observers have no slot.
 
 use core::ops::{Index, IndexMut};
 use core::time::Duration;
@@ -10,6 +10,15 @@ use super::budget::TokenBucket;
 use super::config::{FRAME_BUDGET_BURST, MAX_VOTERS};
 use super::time::Instant;
 use crate::wire::{ServerState, Vote};
+
+/// A voter heard within the detection window (see `Node::heard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heard {
+    /// The voter's id.
+    pub id: u64,
+    /// Time since its last accepted frame.
+    pub age: Duration,
+}
 
 /// A received vote, as kept in `recvset` / `outofelection`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +237,32 @@ impl Voters {
             .count()
     }
 
+    /// `(id, when its last frame was accepted)` of every voter heard since we started, in
+    /// voter order; `ids` are the voters' ids (`Config::voters`). Our own slot never admits
+    /// a frame, so it is never listed.
+    pub(super) fn last_frames<'a>(
+        &'a self,
+        ids: &'a [u64],
+    ) -> impl Iterator<Item = (u64, Instant)> + 'a {
+        ids.iter()
+            .zip(self.iter())
+            .filter_map(|(&id, peer)| peer.positions.map(|p| (id, p.heard_at)))
+    }
+
+    /// The voters whose last frame was accepted less than `window` before `now`, with its
+    /// age (zero for a frame accepted after `now`).
+    pub(super) fn heard<'a>(
+        &'a self,
+        ids: &'a [u64],
+        now: Instant,
+        window: Duration,
+    ) -> impl Iterator<Item = Heard> + 'a {
+        self.last_frames(ids).filter_map(move |(id, at)| {
+            let age = now.saturating_duration_since(at);
+            (age < window).then_some(Heard { id, age })
+        })
+    }
+
     /// Highest accepted epoch any voter reported (ours included).
     pub(super) fn max_accepted_epoch(&self) -> u64 {
         self.iter().map(|p| p.accepted_epoch).max().unwrap_or(0)
@@ -391,6 +426,45 @@ mod tests {
             peer.admit(ms(10_000), TIMING, (5, 101)),
             Admission::Accepted
         );
+    }
+
+    #[test]
+    fn heard_lists_voters_within_the_window_with_their_age() {
+        let ids = [1, 4, 9];
+        let window = Duration::from_millis(300);
+        let mut voters = Voters::new(3, Some(1), 0);
+        let heard = |v: &Voters, at: u64| -> std::vec::Vec<(u64, u64)> {
+            v.heard(&ids, ms(at), window)
+                .map(|h| (h.id, h.age.as_millis() as u64))
+                .collect()
+        };
+        assert_eq!(heard(&voters, 0), []);
+        assert_eq!(
+            voters[0].admit(ms(100), TIMING, (1, 1)),
+            Admission::Accepted
+        );
+        assert_eq!(
+            voters[2].admit(ms(250), TIMING, (1, 1)),
+            Admission::Accepted
+        );
+        assert_eq!(heard(&voters, 260), [(1, 160), (9, 10)]);
+        // The window is open at its start and closed at its end.
+        assert_eq!(heard(&voters, 399), [(1, 299), (9, 149)]);
+        assert_eq!(heard(&voters, 400), [(9, 150)]);
+        assert_eq!(heard(&voters, 550), []);
+        // Still listed as last heard, however long ago.
+        let last: std::vec::Vec<_> = voters.last_frames(&ids).collect();
+        assert_eq!(last, [(1, ms(100)), (9, ms(250))]);
+        // A refused frame (stale, here a replay) does not count as heard.
+        assert_eq!(voters[0].admit(ms(560), TIMING, (1, 1)), Admission::Stale);
+        assert_eq!(heard(&voters, 560), []);
+        assert_eq!(
+            voters[0].admit(ms(570), TIMING, (1, 2)),
+            Admission::Accepted
+        );
+        assert_eq!(heard(&voters, 580), [(1, 10)]);
+        // A time before the frame (a driver's earlier reading) gives age zero.
+        assert_eq!(heard(&voters, 500), [(1, 0), (9, 250)]);
     }
 
     #[test]
