@@ -3,8 +3,12 @@
 //! The file holds a single line such as
 //!
 //! ```text
-//! {"id":3,"state":"LEADING","leader":3,"epoch":4,"round":2,"zxid":0,"pid":1234,"updated_unix_ms":1700000000000,"updated_boottime_ms":5000000,"valid_until_unix_ms":1700000000300,"valid_until_boottime_ms":5000300,"last_election_ms":12.345,"duplicate_id":false}
+//! {"id":3,"state":"LEADING","leader":3,"epoch":4,"round":2,"zxid":0,"pid":1234,"updated_unix_ms":1700000000000,"updated_boottime_ms":5000000,"valid_until_unix_ms":1700000000300,"valid_until_boottime_ms":5000300,"last_election_ms":12.345,"duplicate_id":false,"heard":[1,2],"heard_age_ms":{"1":12,"2":40}}
 //! ```
+//!
+//! `heard` lists the other voters heard within the detection window as of `updated_*`,
+//! and `heard_age_ms` the age of each one's last frame at that moment: the file is not
+//! rewritten because ages grow (only on changes and on the refresh schedule).
 //!
 //! Writers format into a stack buffer and replace the file by rename, so a reader sees either
 //! the old or the new object, never a mix. [`read_state_file`] is the reader used by
@@ -17,19 +21,32 @@ use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::DaemonError;
+use votecast_core::election::MAX_VOTERS;
 
-/// Capacity of the stack buffer one snapshot is formatted into.
-pub const MAX_SNAPSHOT_JSON_LEN: usize = 512;
+/// Capacity of the stack buffer one snapshot is formatted into: about 430 bytes for the
+/// scalar fields plus 64 heard voters with 20-digit ids and ages.
+pub const MAX_SNAPSHOT_JSON_LEN: usize = 5 * 1024;
 
-/// Larger files are not state files; a real one is under 400 bytes.
+/// Larger files are not state files; a real one is under 5 KiB.
 const MAX_STATE_FILE_LEN: u64 = 64 * 1024;
+
+/// A voter heard within the detection window, as published: its id and the age of its
+/// last frame when the snapshot was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeardVoter {
+    pub id: u64,
+    pub age_ms: u64,
+}
+
+/// The voters heard, in voter order (at most every voter: no allocation).
+pub type HeardVoters = heapless::Vec<HeardVoter, MAX_VOTERS>;
 
 /// What the daemon publishes after every change (and periodically, to refresh the lease).
 ///
 /// One type for both directions: the driver writes it with the state as a `&'static str`
 /// (nothing to allocate on the event loop), [`read_state_file`] returns it with an owned
 /// `String` (the default), since the file may come from any version of the daemon.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StateSnapshot<S = String> {
     pub id: u64,
     /// `"LOOKING"`, `"FOLLOWING"`, `"LEADING"` or `"OBSERVING"`.
@@ -52,6 +69,10 @@ pub struct StateSnapshot<S = String> {
     pub last_election_ms: Option<f64>,
     /// Another node was seen announcing this node's id.
     pub duplicate_id: bool,
+    /// The other voters heard within the detection window (`sync-limit` ticks) at the
+    /// moment of `updated_*`, with the age of their last frame then (`None`: a file
+    /// written by an older daemon).
+    pub heard: Option<HeardVoters>,
 }
 
 impl<S: AsRef<str>> StateSnapshot<S> {
@@ -71,6 +92,7 @@ impl<S: AsRef<str>> StateSnapshot<S> {
             valid_until_boottime_ms: self.valid_until_boottime_ms,
             last_election_ms: self.last_election_ms,
             duplicate_id: self.duplicate_id,
+            heard: self.heard.clone(),
         }
     }
 
@@ -99,8 +121,28 @@ impl<S: AsRef<str>> StateSnapshot<S> {
             Some(ms) if ms.is_finite() && ms.abs() < 1e15 => write!(out, "{ms:.3}")?,
             _ => out.write_str("null")?,
         }
-        write!(out, ",\"duplicate_id\":{}}}", self.duplicate_id)
+        write!(out, ",\"duplicate_id\":{}", self.duplicate_id)?;
+        if let Some(heard) = &self.heard {
+            write_heard(out, heard)?;
+        }
+        out.write_char('}')
     }
+}
+
+/// `,"heard":[1,3],"heard_age_ms":{"1":12,"3":40}`: the ids as a list (the common
+/// question: who do I hear?), the ages keyed by id.
+fn write_heard<W: fmt::Write>(out: &mut W, heard: &[HeardVoter]) -> fmt::Result {
+    out.write_str(",\"heard\":[")?;
+    for (i, voter) in heard.iter().enumerate() {
+        let comma = if i > 0 { "," } else { "" };
+        write!(out, "{comma}{}", voter.id)?;
+    }
+    out.write_str("],\"heard_age_ms\":{")?;
+    for (i, voter) in heard.iter().enumerate() {
+        let comma = if i > 0 { "," } else { "" };
+        write!(out, "{comma}\"{}\":{}", voter.id, voter.age_ms)?;
+    }
+    out.write_char('}')
 }
 
 fn write_opt_u64<W: fmt::Write>(out: &mut W, v: Option<u64>) -> fmt::Result {
@@ -224,6 +266,13 @@ mod tests {
     use super::*;
     use crate::cluster::TempDir;
 
+    fn heard(voters: &[(u64, u64)]) -> HeardVoters {
+        voters
+            .iter()
+            .map(|&(id, age_ms)| HeardVoter { id, age_ms })
+            .collect()
+    }
+
     fn full() -> StateSnapshot<&'static str> {
         StateSnapshot {
             id: 3,
@@ -239,6 +288,7 @@ mod tests {
             valid_until_boottime_ms: Some(5_000_423),
             last_election_ms: Some(12.3456),
             duplicate_id: true,
+            heard: Some(heard(&[(1, 12), (2, 40)])),
         }
     }
 
@@ -252,8 +302,26 @@ mod tests {
              \"zxid\":18446744073709551615,\"pid\":1234,\"updated_unix_ms\":1700000000123,\
              \"updated_boottime_ms\":5000123,\"valid_until_unix_ms\":1700000000423,\
              \"valid_until_boottime_ms\":5000423,\"last_election_ms\":12.346,\
-             \"duplicate_id\":true}"
+             \"duplicate_id\":true,\"heard\":[1,2],\"heard_age_ms\":{\"1\":12,\"2\":40}}"
         );
+        // Nobody heard; and a snapshot without the fields (as an older daemon's file).
+        let none = StateSnapshot {
+            heard: Some(HeardVoters::new()),
+            ..full()
+        };
+        let mut out = String::new();
+        none.write_json(&mut out).unwrap();
+        assert!(
+            out.ends_with(",\"duplicate_id\":true,\"heard\":[],\"heard_age_ms\":{}}"),
+            "{out}"
+        );
+        let old = StateSnapshot {
+            heard: None,
+            ..full()
+        };
+        let mut out = String::new();
+        old.write_json(&mut out).unwrap();
+        assert!(out.ends_with(",\"duplicate_id\":true}"), "{out}");
     }
 
     #[test]
@@ -277,6 +345,7 @@ mod tests {
             valid_until_boottime_ms: None,
             last_election_ms: None,
             duplicate_id: false,
+            heard: Some(HeardVoters::new()),
             ..full()
         };
         w.write(&nulls).unwrap();
@@ -284,6 +353,18 @@ mod tests {
         assert!(text.contains("\"leader\":null"), "{text}");
         assert!(text.contains("\"last_election_ms\":null"), "{text}");
         assert_eq!(read_state_file(&path).unwrap(), nulls.to_owned_state());
+        assert_eq!(
+            read_state_file(&path).unwrap().heard,
+            Some(HeardVoters::new())
+        );
+        // The heard voters come back in their order, with their ages.
+        let unordered = StateSnapshot {
+            heard: Some(heard(&[(9, 0), (2, 299), (u64::MAX - 1, 7)])),
+            last_election_ms: Some(1.5),
+            ..full()
+        };
+        w.write(&unordered).unwrap();
+        assert_eq!(read_state_file(&path).unwrap(), unordered.to_owned_state());
 
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -306,7 +387,8 @@ mod tests {
             assert_eq!(back.last_election_ms, None);
             assert_eq!(back.state, s.state);
         }
-        // The largest possible snapshot fits the buffer.
+        // The largest possible snapshot fits the buffer: every voter heard, 20-digit ids
+        // and ages.
         let dir = TempDir::new("votecast-state-test").unwrap();
         let mut w = StateFileWriter::new(dir.path().join("s"));
         let big = StateSnapshot {
@@ -323,8 +405,18 @@ mod tests {
             valid_until_boottime_ms: Some(u64::MAX),
             last_election_ms: Some(-999_999_999_999_999.9),
             duplicate_id: false,
+            heard: Some(
+                (0..MAX_VOTERS as u64)
+                    .map(|i| HeardVoter {
+                        id: u64::MAX - 1 - i,
+                        age_ms: u64::MAX,
+                    })
+                    .collect(),
+            ),
         };
         w.write(&big).unwrap();
-        assert_eq!(read_state_file(&dir.path().join("s")).unwrap().id, u64::MAX);
+        let back = read_state_file(&dir.path().join("s")).unwrap();
+        assert_eq!(back.id, u64::MAX);
+        assert_eq!(back.heard, big.heard);
     }
 }

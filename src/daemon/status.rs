@@ -13,6 +13,10 @@
 //! clock never steps and is the same for every process on the host. Files of older daemons
 //! (or systems without the clock) are judged by the wall clock (`*_unix_ms`).
 //!
+//! The text names the other voters the node heard within its detection window and the
+//! age of each one's last frame, as of the file's update (the daemon does not rewrite the
+//! file because ages grow); `--json` passes the file's own `heard` and `heard_age_ms`.
+//!
 //! The pid check assumes `status` runs in the daemon's pid namespace, and it cannot tell a
 //! reused pid from the daemon; the lease covers that case for nodes that hold one. Without
 //! `/proc` the pid check is skipped.
@@ -20,7 +24,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::state_file::{parse_file_text, read_state_text, write_json_string, StateSnapshot};
+use super::state_file::{
+    parse_file_text, read_state_text, write_json_string, HeardVoter, StateSnapshot,
+};
 
 /// What `votecast status` found, as its exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +231,9 @@ fn describe(s: &StateSnapshot, t: Times, stale: Option<&str>) -> String {
         let _ = write!(out, ", last election took {ms:.1} ms");
     }
     out.push(')');
+    if let Some(heard) = &s.heard {
+        describe_heard(&mut out, heard);
+    }
     if s.duplicate_id {
         let _ = write!(out, " DUPLICATE ID (another node also uses id {})", s.id);
     }
@@ -232,6 +241,20 @@ fn describe(s: &StateSnapshot, t: Times, stale: Option<&str>) -> String {
         let _ = write!(out, " STALE ({reason})");
     }
     out
+}
+
+/// `; heard 1 (12 ms), 3 (40 ms) as of the update`, or that no other voter was heard.
+fn describe_heard(out: &mut String, heard: &[HeardVoter]) {
+    if heard.is_empty() {
+        out.push_str("; heard no other voter as of the update");
+        return;
+    }
+    out.push_str("; heard ");
+    for (i, voter) in heard.iter().enumerate() {
+        let comma = if i > 0 { ", " } else { "" };
+        let _ = write!(out, "{comma}{} ({})", voter.id, human_ms(voter.age_ms));
+    }
+    out.push_str(" as of the update");
 }
 
 /// The file's own object with `"stale"` and `"stale_reason"` added at the end.
@@ -280,6 +303,12 @@ mod tests {
             valid_until_boottime_ms: None,
             last_election_ms: None,
             duplicate_id: false,
+            heard: Some(
+                [(1, 12), (2, 1_040)]
+                    .into_iter()
+                    .map(|(id, age_ms)| HeardVoter { id, age_ms })
+                    .collect(),
+            ),
         }
     }
 
@@ -310,7 +339,7 @@ mod tests {
             out,
             format!(
                 "node 3: LEADING epoch 4 leader 3 round 2 zxid 0 (pid {}, updated 120 ms ago, \
-                 lease valid for 180 ms)",
+                 lease valid for 180 ms); heard 1 (12 ms), 2 (1 s) as of the update",
                 std::process::id()
             )
         );
@@ -323,8 +352,13 @@ mod tests {
             out.ends_with(",\"stale\":false,\"stale_reason\":null}"),
             "{out}"
         );
+        assert!(
+            out.contains(",\"heard\":[1,2],\"heard_age_ms\":{\"1\":12,\"2\":1040},"),
+            "{out}"
+        );
         let back = parse_state_json(&out).unwrap();
         assert_eq!(back.id, 3);
+        assert_eq!(back.heard, leading(1).heard);
         assert!(!out.contains('\n'));
     }
 
@@ -418,6 +452,34 @@ mod tests {
         );
         let code = run_status(&path, false, NOW - 2_000).exit;
         assert_eq!(code, StatusExit::Fresh);
+    }
+
+    #[test]
+    fn the_voters_heard_are_described_as_of_the_update() {
+        let dir = TempDir::new("votecast-status-test").unwrap();
+        let lonely = StateSnapshot {
+            heard: Some(Default::default()),
+            ..leading(std::process::id())
+        };
+        let out = run_status(&write(&dir, &lonely), false, NOW).text;
+        assert!(
+            out.ends_with("; heard no other voter as of the update"),
+            "{out}"
+        );
+        let json = run_status(&write(&dir, &lonely), true, NOW).text;
+        assert!(json.contains("\"heard\":[],\"heard_age_ms\":{}"), "{json}");
+        // A file of an older daemon says nothing about it, and neither does status.
+        let old = StateSnapshot {
+            heard: None,
+            duplicate_id: true,
+            ..leading(std::process::id())
+        };
+        let out = run_status(&write(&dir, &old), false, NOW).text;
+        assert!(!out.contains("heard"), "{out}");
+        assert!(
+            out.ends_with("ms) DUPLICATE ID (another node also uses id 3)"),
+            "{out}"
+        );
     }
 
     #[test]

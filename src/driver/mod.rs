@@ -82,9 +82,10 @@ impl NodeIo {
 
     /// What to publish for `node`, computed from the clocks read now.
     fn publication(&mut self, node: &Node) -> Published {
+        let now = self.clock.now();
         let p = publish(
-            &NodeView::of(node),
-            self.clock.now(),
+            &NodeView::of(node, now.core),
+            now,
             self.stepping_down,
             std::process::id(),
         );

@@ -10,15 +10,17 @@
 //! - LEADING is never published once the lease has run out at that reading (the core steps
 //!   down at its next timeout; the publication must not wait for it), nor while the node
 //!   is stepping down for a graceful shutdown: both are published as LOOKING without a
-//!   leader, an epoch or a lease.
+//!   leader, an epoch or a lease;
+//! - the voters heard and the ages of their last frames are taken at that same reading
+//!   ([`NodeView::of`]), so a reader adds the file's own age to get theirs.
 
 use votecast_core::election::{Instant, Node, ServerState};
 
 use super::clock::Now;
-use crate::daemon::state_file::StateSnapshot;
+use crate::daemon::state_file::{HeardVoter, HeardVoters, StateSnapshot};
 
 /// The node's view as far as publishing cares (a copy, so it can be built in tests).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodeView {
     pub id: u64,
     pub state: ServerState,
@@ -30,11 +32,24 @@ pub struct NodeView {
     pub valid_until: Option<Instant>,
     pub last_election_ms: Option<f64>,
     pub duplicate_id: bool,
+    /// The other voters heard within the detection window at the reading the view was
+    /// taken at, with the age of their last frames then.
+    pub heard: HeardVoters,
 }
 
 impl NodeView {
-    /// The current view of `node`.
-    pub fn of(node: &Node) -> NodeView {
+    /// The current view of `node`; `now` (the core's clock, read just before) is the
+    /// moment the voters heard and their ages refer to.
+    pub fn of(node: &Node, now: Instant) -> NodeView {
+        let mut heard = HeardVoters::new();
+        for voter in node.heard(now) {
+            let age_ms = u64::try_from(voter.age.as_millis()).unwrap_or(u64::MAX);
+            // Never full: the core lists at most its voters, which are at most MAX_VOTERS.
+            let _ = heard.push(HeardVoter {
+                id: voter.id,
+                age_ms,
+            });
+        }
         NodeView {
             id: node.id(),
             state: node.state(),
@@ -45,13 +60,14 @@ impl NodeView {
             valid_until: node.valid_until(),
             last_election_ms: node.last_election_time().map(|d| d.as_secs_f64() * 1000.0),
             duplicate_id: node.duplicate_id().is_some(),
+            heard,
         }
     }
 }
 
 /// A snapshot ready to publish, and its lease end on the core's clock (`None` when it
 /// publishes none).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Published {
     pub snapshot: StateSnapshot<&'static str>,
     pub valid_until: Option<Instant>,
@@ -101,6 +117,7 @@ pub fn publish(view: &NodeView, now: Now, stepping_down: bool, pid: u32) -> Publ
         valid_until_boottime_ms: valid_until.and_then(on_boottime),
         last_election_ms: view.last_election_ms,
         duplicate_id: view.duplicate_id,
+        heard: Some(view.heard.clone()),
     };
     Published {
         snapshot,
@@ -137,13 +154,14 @@ mod tests {
             valid_until: Some(ms(until_ms)),
             last_election_ms: Some(1.5),
             duplicate_id: false,
+            heard: HeardVoters::new(),
         }
     }
 
     #[test]
     fn a_live_lease_is_published_on_both_clocks_from_one_reading() {
         let p = publish(&leader(10_300), now_at(10_000), false, 42);
-        let s = p.snapshot;
+        let s = &p.snapshot;
         assert_eq!(s.state, "LEADING");
         assert_eq!((s.leader, s.epoch), (Some(2), Some(7)));
         assert_eq!(s.updated_unix_ms, UNIX + 10_000);
@@ -229,5 +247,25 @@ mod tests {
         assert_eq!(s.updated_boottime_ms, None);
         assert_eq!(s.valid_until_boottime_ms, None);
         assert_eq!(s.valid_until_unix_ms, Some(UNIX + 10_300));
+    }
+
+    #[test]
+    fn the_voters_heard_are_published_whatever_the_state() {
+        let heard: HeardVoters = [(1, 12), (3, 40)]
+            .into_iter()
+            .map(|(id, age_ms)| HeardVoter { id, age_ms })
+            .collect();
+        let view = NodeView {
+            heard: heard.clone(),
+            ..leader(10_300)
+        };
+        assert_eq!(
+            publish(&view, now_at(10_000), false, 1).snapshot.heard,
+            Some(heard.clone())
+        );
+        // Demoted (lease over): no lease, but who is heard is still news to the operator.
+        let p = publish(&view, now_at(10_400), false, 1);
+        assert_eq!(p.snapshot.state, "LOOKING");
+        assert_eq!(p.snapshot.heard, Some(heard));
     }
 }

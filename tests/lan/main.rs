@@ -289,6 +289,7 @@ fn checker_flags_overlap_epoch_regression_and_cut_off_leader() {
             valid_until_boottime_ms: None,
             last_election_ms: None,
             duplicate_id: false,
+            heard: None,
         },
     };
     let facts = |cuts: Vec<Cut>| Facts {

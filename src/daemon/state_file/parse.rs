@@ -1,34 +1,22 @@
 //! The reader of state files: a small hand-written parser of one flat JSON object (no
 //! JSON dependency), tolerant of unknown keys and of files written by older daemons.
 
-use super::StateSnapshot;
+use super::{HeardVoter, HeardVoters, StateSnapshot};
 
 /// Parses the flat JSON object of a state file.
 ///
 /// Whitespace and key order do not matter; unknown keys (of any JSON type) are ignored.
 /// `id`, `state`, `round`, `zxid`, `pid` and `updated_unix_ms` are required; the optional
-/// fields may be `null` or missing (files of older daemons have no `*_boottime_ms`);
-/// `duplicate_id` defaults to false.
+/// fields may be `null` or missing (files of older daemons have no `*_boottime_ms` and no
+/// `heard`); `duplicate_id` defaults to false. `heard` and `heard_age_ms` come together,
+/// with an age for every voter heard and for no other.
 pub fn parse_state_json(text: &str) -> Result<StateSnapshot, String> {
     let mut p = Parser {
         s: text.as_bytes(),
         pos: 0,
     };
-    let mut id = None;
-    let mut state = None;
-    let mut leader = None;
-    let mut epoch = None;
-    let mut round = None;
-    let mut zxid = None;
-    let mut pid = None;
-    let mut updated = None;
-    let mut valid_until = None;
-    let mut updated_boot = None;
-    let mut valid_until_boot = None;
-    let mut last_election = None;
-    let mut duplicate = None;
+    let mut fields = Fields::default();
     let mut seen: Vec<String> = Vec::new();
-
     p.ws();
     p.expect(b'{', "'{' at the start of the object")?;
     p.ws();
@@ -43,29 +31,7 @@ pub fn parse_state_json(text: &str) -> Result<StateSnapshot, String> {
             if seen.contains(&key) {
                 return Err(format!("key {key:?} appears more than once"));
             }
-            let k = key.as_str();
-            match k {
-                "id" => id = Some(value.u64(k)?),
-                "state" => state = Some(value.string(k)?),
-                "leader" => leader = value.opt_u64(k)?,
-                "epoch" => epoch = value.opt_u64(k)?,
-                "round" => round = Some(value.u64(k)?),
-                "zxid" => zxid = Some(value.u64(k)?),
-                "pid" => {
-                    let n = value.u64(k)?;
-                    pid = Some(
-                        u32::try_from(n)
-                            .map_err(|_| format!("key \"pid\": expected a process id, got {n}"))?,
-                    );
-                }
-                "updated_unix_ms" => updated = Some(value.u64(k)?),
-                "valid_until_unix_ms" => valid_until = value.opt_u64(k)?,
-                "updated_boottime_ms" => updated_boot = value.opt_u64(k)?,
-                "valid_until_boottime_ms" => valid_until_boot = value.opt_u64(k)?,
-                "last_election_ms" => last_election = value.opt_f64(k)?,
-                "duplicate_id" => duplicate = Some(value.bool(k)?),
-                _ => {}
-            }
+            fields.set(&key, value)?;
             seen.push(key);
             p.ws();
             if p.eat(b',') {
@@ -82,31 +48,120 @@ pub fn parse_state_json(text: &str) -> Result<StateSnapshot, String> {
             p.pos
         ));
     }
-    let missing = |key: &str| format!("key {key:?} is missing");
-    Ok(StateSnapshot {
-        id: id.ok_or_else(|| missing("id"))?,
-        state: state.ok_or_else(|| missing("state"))?,
-        leader,
-        epoch,
-        round: round.ok_or_else(|| missing("round"))?,
-        zxid: zxid.ok_or_else(|| missing("zxid"))?,
-        pid: pid.ok_or_else(|| missing("pid"))?,
-        updated_unix_ms: updated.ok_or_else(|| missing("updated_unix_ms"))?,
-        updated_boottime_ms: updated_boot,
-        valid_until_unix_ms: valid_until,
-        valid_until_boottime_ms: valid_until_boot,
-        last_election_ms: last_election,
-        duplicate_id: duplicate.unwrap_or(false),
-    })
+    fields.finish()
 }
 
-/// One parsed JSON value (nested arrays/objects are skipped, not kept).
+/// The known keys of a state file, as read so far.
+#[derive(Default)]
+struct Fields {
+    id: Option<u64>,
+    state: Option<String>,
+    leader: Option<u64>,
+    epoch: Option<u64>,
+    round: Option<u64>,
+    zxid: Option<u64>,
+    pid: Option<u32>,
+    updated: Option<u64>,
+    valid_until: Option<u64>,
+    updated_boot: Option<u64>,
+    valid_until_boot: Option<u64>,
+    last_election: Option<f64>,
+    duplicate: Option<bool>,
+    heard: Option<Vec<u64>>,
+    heard_age: Option<Vec<(u64, u64)>>,
+}
+
+impl Fields {
+    /// Takes the value of key `k`; unknown keys are ignored.
+    fn set(&mut self, k: &str, value: Value) -> Result<(), String> {
+        match k {
+            "id" => self.id = Some(value.u64(k)?),
+            "state" => self.state = Some(value.string(k)?),
+            "leader" => self.leader = value.opt_u64(k)?,
+            "epoch" => self.epoch = value.opt_u64(k)?,
+            "round" => self.round = Some(value.u64(k)?),
+            "zxid" => self.zxid = Some(value.u64(k)?),
+            "pid" => {
+                let n = value.u64(k)?;
+                self.pid = Some(
+                    u32::try_from(n)
+                        .map_err(|_| format!("key \"pid\": expected a process id, got {n}"))?,
+                );
+            }
+            "updated_unix_ms" => self.updated = Some(value.u64(k)?),
+            "valid_until_unix_ms" => self.valid_until = value.opt_u64(k)?,
+            "updated_boottime_ms" => self.updated_boot = value.opt_u64(k)?,
+            "valid_until_boottime_ms" => self.valid_until_boot = value.opt_u64(k)?,
+            "last_election_ms" => self.last_election = value.opt_f64(k)?,
+            "duplicate_id" => self.duplicate = Some(value.bool(k)?),
+            "heard" => self.heard = Some(value.u64_list(k)?),
+            "heard_age_ms" => self.heard_age = Some(value.u64_by_id(k)?),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<StateSnapshot, String> {
+        let missing = |key: &str| format!("key {key:?} is missing");
+        Ok(StateSnapshot {
+            heard: heard_voters(self.heard, self.heard_age)?,
+            id: self.id.ok_or_else(|| missing("id"))?,
+            state: self.state.ok_or_else(|| missing("state"))?,
+            leader: self.leader,
+            epoch: self.epoch,
+            round: self.round.ok_or_else(|| missing("round"))?,
+            zxid: self.zxid.ok_or_else(|| missing("zxid"))?,
+            pid: self.pid.ok_or_else(|| missing("pid"))?,
+            updated_unix_ms: self.updated.ok_or_else(|| missing("updated_unix_ms"))?,
+            updated_boottime_ms: self.updated_boot,
+            valid_until_unix_ms: self.valid_until,
+            valid_until_boottime_ms: self.valid_until_boot,
+            last_election_ms: self.last_election,
+            duplicate_id: self.duplicate.unwrap_or(false),
+        })
+    }
+}
+
+/// Joins `heard` (ids) and `heard_age_ms` (ages by id) into one list in the order of
+/// `heard`. Both absent: a file of an older daemon.
+fn heard_voters(
+    ids: Option<Vec<u64>>,
+    ages: Option<Vec<(u64, u64)>>,
+) -> Result<Option<HeardVoters>, String> {
+    let (ids, ages) = match (ids, ages) {
+        (None, None) => return Ok(None),
+        (Some(ids), Some(ages)) => (ids, ages),
+        (Some(_), None) => return Err("key \"heard_age_ms\" is missing".into()),
+        (None, Some(_)) => return Err("key \"heard\" is missing".into()),
+    };
+    let mut heard = HeardVoters::new();
+    for (i, &id) in ids.iter().enumerate() {
+        if ids[..i].contains(&id) {
+            return Err(format!("key \"heard\": voter {id} is listed twice"));
+        }
+        let Some(&(_, age_ms)) = ages.iter().find(|(voter, _)| *voter == id) else {
+            return Err(format!("key \"heard_age_ms\": no age for voter {id}"));
+        };
+        heard
+            .push(HeardVoter { id, age_ms })
+            .map_err(|_| format!("key \"heard\": more than {} voters", heard.capacity()))?;
+    }
+    if let Some((id, _)) = ages.iter().find(|(id, _)| !ids.contains(id)) {
+        return Err(format!(
+            "key \"heard_age_ms\": voter {id} is not in \"heard\""
+        ));
+    }
+    Ok(Some(heard))
+}
+
+/// One parsed JSON value.
 enum Value<'a> {
     Str(String),
     Num(&'a str),
     Null,
     Bool(bool),
-    Nested,
+    Array(Vec<Value<'a>>),
+    Object(Vec<(String, Value<'a>)>),
 }
 
 impl Value<'_> {
@@ -116,7 +171,8 @@ impl Value<'_> {
             Value::Num(n) => n.to_string(),
             Value::Null => "null".into(),
             Value::Bool(b) => b.to_string(),
-            Value::Nested => "an array or object".into(),
+            Value::Array(_) => "an array".into(),
+            Value::Object(_) => "an object".into(),
         }
     }
 
@@ -166,6 +222,32 @@ impl Value<'_> {
             Value::Bool(b) => Ok(*b),
             _ => Err(self.wrong(key, "true or false")),
         }
+    }
+
+    /// `[1, 3]`
+    fn u64_list(&self, key: &str) -> Result<Vec<u64>, String> {
+        let Value::Array(items) = self else {
+            return Err(self.wrong(key, "a list of ids"));
+        };
+        items.iter().map(|item| item.u64(key)).collect()
+    }
+
+    /// `{"1": 12, "3": 40}`: non-negative integers keyed by decimal ids.
+    fn u64_by_id(&self, key: &str) -> Result<Vec<(u64, u64)>, String> {
+        let Value::Object(members) = self else {
+            return Err(self.wrong(key, "an object of ages by id"));
+        };
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(members.len());
+        for (id, value) in members {
+            let id = Value::Num(id)
+                .u64(key)
+                .map_err(|_| format!("key {key:?}: expected decimal ids as keys, got {id:?}"))?;
+            if out.iter().any(|(seen, _)| *seen == id) {
+                return Err(format!("key {key:?}: voter {id} appears twice"));
+            }
+            out.push((id, value.u64(key)?));
+        }
+        Ok(out)
     }
 }
 
@@ -230,35 +312,54 @@ impl<'a> Parser<'a> {
             Some(b'n') if self.literal("null") => Ok(Value::Null),
             Some(b't') if self.literal("true") => Ok(Value::Bool(true)),
             Some(b'f') if self.literal("false") => Ok(Value::Bool(false)),
-            Some(open @ (b'[' | b'{')) => {
+            Some(b'[' | b'{') => {
                 if depth >= MAX_DEPTH {
                     return Err(format!("values nested deeper than {MAX_DEPTH} levels"));
                 }
-                self.pos += 1;
-                let close = if open == b'[' { b']' } else { b'}' };
-                self.ws();
-                if self.eat(close) {
-                    return Ok(Value::Nested);
-                }
-                loop {
-                    self.ws();
-                    if open == b'{' {
-                        self.string()?;
-                        self.ws();
-                        self.expect(b':', "':' after a key")?;
-                        self.ws();
-                    }
-                    self.value(depth + 1)?;
-                    self.ws();
-                    if self.eat(b',') {
-                        continue;
-                    }
-                    self.expect(close, "',' or the end of a nested value")?;
-                    return Ok(Value::Nested);
-                }
+                self.nested(depth)
             }
             _ => Err(self.error("a value")),
         }
+    }
+
+    /// An array or an object, its opening bracket next.
+    fn nested(&mut self, depth: usize) -> Result<Value<'a>, String> {
+        let object = self.peek() == Some(b'{');
+        self.pos += 1;
+        let close = if object { b'}' } else { b']' };
+        let mut items = Vec::new();
+        let mut members = Vec::new();
+        self.ws();
+        if !self.eat(close) {
+            loop {
+                self.ws();
+                let key = if object {
+                    let key = self.string()?;
+                    self.ws();
+                    self.expect(b':', "':' after a key")?;
+                    self.ws();
+                    Some(key)
+                } else {
+                    None
+                };
+                let value = self.value(depth + 1)?;
+                match key {
+                    Some(key) => members.push((key, value)),
+                    None => items.push(value),
+                }
+                self.ws();
+                if self.eat(b',') {
+                    continue;
+                }
+                self.expect(close, "',' or the end of a nested value")?;
+                break;
+            }
+        }
+        Ok(if object {
+            Value::Object(members)
+        } else {
+            Value::Array(items)
+        })
     }
 
     fn digits(&mut self) -> usize {
@@ -390,11 +491,18 @@ mod tests {
             (None, None, None)
         );
         assert_eq!(s.last_election_ms, Some(4.0));
-        // A file of an older daemon: no CLOCK_BOOTTIME fields.
+        // A file of an older daemon: no CLOCK_BOOTTIME fields, no voters heard.
         assert_eq!(
             (s.updated_boottime_ms, s.valid_until_boottime_ms),
             (None, None)
         );
+        assert_eq!(s.heard, None);
+        // Written by hand: whitespace, any key order, ages listed in another order.
+        let text = r#"{"heard_age_ms": {"3": 40, "1": 12}, "id":2, "state":"LOOKING",
+            "round":1, "zxid":0, "pid":7, "updated_unix_ms":5, "heard": [ 1 , 3 ] }"#;
+        let heard = parse_state_json(text).unwrap().heard.unwrap();
+        let heard: Vec<_> = heard.iter().map(|h| (h.id, h.age_ms)).collect();
+        assert_eq!(heard, [(1, 12), (3, 40)]);
         assert!(!s.duplicate_id);
         assert_eq!(s.zxid, 5);
     }
@@ -403,6 +511,16 @@ mod tests {
     fn malformed_files_are_errors() {
         let good = r#"{"id":1,"state":"LOOKING","round":0,"zxid":0,"pid":1,"updated_unix_ms":0}"#;
         parse_state_json(good).unwrap();
+        let ids: Vec<String> = (1..=65).map(|id| id.to_string()).collect();
+        let ages: Vec<String> = ids.iter().map(|id| format!("\"{id}\":1")).collect();
+        let too_many_heard = good.replace(
+            "}",
+            &format!(
+                ",\"heard\":[{}],\"heard_age_ms\":{{{}}}}}",
+                ids.join(","),
+                ages.join(",")
+            ),
+        );
         let cases = [
             ("", "end of file"),
             ("{", "end of file"),
@@ -446,6 +564,51 @@ mod tests {
             (r#"{"id":01e}"#, "exponent"),
             (r#"{"id":nul}"#, "a value"),
             (&format!("{{\"x\":{}}}", "[".repeat(100)), "nested deeper"),
+            (
+                &good.replace("}", ",\"heard\":[1]}"),
+                "key \"heard_age_ms\" is missing",
+            ),
+            (
+                &good.replace("}", ",\"heard_age_ms\":{\"1\":2}}"),
+                "key \"heard\" is missing",
+            ),
+            (
+                &good.replace("}", ",\"heard\":[1,3],\"heard_age_ms\":{\"3\":2}}"),
+                "no age for voter 1",
+            ),
+            (
+                &good.replace("}", ",\"heard\":[],\"heard_age_ms\":{\"3\":2}}"),
+                "voter 3 is not in \"heard\"",
+            ),
+            (
+                &good.replace("}", ",\"heard\":[3,3],\"heard_age_ms\":{\"3\":2}}"),
+                "voter 3 is listed twice",
+            ),
+            (
+                &good.replace("}", ",\"heard\":[3],\"heard_age_ms\":{\"3\":2,\"3\":1}}"),
+                "voter 3 appears twice",
+            ),
+            (
+                &good.replace("}", ",\"heard\":[\"1\"],\"heard_age_ms\":{}}"),
+                "key \"heard\": expected a non-negative integer",
+            ),
+            (
+                &good.replace("}", ",\"heard\":1,\"heard_age_ms\":{}}"),
+                "expected a list of ids",
+            ),
+            (
+                &good.replace("}", ",\"heard\":[],\"heard_age_ms\":[]}"),
+                "expected an object of ages by id",
+            ),
+            (
+                &good.replace("}", ",\"heard\":[1],\"heard_age_ms\":{\"one\":1}}"),
+                "expected decimal ids as keys, got \"one\"",
+            ),
+            (
+                &good.replace("}", ",\"heard\":[1],\"heard_age_ms\":{\"1\":-5}}"),
+                "key \"heard_age_ms\": expected a non-negative integer",
+            ),
+            (&too_many_heard, "more than 64 voters"),
         ];
         for (text, fragment) in cases {
             let err = parse_state_json(text).unwrap_err();
