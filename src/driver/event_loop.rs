@@ -189,6 +189,7 @@ impl Loop<'_> {
                 self.node.set_zxid(file.read());
             }
             self.node.set_epoch_floor(epoch_floor(unix_now_ms()));
+            self.io.watch_silence(self.node);
         }
         if refresh_due(self.io.last_state_write, self.io.now(), self.tick) {
             self.io.write_state(self.node);

@@ -9,14 +9,16 @@
 //! Beside this file: [`event_loop`] (the loop, the signals' effects, the graceful
 //! handover), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
 //! state file and the hooks are given, a pure function), [`signals`], [`socket`]
-//! (multicast setup), [`zxid_file`] (`--zxid-file`) and [`refresh`] (when the state file
-//! is rewritten while nothing changes).
+//! (multicast setup), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file
+//! is rewritten while nothing changes) and [`silence`] (the warning when no other voter
+//! is heard although our sends succeed).
 
 pub mod clock;
 mod event_loop;
 pub mod publish;
 pub mod refresh;
 pub mod signals;
+pub mod silence;
 pub mod socket;
 pub mod zxid_file;
 
@@ -39,6 +41,7 @@ use votecast_core::wire::FRAME_LEN;
 use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
 use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
+use self::silence::SilenceWatch;
 pub use self::socket::open_multicast_socket;
 use self::zxid_file::ZxidFile;
 
@@ -73,6 +76,12 @@ struct NodeIo {
     published_until: Option<Instant>,
     /// The state, leader and epoch the hook was last given.
     hook_state: Option<(&'static str, Option<u64>, Option<u64>)>,
+    /// `--interface`, for the silence warning.
+    interface: String,
+    /// When a send last succeeded, and last failed (core clock): the silence watch's input.
+    last_send_ok: Option<Instant>,
+    last_send_failed: Option<Instant>,
+    silence: SilenceWatch,
 }
 
 impl NodeIo {
@@ -130,12 +139,13 @@ impl NodeIo {
 
     fn send(&mut self, frame: &[u8; FRAME_LEN]) {
         match self.socket.send_to(frame, self.group) {
-            Ok(_) => {}
+            Ok(_) => self.last_send_ok = Some(self.now()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // Never queue: the next frame carries the newer state anyway.
                 self.stats.sends_dropped += 1;
             }
             Err(e) => {
+                self.last_send_failed = Some(self.now());
                 self.stats.send_errors += 1;
                 // 1st, 2nd, 4th, 8th... failure: visible, but no log flood while a link is down.
                 if self.stats.send_errors.is_power_of_two() {
@@ -265,6 +275,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         }
     };
     log_start(&settings, incarnation, epochs);
+    let silence = SilenceWatch::new(clock.core(), NodeIo::silence_threshold(&node));
     let mut io = NodeIo {
         socket,
         group: settings.group,
@@ -280,6 +291,10 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         stepping_down: false,
         published_until: None,
         hook_state: None,
+        interface: settings.interface.clone(),
+        last_send_ok: None,
+        last_send_failed: None,
+        silence,
     };
     let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
     log_stats(&node, &io.stats, "stopped");
