@@ -21,8 +21,10 @@
 //! - `garbage`: random, corrupted, foreign-cluster and non-voter datagrams change nothing;
 //! - `startup`: bad command lines, damaged data-dir files and unknown interfaces;
 //! - `ipv6`: the same election over an IPv6 link-local group on `lo`;
-//! - `zxid_status`: `--zxid-file` re-reads and `votecast status`.
+//! - `zxid_status`: `--zxid-file` re-reads and `votecast status`;
+//! - `diagnosis`: the voters each node hears, and the warning of a voter that hears none.
 
+mod diagnosis;
 mod garbage;
 mod hooks;
 mod ipv6;
