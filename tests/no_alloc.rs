@@ -3,7 +3,9 @@
 //! heartbeat, lose their leader (crash), fail over, take the old leader back, hand over
 //! after a graceful shutdown, and get over a hung leader (no input for a while, then it
 //! resumes, finds its lease gone and rejoins). It runs twice: without authentication and
-//! with an HMAC key, so signing and verifying every frame is counted too.
+//! with an HMAC key, so signing and verifying every frame is counted too. The operators'
+//! queries the daemon makes every tick (the voters heard, the snapshot it publishes) are
+//! counted as well.
 //!
 //! The network here is a preallocated vector and the clock a counter, so only the core's
 //! own behaviour is measured (the simulator in `tests/sim` allocates freely).
@@ -159,6 +161,13 @@ impl Cluster {
                         self.drain(i);
                     }
                 }
+                if let Some(node) = self.nodes[i].as_ref() {
+                    // What the daemon's silence watch and state file ask each tick.
+                    armed(|| {
+                        std::hint::black_box(node.heard(now).map(|h| h.age).sum::<Duration>());
+                        std::hint::black_box(node.last_heard().max_by_key(|&(_, at)| at));
+                    });
+                }
             }
         }
     }
@@ -235,6 +244,7 @@ fn election_heartbeats_and_failover(keys: KeySet) {
     cluster.run_for(Duration::from_secs(2));
     let (leader, epoch) = cluster.agreed().expect("a leader after 2 s");
     assert_eq!(VOTERS[leader], 5);
+    assert_publishes_the_voters_heard(&cluster, leader);
     phase("election + heartbeats", &cluster, f);
 
     // Failover: crash the leader (dropping a node is not steady state; it is not armed).
@@ -289,6 +299,28 @@ fn election_heartbeats_and_failover(keys: KeySet) {
     );
     assert!(cluster.frames > 1_000, "the cluster was busy");
     assert_eq!(allocations, 0);
+}
+
+/// The snapshot the daemon publishes for the leader (the voters it heard included) is
+/// built and formatted without allocating, and names the four others as heard.
+fn assert_publishes_the_voters_heard(cluster: &Cluster, leader: usize) {
+    use votecast::daemon::state_file::MAX_SNAPSHOT_JSON_LEN;
+    use votecast::driver::clock::Now;
+    use votecast::driver::publish::{publish, NodeView};
+    let node = cluster.nodes[leader].as_ref().expect("the leader runs");
+    let now = Now {
+        core: Instant::from_micros(cluster.now_us),
+        unix_ms: 1_800_000_000_000,
+        boottime_ms: Some(cluster.now_us / 1000),
+    };
+    let mut json = heapless::String::<MAX_SNAPSHOT_JSON_LEN>::new();
+    let before = allocations();
+    armed(|| {
+        let published = publish(&NodeView::of(node, now.core), now, false, 1);
+        published.snapshot.write_json(&mut json).expect("fits");
+    });
+    assert_eq!(allocations(), before, "publishing allocated");
+    assert!(json.contains("\"heard\":[1,2,3,4],"), "{json}");
 }
 
 /// The event loop hands every state change to the `--on-change` worker: that hand-over
