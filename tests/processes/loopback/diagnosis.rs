@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use votecast::cluster::{LocalCluster, TempDir};
 
-use super::{agree, cluster, run_to_exit, secs, state_of, votecast};
+use super::{agree, cluster, run_to_exit, secs, votecast};
 
 /// The start of the silence warning, as the daemon logs it.
 const SILENCE_WARNING: &str = "no frame from any other voter";
@@ -63,25 +63,42 @@ fn each_node_of_three_hears_the_other_two_and_a_killed_one_drops_out() {
         );
     }
 
+    // `votecast status` of node 1, text and JSON. Retried (bounded): on a loaded machine
+    // a stalled process can miss the window for a moment, and the file shows that too.
     let scratch = TempDir::new("votecast-diagnosis").expect("scratch dir");
     let state_file = c.node(1).state_file.display().to_string();
-    let text = run_to_exit(
-        votecast(&["status", "--state-file", &state_file]),
-        scratch.path(),
-    );
+    let status = |json: bool| {
+        let mut args = vec!["status", "--state-file", &state_file];
+        if json {
+            args.push("--json");
+        }
+        run_to_exit(votecast(&args), scratch.path())
+    };
+    let mut text = status(false);
+    let mut json = status(true);
+    for _ in 0..20 {
+        let text_ok = text.stdout.contains("; heard 2 (")
+            && text.stdout.contains("), 3 (")
+            && text.stdout.contains(" as of the update");
+        let json_ok = json
+            .stdout
+            .contains("\"heard\":[2,3],\"heard_age_ms\":{\"2\":");
+        if text_ok && json_ok {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        (text, json) = (status(false), status(true));
+    }
     assert_eq!(text.code, Some(0), "{text:?}");
-    assert!(
-        text.stdout.contains("; heard 2 (") && text.stdout.contains("), 3 ("),
-        "{text:?}"
-    );
+    assert!(text.stdout.contains("; heard 2 ("), "{text:?}");
+    assert!(text.stdout.contains("), 3 ("), "{text:?}");
     assert!(text.stdout.contains(" as of the update"), "{text:?}");
-    let json = run_to_exit(
-        votecast(&["status", "--state-file", &state_file, "--json"]),
-        scratch.path(),
-    );
     assert_eq!(json.code, Some(0), "{json:?}");
-    assert!(json.stdout.contains("\"heard\":[2,3]"), "{json:?}");
-    assert!(json.stdout.contains("\"heard_age_ms\":{\"2\":"), "{json:?}");
+    assert!(
+        json.stdout
+            .contains("\"heard\":[2,3],\"heard_age_ms\":{\"2\":"),
+        "{json:?}"
+    );
 
     // Kill a follower: the two others stop listing it.
     let gone = (1..=3).find(|&id| id != leader).expect("a follower");
@@ -155,14 +172,16 @@ fn a_lone_voter_warns_once_that_it_hears_no_other_voter() {
     c.start(2).expect("start node 2");
     let restarted = Instant::now();
     let recovered = poll_until(restarted, secs(10.0), || {
-        c.log(1).contains("voter 2 heard again") && heard_ids(&c, 1) == Some(vec![2])
+        c.log(1).contains("voter 2 heard again")
+            && heard_ids(&c, 1) == Some(vec![2])
+            && heard_ids(&c, 2) == Some(vec![1])
     });
     assert!(
         recovered.is_some(),
         "{}",
-        c.report("node 1 logs and publishes voter 2 once it runs")
+        c.report("node 1 logs voter 2 heard again; 1 and 2 publish each other")
     );
     let (_, _, _) = agree(&c, "two of three");
     assert_eq!(c.log(1).matches(SILENCE_WARNING).count(), 1);
-    assert_eq!(state_of(&c, 2).heard.map(|h| h.len()), Some(1));
+    assert!(!c.log(2).contains(SILENCE_WARNING), "{}", c.log(2));
 }
