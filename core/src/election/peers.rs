@@ -308,7 +308,12 @@ impl IndexMut<usize> for Voters {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{drain, frames, started, vote as vote_for, Sender};
+    use super::super::Node;
     use super::*;
+    use crate::auth::KeySet;
+    use crate::wire::{Packet, FRAME_LEN};
+    use std::vec::Vec;
 
     fn vote(leader: u64) -> Vote {
         Vote {
@@ -465,6 +470,51 @@ mod tests {
         assert_eq!(heard(&voters, 580), [(1, 10)]);
         // A time before the frame (a driver's earlier reading) gives age zero.
         assert_eq!(heard(&voters, 500), [(1, 0), (9, 250)]);
+    }
+
+    #[test]
+    fn a_node_hears_the_other_voters_by_their_last_accepted_frame() {
+        let mut node = started(2, &[1, 2, 3]);
+        drain(&mut node);
+        let window = node.detection_window();
+        assert_eq!(window, Duration::from_millis(300), "6 ticks of 50 ms");
+        let heard = |node: &Node, at_ms: u64| -> Vec<(u64, u64)> {
+            node.heard(Instant::from_millis(at_ms))
+                .map(|h| (h.id, h.age.as_millis() as u64))
+                .collect()
+        };
+        assert_eq!(heard(&node, 0), []);
+        let (mut one, mut three) = (Sender::new(1), Sender::new(3));
+        node.handle_frame(
+            Instant::from_millis(10),
+            &one.frame(ServerState::Looking, vote_for(1, 0, 0), 1),
+        );
+        node.handle_frame(
+            Instant::from_millis(40),
+            &three.frame(ServerState::Looking, vote_for(3, 0, 0), 1),
+        );
+        // Our own frames (multicast loop) never make us heard.
+        let own = frames(&mut node);
+        node.handle_frame(Instant::from_millis(45), &own[0].repr);
+        assert_eq!(heard(&node, 52), [(1, 42), (3, 12)]);
+        assert_eq!(heard(&node, 310), [(3, 270)]);
+        assert_eq!(heard(&node, 340), []);
+        assert_eq!(
+            node.last_heard().collect::<Vec<_>>(),
+            [(1, Instant::from_millis(10)), (3, Instant::from_millis(40))]
+        );
+        // An unauthentic datagram is not heard either.
+        let mut bytes = [0u8; FRAME_LEN];
+        one.frame(ServerState::Looking, vote_for(1, 0, 0), 1)
+            .emit(&mut Packet::new_unchecked(&mut bytes[..]));
+        let mut keys = KeySet::disabled();
+        keys.add(1, b"eight bytes, twice: 0123456789abcdef")
+            .unwrap();
+        node.set_keys(keys);
+        assert!(node
+            .handle_datagram(Instant::from_millis(350), &bytes)
+            .is_err());
+        assert_eq!(heard(&node, 350), []);
     }
 
     #[test]
