@@ -382,17 +382,19 @@ impl Node {
             let Some(timer) = self.timers.first_expired(now) else {
                 return;
             };
+            let due = self.timers.get(timer).unwrap_or(now);
             self.timers.clear(timer);
-            self.fire(now, timer);
+            self.fire(now, timer, due);
         }
         debug_assert!(self.timers.first_expired(now).is_none(), "timer loop");
     }
 
-    fn fire(&mut self, now: Instant, timer: Timer) {
+    /// Act on `timer`, which was due at `due` (at or before `now`).
+    fn fire(&mut self, now: Instant, timer: Timer, due: Instant) {
         match (timer, self.role) {
             (Timer::Notification, Role::Looking(_)) => self.notification_expired(now),
             (Timer::Finalize, Role::Looking(_)) => self.finalize_expired(now),
-            (Timer::Heartbeat, Role::Leading(_)) => self.heartbeat(now),
+            (Timer::Heartbeat, Role::Leading(_)) => self.heartbeat(now, due),
             (Timer::LeaseEnd, Role::Leading(_)) => self.update_leadership(now),
             (Timer::SyncTimeout | Timer::InitTimeout, Role::Following(_) | Role::Leading(_)) => {
                 self.start_election(now)
