@@ -6,7 +6,9 @@
 //! - `randomized`: seeded random fault schedules (`VOTECAST_SIM_SEEDS`, `VOTECAST_SIM_SEED`);
 //! - `hostile`: forged, tampered and replayed frames, twins and floods, in the simulator;
 //! - `scale_sim`: election time and frame counts for 3 to 64 voters (`VOTECAST_SCALE_SEEDS`);
-//! - `fuzz_corpus`: the fuzz targets' committed corpora, replayed on stable.
+//! - `fuzz_corpus`: the fuzz targets' committed corpora, replayed on stable;
+//! - `fuzz_steps`: hand-written `core_sequence` scenarios for the fault steps, and random
+//!   scenarios for a bounded time (`VOTECAST_FUZZ_SECONDS`, `VOTECAST_FUZZ_SEED`).
 //!
 //! Run one suite with a path filter, e.g. `cargo test --test sim scenarios::`.
 //!
@@ -15,6 +17,7 @@
 mod faults;
 mod fle_rules;
 mod fuzz_corpus;
+mod fuzz_steps;
 mod hostile;
 mod randomized;
 mod scale_sim;
