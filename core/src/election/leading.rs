@@ -326,11 +326,11 @@ mod tests {
         node.handle_frame(t(30), &ack(&mut one, 1, Some(t(20))));
         let until = t(20) + node.config.lease_duration();
         assert_eq!(node.valid_until(), Some(until));
-        // A frame with our id from another process (a duplicate id) makes us leave at
-        // once, long before the lease we reported ends.
-        let mut twin = Sender::new(3);
-        twin.incarnation = 9;
-        node.handle_frame(t(40), &twin.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        // A frame with our id and incarnation that we never sent (a duplicate id) makes
+        // us leave at once, long before the lease we reported ends.
+        let mut twin = Sender::new(3).frame(ServerState::Looking, vote(3, 0, 0), 1);
+        twin.sequence = 1_000;
+        node.handle_frame(t(40), &twin);
         assert_eq!(node.state(), ServerState::Looking);
         // An application may act on the reported lease until it ends: no promise to
         // another leader before then, but one at its end.

@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use super::budget::TokenBucket;
 use super::config::{Config, ConfigError};
-use super::duplicate::{DuplicateId, OwnFrames, Quarantine};
+use super::duplicate::{DuplicateId, LaterProcess, OwnFrames, Quarantine};
 use super::following::Following;
 use super::leading::Leading;
 use super::looking::Looking;
@@ -89,6 +89,8 @@ pub struct Node {
     pub(super) own_frames: OwnFrames,
     /// Set while another board with our id is (or was recently) heard.
     pub(super) quarantine: Quarantine,
+    /// A process with our id and a later incarnation, watched for liveness.
+    pub(super) later_process: LaterProcess,
     pub(super) stats: Stats,
     /// Binds our leader time stamps to this process (see `outgoing::encode_echo`).
     pub(super) nonce: u64,
@@ -134,6 +136,7 @@ impl Node {
             last_election_time: None,
             own_frames: OwnFrames::NEW,
             quarantine: Quarantine::default(),
+            later_process: LaterProcess::default(),
             stats: Stats::default(),
             nonce: crate::rng::mix(default_nonce_seed(own_id, incarnation)),
             epoch_floor: 0,
@@ -396,6 +399,12 @@ impl Node {
             (Timer::Finalize, Role::Looking(_)) => self.finalize_expired(now),
             (Timer::Heartbeat, Role::Leading(_)) => self.heartbeat(now, due),
             (Timer::LeaseEnd, Role::Leading(_)) => self.update_leadership(now),
+            (Timer::SyncTimeout, Role::Following(follow)) => {
+                if let Some(i) = self.config.voter_index(follow.vote.leader) {
+                    self.voters[i].timed_out = true;
+                }
+                self.start_election(now)
+            }
             (Timer::SyncTimeout | Timer::InitTimeout, Role::Following(_) | Role::Leading(_)) => {
                 self.start_election(now)
             }
