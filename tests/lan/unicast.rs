@@ -22,7 +22,7 @@ use crate::EXE;
 /// Each agreement must come within this (generous: a loaded 2-core machine).
 const BOUND: Duration = Duration::from_secs(10);
 /// Cycles per transport for the figures.
-const CYCLES: usize = 3;
+const CYCLES: usize = 5;
 
 /// One cycle's figures.
 #[derive(Debug, Clone, Copy)]
