@@ -159,6 +159,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) interface: Option<String>,
     /// Multicast group [default: 239.192.77.77:7277]; IPv6 like [ff02::1:77]:7277 works too.
+    /// With --peers only its port (the peers' default) and family are used.
     #[arg(long, value_name = "ADDR:PORT")]
     pub(crate) group: Option<String>,
     /// Send to these addresses by unicast instead of to the group, e.g.
