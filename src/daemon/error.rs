@@ -39,6 +39,12 @@ pub enum DaemonError {
     /// An IPv4 group needs an IPv4 address on the interface to send from.
     #[error("interface {interface} has no IPv4 address, needed for an IPv4 multicast group")]
     NoIpv4Address { interface: String },
+    /// `--peers` needs an address of the peers' family on the interface to send from.
+    #[error("interface {interface} has no {family} address, needed to send to the --peers")]
+    NoPeerAddress {
+        interface: String,
+        family: &'static str,
+    },
     /// The UDP socket could not be created.
     #[error("cannot create a UDP socket: {0}")]
     CreateSocket(#[source] io::Error),
@@ -48,6 +54,14 @@ pub enum DaemonError {
         step: &'static str,
         interface: String,
         group: SocketAddr,
+        source: io::Error,
+    },
+    /// One step of the unicast (`--peers`) socket setup failed (`step` names the option).
+    #[error("{step} on interface {interface} for --peers (from {local}): {source}")]
+    UnicastSetup {
+        step: &'static str,
+        interface: String,
+        local: SocketAddr,
         source: io::Error,
     },
     /// The event loop's poller or signal handling failed (`what` names the call).

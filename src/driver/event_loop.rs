@@ -365,6 +365,18 @@ fn receive_all(io: &mut NodeIo, node: &mut Node) -> Result<(), DaemonError> {
     loop {
         match io.socket.recv_from(&mut buf) {
             Ok((len, from)) => {
+                if io.peers.as_ref().is_some_and(|p| !p.allows(from.ip())) {
+                    // A stray sender (or a node missing from the list): counted, and the
+                    // 1st, 2nd, 4th, 8th... logged, so a wrong list shows without a flood.
+                    io.stats.not_peer += 1;
+                    if io.stats.not_peer.is_power_of_two() {
+                        log::warn!(
+                            "dropped datagram from {from}: not in --peers ({} so far)",
+                            io.stats.not_peer
+                        );
+                    }
+                    continue;
+                }
                 let now = io.now();
                 let duplicates_before = node.stats().duplicate_id_frames;
                 match node.handle_datagram(now, &buf[..len]) {

@@ -1,4 +1,5 @@
-//! The driver: the mio event loop around one [`Node`] and its one UDP multicast socket.
+//! The driver: the mio event loop around one [`Node`] and its one UDP socket (multicast
+//! group, or unicast to the `--peers`).
 //!
 //! This is the only layer that reads the clock or touches the socket while running.
 //! Everything it needs (buffers, paths, the socket) is set up before the first frame; per
@@ -9,17 +10,21 @@
 //! Beside this file: [`event_loop`] (the loop, the signals' effects, the graceful
 //! handover), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
 //! state file and the hooks are given, a pure function), [`signals`], [`socket`]
-//! (multicast setup), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file
-//! is rewritten while nothing changes) and [`silence`] (the warning when no other voter
-//! is heard although our sends succeed).
+//! (multicast setup, and opening the socket of either transport), [`peers`] (the
+//! `--peers` list, own-address skipping and the source filter, pure), [`unicast`] (the
+//! unicast socket), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file is
+//! rewritten while nothing changes) and [`silence`] (the warning when no other voter is
+//! heard although our sends succeed).
 
 pub mod clock;
 mod event_loop;
+pub mod peers;
 pub mod publish;
 pub mod refresh;
 pub mod signals;
 pub mod silence;
 pub mod socket;
+pub mod unicast;
 pub mod zxid_file;
 
 use std::fmt;
@@ -39,10 +44,11 @@ use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange}
 use votecast_core::wire::FRAME_LEN;
 
 use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
+use self::peers::{Peers, Transport};
 use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
 use self::silence::SilenceWatch;
-pub use self::socket::open_multicast_socket;
+pub use self::socket::{open_multicast_socket, open_socket};
 use self::zxid_file::ZxidFile;
 
 /// Larger than a frame, so an oversized datagram arrives truncated and is rejected as
@@ -58,12 +64,18 @@ pub struct DriverStats {
     pub send_errors: u64,
     /// Frames dropped for a missing or bad authentication tag (for the log rate limit).
     pub unauthentic: u64,
+    /// Datagrams dropped because their source is not in `--peers`.
+    pub not_peer: u64,
 }
 
 /// Everything the loop touches besides the node: the socket, the files, the hooks, the clock.
 struct NodeIo {
     socket: UdpSocket,
-    group: SocketAddr,
+    /// Where every frame goes: the group, or every peer but this node (fixed at start, so
+    /// a send allocates nothing).
+    destinations: Vec<SocketAddr>,
+    /// With `--peers`: only their frames are accepted.
+    peers: Option<Peers>,
     data_dir: Option<DataDir>,
     state_file: Option<StateFileWriter>,
     hooks: Option<HookRunner>,
@@ -137,23 +149,26 @@ impl NodeIo {
         dir.store_epochs(&epochs).map_err(DaemonError::StoreEpochs)
     }
 
+    /// Sends `frame` to every destination; a failure for one does not stop the others.
     fn send(&mut self, frame: &[u8; FRAME_LEN]) {
-        match self.socket.send_to(frame, self.group) {
-            Ok(_) => self.last_send_ok = Some(self.now()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Never queue: the next frame carries the newer state anyway.
-                self.stats.sends_dropped += 1;
-            }
-            Err(e) => {
-                self.last_send_failed = Some(self.now());
-                self.stats.send_errors += 1;
-                // 1st, 2nd, 4th, 8th... failure: visible, but no log flood while a link is down.
-                if self.stats.send_errors.is_power_of_two() {
-                    log::warn!(
-                        "send to {} failed ({} failures so far): {e}",
-                        self.group,
-                        self.stats.send_errors
-                    );
+        for to in &self.destinations {
+            match self.socket.send_to(frame, *to) {
+                Ok(_) => self.last_send_ok = Some(self.clock.core()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Never queue: the next frame carries the newer state anyway.
+                    self.stats.sends_dropped += 1;
+                }
+                Err(e) => {
+                    self.last_send_failed = Some(self.clock.core());
+                    self.stats.send_errors += 1;
+                    // 1st, 2nd, 4th, 8th... failure: visible, but no log flood while a link
+                    // is down or a peer unreachable.
+                    if self.stats.send_errors.is_power_of_two() {
+                        log::warn!(
+                            "send to {to} failed ({} failures so far): {e}",
+                            self.stats.send_errors
+                        );
+                    }
                 }
             }
         }
@@ -259,8 +274,9 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         // Memory only: a random incarnation of this process's own (see the function).
         None => (Epochs::default(), fresh_incarnation()),
     };
-    let socket = open_multicast_socket(&settings.interface, settings.group)?;
-    let socket = UdpSocket::from_std(socket.into());
+    let transport = settings.transport();
+    let opened = open_socket(&settings.interface, &transport)?;
+    let socket = UdpSocket::from_std(opened.socket.into());
     let mut node = Node::new(settings.election.clone(), epochs, incarnation)?;
     node.set_process_nonce(process_nonce());
     node.set_epoch_floor(epoch_floor(started.unix_ms));
@@ -278,7 +294,11 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     let silence = SilenceWatch::new(clock.core(), NodeIo::silence_threshold(&node));
     let mut io = NodeIo {
         socket,
-        group: settings.group,
+        destinations: opened.destinations,
+        peers: match transport {
+            Transport::Unicast(peers) => Some(peers),
+            Transport::Multicast(_) => None,
+        },
         data_dir,
         state_file: settings.state_file.clone().map(StateFileWriter::new),
         hooks: settings
@@ -308,11 +328,14 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
 /// frames are authenticated.
 fn log_start(settings: &RunSettings, incarnation: u32, epochs: Epochs) {
     let election = &settings.election;
+    let transport = match &settings.peers {
+        Some(peers) => format!("unicast to --peers {:?}", peers.addrs()),
+        None => format!("group {}", settings.group),
+    };
     log::info!(
-        "node {} ({}) starting: incarnation {incarnation}, group {} on {}, voters {:?}, epochs {:?}",
+        "node {} ({}) starting: incarnation {incarnation}, {transport} on {}, voters {:?}, epochs {:?}",
         election.id,
         if settings.is_observer() { "observer" } else { "voter" },
-        settings.group,
         settings.interface,
         election.voters,
         epochs
@@ -346,7 +369,7 @@ fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
     log::info!(
         "node {}: {what}; frames received {}, sent {}, malformed {}, other cluster {}, \
          unauthenticated {}, bad tags {}, stale {}, throttled {}, own id from elsewhere {}, \
-         sends dropped {}, send errors {}, elections {}",
+         not from --peers {}, sends dropped {}, send errors {}, elections {}",
         node.id(),
         stats.frames_received,
         stats.frames_sent,
@@ -357,6 +380,7 @@ fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
         stats.stale_frames,
         stats.throttled,
         stats.duplicate_id_frames,
+        driver.not_peer,
         driver.sends_dropped,
         driver.send_errors,
         stats.elections_started

@@ -35,12 +35,15 @@
 //!
 //! This file owns the tests, the seed selection and the report; `lan/drive.rs` runs one
 //! schedule end to end and `lan/run.rs` holds the state of a schedule in progress.
+//! `lan/unicast.rs` holds the `--peers` tests and multicast on a bridge that drops it or
+//! snoops IGMP.
 
 mod drive;
 mod netns;
 mod record;
 mod run;
 mod schedule;
+mod unicast;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

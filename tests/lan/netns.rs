@@ -378,6 +378,11 @@ impl Lan {
 
     /// Start `votecast run` for node `i` inside its namespace (data dir kept).
     pub fn start(&mut self, i: usize) -> Result<u32, String> {
+        self.start_with(i, &[])
+    }
+
+    /// [`Lan::start`] with `extra` arguments after the harness's own (`--peers ...`).
+    pub fn start_with(&mut self, i: usize, extra: &[String]) -> Result<u32, String> {
         assert!(self.procs[i - 1].is_none(), "node {i} already runs");
         let voters: Vec<String> = (1..=self.n).map(|v| v.to_string()).collect();
         let log = fs::OpenOptions::new()
@@ -409,6 +414,7 @@ impl Lan {
                     .iter()
                     .flat_map(|k| [OsStr::new("--key-file"), k.as_os_str()]),
             )
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
@@ -516,5 +522,103 @@ impl Drop for Lan {
             }
         }
         // The files go last (the `files` field drops after this), once nothing runs.
+    }
+}
+
+/// Name of the nftables table that drops multicast in the bridge namespace.
+const NFT_BRIDGE_TABLE: &str = "vclan_nomcast";
+
+/// The bridge itself: a bridge that loses multicast, and IGMP snooping.
+impl Lan {
+    /// Make the bridge drop every multicast frame it would forward (a switch or access
+    /// point that does not carry multicast), keeping broadcast (ARP) and unicast: an
+    /// nftables `bridge` table in the bridge namespace, with counters.
+    pub fn drop_multicast_on_bridge(&self) -> Result<(), String> {
+        let script = format!(
+            "table bridge {NFT_BRIDGE_TABLE} {{\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n    ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 ether daddr != ff:ff:ff:ff:ff:ff counter drop\n    ip daddr 224.0.0.0/4 counter drop\n  }}\n}}\n"
+        );
+        run_with_input(
+            Command::new("ip").args(["netns", "exec", &self.bridge, "nft", "-f", "-"]),
+            Some(&script),
+        )
+        .map(drop)
+    }
+
+    /// Packets the rules of [`Lan::drop_multicast_on_bridge`] dropped so far.
+    pub fn bridge_multicast_drops(&self) -> Result<u64, String> {
+        let out = run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.bridge,
+            "nft",
+            "list",
+            "table",
+            "bridge",
+            NFT_BRIDGE_TABLE,
+        ]))?;
+        let mut total = 0;
+        for line in out.lines() {
+            let mut words = line.split_whitespace();
+            while let Some(word) = words.next() {
+                if word == "packets" {
+                    total += words
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .unwrap_or(0);
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Turn IGMP snooping on with the bridge as the querier, and check that it took.
+    pub fn snooping_with_querier(&self) -> Result<(), String> {
+        let br = &self.bridge;
+        ip(&[
+            "-n",
+            br,
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "1",
+            "mcast_querier",
+            "1",
+        ])?;
+        let details = ip(&["-n", br, "-d", "link", "show", "br0"])?;
+        if !details.contains("mcast_snooping 1") || !details.contains("mcast_querier 1") {
+            return Err(format!(
+                "bridge br0 in {br}: snooping/querier not on:\n{details}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Host `i`'s IPv6 link-local address on its interface (wait for it first with
+    /// [`Lan::wait_ipv6_link_local`]).
+    pub fn ipv6_link_local(&self, i: usize) -> Result<String, String> {
+        let out = ip(&[
+            "-n",
+            &self.hosts[i - 1],
+            "-6",
+            "addr",
+            "show",
+            "dev",
+            HOST_IF,
+        ])?;
+        out.split_whitespace()
+            .skip_while(|w| *w != "inet6")
+            .nth(1)
+            .filter(|a| a.starts_with("fe80:"))
+            .and_then(|a| a.split('/').next())
+            .map(str::to_owned)
+            .ok_or(format!("host {i}: no IPv6 link-local address:\n{out}"))
+    }
+
+    /// The bridge's multicast database (`bridge mdb show`): the groups snooping learned.
+    pub fn bridge_mdb(&self) -> Result<String, String> {
+        run(Command::new("bridge").args(["-n", &self.bridge, "mdb", "show"]))
     }
 }
