@@ -1,4 +1,6 @@
 //! The driver: the mio event loop around one [`Node`] and its one UDP multicast socket.
+//! The socket exists while `--interface` is usable; [`link`] re-opens or closes it as the
+//! interface comes, goes and changes, and the node runs on its timers either way.
 //!
 //! This is the only layer that reads the clock or touches the socket while running.
 //! Everything it needs (buffers, paths, the socket) is set up before the first frame; per
@@ -7,13 +9,14 @@
 //! are written synchronously before any later output, as the core requires.
 //!
 //! Beside this file: [`event_loop`] (the loop, the signals' effects, the graceful
-//! handover), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
+//! handover), [`link`] (the interface watcher), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
 //! state file and the hooks are given, a pure function), [`signals`], [`socket`]
 //! (multicast setup), [`zxid_file`] (`--zxid-file`) and [`refresh`] (when the state file
 //! is rewritten while nothing changes).
 
 pub mod clock;
 mod event_loop;
+pub mod link;
 pub mod publish;
 pub mod refresh;
 pub mod signals;
@@ -39,7 +42,8 @@ use votecast_core::wire::FRAME_LEN;
 use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
 use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
-pub use self::socket::open_multicast_socket;
+use self::link::{Link, LinkWatch};
+pub use self::socket::{open_multicast_socket, open_socket};
 use self::zxid_file::ZxidFile;
 
 /// Larger than a frame, so an oversized datagram arrives truncated and is rejected as
@@ -53,14 +57,21 @@ const HOOK_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub struct DriverStats {
     pub sends_dropped: u64,
     pub send_errors: u64,
+    /// Frames not sent because the interface was unusable (no socket).
+    pub sends_unlinked: u64,
     /// Frames dropped for a missing or bad authentication tag (for the log rate limit).
     pub unauthentic: u64,
 }
 
 /// Everything the loop touches besides the node: the socket, the files, the hooks, the clock.
 struct NodeIo {
-    socket: UdpSocket,
+    /// None while the interface is unusable (see [`link`]).
+    socket: Option<UdpSocket>,
     group: SocketAddr,
+    link: LinkWatch,
+    /// Send errors since the interface last came back (the log's rate limit counts these,
+    /// so a new outage is logged from its first error again).
+    send_errors_logged: u64,
     data_dir: Option<DataDir>,
     state_file: Option<StateFileWriter>,
     hooks: Option<HookRunner>,
@@ -128,7 +139,12 @@ impl NodeIo {
     }
 
     fn send(&mut self, frame: &[u8; FRAME_LEN]) {
-        match self.socket.send_to(frame, self.group) {
+        let Some(socket) = self.socket.as_ref() else {
+            // The interface is unusable; its loss was logged once.
+            self.stats.sends_unlinked += 1;
+            return;
+        };
+        match socket.send_to(frame, self.group) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // Never queue: the next frame carries the newer state anyway.
@@ -136,12 +152,16 @@ impl NodeIo {
             }
             Err(e) => {
                 self.stats.send_errors += 1;
-                // 1st, 2nd, 4th, 8th... failure: visible, but no log flood while a link is down.
-                if self.stats.send_errors.is_power_of_two() {
+                self.send_errors_logged += 1;
+                // A link that vanished under the socket: re-check it (bounded in rate).
+                self.link.suspect |= link::is_link_error(&e);
+                // 1st, 2nd, 4th, 8th... failure since the interface last came back:
+                // visible, but no log flood while a link is broken.
+                if self.send_errors_logged.is_power_of_two() {
                     log::warn!(
                         "send to {} failed ({} failures so far): {e}",
                         self.group,
-                        self.stats.send_errors
+                        self.send_errors_logged
                     );
                 }
             }
@@ -248,8 +268,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         // Memory only: a random incarnation of this process's own (see the function).
         None => (Epochs::default(), fresh_incarnation()),
     };
-    let socket = open_multicast_socket(&settings.interface, settings.group)?;
-    let socket = UdpSocket::from_std(socket.into());
+    let (link, socket) = open_at_start(&settings.interface, settings.group)?;
     let mut node = Node::new(settings.election.clone(), epochs, incarnation)?;
     node.set_process_nonce(process_nonce());
     node.set_epoch_floor(epoch_floor(started.unix_ms));
@@ -267,6 +286,8 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     let mut io = NodeIo {
         socket,
         group: settings.group,
+        link,
+        send_errors_logged: 0,
         data_dir,
         state_file: settings.state_file.clone().map(StateFileWriter::new),
         hooks: settings
@@ -286,6 +307,45 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         hooks.shutdown(HOOK_SHUTDOWN_GRACE);
     }
     result
+}
+
+/// The interface watcher and, if the interface is usable, the socket. An interface that
+/// does not exist yet, is down or has no address is waited for (logged once); any other
+/// failure to open the socket is a runtime error.
+fn open_at_start(
+    interface: &str,
+    group: SocketAddr,
+) -> Result<(LinkWatch, Option<UdpSocket>), DaemonError> {
+    // Subscribed before the first look, so no change in between is missed.
+    let mut watch = LinkWatch::new(interface, group.is_ipv4());
+    let found = link::probe(interface, group.is_ipv4()).unwrap_or(Link::Absent);
+    watch.link = found;
+    let socket = match found {
+        Link::Usable(binding) => match open_socket(interface, group) {
+            Ok(socket) => {
+                watch.bound = Some(binding);
+                Some(UdpSocket::from_std(socket.into()))
+            }
+            Err(e) if e.is_link_unready() => {
+                log::warn!("{e}: waiting for interface {interface}; LOOKING and silent meanwhile");
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        Link::Absent => {
+            log::warn!(
+                "interface {interface} does not exist (yet): waiting for it; LOOKING and \
+                 silent meanwhile"
+            );
+            None
+        }
+        _ => {
+            let line = link::change_line(interface, Link::Absent, found);
+            log::warn!("{}", line.map(|l| l.to_string()).unwrap_or_default());
+            None
+        }
+    };
+    Ok((watch, socket))
 }
 
 /// The start-up line: who we are, where we listen, the epochs we start from, and whether
@@ -330,7 +390,8 @@ fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
     log::info!(
         "node {}: {what}; frames received {}, sent {}, malformed {}, other cluster {}, \
          unauthenticated {}, bad tags {}, stale {}, throttled {}, own id from elsewhere {}, \
-         sends dropped {}, send errors {}, elections {}",
+         sends dropped {}, send errors {}, not sent without a usable interface {}, \
+         elections {}",
         node.id(),
         stats.frames_received,
         stats.frames_sent,
@@ -343,6 +404,7 @@ fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
         stats.duplicate_id_frames,
         driver.sends_dropped,
         driver.send_errors,
+        driver.sends_unlinked,
         stats.elections_started
     );
 }

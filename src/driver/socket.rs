@@ -1,5 +1,6 @@
-//! The multicast socket: group membership on one interface, sending pinned to that
-//! interface, TTL / hop limit 1.
+//! The node's socket: [`open_socket`] is the one place it is opened, at start and
+//! whenever the interface changes (see `link`). Today that is the multicast socket: group
+//! membership on one interface, sending pinned to that interface, TTL / hop limit 1.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
@@ -7,6 +8,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
 use crate::daemon::DaemonError;
+
+/// Opens the node's socket for `interface` and `group`, non-blocking. Every (re-)open goes
+/// through here, so another transport (unicast peers) plugs in here and nowhere else.
+pub fn open_socket(interface: &str, group: SocketAddr) -> Result<Socket, DaemonError> {
+    open_multicast_socket(interface, group)
+}
 
 /// Open the multicast socket: bound to the group port with SO_REUSEADDR/SO_REUSEPORT so
 /// several nodes share a host, joined on `interface` only, sending through `interface`
