@@ -127,7 +127,10 @@ mod tests {
         };
         assert!(std::error::Error::source(&read).is_some());
         assert!(!read.is_link_unready());
-        assert!(!setup.is_link_unready(), "permission denied is not the link");
+        assert!(
+            !setup.is_link_unready(),
+            "permission denied is not the link"
+        );
         let gone = DaemonError::SocketSetup {
             step: "joining the group",
             interface: "lan0".into(),

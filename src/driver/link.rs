@@ -131,7 +131,11 @@ pub fn decide(bound: Option<Binding>, link: Link, force: bool) -> Action {
 /// The log line for a change of the interface from `was` to `now`; `None` if nothing
 /// changed.
 pub fn change_line(interface: &str, was: Link, now: Link) -> Option<ChangeLine<'_>> {
-    (was != now).then_some(ChangeLine { interface, was, now })
+    (was != now).then_some(ChangeLine {
+        interface,
+        was,
+        now,
+    })
 }
 
 /// See [`change_line`].
@@ -169,13 +173,19 @@ impl fmt::Display for ChangeLine<'_> {
         const SILENT: &str = "not sending until it is back; the cluster sees this node as gone";
         match (self.was, self.now) {
             (_, Link::Absent) => write!(f, "interface {name} is gone: {SILENT}"),
-            (_, Link::Down { index }) => write!(f, "interface {name} (index {index}) is down: {SILENT}"),
+            (_, Link::Down { index }) => {
+                write!(f, "interface {name} (index {index}) is down: {SILENT}")
+            }
             (_, Link::NoAddress { index }) => write!(
                 f,
                 "interface {name} (index {index}) has no IPv4 address: {SILENT}"
             ),
             (Link::Usable(old), Link::Usable(new)) => {
-                write!(f, "interface {name} changed (index {} -> {}", old.index, new.index)?;
+                write!(
+                    f,
+                    "interface {name} changed (index {} -> {}",
+                    old.index, new.index
+                )?;
                 if let (Some(a), Some(b)) = (old.ipv4, new.ipv4) {
                     write!(f, ", address {a} -> {b}")?;
                 }
@@ -376,7 +386,13 @@ impl NodeIo {
     /// Replaces the socket with one opened for `binding`. `changed`: the interface came
     /// back or changed (not a re-open forced by send errors), so the send-error log
     /// counts from 1 again.
-    fn open_socket(&mut self, registry: &Registry, binding: Binding, node: &mut Node, changed: bool) {
+    fn open_socket(
+        &mut self,
+        registry: &Registry,
+        binding: Binding,
+        node: &mut Node,
+        changed: bool,
+    ) {
         self.close_socket(registry);
         let opened = open_socket(&self.link.interface, self.group).and_then(|s| {
             let mut socket = UdpSocket::from_std(s.into());
@@ -496,10 +512,16 @@ mod tests {
 
     #[test]
     fn link_errors_are_recognised() {
-        for errno in [nix::libc::ENODEV, nix::libc::ENETUNREACH, nix::libc::EADDRNOTAVAIL] {
+        for errno in [
+            nix::libc::ENODEV,
+            nix::libc::ENETUNREACH,
+            nix::libc::EADDRNOTAVAIL,
+        ] {
             assert!(is_link_error(&io::Error::from_raw_os_error(errno)));
         }
-        assert!(!is_link_error(&io::Error::from_raw_os_error(nix::libc::EPERM)));
+        assert!(!is_link_error(&io::Error::from_raw_os_error(
+            nix::libc::EPERM
+        )));
         assert!(!is_link_error(&io::Error::from(io::ErrorKind::WouldBlock)));
     }
 

@@ -40,9 +40,9 @@ use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange}
 use votecast_core::wire::FRAME_LEN;
 
 use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
+use self::link::{Link, LinkWatch};
 use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
-use self::link::{Link, LinkWatch};
 pub use self::socket::{open_multicast_socket, open_socket};
 use self::zxid_file::ZxidFile;
 
