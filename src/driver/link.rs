@@ -34,7 +34,7 @@ use super::socket::open_socket;
 use super::NodeIo;
 use crate::logging::{RateLimit, WARN_EVERY};
 use crate::netlink::socket::is_overrun;
-use crate::netlink::wire::{Message, Messages};
+use crate::netlink::wire::{LinkMessage, Message, Messages};
 use crate::netlink::{groups, RouteSocket};
 
 /// The node's UDP socket in the poller.
@@ -222,6 +222,10 @@ pub(super) struct LinkWatch {
     pub(super) bound: Option<Binding>,
     /// A notification concerned the interface (or some were lost): check it.
     dirty: bool,
+    /// The interface was deleted, or notifications were lost: the socket may be stale
+    /// even if the interface looks the same at the next check (deleted and recreated
+    /// with the same index and address, which drops the group membership): re-open it.
+    stale: bool,
     /// Sends failed with a link error: re-check and re-open.
     pub(super) suspect: bool,
     last_check: Option<Instant>,
@@ -252,6 +256,7 @@ impl LinkWatch {
             link: Link::Absent,
             bound: None,
             dirty: false,
+            stale: false,
             suspect: false,
             last_check: None,
             last_forced: None,
@@ -281,6 +286,7 @@ impl LinkWatch {
                 Err(e) if is_overrun(&e) => {
                     log::debug!("netlink: notifications lost ({e}): re-checking the interface");
                     self.dirty = true;
+                    self.stale = true;
                     continue;
                 }
                 Err(e) => {
@@ -290,10 +296,14 @@ impl LinkWatch {
                 }
             };
             for message in Messages::new(&self.buf[..len]) {
+                let ours = |l: &LinkMessage| {
+                    l.name == Some(self.interface.as_bytes()) || Some(l.index) == self.link.index()
+                };
                 let concerns_us = match message.and_then(|(h, p)| Message::parse(&h, p)) {
-                    Ok(Message::NewLink(l) | Message::DelLink(l)) => {
-                        l.name == Some(self.interface.as_bytes())
-                            || Some(l.index) == self.link.index()
+                    Ok(Message::NewLink(l)) => ours(&l),
+                    Ok(Message::DelLink(l)) => {
+                        self.stale |= ours(&l);
+                        ours(&l)
                     }
                     Ok(Message::NewAddress(a) | Message::DelAddress(a)) => {
                         Some(a.index) == self.link.index()
@@ -347,23 +357,31 @@ impl NodeIo {
         if !self.link.due(now) {
             return;
         }
-        let force = self.link.suspect
+        let stale = std::mem::take(&mut self.link.stale);
+        let suspect = std::mem::take(&mut self.link.suspect)
             && self
                 .link
                 .last_forced
                 .is_none_or(|t| now.saturating_duration_since(t) >= RECHECK);
-        self.link.suspect = false;
         let was = self.link.link;
         let link = self.link.check(now);
-        let action = decide(self.link.bound, link, force);
-        if force && action != Action::Close {
+        let action = decide(self.link.bound, link, stale || suspect);
+        if suspect && action != Action::Close {
             self.link.last_forced = Some(now);
         }
         match action {
             Action::Keep => {}
             Action::Close => self.close_socket(registry),
+            Action::Open(binding) if stale && was == link => {
+                log::info!(
+                    "interface {} was deleted and recreated (or notifications were lost): \
+                     re-opening the socket",
+                    self.link.interface
+                );
+                self.open_socket(registry, binding, node, true);
+            }
             Action::Open(binding) => {
-                if force && was == link {
+                if suspect && was == link {
                     if let Some(s) = self.link.forced_reopens.allow(std::time::Instant::now()) {
                         log::warn!(
                             "sends on interface {} fail: re-opening the socket{s}",

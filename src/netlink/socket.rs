@@ -102,3 +102,74 @@ impl Source for RouteSocket {
         SourceFd(&self.fd.as_raw_fd()).deregister(registry)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::wire::{emit_message, flags, kind, Header, Message, Messages};
+
+    #[test]
+    fn lost_notifications_are_recognised() {
+        assert!(is_overrun(&io::Error::from_raw_os_error(
+            nix::libc::ENOBUFS
+        )));
+        assert!(is_overrun(&io::Error::new(
+            io::ErrorKind::InvalidData,
+            "cut"
+        )));
+        assert!(!is_overrun(&io::Error::from(io::ErrorKind::WouldBlock)));
+    }
+
+    #[test]
+    fn a_dump_of_the_links_names_lo() {
+        // Subscribed but idle: nothing queued, and the socket does not block.
+        let socket = RouteSocket::open(groups::LINK).expect("netlink socket");
+        let mut buf = vec![0u8; 32 * 1024];
+        assert_eq!(
+            socket.recv(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        // RTM_GETLINK dump (an ifinfomsg of zeros): the kernel's real messages parse.
+        let header = Header {
+            message_type: kind::GET_LINK,
+            flags: flags::REQUEST | flags::DUMP,
+            sequence: 9,
+            port: 0,
+        };
+        let mut request = [0u8; 32];
+        let len = emit_message(&mut request, header, |b| {
+            b[..16].fill(0);
+            Ok(16)
+        })
+        .unwrap();
+        socket.send(&request[..len]).expect("send the request");
+        let lo = nix::net::if_::if_nametoindex("lo").unwrap();
+        let mut seen_lo = false;
+        for _ in 0..1000 {
+            let n = match socket.recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    continue;
+                }
+                Err(e) => panic!("{e}"),
+            };
+            for m in Messages::new(&buf[..n]) {
+                let (h, p) = m.unwrap();
+                match Message::parse(&h, p).unwrap() {
+                    Message::NewLink(l) if l.index == lo => {
+                        assert_eq!(l.name, Some(&b"lo"[..]));
+                        assert_eq!(h.sequence, 9);
+                        seen_lo = true;
+                    }
+                    Message::Done => {
+                        assert!(seen_lo, "lo in the dump");
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        panic!("no end of the dump");
+    }
+}

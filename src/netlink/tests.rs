@@ -41,7 +41,7 @@ fn one(buf: &[u8]) -> Message<'_> {
 #[test]
 fn a_link_message_parses() {
     let packet = Packet::new_checked(&NEW_LINK[..]).unwrap();
-    assert_eq!(packet.len(), 52);
+    assert_eq!(packet.length(), 52);
     assert_eq!(packet.message_type(), kind::NEW_LINK);
     assert_eq!(packet.payload().len(), 36);
     let Message::NewLink(link) = one(&NEW_LINK) else {

@@ -145,14 +145,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if len < HEADER_LEN {
             return Err(Error::Truncated);
         }
-        let declared = packet.len() as usize;
+        let declared = packet.length() as usize;
         if declared < HEADER_LEN || declared > len {
             return Err(Error::BadLength);
         }
         Ok(packet)
     }
 
-    pub fn len(&self) -> u32 {
+    pub fn length(&self) -> u32 {
         u32_at(self.buffer.as_ref(), 0)
     }
     pub fn message_type(&self) -> u16 {
@@ -169,12 +169,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// The bytes after the header, up to the length field.
     pub fn payload(&self) -> &[u8] {
-        &self.buffer.as_ref()[HEADER_LEN..self.len() as usize]
+        &self.buffer.as_ref()[HEADER_LEN..self.length() as usize]
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    pub fn set_len(&mut self, v: u32) {
+    pub fn set_length(&mut self, v: u32) {
         self.buffer.as_mut()[0..4].copy_from_slice(&v.to_ne_bytes());
     }
     pub fn set_message_type(&mut self, v: u16) {
@@ -225,7 +225,7 @@ pub fn emit_message(
     let body_len = body(&mut buf[HEADER_LEN..])?;
     let len = HEADER_LEN + body_len;
     let mut packet = Packet::new_unchecked(&mut buf[..len]);
-    packet.set_len(len as u32);
+    packet.set_length(len as u32);
     packet.set_message_type(header.message_type);
     packet.set_flags(header.flags);
     packet.set_sequence(header.sequence);
@@ -261,7 +261,7 @@ impl<'a> Iterator for Messages<'a> {
                 return Some(Err(e));
             }
         };
-        let len = packet.len() as usize;
+        let len = packet.length() as usize;
         self.rest = &rest[align(len).min(rest.len())..];
         Some(Ok((Header::parse(&packet), &rest[HEADER_LEN..len])))
     }

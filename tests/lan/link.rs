@@ -9,6 +9,7 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use votecast::daemon::state_file::read_state_file;
 use votecast::daemon::unix_now_ms;
 
@@ -147,6 +148,29 @@ fn interface_deleted_and_recreated_rejoins() {
     println!(
         "link: interface recreated (same index) -> full cluster in {:.1} ms",
         took.as_secs_f64() * 1e3
+    );
+    // The same again while the node is stopped, so that it reads the deletion and the
+    // recreation together and finds the interface as it was: the deletion alone took the
+    // group membership with it, so the socket must be re-opened anyway.
+    lan.signal(f, Signal::SIGSTOP).expect("SIGSTOP");
+    let recreated = lan
+        .delete_link(f)
+        .and_then(|()| lan.recreate_link(f, Some(index), None));
+    lan.signal(f, Signal::SIGCONT).expect("SIGCONT");
+    recreated.expect("delete and recreate");
+    let (_, _, took) = await_full(&mut lan, &all, epoch, REJOIN_BOUND, "recreated unseen");
+    // A follower that cannot hear its leader times out after sync-limit (300 ms).
+    sleep(Duration::from_millis(1_000));
+    let (_, _, _) = await_full(&mut lan, &all, epoch, Duration::ZERO, "still hearing");
+    println!(
+        "link: interface recreated while the node was stopped -> full cluster in {:.1} ms",
+        took.as_secs_f64() * 1e3
+    );
+    assert_eq!(
+        count(&lan, f, "was deleted and recreated"),
+        1,
+        "{}",
+        lan.log(f)
     );
     for (i, outages) in [(l, 1), (f, 1)] {
         assert_eq!(count(&lan, i, "is gone"), outages, "{}", lan.log(i));
