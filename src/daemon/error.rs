@@ -93,6 +93,21 @@ impl DaemonError {
             _ => EXIT_RUNTIME,
         }
     }
+
+    /// Does this error mean that the interface is not (or no longer) usable: absent,
+    /// down, without its address, or gone while the socket was set up? Then the daemon
+    /// waits for the interface instead of exiting.
+    pub fn is_link_unready(&self) -> bool {
+        use nix::libc::{EADDRNOTAVAIL, ENETDOWN, ENETUNREACH, ENODEV, ENXIO};
+        match self {
+            DaemonError::InterfaceNotFound { .. } | DaemonError::NoIpv4Address { .. } => true,
+            DaemonError::SocketSetup { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(ENODEV | ENXIO | ENETDOWN | ENETUNREACH | EADDRNOTAVAIL)
+            ),
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +140,23 @@ mod tests {
             source: io::Error::from(io::ErrorKind::NotFound),
         };
         assert!(std::error::Error::source(&read).is_some());
+        assert!(!read.is_link_unready());
+        assert!(
+            !setup.is_link_unready(),
+            "permission denied is not the link"
+        );
+        let gone = DaemonError::SocketSetup {
+            step: "joining the group",
+            interface: "lan0".into(),
+            group: "239.1.2.3:7000".parse().unwrap(),
+            source: io::Error::from_raw_os_error(nix::libc::ENODEV),
+        };
+        assert!(gone.is_link_unready());
+        let no_address = DaemonError::NoIpv4Address {
+            interface: "lan0".into(),
+        };
+        assert!(no_address.is_link_unready());
+        assert_eq!(no_address.exit_code(), EXIT_RUNTIME);
         assert!(read.to_string().contains("/run/x.json"));
     }
 }

@@ -1,5 +1,7 @@
 //! The driver: the mio event loop around one [`Node`] and its one UDP socket (multicast
-//! group, or unicast to the `--peers`).
+//! group, or unicast to the `--peers`). The socket exists while `--interface` is usable;
+//! [`link`] re-opens or closes it as the interface comes, goes and changes, and the node
+//! runs on its timers either way.
 //!
 //! This is the only layer that reads the clock or touches the socket while running.
 //! Everything it needs (buffers, paths, the socket) is set up before the first frame; per
@@ -8,7 +10,7 @@
 //! are written synchronously before any later output, as the core requires.
 //!
 //! Beside this file: [`event_loop`] (the loop, the signals' effects, the graceful
-//! handover), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
+//! handover), [`link`] (the interface watcher), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
 //! state file and the hooks are given, a pure function), [`signals`], [`socket`]
 //! (multicast setup, and opening the socket of either transport), [`peers`] (the
 //! `--peers` list, own-address skipping and the source filter, pure), [`unicast`] (the
@@ -18,6 +20,7 @@
 
 pub mod clock;
 mod event_loop;
+pub mod link;
 pub mod peers;
 pub mod publish;
 pub mod refresh;
@@ -44,11 +47,12 @@ use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange}
 use votecast_core::wire::FRAME_LEN;
 
 use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
+use self::link::{Link, LinkWatch};
 use self::peers::{Peers, Transport};
 use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
 use self::silence::SilenceWatch;
-pub use self::socket::{open_multicast_socket, open_socket};
+pub use self::socket::{open_multicast_socket, open_socket, Opened};
 use self::zxid_file::ZxidFile;
 
 /// Larger than a frame, so an oversized datagram arrives truncated and is rejected as
@@ -62,6 +66,8 @@ const HOOK_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub struct DriverStats {
     pub sends_dropped: u64,
     pub send_errors: u64,
+    /// Frames not sent because the interface was unusable (no socket).
+    pub sends_unlinked: u64,
     /// Frames dropped for a missing or bad authentication tag (for the log rate limit).
     pub unauthentic: u64,
     /// Datagrams dropped because their source is not in `--peers`.
@@ -70,12 +76,19 @@ pub struct DriverStats {
 
 /// Everything the loop touches besides the node: the socket, the files, the hooks, the clock.
 struct NodeIo {
-    socket: UdpSocket,
-    /// Where every frame goes: the group, or every peer but this node (fixed at start, so
-    /// a send allocates nothing).
+    /// None while the interface is unusable (see [`link`]).
+    socket: Option<UdpSocket>,
+    /// The transport the socket is (re-)opened for.
+    transport: Transport,
+    /// Where every frame goes: the group, or every peer but this node (set when the
+    /// socket is opened, so a send allocates nothing).
     destinations: Vec<SocketAddr>,
     /// With `--peers`: only their frames are accepted.
     peers: Option<Peers>,
+    link: LinkWatch,
+    /// Send errors since the interface last came back (the log's rate limit counts these,
+    /// so a new outage is logged from its first error again).
+    send_errors_logged: u64,
     data_dir: Option<DataDir>,
     state_file: Option<StateFileWriter>,
     hooks: Option<HookRunner>,
@@ -151,8 +164,13 @@ impl NodeIo {
 
     /// Sends `frame` to every destination; a failure for one does not stop the others.
     fn send(&mut self, frame: &[u8; FRAME_LEN]) {
+        let Some(socket) = self.socket.as_ref() else {
+            // The interface is unusable; its loss was logged once.
+            self.stats.sends_unlinked += 1;
+            return;
+        };
         for to in &self.destinations {
-            match self.socket.send_to(frame, *to) {
+            match socket.send_to(frame, *to) {
                 Ok(_) => self.last_send_ok = Some(self.clock.core()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Never queue: the next frame carries the newer state anyway.
@@ -161,12 +179,16 @@ impl NodeIo {
                 Err(e) => {
                     self.last_send_failed = Some(self.clock.core());
                     self.stats.send_errors += 1;
-                    // 1st, 2nd, 4th, 8th... failure: visible, but no log flood while a link
-                    // is down or a peer unreachable.
-                    if self.stats.send_errors.is_power_of_two() {
+                    self.send_errors_logged += 1;
+                    // A link that vanished under the socket: re-check it (bounded in rate).
+                    self.link.suspect |= link::is_link_error(&e);
+                    // 1st, 2nd, 4th, 8th... failure since the interface last came back:
+                    // visible, but no log flood while a link is broken or a peer
+                    // unreachable.
+                    if self.send_errors_logged.is_power_of_two() {
                         log::warn!(
                             "send to {to} failed ({} failures so far): {e}",
-                            self.stats.send_errors
+                            self.send_errors_logged
                         );
                     }
                 }
@@ -275,8 +297,11 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         None => (Epochs::default(), fresh_incarnation()),
     };
     let transport = settings.transport();
-    let opened = open_socket(&settings.interface, &transport)?;
-    let socket = UdpSocket::from_std(opened.socket.into());
+    let (link, opened) = open_at_start(&settings.interface, &transport)?;
+    let (socket, destinations) = match opened {
+        Some(o) => (Some(UdpSocket::from_std(o.socket.into())), o.destinations),
+        None => (None, Vec::new()),
+    };
     let mut node = Node::new(settings.election.clone(), epochs, incarnation)?;
     node.set_process_nonce(process_nonce());
     node.set_epoch_floor(epoch_floor(started.unix_ms));
@@ -294,11 +319,14 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     let silence = SilenceWatch::new(clock.core(), NodeIo::silence_threshold(&node));
     let mut io = NodeIo {
         socket,
-        destinations: opened.destinations,
+        transport: transport.clone(),
+        destinations,
         peers: match transport {
             Transport::Unicast(peers) => Some(peers),
             Transport::Multicast(_) => None,
         },
+        link,
+        send_errors_logged: 0,
         data_dir,
         state_file: settings.state_file.clone().map(StateFileWriter::new),
         hooks: settings
@@ -322,6 +350,45 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         hooks.shutdown(HOOK_SHUTDOWN_GRACE);
     }
     result
+}
+
+/// The interface watcher and, if the interface is usable, the socket. An interface that
+/// does not exist yet, is down or has no address is waited for (logged once); any other
+/// failure to open the socket is a runtime error.
+fn open_at_start(
+    interface: &str,
+    transport: &Transport,
+) -> Result<(LinkWatch, Option<Opened>), DaemonError> {
+    // Subscribed before the first look, so no change in between is missed.
+    let mut watch = LinkWatch::new(interface, transport.is_ipv4());
+    let found = link::probe(interface, transport.is_ipv4()).unwrap_or(Link::Absent);
+    watch.link = found;
+    let socket = match found {
+        Link::Usable(binding) => match open_socket(interface, transport) {
+            Ok(opened) => {
+                watch.bound = Some(binding);
+                Some(opened)
+            }
+            Err(e) if e.is_link_unready() => {
+                log::warn!("{e}: waiting for interface {interface}; LOOKING and silent meanwhile");
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        Link::Absent => {
+            log::warn!(
+                "interface {interface} does not exist (yet): waiting for it; LOOKING and \
+                 silent meanwhile"
+            );
+            None
+        }
+        _ => {
+            let line = link::change_line(interface, Link::Absent, found);
+            log::warn!("{}", line.map(|l| l.to_string()).unwrap_or_default());
+            None
+        }
+    };
+    Ok((watch, socket))
 }
 
 /// The start-up line: who we are, where we listen, the epochs we start from, and whether
@@ -369,7 +436,8 @@ fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
     log::info!(
         "node {}: {what}; frames received {}, sent {}, malformed {}, other cluster {}, \
          unauthenticated {}, bad tags {}, stale {}, throttled {}, own id from elsewhere {}, \
-         not from --peers {}, sends dropped {}, send errors {}, elections {}",
+         not from --peers {}, sends dropped {}, send errors {}, not sent without a usable \
+         interface {}, elections {}",
         node.id(),
         stats.frames_received,
         stats.frames_sent,
@@ -383,6 +451,7 @@ fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
         driver.not_peer,
         driver.sends_dropped,
         driver.send_errors,
+        driver.sends_unlinked,
         stats.elections_started
     );
 }

@@ -23,6 +23,16 @@ pub enum Transport {
     Unicast(Peers),
 }
 
+impl Transport {
+    /// Whether frames travel over IPv4 (the socket then needs an IPv4 address).
+    pub fn is_ipv4(&self) -> bool {
+        match self {
+            Transport::Multicast(group) => group.is_ipv4(),
+            Transport::Unicast(peers) => !peers.is_ipv6(),
+        }
+    }
+}
+
 /// One entry as written: an address and, if given, a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerEntry {

@@ -1,6 +1,7 @@
-//! The multicast socket: group membership on one interface, sending pinned to that
-//! interface, TTL / hop limit 1; and [`open_socket`], which opens the socket of either
-//! transport (the unicast one is in [`super::unicast`]).
+//! The node's socket: [`open_socket`] is the one place it is opened, at start and
+//! whenever the interface changes (see `link`), for either transport: the multicast
+//! socket here (group membership on one interface, sending pinned to that interface,
+//! TTL / hop limit 1), the unicast one in [`super::unicast`].
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
@@ -18,7 +19,8 @@ pub struct Opened {
     pub destinations: Vec<SocketAddr>,
 }
 
-/// Open the socket of `transport` on `interface`.
+/// Opens the node's socket of `transport` on `interface`, non-blocking. Every (re-)open
+/// goes through here.
 pub fn open_socket(interface: &str, transport: &Transport) -> Result<Opened, DaemonError> {
     match transport {
         Transport::Multicast(group) => Ok(Opened {

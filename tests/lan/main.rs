@@ -8,8 +8,8 @@
 //!
 //! Every schedule (see `lan/schedule.rs`): build a LAN of N = 3, 5 or 7 hosts, start one
 //! node per host, wait for agreement, run 3–6 overlapping faults (SIGKILL + restart,
-//! wipe of the data dir + restart, SIGSTOP/SIGCONT, link down/up, symmetric partition of
-//! a minority, one-way partition, random input loss), heal everything, leave a minority
+//! wipe of the data dir + restart, SIGSTOP/SIGCONT, link down/up, interface deleted and
+//! recreated, symmetric partition of a minority, one-way partition, random input loss), heal everything, leave a minority
 //! SIGKILLed in some schedules, and wait until every up voter agrees on one leader. Then
 //! check the record (`lan/record.rs`): no two leaderships overlap in real time, epochs of
 //! successive leaders strictly increase, a node cut off from every quorum does not lead,
@@ -37,8 +37,11 @@
 //! schedule end to end and `lan/run.rs` holds the state of a schedule in progress.
 //! `lan/unicast.rs` holds the `--peers` tests and multicast on a bridge that drops it or
 //! snoops IGMP.
+//! `lan/link.rs` tests the interface lifecycle (deleted and recreated, down and up, a new
+//! address, absent at start) on its own.
 
 mod drive;
+mod link;
 mod netns;
 mod record;
 mod run;

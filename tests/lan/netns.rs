@@ -622,3 +622,90 @@ impl Lan {
         run(Command::new("bridge").args(["-n", &self.bridge, "mdb", "show"]))
     }
 }
+
+/// Interface lifecycle: what a network restart, a DHCP client or NetworkManager does to a
+/// host's interface. Kept apart from the LAN's setup above.
+impl Lan {
+    /// The index of host `i`'s interface, if it exists.
+    pub fn link_index(&self, i: usize) -> Option<u32> {
+        let out = ip(&["-n", &self.hosts[i - 1], "-o", "link", "show", HOST_IF]).ok()?;
+        out.split(':').next()?.trim().parse().ok()
+    }
+
+    /// Delete host `i`'s interface (and its veth peer on the bridge).
+    pub fn delete_link(&self, i: usize) -> Result<(), String> {
+        ip(&["-n", &self.hosts[i - 1], "link", "del", HOST_IF]).map(drop)
+    }
+
+    /// Recreate host `i`'s interface as the LAN built it: its veth pair, the peer on the
+    /// bridge, its address (169.254.0.(10+i)/16 unless `address` says otherwise), up. With
+    /// `index`, the interface gets that index (the same one as before, say); otherwise the
+    /// kernel picks a new one.
+    pub fn recreate_link(
+        &self,
+        i: usize,
+        index: Option<u32>,
+        address: Option<&str>,
+    ) -> Result<(), String> {
+        let host = &self.hosts[i - 1];
+        let port = format!("p{i}");
+        let index = index.map(|x| x.to_string());
+        let mut add = vec!["-n", host.as_str(), "link", "add", HOST_IF];
+        if let Some(index) = &index {
+            add.extend(["index", index.as_str()]);
+        }
+        add.extend(["type", "veth", "peer", "name", &port, "netns", &self.bridge]);
+        ip(&add)?;
+        ip(&[
+            "-n",
+            &self.bridge,
+            "link",
+            "set",
+            &port,
+            "master",
+            "br0",
+            "up",
+        ])?;
+        let address = format!("{}/16", address.map_or_else(|| host_addr(i), str::to_owned));
+        ip(&["-n", host, "addr", "add", &address, "dev", HOST_IF])?;
+        ip(&["-n", host, "link", "set", HOST_IF, "up"]).map(drop)
+    }
+
+    /// Give host `i`'s interface `new` (in 169.254.0.0/16) instead of `old`, without a
+    /// moment without an address: the new one is added (as a secondary address), then the
+    /// old one removed, and the kernel promotes the new one (`promote_secondaries`, which
+    /// systemd turns on by default; a fresh namespace has it off).
+    pub fn change_address(&self, i: usize, old: &str, new: &str) -> Result<(), String> {
+        let host = &self.hosts[i - 1];
+        let promote = format!("net.ipv4.conf.{HOST_IF}.promote_secondaries=1");
+        run(Command::new("ip").args(["netns", "exec", host, "sysctl", "-q", "-w", &promote]))?;
+        ip(&[
+            "-n",
+            host,
+            "addr",
+            "add",
+            &format!("{new}/16"),
+            "dev",
+            HOST_IF,
+        ])?;
+        ip(&[
+            "-n",
+            host,
+            "addr",
+            "del",
+            &format!("{old}/16"),
+            "dev",
+            HOST_IF,
+        ])
+        .map(drop)
+    }
+
+    /// Start node `i` while its host has no interface yet (boot ordering): the interface
+    /// is deleted first, then the node started. [`Lan::recreate_link`] brings it.
+    pub fn start_before_link(&mut self, i: usize) -> Result<u32, String> {
+        if self.link_index(i).is_some() {
+            self.delete_link(i)?;
+        }
+        self.start(i)
+    }
+}

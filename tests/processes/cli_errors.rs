@@ -599,6 +599,7 @@ fn an_unreadable_zxid_file_at_start_exits_2() {
 fn unwritable_stdout_or_stderr_never_changes_the_exit_status() {
     let s = scratch("cli-unwritable");
     let missing = s.file_path("missing.json");
+    let not_a_dir = s.file("plain", "not a directory\n", 0o644);
     let full = || {
         Stdio::from(
             fs::OpenOptions::new()
@@ -636,8 +637,8 @@ fn unwritable_stdout_or_stderr_never_changes_the_exit_status() {
             2,
         ),
         (
-            // A runtime failure (no such interface, before any socket is opened) while
-            // the log and the error message cannot be written.
+            // A runtime failure (a data dir that is a file, before any socket is opened)
+            // while the log and the error message cannot be written.
             "runtime failure with a full stderr",
             strings(&[
                 "run",
@@ -646,7 +647,9 @@ fn unwritable_stdout_or_stderr_never_changes_the_exit_status() {
                 "--voters",
                 "1",
                 "--interface",
-                "vcnosuch0",
+                "lo",
+                "--data-dir",
+                &not_a_dir,
             ]),
             false,
             1,

@@ -84,6 +84,16 @@ impl Node {
         self.check_decision(now);
     }
 
+    /// LOOKING: back to the shortest notification interval and re-broadcast now (see
+    /// [`Node::handle_link_restored`]). No-op in every other role.
+    pub(super) fn restart_notifications(&mut self, now: Instant) {
+        let Role::Looking(looking) = &mut self.role else {
+            return;
+        };
+        looking.notification_interval = self.config.min_notification_interval;
+        self.broadcast(now);
+    }
+
     /// Replace our proposal, record it as our own vote and broadcast it.
     fn set_proposal(&mut self, now: Instant, proposal: Option<Vote>) {
         let Role::Looking(looking) = &mut self.role else {
@@ -354,6 +364,35 @@ mod tests {
         looking.notification_interval = Duration::MAX;
         looking.back_off(Duration::MAX);
         assert_eq!(looking.notification_interval, Duration::MAX);
+    }
+
+    #[test]
+    fn a_restored_link_restarts_the_backoff_and_rebroadcasts() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        // Alone for a while: the backoff grows to its cap.
+        let mut now = Instant::ZERO;
+        for _ in 0..10 {
+            now = node.poll_timeout().expect("notification timer");
+            node.handle_timeout(now);
+            drain(&mut node);
+        }
+        let max = node.config.max_notification_interval;
+        assert_eq!(node.looking().unwrap().notification_interval, max);
+        let round = node.round();
+        node.handle_link_restored(now);
+        assert_eq!(frames(&mut node).len(), 1, "the vote goes out at once");
+        assert_eq!(node.round(), round, "same round");
+        let min = node.config.min_notification_interval;
+        assert_eq!(node.looking().unwrap().notification_interval, min);
+        assert_eq!(node.poll_timeout(), Some(now + min));
+
+        // A leader (a single voter) sends nothing extra.
+        let mut single = started(1, &[1]);
+        drain(&mut single);
+        assert_eq!(single.state(), ServerState::Leading);
+        single.handle_link_restored(Instant::ZERO);
+        assert!(frames(&mut single).is_empty());
     }
 
     #[test]

@@ -257,6 +257,17 @@ impl Node {
         self.zxid = zxid;
     }
 
+    /// The driver can send again after an outage of its link (an interface that was gone,
+    /// down or without an address). Frames sent meanwhile were lost, and a LOOKING node's
+    /// notification backoff may have grown to `max_notification_interval`: it restarts
+    /// the backoff and re-broadcasts its vote now, so peers hear it at once. Other roles
+    /// send every tick anyway and are left alone. Nothing else changes: the round, the
+    /// votes and the promises are kept.
+    pub fn handle_link_restored(&mut self, now: Instant) {
+        self.advance_clock(now);
+        self.restart_notifications(now);
+    }
+
     // ----- inputs ---------------------------------------------------------------------
 
     /// Parse an untrusted datagram, check its authentication (when keys are configured)
