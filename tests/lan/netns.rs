@@ -98,8 +98,10 @@ fn ip(args: &[&str]) -> Result<String, String> {
     run(Command::new("ip").args(args))
 }
 
+/// Whether `program arg` runs and succeeds (looked up in `userns::tool_path`).
 pub fn tool_works(program: &str, arg: &str) -> bool {
     Command::new(program)
+        .env("PATH", userns::tool_path())
         .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -32,7 +32,9 @@
 //! Where the kernel refuses unprivileged user namespaces, the test fails with the reason,
 //! naming the sysctl that forbids them; it never skips.
 
+use std::ffi::OsString;
 use std::io::{BufRead as _, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
@@ -91,35 +93,32 @@ fn read_trimmed(path: &str) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-/// The settings that forbid unprivileged user namespaces, as found on this machine.
+/// The settings that forbid unprivileged user namespaces, as found on this machine, each
+/// with the command that allows them.
 fn forbidding_settings() -> Vec<String> {
     let mut found = Vec::new();
     let sysctls = [
         // Debian and Ubuntu kernels: the switch for unprivileged user namespaces.
-        ("/proc/sys/kernel/unprivileged_userns_clone", "0"),
+        ("kernel.unprivileged_userns_clone", "0", "1"),
         // Any kernel: how many user/net/mount/pid namespaces a user may have.
-        ("/proc/sys/user/max_user_namespaces", "0"),
-        ("/proc/sys/user/max_net_namespaces", "0"),
-        ("/proc/sys/user/max_mnt_namespaces", "0"),
-        ("/proc/sys/user/max_pid_namespaces", "0"),
-        // Ubuntu 23.10+: AppArmor lets the namespace be created but takes its privileges.
-        (
-            "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
-            "1",
-        ),
+        ("user.max_user_namespaces", "0", "15000"),
+        ("user.max_net_namespaces", "0", "15000"),
+        ("user.max_mnt_namespaces", "0", "15000"),
+        ("user.max_pid_namespaces", "0", "15000"),
+        // Ubuntu 23.10+: AppArmor lets the namespace be made but takes its privileges.
+        ("kernel.apparmor_restrict_unprivileged_userns", "1", "0"),
     ];
-    for (path, forbids) in sysctls {
-        if read_trimmed(path).as_deref() == Some(forbids) {
-            let name = path.trim_start_matches("/proc/sys/").replace('/', ".");
-            found.push(format!("sysctl {name} = {forbids}"));
+    for (name, forbids, allows) in sysctls {
+        let path = format!("/proc/sys/{}", name.replace('.', "/"));
+        if read_trimmed(&path).as_deref() == Some(forbids) {
+            found.push(format!(
+                "sysctl {name} = {forbids} (allow with `sysctl -w {name}={allows}`)"
+            ));
         }
     }
-    let seccomp = read_trimmed("/proc/self/status").and_then(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Seccomp:"))
-            .map(|l| l[8..].trim().to_owned())
-    });
-    if seccomp.as_deref() == Some("2") {
+    let status = read_trimmed("/proc/self/status").unwrap_or_default();
+    let seccomp = status.lines().find_map(|l| l.strip_prefix("Seccomp:"));
+    if seccomp.map(str::trim) == Some("2") {
         found.push(
             "a seccomp filter is active (a container's default profile blocks unshare)".into(),
         );
@@ -136,20 +135,29 @@ pub fn refusal_reason() -> String {
          seccomp)"
             .into()
     } else {
-        format!(
-            "{}; allow them (e.g. `sysctl -w kernel.unprivileged_userns_clone=1`, \
-             `sysctl -w user.max_user_namespaces=15000`, \
-             `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`) or run the tests as root",
-            found.join(", ")
-        )
+        format!("{}; or run the tests as root", found.join("; "))
     }
+}
+
+/// `PATH` with the system directories appended: Debian's default `PATH` for a normal
+/// user lacks `/usr/sbin` and `/sbin`, where `ip` and `nft` live.
+pub fn tool_path() -> OsString {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    for dir in ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+        if !dirs.iter().any(|d| d == Path::new(dir)) {
+            dirs.push(dir.into());
+        }
+    }
+    std::env::join_paths(dirs).unwrap_or_default()
 }
 
 /// `unshare ... sh -c SETUP PROGRAM ARGS...`: PROGRAM in fresh user (mapped to root),
 /// network, mount and PID namespaces with a private `/var/run/netns`.
 fn unshared(program: &str) -> Command {
     let mut cmd = Command::new("unshare");
-    cmd.args([
+    cmd.env("PATH", tool_path()).args([
         "--user",
         "--map-root-user",
         "--net",
@@ -247,6 +255,8 @@ pub fn as_root(body: impl FnOnce()) {
         .args([
             "--exact",
             &name,
+            // The verdict of this one test, also when the outer run selected it with --ignored.
+            "--include-ignored",
             "--nocapture",
             "--quiet",
             "--test-threads=1",
