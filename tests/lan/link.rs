@@ -121,6 +121,10 @@ const SEND_ERROR_LINES: usize = 12;
 
 #[test]
 fn interface_deleted_and_recreated_rejoins() {
+    crate::userns::as_root(interface_deleted_and_recreated_rejoins_as_root);
+}
+
+fn interface_deleted_and_recreated_rejoins_as_root() {
     let (mut lan, leader, epoch) = cluster("lrec", 3);
     let l = leader as usize;
     let all = [1, 2, 3];
@@ -185,6 +189,10 @@ fn interface_deleted_and_recreated_rejoins() {
 
 #[test]
 fn interface_down_and_up_rejoins() {
+    crate::userns::as_root(interface_down_and_up_rejoins_as_root);
+}
+
+fn interface_down_and_up_rejoins_as_root() {
     let (mut lan, leader, epoch) = cluster("ldown", 3);
     let l = leader as usize;
     lan.set_link(l, false).expect("link down");
@@ -208,6 +216,10 @@ fn interface_down_and_up_rejoins() {
 
 #[test]
 fn address_change_keeps_the_node_in_the_cluster() {
+    crate::userns::as_root(address_change_keeps_the_node_in_the_cluster_as_root);
+}
+
+fn address_change_keeps_the_node_in_the_cluster_as_root() {
     let (mut lan, leader, epoch) = cluster("laddr", 3);
     let all = [1, 2, 3];
     // A follower, then the leader, move to another address of the link-local range.
@@ -245,6 +257,10 @@ fn address_change_keeps_the_node_in_the_cluster() {
 
 #[test]
 fn a_recreated_interface_restores_a_lost_quorum_at_once() {
+    crate::userns::as_root(a_recreated_interface_restores_a_lost_quorum_at_once_as_root);
+}
+
+fn a_recreated_interface_restores_a_lost_quorum_at_once_as_root() {
     // Three voters: one killed, one loses its interface; the third is alone and LOOKING
     // with its notification backoff at the 2 s cap, as is the one without an interface.
     // When the interface is back, that node re-broadcasts at once instead of at its next
@@ -277,6 +293,10 @@ fn a_recreated_interface_restores_a_lost_quorum_at_once() {
 
 #[test]
 fn interface_absent_at_start_is_waited_for() {
+    crate::userns::as_root(interface_absent_at_start_is_waited_for_as_root);
+}
+
+fn interface_absent_at_start_is_waited_for_as_root() {
     let mut lan = Lan::new(Path::new(EXE), "labs", 3).expect("build the LAN");
     lan.start_before_link(3)
         .expect("start node 3 without its interface");

@@ -11,6 +11,12 @@
 //! [`Lan`]'s `Drop` kills and reaps every node process it spawned (by PID: `ip netns exec`
 //! execs the program, so the child's PID is the node's) and deletes every namespace it
 //! created, also when a test panics.
+//!
+//! As root all of this happens on the machine's `/var/run/netns`. As a normal user each
+//! test runs in its own unprivileged user, network, mount and PID namespaces with a
+//! private `/var/run/netns` (see `lan/userns.rs`): the same code runs there as root of
+//! those namespaces, whatever it leaves vanishes with the test process, and the PID in
+//! the names is the parent's (`userns::run_pid`).
 
 use std::ffi::OsStr;
 use std::fs;
@@ -21,6 +27,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use votecast::cluster::TempDir;
+
+use crate::userns::{self, Privilege};
 
 /// Prefix of every namespace this harness creates.
 pub const PREFIX: &str = "vclan-";
@@ -90,13 +98,35 @@ fn ip(args: &[&str]) -> Result<String, String> {
     run(Command::new("ip").args(args))
 }
 
-fn tool_works(program: &str, arg: &str) -> bool {
+/// Whether `program arg` runs and succeeds (looked up in `userns::tool_path`).
+pub fn tool_works(program: &str, arg: &str) -> bool {
     Command::new(program)
+        .env("PATH", userns::tool_path())
         .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The tools the harness runs that do not work here: (program, Debian package).
+pub fn missing_tools() -> Vec<(&'static str, &'static str)> {
+    [("ip", "-V", "iproute2"), ("nft", "--version", "nftables")]
+        .into_iter()
+        .filter(|(program, arg, _)| !tool_works(program, arg))
+        .map(|(program, _, package)| (program, package))
+        .collect()
+}
+
+/// The error for tools a normal user cannot install.
+pub fn missing_tools_message(missing: &[(&str, &str)]) -> String {
+    let programs: Vec<&str> = missing.iter().map(|m| m.0).collect();
+    let packages: Vec<&str> = missing.iter().map(|m| m.1).collect();
+    format!(
+        "the LAN harness needs {programs:?}, missing here; not being root it cannot install \
+         them: run `apt-get install {}` as root (or run the tests as root, which installs them)",
+        packages.join(" ")
+    )
 }
 
 /// `apt-get ARGS`, waiting (bounded) for the dpkg/apt locks other apt users hold.
@@ -119,42 +149,44 @@ fn apt_get(args: &[&str]) -> Result<(), String> {
 }
 
 /// Make sure `ip` (iproute2) and `nft` (nftables) exist, installing them with apt-get when
-/// missing; checks that we are root. Runs once per test process; every caller gets the
-/// same verdict. An error is meant to fail the test loudly, never to skip it.
+/// missing and root (in a user namespace a clear error names them instead). Runs once per
+/// test process; every caller gets the same verdict. An error is meant to fail the test
+/// loudly, never to skip it. A normal user gets here only inside the user namespace
+/// `userns::as_root` runs the test in.
 pub fn ensure_tools() -> Result<(), String> {
     static VERDICT: OnceLock<Result<(), String>> = OnceLock::new();
     VERDICT
         .get_or_init(|| {
-            let uid = run(Command::new("id").arg("-u")).map_err(|e| format!("id -u: {e}"))?;
-            if uid.trim() != "0" {
-                return Err(format!(
-                    "the LAN harness needs root (network namespaces, nftables); uid is {}",
-                    uid.trim()
-                ));
+            let privilege = userns::privilege();
+            if privilege == Privilege::User {
+                return Err("not root, and this test does not run its body through \
+                     userns::as_root (which re-runs it in an unprivileged user namespace)"
+                    .into());
             }
-            let mut missing = Vec::new();
-            if !tool_works("ip", "-V") {
-                missing.push("iproute2");
-            }
-            if !tool_works("nft", "--version") {
-                missing.push("nftables");
-            }
+            let missing = missing_tools();
             if !missing.is_empty() {
-                eprintln!("lan: installing {missing:?} with apt-get");
+                if privilege != Privilege::Root {
+                    return Err(missing_tools_message(&missing));
+                }
+                let packages: Vec<&str> = missing.iter().map(|m| m.1).collect();
+                eprintln!("lan: installing {packages:?} with apt-get");
                 let mut install = vec!["install", "--no-install-recommends"];
-                install.extend(&missing);
+                install.extend(&packages);
                 if apt_get(&install).is_err() {
                     apt_get(&["update"]).map_err(|e| format!("apt-get update failed: {e}"))?;
                     apt_get(&install)
-                        .map_err(|e| format!("apt-get install {missing:?} failed: {e}"))?;
+                        .map_err(|e| format!("apt-get install {packages:?} failed: {e}"))?;
                 }
             }
-            for (program, arg) in [("ip", "-V"), ("nft", "--version")] {
-                if !tool_works(program, arg) {
-                    return Err(format!("{program} does not work after installing it"));
-                }
+            if let Some((program, _)) = missing_tools().first() {
+                return Err(format!("{program} does not work after installing it"));
             }
-            remove_stale_leftovers();
+            // In a user namespace, `/var/run/netns` is a fresh tmpfs of this test alone
+            // and the parent removed stale temp dirs: nothing stale to see.
+            if privilege == Privilege::Root {
+                remove_stale_temp_dirs();
+                remove_stale_namespaces();
+            }
             Ok(())
         })
         .clone()
@@ -178,20 +210,25 @@ fn creator_pid(name: &str) -> Option<u32> {
     name.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
 }
 
-/// Delete namespaces with our prefix whose creating test process is gone (a crashed or
-/// killed earlier run), after killing the node processes still inside them, and their
-/// temporary directories.
-fn remove_stale_leftovers() {
-    if let Ok(entries) = fs::read_dir(std::env::temp_dir()) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = creator_pid(&name) {
-                if pid != std::process::id() && !lan_test_alive(pid) {
-                    let _ = fs::remove_dir_all(entry.path());
-                }
+/// Delete the temporary directories with our prefix whose creating test process is gone
+/// (a crashed or killed earlier run). Those of other users stay (no permission).
+pub fn remove_stale_temp_dirs() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = creator_pid(&name) {
+            if pid != userns::run_pid() && !lan_test_alive(pid) {
+                let _ = fs::remove_dir_all(entry.path());
             }
         }
     }
+}
+
+/// Delete namespaces with our prefix whose creating test process is gone (a crashed or
+/// killed earlier run), after killing the node processes still inside them.
+fn remove_stale_namespaces() {
     let Ok(list) = ip(&["netns", "list"]) else {
         return;
     };
@@ -200,7 +237,7 @@ fn remove_stale_leftovers() {
         let Some(pid) = creator_pid(name) else {
             continue;
         };
-        if pid == std::process::id() || lan_test_alive(pid) {
+        if pid == userns::run_pid() || lan_test_alive(pid) {
             continue;
         }
         if let Ok(pids) = ip(&["netns", "pids", name]) {
@@ -245,10 +282,12 @@ pub struct Lan {
 }
 
 impl Lan {
-    /// Build the LAN for schedule `tag` with `n` hosts. Nodes are not started.
+    /// Build the LAN for schedule `tag` with `n` hosts. Nodes are not started. They run
+    /// `exe`, or the binary `VOTECAST_LAN_EXE` names (a copy another user can read).
     pub fn new(exe: &Path, tag: &str, n: usize) -> Result<Lan, String> {
         ensure_tools()?;
-        let base = format!("{PREFIX}{}-{tag}", std::process::id());
+        let exe = std::env::var_os("VOTECAST_LAN_EXE").map_or(exe.to_path_buf(), PathBuf::from);
+        let base = format!("{PREFIX}{}-{tag}", userns::run_pid());
         // Named `vclan-PID-...` like the namespaces, so a later run removes it if this
         // process dies before dropping it.
         let files = TempDir::new(&base).map_err(|e| format!("temp dir {base}: {e}"))?;
@@ -261,7 +300,7 @@ impl Lan {
             files: Some(files),
             dir,
             procs: (0..n).map(|_| None).collect(),
-            exe: exe.to_path_buf(),
+            exe,
             rules: vec![Vec::new(); n],
             key_file: None,
             group: GROUP.to_string(),

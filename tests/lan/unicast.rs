@@ -198,6 +198,10 @@ fn never_elects(lan: &Lan, window: Duration) -> Result<(), String> {
 
 #[test]
 fn peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast() {
+    crate::userns::as_root(peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast_as_root);
+}
+
+fn peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast_as_root() {
     let mut lan = Lan::new(Path::new(EXE), "nomcast", 3).expect("build the LAN");
     lan.drop_multicast_on_bridge().expect("drop multicast");
     for i in 1..=3 {
@@ -233,6 +237,10 @@ fn peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast() {
 
 #[test]
 fn multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier() {
+    crate::userns::as_root(multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier_as_root);
+}
+
+fn multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier_as_root() {
     let mut lan = Lan::new(Path::new(EXE), "igmp", 3).expect("build the LAN");
     lan.snooping_with_querier()
         .expect("snooping with a querier");
@@ -248,6 +256,10 @@ fn multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier() {
 
 #[test]
 fn ipv6_link_local_peers_elect_fail_over_and_rejoin() {
+    crate::userns::as_root(ipv6_link_local_peers_elect_fail_over_and_rejoin_as_root);
+}
+
+fn ipv6_link_local_peers_elect_fail_over_and_rejoin_as_root() {
     let mut lan = Lan::new(Path::new(EXE), "peers6", 3).expect("build the LAN");
     // The harness always passes --group; an IPv6 one admits the IPv6 peers.
     lan.group = "[ff02::1:77]:7277".to_string();
@@ -274,6 +286,10 @@ fn ipv6_link_local_peers_elect_fail_over_and_rejoin() {
 
 #[test]
 fn frames_from_a_source_not_in_peers_are_dropped_and_counted() {
+    crate::userns::as_root(frames_from_a_source_not_in_peers_are_dropped_and_counted_as_root);
+}
+
+fn frames_from_a_source_not_in_peers_are_dropped_and_counted_as_root() {
     // Four hosts, four voters; nodes 1–3 list 1–3 only, node 4 lists everyone. Nodes 1–3
     // (a quorum of 4) elect; node 4's frames reach them and are dropped.
     let mut lan = Lan::new(Path::new(EXE), "stray", 4).expect("build the LAN");
