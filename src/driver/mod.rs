@@ -14,6 +14,7 @@
 
 pub mod clock;
 mod event_loop;
+pub mod notify;
 pub mod publish;
 pub mod refresh;
 pub mod signals;
