@@ -10,8 +10,10 @@
 //! handover), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
 //! state file and the hooks are given, a pure function), [`signals`], [`socket`]
 //! (multicast setup), [`zxid_file`] (`--zxid-file`) and [`refresh`] (when the state file
-//! is rewritten while nothing changes).
+//! is rewritten while nothing changes), [`notify`] (systemd's notification socket) and
+//! `announce` (when systemd is notified and the `--metrics-file` rewritten).
 
+mod announce;
 pub mod clock;
 mod event_loop;
 pub mod notify;
@@ -37,6 +39,7 @@ use votecast_core::auth::Fingerprint;
 use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange};
 use votecast_core::wire::FRAME_LEN;
 
+use self::announce::Announcer;
 use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
 use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
@@ -74,6 +77,8 @@ struct NodeIo {
     published_until: Option<Instant>,
     /// The state, leader and epoch the hook was last given.
     hook_state: Option<(&'static str, Option<u64>, Option<u64>)>,
+    /// systemd notifications and the metrics file.
+    announce: Announcer,
 }
 
 impl NodeIo {
@@ -166,6 +171,7 @@ impl NodeIo {
         );
         self.write_state(node);
         self.notify_hook(node, change.previous.as_str());
+        self.announce_change(node);
     }
 
     /// Hands the node's view, as published now, to the hook, unless the hook was given
@@ -265,6 +271,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         }
     };
     log_start(&settings, incarnation, epochs);
+    let announce = Announcer::new(&settings, started);
     let mut io = NodeIo {
         socket,
         group: settings.group,
@@ -280,6 +287,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         stepping_down: false,
         published_until: None,
         hook_state: None,
+        announce,
     };
     let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
     log_stats(&node, &io.stats, "stopped");

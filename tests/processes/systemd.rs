@@ -1,0 +1,276 @@
+//! The daemon as systemd and Prometheus see it: a fake `NOTIFY_SOCKET` receives READY,
+//! STATUS, WATCHDOG (none while the process is stopped), RELOADING/READY and STOPPING; the
+//! `--metrics-file` follows the election and passes `promtool check metrics`; the shipped
+//! units pass `systemd-analyze verify`.
+//!
+//! Tools: `promtool` (Debian package `prometheus`) and `systemd-analyze` (package
+//! `systemd`) are installed by `.ci/run`. A test whose tool is missing fails when `CI` or
+//! `VOTECAST_REQUIRE_TOOLS=1` is set; elsewhere it prints that the tool's check was not
+//! run, and still asserts everything else.
+
+use std::fs;
+use std::io;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use votecast::cluster::{LocalCluster, TempDir};
+
+const EXE: &str = env!("CARGO_BIN_EXE_votecast");
+const ELECT: Duration = Duration::from_secs(10);
+/// The watchdog interval given to the daemon; it pets every half of it.
+const WATCHDOG_USEC: u64 = 400_000;
+const PET: Duration = Duration::from_micros(WATCHDOG_USEC / 2);
+
+fn cluster(voters: u64) -> LocalCluster {
+    LocalCluster::new(Path::new(EXE), voters, 0).expect("prepare a local cluster")
+}
+
+/// Whether a missing tool fails the test (CI) or only skips its own check.
+fn tools_required() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+        || std::env::var("VOTECAST_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// The tool's path, or `None` (after saying so) when it is missing and not required.
+fn tool(name: &str, package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let msg = format!("{name} not found (apt-get install {package}); .ci/run installs it");
+        assert!(!tools_required(), "{msg}");
+        eprintln!("NOT CHECKED: {msg}");
+    }
+    found
+}
+
+/// The fake service manager: the socket, and every message with its arrival time.
+struct Manager {
+    socket: UnixDatagram,
+    path: PathBuf,
+    seen: Vec<(Instant, String)>,
+}
+
+impl Manager {
+    fn bind(dir: &TempDir) -> Manager {
+        let path = dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
+        Manager {
+            socket,
+            path,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next message within `limit`, if any.
+    fn recv(&mut self, limit: Duration) -> Option<String> {
+        let limit = limit.max(Duration::from_millis(1));
+        self.socket.set_read_timeout(Some(limit)).expect("timeout");
+        let mut buf = [0u8; 4096];
+        match self.socket.recv(&mut buf) {
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                self.seen.push((Instant::now(), text.clone()));
+                Some(text)
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                None
+            }
+            Err(e) => panic!("notify socket: {e}"),
+        }
+    }
+
+    /// Receives until a message satisfies `want` (bounded by `limit`); returns it.
+    fn until(&mut self, limit: Duration, want: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            if let Some(m) = self.recv(left) {
+                if want(&m) {
+                    return Some(m);
+                }
+            }
+        }
+    }
+
+    /// Everything received, for failure messages.
+    fn transcript(&self) -> String {
+        let Some((first, _)) = self.seen.first() else {
+            return "nothing received\n".into();
+        };
+        self.seen
+            .iter()
+            .map(|(t, m)| {
+                let ms = t.duration_since(*first).as_secs_f64() * 1000.0;
+                format!("{ms:9.1} ms  {}\n", m.trim_end().replace('\n', " | "))
+            })
+            .collect()
+    }
+}
+
+/// Starts node `id` of `c` with the notification environment set, as systemd would.
+fn start_notified(c: &mut LocalCluster, id: u64, manager: &Manager) {
+    let mut cmd = c.command(id);
+    let node = c.nodes.iter_mut().find(|n| n.id == id).expect("node");
+    let log = fs::File::create(&node.log_file).expect("log file");
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .env("RUST_LOG", "info")
+        .env("NOTIFY_SOCKET", &manager.path)
+        .env("WATCHDOG_USEC", WATCHDOG_USEC.to_string())
+        // systemd sets it to the main pid, which the test cannot know before the spawn;
+        // without it the watchdog is meant for the process that reads WATCHDOG_USEC.
+        .env_remove("WATCHDOG_PID");
+    node.child = Some(cmd.spawn().expect("spawn votecast"));
+}
+
+/// Gaps between consecutive `WATCHDOG=1` messages received after `from`.
+fn watchdog_gaps(m: &Manager, from: Instant) -> Vec<Duration> {
+    let times: Vec<Instant> = m
+        .seen
+        .iter()
+        .filter(|(t, msg)| *t >= from && msg == "WATCHDOG=1\n")
+        .map(|(t, _)| *t)
+        .collect();
+    times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[test]
+fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
+    let mut c = cluster(3);
+    let dir = TempDir::new("votecast-notify-test").expect("temp dir");
+    let mut m = Manager::bind(&dir);
+    let hook_env = c.node(1).dir.join("hook-env");
+    c.set_extra_args(
+        1,
+        [
+            "--on-change".to_string(),
+            format!(
+                "echo \"${{NOTIFY_SOCKET:-unset}} ${{WATCHDOG_USEC:-unset}}\" >> '{}'",
+                hook_env.display()
+            ),
+        ],
+    );
+    start_notified(&mut c, 1, &m);
+    let state_file = c.node(1).state_file.clone();
+
+    // READY=1 first, once the state file exists.
+    let ready = m.until(ELECT, |msg| msg.starts_with("READY=1\n"));
+    let report = |m: &Manager, c: &LocalCluster, what: &str| {
+        c.report(format!("{what}\nnotify messages:\n{}", m.transcript()))
+    };
+    assert!(ready.is_some(), "{}", report(&m, &c, "no READY=1"));
+    assert!(state_file.exists(), "{}", report(&m, &c, "READY before the state file"));
+    assert!(
+        m.seen[0].1.starts_with("READY=1\nSTATUS=LOOKING leader=none epoch=none"),
+        "{}",
+        report(&m, &c, "READY is the first message and carries the status")
+    );
+
+    // STATUS with the role, leader and epoch once the cluster agrees.
+    c.start(2).expect("start 2");
+    c.start(3).expect("start 3");
+    let (leader, epoch, _) = c
+        .await_agreement(ELECT)
+        .unwrap_or_else(|| panic!("{}", report(&m, &c, "no agreement")));
+    let role = if leader == 1 { "LEADING" } else { "FOLLOWING" };
+    let expected = format!("STATUS={role} leader={leader} epoch={epoch}\n");
+    let status = m.until(ELECT, |msg| msg == expected);
+    assert!(status.is_some(), "{}", report(&m, &c, &format!("no {expected:?}")));
+
+    // WATCHDOG=1 every half WATCHDOG_USEC.
+    let from = Instant::now();
+    while from.elapsed() < Duration::from_millis(1500) {
+        m.recv(Duration::from_millis(50));
+    }
+    let gaps = watchdog_gaps(&m, from);
+    let n = gaps.len() + 1;
+    assert!(
+        (5..=9).contains(&n),
+        "{}",
+        report(&m, &c, &format!("{n} WATCHDOG=1 in 1.5 s, expected ~7 at {PET:?}"))
+    );
+    // Never early (the loop pets when it is due, not before); late by a loaded CI machine's
+    // scheduling at most.
+    for gap in &gaps {
+        assert!(
+            *gap >= PET - Duration::from_millis(15) && *gap < PET * 2,
+            "{}",
+            report(&m, &c, &format!("watchdog gaps {gaps:?}"))
+        );
+    }
+
+    // Stopped, the loop cannot pet the watchdog; continued, it does again.
+    c.signal(1, Signal::SIGSTOP).expect("SIGSTOP");
+    std::thread::sleep(Duration::from_millis(50));
+    while m.recv(Duration::from_millis(1)).is_some() {} // sent before the stop
+    let stopped = Instant::now();
+    let during = m.until(Duration::from_millis(1200), |_| true);
+    assert!(
+        during.is_none(),
+        "{}",
+        report(&m, &c, &format!("{during:?} while SIGSTOPped"))
+    );
+    c.signal(1, Signal::SIGCONT).expect("SIGCONT");
+    let resumed = m.until(Duration::from_secs(2), |msg| msg == "WATCHDOG=1\n");
+    assert!(resumed.is_some(), "{}", report(&m, &c, "no WATCHDOG=1 after SIGCONT"));
+    eprintln!(
+        "watchdog: {n} pets in 1.5 s at {PET:?}; none for {:?} while stopped",
+        stopped.elapsed()
+    );
+
+    // SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1.
+    c.signal(1, Signal::SIGHUP).expect("SIGHUP");
+    let reloading = m.until(ELECT, |msg| msg.starts_with("RELOADING=1\n"));
+    let reloading = reloading.unwrap_or_else(|| panic!("{}", report(&m, &c, "no RELOADING=1")));
+    assert!(
+        reloading.contains("\nMONOTONIC_USEC="),
+        "{}",
+        report(&m, &c, "RELOADING=1 without MONOTONIC_USEC")
+    );
+    let ready = m.until(ELECT, |msg| msg.starts_with("READY=1\n"));
+    assert!(ready.is_some(), "{}", report(&m, &c, "no READY=1 after the reload"));
+
+    // Hooks do not inherit the notification socket or the watchdog.
+    let hook_lines = fs::read_to_string(&hook_env).unwrap_or_default();
+    assert!(
+        !hook_lines.is_empty() && hook_lines.lines().all(|l| l == "unset unset"),
+        "{}",
+        report(&m, &c, &format!("hook environment: {hook_lines:?}"))
+    );
+
+    // SIGTERM: STOPPING=1 at the start of the handover, then exit 0.
+    c.signal(1, Signal::SIGTERM).expect("SIGTERM");
+    let stopping = m.until(ELECT, |msg| msg.starts_with("STOPPING=1\n"));
+    assert!(stopping.is_some(), "{}", report(&m, &c, "no STOPPING=1"));
+    let code = wait_exit(&mut c, 1, ELECT);
+    assert_eq!(code, Some(0), "{}", report(&m, &c, "exit status"));
+}
+
+/// Waits (bounded) for node `id` to exit by itself; its exit code (`None`: killed at the
+/// limit, or ended by a signal).
+fn wait_exit(c: &mut LocalCluster, id: u64, limit: Duration) -> Option<i32> {
+    let node = c.nodes.iter_mut().find(|n| n.id == id).expect("node");
+    let mut child = node.child.take().expect("running");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
