@@ -18,7 +18,7 @@ use std::time::Duration;
 use votecast_core::election::{Instant, Node};
 
 use super::clock::Now;
-use super::notify::{NotifyEnv, Notifier, Status};
+use super::notify::{Notifier, NotifyEnv, Status};
 use super::NodeIo;
 use crate::daemon::metrics::{Metrics, MetricsWriter};
 use crate::daemon::settings::RunSettings;
@@ -61,7 +61,10 @@ impl Announcer {
             }
         }
         Announcer {
-            next_watchdog: notifier.as_ref().and_then(|n| n.watchdog()).map(|_| started.core),
+            next_watchdog: notifier
+                .as_ref()
+                .and_then(|n| n.watchdog())
+                .map(|_| started.core),
             notifier,
             metrics: settings.metrics_file.clone().map(MetricsWriter::new),
             start_time_seconds: started.unix_ms as f64 / 1000.0,
@@ -176,9 +179,9 @@ impl NodeIo {
             epoch: p.snapshot.epoch,
             round: p.snapshot.round,
             zxid: p.snapshot.zxid,
-            lease_remaining_seconds: p
-                .valid_until
-                .map_or(0.0, |until| until.saturating_duration_since(now).as_secs_f64()),
+            lease_remaining_seconds: p.valid_until.map_or(0.0, |until| {
+                until.saturating_duration_since(now).as_secs_f64()
+            }),
             last_election_seconds: p.snapshot.last_election_ms.map(|ms| ms / 1000.0),
             duplicate_id: p.snapshot.duplicate_id,
             core: stats,
@@ -200,7 +203,8 @@ impl NodeIo {
                 self.announce.metrics_warn.reset();
             }
             Err(e) => {
-                if let Some(suppressed) = self.announce.metrics_warn.allow(std::time::Instant::now())
+                if let Some(suppressed) =
+                    self.announce.metrics_warn.allow(std::time::Instant::now())
                 {
                     log::warn!("metrics file {}: {e}{suppressed}", writer.path().display());
                 }

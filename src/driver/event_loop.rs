@@ -208,7 +208,11 @@ impl Loop<'_> {
             if now >= until {
                 return Ok(None);
             }
-            let wake = self.io.announce.next_due().map_or(until, |due| due.min(until));
+            let wake = self
+                .io
+                .announce
+                .next_due()
+                .map_or(until, |due| due.min(until));
             let wait = wake.saturating_duration_since(now);
             match self.poll.poll(&mut self.events, Some(wait)) {
                 Ok(()) => {}

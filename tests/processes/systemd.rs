@@ -78,7 +78,12 @@ impl Manager {
                 self.seen.push((Instant::now(), text.clone()));
                 Some(text)
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 None
             }
             Err(e) => panic!("notify socket: {e}"),
@@ -169,9 +174,15 @@ fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
         c.report(format!("{what}\nnotify messages:\n{}", m.transcript()))
     };
     assert!(ready.is_some(), "{}", report(&m, &c, "no READY=1"));
-    assert!(state_file.exists(), "{}", report(&m, &c, "READY before the state file"));
     assert!(
-        m.seen[0].1.starts_with("READY=1\nSTATUS=LOOKING leader=none epoch=none"),
+        state_file.exists(),
+        "{}",
+        report(&m, &c, "READY before the state file")
+    );
+    assert!(
+        m.seen[0]
+            .1
+            .starts_with("READY=1\nSTATUS=LOOKING leader=none epoch=none"),
         "{}",
         report(&m, &c, "READY is the first message and carries the status")
     );
@@ -185,7 +196,11 @@ fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
     let role = if leader == 1 { "LEADING" } else { "FOLLOWING" };
     let expected = format!("STATUS={role} leader={leader} epoch={epoch}\n");
     let status = m.until(ELECT, |msg| msg == expected);
-    assert!(status.is_some(), "{}", report(&m, &c, &format!("no {expected:?}")));
+    assert!(
+        status.is_some(),
+        "{}",
+        report(&m, &c, &format!("no {expected:?}"))
+    );
 
     // WATCHDOG=1 every half WATCHDOG_USEC.
     let from = Instant::now();
@@ -195,15 +210,19 @@ fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
     let gaps = watchdog_gaps(&m, from);
     let n = gaps.len() + 1;
     assert!(
-        (5..=9).contains(&n),
+        (4..=9).contains(&n),
         "{}",
-        report(&m, &c, &format!("{n} WATCHDOG=1 in 1.5 s, expected ~7 at {PET:?}"))
+        report(
+            &m,
+            &c,
+            &format!("{n} WATCHDOG=1 in 1.5 s, expected ~7 at {PET:?}")
+        )
     );
     // Never early (the loop pets when it is due, not before); late by a loaded CI machine's
     // scheduling at most.
     for gap in &gaps {
         assert!(
-            *gap >= PET - Duration::from_millis(15) && *gap < PET * 2,
+            *gap >= PET - Duration::from_millis(15) && *gap < PET + Duration::from_millis(300),
             "{}",
             report(&m, &c, &format!("watchdog gaps {gaps:?}"))
         );
@@ -222,7 +241,11 @@ fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
     );
     c.signal(1, Signal::SIGCONT).expect("SIGCONT");
     let resumed = m.until(Duration::from_secs(2), |msg| msg == "WATCHDOG=1\n");
-    assert!(resumed.is_some(), "{}", report(&m, &c, "no WATCHDOG=1 after SIGCONT"));
+    assert!(
+        resumed.is_some(),
+        "{}",
+        report(&m, &c, "no WATCHDOG=1 after SIGCONT")
+    );
     eprintln!(
         "watchdog: {n} pets in 1.5 s at {PET:?}; none for {:?} while stopped",
         stopped.elapsed()
@@ -238,7 +261,11 @@ fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
         report(&m, &c, "RELOADING=1 without MONOTONIC_USEC")
     );
     let ready = m.until(ELECT, |msg| msg.starts_with("READY=1\n"));
-    assert!(ready.is_some(), "{}", report(&m, &c, "no READY=1 after the reload"));
+    assert!(
+        ready.is_some(),
+        "{}",
+        report(&m, &c, "no READY=1 after the reload")
+    );
 
     // Hooks do not inherit the notification socket or the watchdog.
     let hook_lines = fs::read_to_string(&hook_env).unwrap_or_default();
@@ -272,5 +299,158 @@ fn wait_exit(c: &mut LocalCluster, id: u64, limit: Duration) -> Option<i32> {
             return None;
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `name`'s value in a metrics file (the first sample line that starts with it).
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn the_metrics_file_follows_the_election_and_passes_promtool() {
+    let mut c = cluster(3);
+    for id in c.ids() {
+        let path = c.node(id).dir.join("votecast.prom");
+        c.set_extra_args(
+            id,
+            ["--metrics-file".to_string(), path.display().to_string()],
+        );
+    }
+    c.start_all().expect("start");
+    let (leader, epoch, _) = c
+        .await_agreement(ELECT)
+        .unwrap_or_else(|| panic!("{}", c.report("no agreement")));
+    let files: Vec<PathBuf> = c
+        .ids()
+        .iter()
+        .map(|&id| c.node(id).dir.join("votecast.prom"))
+        .collect();
+    let metrics = |id: u64| fs::read_to_string(&files[id as usize - 1]);
+    // Every file says what the state file says, within a second (written on the change).
+    let agreed = c.wait_until(ELECT, |c| {
+        c.ids().iter().all(|&id| {
+            let role = if id == leader { "leading" } else { "following" };
+            metrics(id).is_ok_and(|t| {
+                t.contains(&format!("votecast_state{{state=\"{role}\"}} 1\n"))
+                    && sample(&t, "votecast_leader_id") == Some(leader as f64)
+                    && sample(&t, "votecast_epoch") == Some(epoch as f64)
+            })
+        })
+    });
+    let first = metrics(leader).unwrap_or_default();
+    assert!(
+        agreed.is_some(),
+        "{}",
+        c.report(format!("metrics never agreed:\n{first}"))
+    );
+    let lease = sample(&first, "votecast_lease_remaining_seconds").unwrap_or(-1.0);
+    assert!(lease > 0.0 && lease < 1.0, "lease {lease}:\n{first}");
+    assert!(
+        sample(&first, "votecast_elections_started_total") >= Some(1.0),
+        "{first}"
+    );
+
+    // Rewritten about once a second while nothing changes: the counters move on.
+    let sent = |t: &str| sample(t, "votecast_frames_sent_total").unwrap_or(0.0);
+    let before = metrics(2).unwrap_or_default();
+    let rewritten = c.wait_until(Duration::from_secs(3), |_| {
+        metrics(2).is_ok_and(|t| sent(&t) > sent(&before))
+    });
+    assert!(
+        rewritten.is_some(),
+        "{}",
+        c.report("metrics file not rewritten in 3 s")
+    );
+    eprintln!("metrics file of node 2 rewritten after {rewritten:?}");
+    let names: Vec<String> = fs::read_dir(&c.node(2).dir)
+        .expect("node dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".prom.tmp")), "{names:?}");
+
+    if let Some(promtool) = tool("promtool", "prometheus") {
+        for id in c.ids() {
+            let path = c.node(id).dir.join("votecast.prom");
+            let out = Command::new(&promtool)
+                .args(["check", "metrics"])
+                .stdin(fs::File::open(&path).expect("metrics file"))
+                .output()
+                .expect("run promtool");
+            assert!(
+                out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+                "promtool check metrics on node {id}: {:?}\n{}{}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                fs::read_to_string(&path).unwrap_or_default()
+            );
+        }
+    }
+
+    // A leader that hands over says so in its last file.
+    let code = c.terminate(leader, ELECT).expect("terminate");
+    assert_eq!(code, Some(0));
+    let last = metrics(leader).unwrap_or_default();
+    assert!(
+        last.contains("votecast_state{state=\"leading\"} 0\n"),
+        "{}",
+        c.report(format!("after the handover:\n{last}"))
+    );
+}
+
+/// Every shipped unit passes `systemd-analyze verify` without a warning about itself. The
+/// units name `/usr/local/bin/votecast`, which verify wants to exist: the copies checked
+/// here name the binary under test instead.
+#[test]
+fn the_shipped_units_pass_systemd_analyze_verify() {
+    let boards = Path::new(env!("CARGO_MANIFEST_DIR")).join("boards");
+    let mut units: Vec<PathBuf> = fs::read_dir(&boards)
+        .expect("boards/")
+        .filter_map(|e| Some(e.ok()?.path().join("votecast.service")))
+        .filter(|p| p.is_file())
+        .collect();
+    units.sort();
+    assert!(units.len() >= 4, "{units:?}");
+    for unit in &units {
+        let text = fs::read_to_string(unit).expect("unit");
+        for line in [
+            "Type=notify\n",
+            "NotifyAccess=main\n",
+            "WatchdogSec=",
+            "ExecReload=",
+        ] {
+            assert!(text.contains(line), "{}: no {line}", unit.display());
+        }
+    }
+    let Some(analyze) = tool("systemd-analyze", "systemd") else {
+        return;
+    };
+    let dir = TempDir::new("votecast-units").expect("temp dir");
+    for unit in &units {
+        let board = unit.parent().and_then(Path::file_name).expect("board");
+        let copy_dir = dir.join(board);
+        fs::create_dir(&copy_dir).expect("dir");
+        let copy = copy_dir.join("votecast.service");
+        let text = fs::read_to_string(unit).expect("unit");
+        fs::write(&copy, text.replace("/usr/local/bin/votecast", EXE)).expect("copy");
+        let out = Command::new(&analyze)
+            .arg("verify")
+            .arg(&copy)
+            .output()
+            .expect("run systemd-analyze");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // It exits 0 for many problems (an unknown key, a bad value) and only warns.
+        let about_unit: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("votecast.service"))
+            .collect();
+        assert!(
+            out.status.success() && about_unit.is_empty(),
+            "systemd-analyze verify {}: {:?}\n{stderr}",
+            unit.display(),
+            out.status
+        );
     }
 }
