@@ -218,15 +218,19 @@ fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
             &format!("{n} WATCHDOG=1 in 1.5 s, expected ~7 at {PET:?}")
         )
     );
-    // Never early (the loop pets when it is due, not before); late by a loaded CI machine's
-    // scheduling at most.
-    for gap in &gaps {
-        assert!(
-            *gap >= PET - Duration::from_millis(15) && *gap < PET + Duration::from_millis(300),
-            "{}",
-            report(&m, &c, &format!("watchdog gaps {gaps:?}"))
-        );
-    }
+    // Never early: the loop pets when it is due, not before. Received times jitter by the
+    // test's own scheduling, which shortens one gap only by lengthening its neighbour, so
+    // pairs of gaps are held to the rate. Late by a loaded machine's stalls at most.
+    let early = gaps.iter().any(|g| *g < PET / 2)
+        || gaps
+            .windows(2)
+            .any(|w| w[0] + w[1] < PET * 2 - Duration::from_millis(30));
+    let late = gaps.iter().any(|g| *g > Duration::from_secs(1));
+    assert!(
+        !early && !late,
+        "{}",
+        report(&m, &c, &format!("watchdog gaps {gaps:?}"))
+    );
 
     // Stopped, the loop cannot pet the watchdog; continued, it does again.
     c.signal(1, Signal::SIGSTOP).expect("SIGSTOP");
