@@ -71,6 +71,25 @@ impl Metrics {
     /// Writes every family in the text exposition format, `\n`-terminated lines.
     pub fn encode<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
         let mut e = Encoder { out };
+        self.encode_view(&mut e)?;
+        self.encode_elections(&mut e)?;
+        self.encode_frames(&mut e)?;
+        self.encode_hooks(&mut e)?;
+        self.encode_optional(&mut e)?;
+        e.family(
+            "votecast_start_time_seconds",
+            "gauge",
+            "When the daemon started, seconds since 1970.",
+        )?;
+        writeln!(
+            e.out,
+            "votecast_start_time_seconds {:.3}",
+            finite(self.start_time_seconds)
+        )
+    }
+
+    /// Who this node is and what it publishes.
+    fn encode_view<W: fmt::Write>(&self, e: &mut Encoder<'_, W>) -> fmt::Result {
         e.family(
             "votecast_info",
             "gauge",
@@ -116,7 +135,10 @@ impl Metrics {
             "1 while another board sends frames with this node's id.",
             u8::from(self.duplicate_id),
         )?;
-        e.seconds("votecast_lease_remaining_seconds", "Until the published view ends unless renewed: the lease (leading) or the follower timeout; 0 without one.", self.lease_remaining_seconds)?;
+        e.seconds("votecast_lease_remaining_seconds", "Until the published view ends unless renewed: the lease (leading) or the follower timeout; 0 without one.", self.lease_remaining_seconds)
+    }
+
+    fn encode_elections<W: fmt::Write>(&self, e: &mut Encoder<'_, W>) -> fmt::Result {
         e.counter(
             "votecast_elections_started_total",
             "Elections this node started.",
@@ -129,7 +151,11 @@ impl Metrics {
                 seconds,
             )?;
         }
-        self.encode_frames(&mut e)?;
+        Ok(())
+    }
+
+    /// Only with a hook.
+    fn encode_hooks<W: fmt::Write>(&self, e: &mut Encoder<'_, W>) -> fmt::Result {
         if let Some(hooks) = &self.hooks {
             e.family(
                 "votecast_hook_runs_total",
@@ -150,6 +176,11 @@ impl Metrics {
                 hooks.skipped,
             )?;
         }
+        Ok(())
+    }
+
+    /// The families of features that may be absent.
+    fn encode_optional<W: fmt::Write>(&self, e: &mut Encoder<'_, W>) -> fmt::Result {
         if let Some(n) = self.peers_heard {
             e.gauge(
                 "votecast_peers_heard",
@@ -171,16 +202,7 @@ impl Metrics {
                 u8::from(held),
             )?;
         }
-        e.family(
-            "votecast_start_time_seconds",
-            "gauge",
-            "When the daemon started, seconds since 1970.",
-        )?;
-        writeln!(
-            e.out,
-            "votecast_start_time_seconds {:.3}",
-            finite(self.start_time_seconds)
-        )
+        Ok(())
     }
 
     fn encode_frames<W: fmt::Write>(&self, e: &mut Encoder<'_, W>) -> fmt::Result {

@@ -149,6 +149,11 @@ fn watchdog_gaps(m: &Manager, from: Instant) -> Vec<Duration> {
     times.windows(2).map(|w| w[1] - w[0]).collect()
 }
 
+/// A failing check's message: what, the messages received, the nodes' states and logs.
+fn report(m: &Manager, c: &LocalCluster, what: &str) -> String {
+    c.report(format!("{what}\nnotify messages:\n{}", m.transcript()))
+}
+
 #[test]
 fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
     let mut c = cluster(3);
@@ -166,94 +171,9 @@ fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
         ],
     );
     start_notified(&mut c, 1, &m);
-    let state_file = c.node(1).state_file.clone();
-
-    // READY=1 first, once the state file exists.
-    let ready = m.until(ELECT, |msg| msg.starts_with("READY=1\n"));
-    let report = |m: &Manager, c: &LocalCluster, what: &str| {
-        c.report(format!("{what}\nnotify messages:\n{}", m.transcript()))
-    };
-    assert!(ready.is_some(), "{}", report(&m, &c, "no READY=1"));
-    assert!(
-        state_file.exists(),
-        "{}",
-        report(&m, &c, "READY before the state file")
-    );
-    assert!(
-        m.seen[0]
-            .1
-            .starts_with("READY=1\nSTATUS=LOOKING leader=none epoch=none"),
-        "{}",
-        report(&m, &c, "READY is the first message and carries the status")
-    );
-
-    // STATUS with the role, leader and epoch once the cluster agrees.
-    c.start(2).expect("start 2");
-    c.start(3).expect("start 3");
-    let (leader, epoch, _) = c
-        .await_agreement(ELECT)
-        .unwrap_or_else(|| panic!("{}", report(&m, &c, "no agreement")));
-    let role = if leader == 1 { "LEADING" } else { "FOLLOWING" };
-    let expected = format!("STATUS={role} leader={leader} epoch={epoch}\n");
-    let status = m.until(ELECT, |msg| msg == expected);
-    assert!(
-        status.is_some(),
-        "{}",
-        report(&m, &c, &format!("no {expected:?}"))
-    );
-
-    // WATCHDOG=1 every half WATCHDOG_USEC.
-    let from = Instant::now();
-    while from.elapsed() < Duration::from_millis(1500) {
-        m.recv(Duration::from_millis(50));
-    }
-    let gaps = watchdog_gaps(&m, from);
-    let n = gaps.len() + 1;
-    assert!(
-        (4..=9).contains(&n),
-        "{}",
-        report(
-            &m,
-            &c,
-            &format!("{n} WATCHDOG=1 in 1.5 s, expected ~7 at {PET:?}")
-        )
-    );
-    // Never early: the loop pets when it is due, not before. Received times jitter by the
-    // test's own scheduling, which shortens one gap only by lengthening its neighbour, so
-    // pairs of gaps are held to the rate. Late by a loaded machine's stalls at most.
-    let early = gaps.iter().any(|g| *g < PET / 2)
-        || gaps
-            .windows(2)
-            .any(|w| w[0] + w[1] < PET * 2 - Duration::from_millis(30));
-    let late = gaps.iter().any(|g| *g > Duration::from_secs(1));
-    assert!(
-        !early && !late,
-        "{}",
-        report(&m, &c, &format!("watchdog gaps {gaps:?}"))
-    );
-
-    // Stopped, the loop cannot pet the watchdog; continued, it does again.
-    c.signal(1, Signal::SIGSTOP).expect("SIGSTOP");
-    std::thread::sleep(Duration::from_millis(50));
-    while m.recv(Duration::from_millis(1)).is_some() {} // sent before the stop
-    let stopped = Instant::now();
-    let during = m.until(Duration::from_millis(1200), |_| true);
-    assert!(
-        during.is_none(),
-        "{}",
-        report(&m, &c, &format!("{during:?} while SIGSTOPped"))
-    );
-    c.signal(1, Signal::SIGCONT).expect("SIGCONT");
-    let resumed = m.until(Duration::from_secs(2), |msg| msg == "WATCHDOG=1\n");
-    assert!(
-        resumed.is_some(),
-        "{}",
-        report(&m, &c, "no WATCHDOG=1 after SIGCONT")
-    );
-    eprintln!(
-        "watchdog: {n} pets in 1.5 s at {PET:?}; none for {:?} while stopped",
-        stopped.elapsed()
-    );
+    ready_then_status(&mut m, &mut c);
+    watchdog_at_its_rate(&mut m, &c);
+    no_watchdog_while_stopped(&mut m, &c);
 
     // SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1.
     c.signal(1, Signal::SIGHUP).expect("SIGHUP");
@@ -285,6 +205,80 @@ fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
     assert!(stopping.is_some(), "{}", report(&m, &c, "no STOPPING=1"));
     let code = wait_exit(&mut c, 1, ELECT);
     assert_eq!(code, Some(0), "{}", report(&m, &c, "exit status"));
+}
+
+/// READY=1 first, once the state file exists, with the status; then, with nodes 2 and 3
+/// started, STATUS with the role, leader and epoch the cluster agreed on.
+fn ready_then_status(m: &mut Manager, c: &mut LocalCluster) {
+    let ready = m.until(ELECT, |msg| msg.starts_with("READY=1\n"));
+    assert!(ready.is_some(), "{}", report(m, c, "no READY=1"));
+    assert!(
+        c.node(1).state_file.exists(),
+        "{}",
+        report(m, c, "READY before the state file")
+    );
+    assert!(
+        m.seen[0]
+            .1
+            .starts_with("READY=1\nSTATUS=LOOKING leader=none epoch=none"),
+        "{}",
+        report(m, c, "READY is the first message and carries the status")
+    );
+    c.start(2).expect("start 2");
+    c.start(3).expect("start 3");
+    let (leader, epoch, _) = c
+        .await_agreement(ELECT)
+        .unwrap_or_else(|| panic!("{}", report(m, c, "no agreement")));
+    let role = if leader == 1 { "LEADING" } else { "FOLLOWING" };
+    let expected = format!("STATUS={role} leader={leader} epoch={epoch}\n");
+    let status = m.until(ELECT, |msg| msg == expected);
+    assert!(
+        status.is_some(),
+        "{}",
+        report(m, c, &format!("no {expected:?}"))
+    );
+}
+
+/// WATCHDOG=1 every half WATCHDOG_USEC over 1.5 s.
+fn watchdog_at_its_rate(m: &mut Manager, c: &LocalCluster) {
+    let from = Instant::now();
+    while from.elapsed() < Duration::from_millis(1500) {
+        m.recv(Duration::from_millis(50));
+    }
+    let gaps = watchdog_gaps(m, from);
+    let n = gaps.len() + 1;
+    let what = format!("{n} WATCHDOG=1 in 1.5 s, expected ~7 at {PET:?}");
+    assert!((4..=9).contains(&n), "{}", report(m, c, &what));
+    // Never early: the loop pets when it is due, not before. Received times jitter by the
+    // test's own scheduling, which shortens one gap only by lengthening its neighbour, so
+    // pairs of gaps are held to the rate. Late by a loaded machine's stalls at most.
+    let early = gaps.iter().any(|g| *g < PET / 2)
+        || gaps
+            .windows(2)
+            .any(|w| w[0] + w[1] < PET * 2 - Duration::from_millis(30));
+    let late = gaps.iter().any(|g| *g > Duration::from_secs(1));
+    let what = format!("watchdog gaps {gaps:?}");
+    assert!(!early && !late, "{}", report(m, c, &what));
+    eprintln!("watchdog: {n} pets in 1.5 s at {PET:?}; gaps {gaps:?}");
+}
+
+/// Stopped, the loop cannot pet the watchdog; continued, it does again.
+fn no_watchdog_while_stopped(m: &mut Manager, c: &LocalCluster) {
+    c.signal(1, Signal::SIGSTOP).expect("SIGSTOP");
+    std::thread::sleep(Duration::from_millis(50));
+    while m.recv(Duration::from_millis(1)).is_some() {} // sent before the stop
+    let stopped = Instant::now();
+    let during = m.until(Duration::from_millis(1200), |_| true);
+    let what = format!("{during:?} while SIGSTOPped");
+    assert!(during.is_none(), "{}", report(m, c, &what));
+    c.signal(1, Signal::SIGCONT).expect("SIGCONT");
+    let resumed = m.until(Duration::from_secs(2), |msg| msg == "WATCHDOG=1\n");
+    assert!(
+        resumed.is_some(),
+        "{}",
+        report(m, c, "no WATCHDOG=1 after SIGCONT")
+    );
+    eprintln!("watchdog: none for {:?} while stopped", stopped.elapsed());
 }
 
 /// Waits (bounded) for node `id` to exit by itself; its exit code (`None`: killed at the
@@ -374,24 +368,7 @@ fn the_metrics_file_follows_the_election_and_passes_promtool() {
         .collect();
     assert!(!names.iter().any(|n| n.ends_with(".prom.tmp")), "{names:?}");
 
-    if let Some(promtool) = tool("promtool", "prometheus") {
-        for id in c.ids() {
-            let path = c.node(id).dir.join("votecast.prom");
-            let out = Command::new(&promtool)
-                .args(["check", "metrics"])
-                .stdin(fs::File::open(&path).expect("metrics file"))
-                .output()
-                .expect("run promtool");
-            assert!(
-                out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-                "promtool check metrics on node {id}: {:?}\n{}{}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-                fs::read_to_string(&path).unwrap_or_default()
-            );
-        }
-    }
+    promtool_accepts(&c);
 
     // A leader that hands over says so in its last file.
     let code = c.terminate(leader, ELECT).expect("terminate");
@@ -402,6 +379,29 @@ fn the_metrics_file_follows_the_election_and_passes_promtool() {
         "{}",
         c.report(format!("after the handover:\n{last}"))
     );
+}
+
+/// `promtool check metrics` accepts every node's file without a lint.
+fn promtool_accepts(c: &LocalCluster) {
+    let Some(promtool) = tool("promtool", "prometheus") else {
+        return;
+    };
+    for id in c.ids() {
+        let path = c.node(id).dir.join("votecast.prom");
+        let out = Command::new(&promtool)
+            .args(["check", "metrics"])
+            .stdin(fs::File::open(&path).expect("metrics file"))
+            .output()
+            .expect("run promtool");
+        assert!(
+            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+            "promtool check metrics on node {id}: {:?}\n{}{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            fs::read_to_string(&path).unwrap_or_default()
+        );
+    }
 }
 
 /// Every shipped unit passes `systemd-analyze verify` without a warning about itself. The
