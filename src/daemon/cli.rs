@@ -7,6 +7,7 @@
 //! votecast run --id N --voters 1,2,3 --interface NAME [--group ADDR:PORT]
 //!              [--peers ADDR[:PORT],...] [--cluster N]
 //!              [--zxid N | --zxid-file PATH] [--data-dir DIR] [--state-file PATH]
+//!              [--metrics-file PATH]
 //!              [--on-change CMD] [--hook-timeout DURATION] [--tick DURATION]
 //!              [--sync-limit N] [--init-limit N] [--finalize-wait DURATION]
 //!              [--max-notification-interval DURATION] [--key-file PATH] [--config FILE]
@@ -182,6 +183,9 @@ pub(crate) struct RunArgs {
     /// Publish the live state as JSON in this file (read by `votecast status`).
     #[arg(long, value_name = "PATH")]
     pub(crate) state_file: Option<PathBuf>,
+    /// Write Prometheus metrics to this file (node_exporter's textfile collector).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) metrics_file: Option<PathBuf>,
     /// Shell command run on every state change, with VOTECAST_* variables set.
     #[arg(long, value_name = "CMD")]
     pub(crate) on_change: Option<String>,

@@ -44,6 +44,8 @@ use std::time::{Duration, Instant};
 
 use nix::time::{clock_gettime, ClockId};
 
+use self::run::Outcome;
+
 /// How often the shutdown waits re-check the worker.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -86,6 +88,20 @@ struct Pending {
     closed: bool,
 }
 
+/// Hook runs by how they ended, since start.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HookCounters {
+    pub succeeded: u64,
+    /// Exited non-zero or by a signal, or could not be started.
+    pub failed: u64,
+    /// Ended at `--hook-timeout`.
+    pub timed_out: u64,
+    /// Ended at shutdown.
+    pub stopped: u64,
+    /// Changes replaced by a newer one before the hook ran for them.
+    pub skipped: u64,
+}
+
 /// State shared by [`HookRunner`] and its worker.
 struct Shared {
     pending: Mutex<Pending>,
@@ -95,6 +111,8 @@ struct Shared {
     /// Set when the shutdown grace has run out: end the running hook, skip the rest.
     stop: AtomicBool,
     skipped: AtomicU64,
+    /// Runs by outcome, in [`run::Outcome`] order.
+    outcomes: [AtomicU64; 4],
 }
 
 impl Shared {
@@ -124,6 +142,7 @@ impl HookRunner {
             ran: Condvar::new(),
             stop: AtomicBool::new(false),
             skipped: AtomicU64::new(0),
+            outcomes: Default::default(),
         });
         let worker_shared = Arc::clone(&shared);
         let worker = thread::Builder::new()
@@ -155,6 +174,19 @@ impl HookRunner {
     /// How many changes were replaced by a newer one before the hook ran for them.
     pub fn skipped(&self) -> u64 {
         self.shared.skipped.load(Ordering::Relaxed)
+    }
+
+    /// How many runs ended in each way, and how many changes were skipped (for the
+    /// metrics; never waits for a running hook).
+    pub fn counters(&self) -> HookCounters {
+        let n = |outcome: Outcome| self.shared.outcomes[outcome as usize].load(Ordering::Relaxed);
+        HookCounters {
+            succeeded: n(Outcome::Succeeded),
+            failed: n(Outcome::Failed),
+            timed_out: n(Outcome::TimedOut),
+            stopped: n(Outcome::Stopped),
+            skipped: self.skipped(),
+        }
     }
 
     /// Waits up to `limit` until the hook has run for the latest change notified (at once
@@ -278,10 +310,11 @@ fn worker(shared: &Shared, command: &str, timeout: Duration) {
             previous_state,
             skipped,
         };
-        let ok = run::run_hook(command, timeout, &job, &shared.stop);
+        let outcome = run::run_hook(command, timeout, &job, &shared.stop);
+        shared.outcomes[outcome as usize].fetch_add(1, Ordering::Relaxed);
         let mut pending = shared.pending();
         pending.finished = number;
-        pending.finished_ok = ok;
+        pending.finished_ok = outcome == Outcome::Succeeded;
         drop(pending);
         shared.ran.notify_all();
     }

@@ -1,6 +1,8 @@
 //! The daemon's support layer: everything that touches files, processes and the clock
 //! outside the event loop.
 //!
+//! - [`atomic_file`]: replacing a file as a whole (temporary file and rename), for the
+//!   state file and the metrics file.
 //! - [`cli`]: the command line (clap definitions, [`cli::parse_command_line`]).
 //! - [`settings`]: the `run` settings: flags over the `--config` file over the core's
 //!   defaults, checked in one place.
@@ -9,15 +11,18 @@
 //! - [`state_file`]: the live `--state-file` (writer and reader) and the JSON string
 //!   escaper.
 //! - [`hooks`]: the `--on-change` hook worker.
+//! - [`metrics`]: the `--metrics-file` (Prometheus text format) and its encoder.
 //! - [`status`]: `votecast status`.
 //!
 //! The pieces the event loop calls while running ([`persist::DataDir::store_epochs`],
 //! [`state_file::StateFileWriter::write`], [`hooks::HookRunner::notify`]) do not allocate on
 //! their success paths; everything else runs at start-up, at shutdown or on its own thread.
 
+pub mod atomic_file;
 pub mod cli;
 pub mod error;
 pub mod hooks;
+pub mod metrics;
 pub mod persist;
 pub mod settings;
 pub mod state_file;

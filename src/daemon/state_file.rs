@@ -16,10 +16,10 @@
 //! parser (no JSON dependency).
 
 use std::fmt;
-use std::fs::OpenOptions;
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
+use super::atomic_file::AtomicFile;
 use super::DaemonError;
 use votecast_core::election::MAX_VOTERS;
 
@@ -173,31 +173,24 @@ pub fn write_json_string<W: fmt::Write>(out: &mut W, s: &str) -> fmt::Result {
 /// Replaces the state file with a new snapshot on every [`write`](Self::write).
 #[derive(Debug)]
 pub struct StateFileWriter {
-    path: PathBuf,
-    tmp: PathBuf,
+    file: AtomicFile,
 }
 
 impl StateFileWriter {
     /// Prepares a writer for `path`; the temporary file is `path` + `.tmp`. Touches nothing.
     pub fn new(path: PathBuf) -> Self {
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(".tmp");
         StateFileWriter {
-            path,
-            tmp: PathBuf::from(tmp),
+            file: AtomicFile::new(path),
         }
     }
 
     /// The state file's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
-    /// Writes `s` to `PATH.tmp` and renames it over `PATH`. Does not allocate unless it fails.
-    ///
-    /// No fsync: the file is for live readers (`votecast status`, monitoring) and means
-    /// nothing after a reboot (its pid is gone then), so durability would only cost latency
-    /// on the event loop. The rename alone makes replacement atomic for readers.
+    /// Replaces the file with `s` ([`AtomicFile::replace`]: no fsync, the file means
+    /// nothing after a reboot, its pid is gone then). Does not allocate unless it fails.
     pub fn write<S: AsRef<str>>(&mut self, s: &StateSnapshot<S>) -> io::Result<()> {
         let mut buf: heapless::String<MAX_SNAPSHOT_JSON_LEN> = heapless::String::new();
         if s.write_json(&mut buf).is_err() || buf.push('\n').is_err() {
@@ -206,20 +199,7 @@ impl StateFileWriter {
                 "state snapshot does not fit the state file buffer",
             ));
         }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&self.tmp)?;
-        if let Err(e) = file.write_all(buf.as_bytes()) {
-            drop(file);
-            let _ = std::fs::remove_file(&self.tmp);
-            return Err(e);
-        }
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&self.tmp);
-        })
+        self.file.replace(buf.as_bytes())
     }
 }
 

@@ -81,6 +81,7 @@ pub(super) fn run(
         last_housekeeping: now,
     };
     lp.io.write_state(lp.node);
+    lp.io.announce_ready(lp.node);
     // Memory only, the restart quarantine: this process cannot know whether an earlier
     // one promised support to a leader, so it makes no promise until any such promise
     // would have run out. It stays silent meanwhile (observers never promise).
@@ -91,6 +92,7 @@ pub(super) fn run(
             lp.node.id()
         );
         if let Some(signal) = lp.hold(now + hold)? {
+            lp.io.announce.stopping();
             log::info!(
                 "node {}: {}: stopped before start",
                 lp.node.id(),
@@ -156,10 +158,14 @@ impl Loop<'_> {
     fn turn(&mut self, limit: Option<Duration>) -> Result<Requests, DaemonError> {
         let now = self.io.now();
         let housekeeping = self.last_housekeeping + self.tick;
-        let deadline = [self.node.poll_timeout(), self.io.link.next_check()]
-            .into_iter()
-            .flatten()
-            .fold(housekeeping, Instant::min);
+        let deadline = [
+            self.node.poll_timeout(),
+            self.io.link.next_check(),
+            self.io.announce.next_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(housekeeping, Instant::min);
         let mut wait = deadline.saturating_duration_since(now);
         if let Some(limit) = limit {
             wait = wait.min(limit);
@@ -191,6 +197,7 @@ impl Loop<'_> {
         if refresh_due(self.io.last_state_write, self.io.now(), self.tick) {
             self.io.write_state(self.node);
         }
+        self.io.announce_due(self.node);
         Ok(requests)
     }
 
@@ -224,11 +231,10 @@ impl Loop<'_> {
             if now >= until {
                 return Ok(None);
             }
-            let wait = self
-                .io
-                .link
-                .next_check()
-                .map_or(until, |at| at.min(until))
+            let wait = [self.io.link.next_check(), self.io.announce.next_due()]
+                .into_iter()
+                .flatten()
+                .fold(until, Instant::min)
                 .saturating_duration_since(now);
             self.wait(wait)?;
             self.io.check_link(self.poll.registry(), self.node);
@@ -249,12 +255,14 @@ impl Loop<'_> {
             if refresh_due(self.io.last_state_write, self.io.now(), self.tick) {
                 self.io.write_state(self.node);
             }
+            self.io.announce_due(self.node);
         }
     }
 
     /// SIGHUP: reload the key file and re-read the zxid file. A key file that fails its
     /// checks keeps the current keys, and the log says why.
     fn reload(&mut self) {
+        self.io.announce.reloading();
         let id = self.node.id();
         match &self.key_file {
             None => log::info!("node {id}: SIGHUP: no --key-file, authentication stays off"),
@@ -281,6 +289,7 @@ impl Loop<'_> {
             self.node.set_zxid(zxid);
             log::info!("node {id}: SIGHUP: zxid file re-read, zxid {zxid}");
         }
+        self.io.announce_reloaded(self.node);
     }
 
     /// The graceful handover (see the module docs), then the resign.
@@ -288,6 +297,7 @@ impl Loop<'_> {
         let id = self.node.id();
         let name = signals::name(signal);
         let began = self.io.now();
+        self.io.announce.stopping();
         let hook_leading = |io: &NodeIo| {
             io.hook_state
                 .is_some_and(|(state, ..)| state == ServerState::Leading.as_str())
@@ -300,6 +310,7 @@ impl Loop<'_> {
         self.io.stepping_down = true;
         self.io.drain(self.node)?;
         self.io.write_state(self.node);
+        self.io.announce_change(self.node);
         // The core's step-down reported the change already, unless it is still leading in
         // the core's view; the hook must hear of the end of the lease either way.
         if hook_leading(self.io) {
@@ -317,7 +328,10 @@ impl Loop<'_> {
         log::info!("node {id}: {name}: shutting down, resigning");
         let now = self.io.now();
         self.node.shutdown(now);
-        self.io.drain(self.node)
+        self.io.drain(self.node)?;
+        // The last metrics say how the node left.
+        self.io.announce_change(self.node);
+        Ok(())
     }
 
     /// Steps 2 and 3 of the handover; returns why the wait ended, for the log.

@@ -10,17 +10,21 @@
 //! are written synchronously before any later output, as the core requires.
 //!
 //! Beside this file: [`event_loop`] (the loop, the signals' effects, the graceful
-//! handover), [`link`] (the interface watcher), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
-//! state file and the hooks are given, a pure function), [`signals`], [`socket`]
-//! (multicast setup, and opening the socket of either transport), [`peers`] (the
+//! handover), [`link`] (the interface watcher), [`clock`] (the clocks and what is
+//! derived from them), [`publish`] (what the state file and the hooks are given, a pure
+//! function), [`signals`], [`socket`]
+//! (opening the socket of either transport, the multicast setup), [`peers`] (the
 //! `--peers` list, own-address skipping and the source filter, pure), [`unicast`] (the
 //! unicast socket), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file is
-//! rewritten while nothing changes) and [`silence`] (the warning when no other voter is
-//! heard although our sends succeed).
+//! rewritten while nothing changes), [`silence`] (the warning when no other voter is
+//! heard although our sends succeed), [`notify`] (systemd's notification socket) and
+//! `announce` (when systemd is notified and the `--metrics-file` rewritten).
 
+mod announce;
 pub mod clock;
 mod event_loop;
 pub mod link;
+pub mod notify;
 pub mod peers;
 pub mod publish;
 pub mod refresh;
@@ -46,6 +50,7 @@ use votecast_core::auth::Fingerprint;
 use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange};
 use votecast_core::wire::FRAME_LEN;
 
+use self::announce::Announcer;
 use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
 use self::link::{Link, LinkWatch};
 use self::peers::{Peers, Transport};
@@ -107,6 +112,8 @@ struct NodeIo {
     last_send_ok: Option<Instant>,
     last_send_failed: Option<Instant>,
     silence: SilenceWatch,
+    /// systemd notifications and the metrics file.
+    announce: Announcer,
 }
 
 impl NodeIo {
@@ -213,6 +220,7 @@ impl NodeIo {
         );
         self.write_state(node);
         self.notify_hook(node, change.previous.as_str());
+        self.announce_change(node);
     }
 
     /// Hands the node's view, as published now, to the hook, unless the hook was given
@@ -317,6 +325,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     };
     log_start(&settings, incarnation, epochs);
     let silence = SilenceWatch::new(clock.core(), NodeIo::silence_threshold(&node));
+    let announce = Announcer::new(&settings, started);
     let mut io = NodeIo {
         socket,
         transport: transport.clone(),
@@ -343,6 +352,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         last_send_ok: None,
         last_send_failed: None,
         silence,
+        announce,
     };
     let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
     log_stats(&node, &io.stats, "stopped");

@@ -198,7 +198,9 @@ fn never_elects(lan: &Lan, window: Duration) -> Result<(), String> {
 
 #[test]
 fn peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast() {
-    crate::userns::as_root(peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast_as_root);
+    crate::userns::as_root(
+        peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast_as_root,
+    );
 }
 
 fn peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast_as_root() {
@@ -237,7 +239,9 @@ fn peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast_as_root() {
 
 #[test]
 fn multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier() {
-    crate::userns::as_root(multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier_as_root);
+    crate::userns::as_root(
+        multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier_as_root,
+    );
 }
 
 fn multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier_as_root() {

@@ -166,6 +166,7 @@ fn bad_values(s: &TempDir) -> Vec<(&'static str, String, String)> {
         ("zxid-file", "", "[1]"),
         ("data-dir", "", "5"),
         ("state-file", "", "false"),
+        ("metrics-file", "", "1"),
         ("on-change", " ", "\"\""),
         ("hook-timeout", "0s", "\"10\""),
         ("tick", "50", "5"),
@@ -541,6 +542,15 @@ fn a_state_file_inside_the_data_dir_exits_2() {
     );
     let args = strings(&["run", "--config", &cfg]);
     expect_usage_error("key", &args, "config key \"state-file\"", s.path());
+    // The metrics file likewise, and never on the state file.
+    let mut args = strings(&base);
+    let epochs = format!("{link}/epochs");
+    args.extend(strings(&["--data-dir", &data, "--metrics-file", &epochs]));
+    expect_usage_error("metrics in data", &args, "--metrics-file", s.path());
+    let mut args = strings(&base);
+    let state = s.file_path("state.json");
+    args.extend(strings(&["--state-file", &state, "--metrics-file", &state]));
+    expect_usage_error("metrics on state", &args, "--metrics-file", s.path());
 }
 
 /// Every duration has an upper bound checked at start-up: a huge value (which once

@@ -6,7 +6,9 @@
 //! - `hook_process`: `--on-change` hooks of real daemons (lease end, output, process group);
 //! - `loopback`: clusters of `votecast run` electing over UDP multicast on `lo`;
 //! - `loopback_hostile`: authentication, twins and floods of foreign frames on `lo`;
-//! - `loopback_scale`: 15 processes on `lo`, and `votecast bench` end to end.
+//! - `loopback_scale`: 15 processes on `lo`, and `votecast bench` end to end;
+//! - `systemd`: a fake `NOTIFY_SOCKET` (readiness, status, watchdog, reload, stop), the
+//!   `--metrics-file` under `promtool`, the shipped units under `systemd-analyze verify`.
 //!
 //! Every test uses `lo` only (TTL 1), bounds every wait, and kills and reaps every process
 //! it started. Run one suite with a path filter, e.g. `cargo test --test processes loopback::`.
@@ -17,3 +19,4 @@ mod hook_process;
 mod loopback;
 mod loopback_hostile;
 mod loopback_scale;
+mod systemd;

@@ -31,6 +31,19 @@ enum End {
     Shutdown,
 }
 
+/// How a run ended, as counted for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The shell exited 0 by itself.
+    Succeeded,
+    /// The shell exited non-zero or by a signal, or could not be started or waited for.
+    Failed,
+    /// Still running at `--hook-timeout`: its process group was ended.
+    TimedOut,
+    /// Ended at shutdown, after the grace.
+    Stopped,
+}
+
 fn opt(v: Option<u64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
@@ -54,6 +67,11 @@ fn spawn(command: &str, job: &Job) -> std::io::Result<Child> {
             opt(change.valid_until_boottime_ms),
         )
         .env("VOTECAST_SKIPPED", job.skipped.to_string())
+        // systemd's notification socket and watchdog belong to the daemon: a hook that
+        // inherited them could report readiness or pet the watchdog on its behalf.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -69,16 +87,15 @@ fn exited(pid: Pid) -> bool {
     !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
 }
 
-/// Runs the hook for `job` to its end; logs how it ended. True when the shell exited 0
-/// by itself (not at the timeout, not at shutdown).
-pub fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) -> bool {
+/// Runs the hook for `job` to its end; logs how it ended and returns it.
+pub fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) -> Outcome {
     let what = format!("{} -> {}", job.previous_state, job.change.state);
     let started = Instant::now();
     let mut child = match spawn(command, job) {
         Ok(child) => child,
         Err(e) => {
             log::error!("cannot start on-change hook for {what}: /bin/sh: {e}");
-            return false;
+            return Outcome::Failed;
         }
     };
     let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
@@ -109,7 +126,12 @@ pub fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) 
     let status = child.wait();
     output.finish();
     let ms = shell_ran.as_millis();
-    let succeeded = end == End::Exited && status.as_ref().is_ok_and(|s| s.success());
+    let outcome = match end {
+        End::Exited if status.as_ref().is_ok_and(|s| s.success()) => Outcome::Succeeded,
+        End::Exited => Outcome::Failed,
+        End::Timeout => Outcome::TimedOut,
+        End::Shutdown => Outcome::Stopped,
+    };
     match (end, status) {
         (End::Exited, Ok(status)) if status.success() => {
             log::info!("on-change hook for {what} (pid {pid}) finished in {ms} ms");
@@ -128,7 +150,7 @@ pub fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) 
             log::error!("cannot wait for on-change hook for {what} (pid {pid}): {e}");
         }
     }
-    succeeded
+    outcome
 }
 
 /// Ends every process left in the group of `pid` (whose shell is not reaped yet): SIGTERM,

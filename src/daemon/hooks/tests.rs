@@ -437,3 +437,37 @@ fn wait_idle_reports_the_end_of_the_latest_run() {
     assert_eq!(hooks.wait_idle(Duration::from_secs(10)), Some(true));
     hooks.shutdown(Duration::from_secs(5));
 }
+
+#[test]
+fn counters_tell_how_each_run_ended() {
+    let dir = temp();
+    let gate = file(&dir, "gate");
+    // Epoch 1 succeeds, 2 fails, 3 runs into the timeout, 4 is stopped at shutdown.
+    let cmd = format!(
+        "case $VOTECAST_EPOCH in 1) exit 0;; 2) exit 3;; 3) sleep 30;; \
+         4) touch {gate}; sleep 30;; esac",
+        gate = quoted(&gate)
+    );
+    let hooks = HookRunner::start(cmd, Duration::from_millis(300));
+    assert_eq!(hooks.counters(), HookCounters::default());
+    for epoch in 1..=3 {
+        hooks.notify(change("LEADING", "LOOKING", epoch));
+        assert!(
+            hooks.wait_idle(Duration::from_secs(10)).is_some(),
+            "run {epoch}"
+        );
+    }
+    let expected = HookCounters {
+        succeeded: 1,
+        failed: 1,
+        timed_out: 1,
+        ..HookCounters::default()
+    };
+    assert_eq!(hooks.counters(), expected);
+    hooks.notify(change("LOOKING", "LEADING", 4));
+    wait_for("the last hook started", || gate.exists());
+    let counters = hooks.shared.clone();
+    hooks.shutdown(Duration::ZERO);
+    let stopped = counters.outcomes[Outcome::Stopped as usize].load(Ordering::Relaxed);
+    assert_eq!(stopped, 1);
+}

@@ -63,6 +63,9 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
     if let (Some(state_file), Some(data_dir)) = (&given.state_file, &given.data_dir) {
         state_file_outside_data_dir(state_file, data_dir)?;
     }
+    if let Some(metrics_file) = &given.metrics_file {
+        metrics_file_apart(metrics_file, &given)?;
+    }
     election.keys = match &given.key_file {
         Some((path, origin)) => key_file::read_key_file(path, *origin)?,
         None => KeySet::disabled(),
@@ -95,6 +98,7 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
         zxid,
         data_dir: given.data_dir.map(|(path, _)| path),
         state_file: given.state_file.map(|(path, _)| path),
+        metrics_file: given.metrics_file.map(|(path, _)| path),
         on_change: given.on_change,
         hook_timeout,
         key_file: given.key_file.map(|(path, _)| path),
@@ -255,11 +259,40 @@ fn state_file_outside_data_dir(
             *state_origin,
             format_args!(
                 "{} is inside {data_origin} {}, which holds the node's epochs; \
-                 put the state file elsewhere",
+                 put the file elsewhere",
                 state_file.display(),
                 data_dir.display()
             ),
         ));
+    }
+    Ok(())
+}
+
+/// The metrics file is replaced whole, with a temporary file beside it: inside the data
+/// dir it could replace the epochs, and on the state file or an input file it would
+/// overwrite them. Compared after resolving symbolic links and `..`.
+fn metrics_file_apart(
+    (metrics_file, origin): &(PathBuf, Origin),
+    given: &Given,
+) -> Result<(), UsageError> {
+    if let Some(data_dir) = &given.data_dir {
+        state_file_outside_data_dir(&(metrics_file.clone(), *origin), data_dir)?;
+    }
+    let file = resolved(metrics_file);
+    for other in [&given.state_file, &given.zxid_file, &given.key_file]
+        .into_iter()
+        .flatten()
+    {
+        if resolved(&other.0) == file {
+            return Err(bad(
+                *origin,
+                format_args!(
+                    "{} is also {}; give the metrics a file of their own",
+                    metrics_file.display(),
+                    other.1
+                ),
+            ));
+        }
     }
     Ok(())
 }

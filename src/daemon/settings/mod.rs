@@ -86,6 +86,8 @@ pub struct RunSettings {
     pub data_dir: Option<PathBuf>,
     /// Where to publish the live state as JSON, if anywhere.
     pub state_file: Option<PathBuf>,
+    /// Where to write the metrics (Prometheus text format), if anywhere.
+    pub metrics_file: Option<PathBuf>,
     /// Shell command run on every state change, if any.
     pub on_change: Option<String>,
     /// Time limit for one run of `on_change`.
@@ -123,6 +125,7 @@ struct Given {
     zxid_file: Option<(PathBuf, Origin)>,
     data_dir: Option<(PathBuf, Origin)>,
     state_file: Option<(PathBuf, Origin)>,
+    metrics_file: Option<(PathBuf, Origin)>,
     on_change: Option<String>,
     hook_timeout: Option<(Duration, Origin)>,
     tick: Option<(Duration, Origin)>,
@@ -261,6 +264,16 @@ const SETTINGS: &[Setting] = &[
         flag: |a| path(&a.state_file),
         read: |g, raw| {
             g.state_file = Some((value::to_path(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "metrics-file",
+        required: None,
+        same_setting_as: None,
+        flag: |a| path(&a.metrics_file),
+        read: |g, raw| {
+            g.metrics_file = Some((value::to_path(raw)?, raw.origin()));
             Ok(())
         },
     },

@@ -80,6 +80,7 @@ fn defaults_are_the_cores() {
             zxid: ZxidSource::Fixed(0),
             data_dir: None,
             state_file: None,
+            metrics_file: None,
             on_change: None,
             hook_timeout: Duration::from_secs(10),
             key_file: None,
@@ -303,6 +304,7 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("zxid", "x", "\"x\"", "expected a non-negative integer"),
     ("data-dir", "", "5", ""),
     ("state-file", "", "false", ""),
+    ("metrics-file", "", "1", ""),
     ("zxid-file", "", "[1]", ""),
     (
         "zxid-file",
@@ -609,6 +611,54 @@ fn a_state_file_inside_the_data_dir_is_refused() {
         let s = run_owned(&with_base(&["--data-dir", d, "--state-file", &outside])).unwrap();
         assert_eq!(s.state_file, Some(outside.into()));
     }
+}
+
+#[test]
+fn the_metrics_file_is_apart_from_the_data_dir_and_the_other_files() {
+    let dir = TempDir::new("votecast-metrics-apart").unwrap();
+    let d = dir.path().display().to_string();
+    let data = format!("{d}/data");
+    let key = format!("{d}/key");
+    std::fs::write(
+        &key,
+        "8a61f1ef06d1d4a3f5c2e4b9907d3c1a5be2f7d84c6a09e1d3b5f7a9c2e4068b\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&key).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(&key, perms).unwrap();
+    let refused = [
+        (
+            vec!["--data-dir", &data],
+            format!("{data}/m.prom"),
+            "--data-dir",
+        ),
+        (
+            vec!["--state-file", "s.json"],
+            format!("{}/s.json", std::env::current_dir().unwrap().display()),
+            "--state-file",
+        ),
+        (vec!["--key-file", &key], format!("{d}/./key"), "--key-file"),
+    ];
+    for (extra, metrics, named) in &refused {
+        let mut args = with_base(extra);
+        args.extend(["--metrics-file".to_string(), metrics.clone()]);
+        let msg = run_err(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            msg.contains("--metrics-file") && msg.contains(named),
+            "{metrics}: {msg}"
+        );
+    }
+    let cfg = TempConfig::new(&format!(
+        "id = 1\nvoters = [1]\ninterface = \"eth0\"\ndata-dir = \"{data}\"\n\
+         metrics-file = \"{data}/x.prom\"\n"
+    ));
+    let msg = run_err(&["--config", cfg.arg()]);
+    assert!(msg.contains("config key \"metrics-file\""), "{msg}");
+    let ok = format!("{d}/votecast.prom");
+    let args = with_base(&["--data-dir", &data, "--metrics-file", &ok]);
+    let s = run_owned(&args).unwrap();
+    assert_eq!(s.metrics_file, Some(ok.into()));
 }
 
 #[test]
