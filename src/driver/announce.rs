@@ -189,8 +189,10 @@ impl NodeIo {
             send_errors: self.stats.send_errors,
             hooks: self.hooks.as_ref().map(|h| h.counters()),
             start_time_seconds: self.announce.start_time_seconds,
+            peers_heard: Some(
+                node.heard(now).count() as u64 + u64::from(node.config().is_voter(node.id())),
+            ),
             // Filled in by the features that know them.
-            peers_heard: None,
             healthy: None,
             vip_held: None,
         };

@@ -334,6 +334,8 @@ fn the_metrics_file_follows_the_election_and_passes_promtool() {
                 t.contains(&format!("votecast_state{{state=\"{role}\"}} 1\n"))
                     && sample(&t, "votecast_leader_id") == Some(leader as f64)
                     && sample(&t, "votecast_epoch") == Some(epoch as f64)
+                    // All three voters heard, this one included.
+                    && sample(&t, "votecast_peers_heard") == Some(3.0)
             })
         })
     });
