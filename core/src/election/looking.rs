@@ -71,6 +71,7 @@ impl Node {
             leader: self.config.id,
             zxid: self.zxid,
             peer_epoch: self.epochs.current_epoch,
+            ineligible: !self.eligible,
         });
         self.role = Role::Looking(Looking {
             initial,
@@ -252,7 +253,9 @@ impl Node {
     /// finalizeWait, because the crashed voter can never agree. When the last undecided
     /// voter only becomes silent later, finalizeWait is cut short to that moment.
     pub(super) fn check_decision(&mut self, now: Instant) {
-        let Some(proposal) = self.proposal() else {
+        let Some(proposal) = self.proposal().filter(|p| !p.ineligible) else {
+            // No candidate, or only an unhealthy one: nothing to decide (see `health`).
+            self.timers.clear(Timer::Finalize);
             return;
         };
         let round = self.round;
@@ -312,6 +315,10 @@ impl Node {
         if vote.leader == self.config.id && self.quarantine.is_active() {
             // Another board has our id: refuse to lead and stay LOOKING; the others time
             // out on us and elect someone else.
+            return;
+        }
+        if vote.ineligible || (vote.leader == self.config.id && !self.eligible) {
+            // An unhealthy candidate is never elected (see `health`).
             return;
         }
         self.timers.clear_all();

@@ -96,6 +96,8 @@ pub struct Node {
     pub(super) epoch_floor: u64,
     /// [`Node::step_down`] was called: this process never leads again.
     pub(super) renounced: bool,
+    /// Its health checks pass: it may lead (see `health`).
+    pub(super) eligible: bool,
 }
 
 /// The seed of the default process nonce: the id and the incarnation, which differ
@@ -138,6 +140,7 @@ impl Node {
             nonce: crate::rng::mix(default_nonce_seed(own_id, incarnation)),
             epoch_floor: 0,
             renounced: false,
+            eligible: true,
         })
     }
 
@@ -217,6 +220,12 @@ impl Node {
     /// [`Node::start`] and after [`Node::shutdown`].
     pub fn step_down(&mut self, now: Instant) {
         self.advance_clock(now);
+        if matches!(self.role, Role::SteppedDown { .. }) {
+            // Standing down for health (or stepped down already): now for good.
+            self.renounced = true;
+            self.timers.clear(Timer::StandDown);
+            return;
+        }
         if !self.is_running() {
             return;
         }
@@ -394,6 +403,7 @@ impl Node {
             (Timer::Finalize, Role::Looking(_)) => self.finalize_expired(now),
             (Timer::Heartbeat, Role::Leading(_)) => self.heartbeat(now),
             (Timer::LeaseEnd, Role::Leading(_)) => self.update_leadership(now),
+            (Timer::StandDown, Role::SteppedDown { .. }) => self.come_back(now),
             (Timer::SyncTimeout | Timer::InitTimeout, Role::Following(_) | Role::Leading(_)) => {
                 self.start_election(now)
             }
@@ -558,7 +568,7 @@ impl Node {
         )
     }
 
-    fn advance_clock(&mut self, now: Instant) {
+    pub(super) fn advance_clock(&mut self, now: Instant) {
         // Inputs come from a monotonic clock; guard against a driver bug anyway.
         self.now = self.now.max(now);
     }

@@ -562,6 +562,7 @@ impl Harness {
                 leader: self.who(to, spec.leader),
                 zxid: self.resolve(to, spec.zxid),
                 peer_epoch: self.resolve(to, spec.peer_epoch),
+                ineligible: false,
             },
             round: self.resolve(to, spec.round),
             accepted_epoch: self.resolve(to, spec.accepted_epoch),
