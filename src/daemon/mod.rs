@@ -10,6 +10,8 @@
 //!   escaper.
 //! - [`hooks`]: the `--on-change` hook worker.
 //! - [`status`]: `votecast status`.
+//! - [`track`]: the health checks (`--track`, `--track-interface`) on threads of their
+//!   own; the loop reads their verdict.
 //!
 //! The pieces the event loop calls while running ([`persist::DataDir::store_epochs`],
 //! [`state_file::StateFileWriter::write`], [`hooks::HookRunner::notify`]) do not allocate on
@@ -22,6 +24,7 @@ pub mod persist;
 pub mod settings;
 pub mod state_file;
 pub mod status;
+pub mod track;
 
 pub use self::error::DaemonError;
 

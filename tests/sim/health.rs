@@ -42,7 +42,11 @@ fn an_unhealthy_leader_resigns_a_healthy_node_leads_and_it_keeps_following() {
     sim.assert_ok();
     assert_eq!(leader, 2, "the best healthy node");
     assert!(sim.epoch_of(2).unwrap() > e1);
-    assert_eq!(sim.state_of(3), Some(Following), "the unhealthy node still votes");
+    assert_eq!(
+        sim.state_of(3),
+        Some(Following),
+        "the unhealthy node still votes"
+    );
     println!(
         "unhealthy leader: new leader after {:.1} ms",
         (sim.now_us - began) as f64 / 1000.0
@@ -144,6 +148,10 @@ fn health_flapping_under_loss_never_breaks_safety() {
         }
         let agreed = sim.await_agreement(Duration::from_secs(15));
         sim.assert_ok();
-        assert!(agreed.is_some(), "seed {seed}: no agreement\n{}", sim.history());
+        assert!(
+            agreed.is_some(),
+            "seed {seed}: no agreement\n{}",
+            sim.history()
+        );
     }
 }

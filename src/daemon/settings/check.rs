@@ -59,6 +59,7 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
     let mut election = election_config(&given, &origins)?;
     daemon_bounds(&election, &origins)?;
     let hook_timeout = hook_timeout(given.hook_timeout)?;
+    let track = super::track::check(given.track)?;
     if let (Some(state_file), Some(data_dir)) = (&given.state_file, &given.data_dir) {
         state_file_outside_data_dir(state_file, data_dir)?;
     }
@@ -89,6 +90,7 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
         on_change: given.on_change,
         hook_timeout,
         key_file: given.key_file.map(|(path, _)| path),
+        track,
     })
 }
 
