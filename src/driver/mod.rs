@@ -10,11 +10,13 @@
 //! handover), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
 //! state file and the hooks are given, a pure function), [`signals`], [`socket`]
 //! (multicast setup), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file
-//! is rewritten while nothing changes) and [`silence`] (the warning when no other voter
-//! is heard although our sends succeed).
+//! is rewritten while nothing changes), [`silence`] (the warning when no other voter
+//! is heard although our sends succeed) and `health` (the health checks' verdict into the
+//! core).
 
 pub mod clock;
 mod event_loop;
+mod health;
 pub mod publish;
 pub mod refresh;
 pub mod signals;
@@ -33,6 +35,7 @@ use crate::daemon::hooks::{HookChange, HookRunner};
 use crate::daemon::persist::DataDir;
 use crate::daemon::settings::{RunSettings, ZxidSource};
 use crate::daemon::state_file::StateFileWriter;
+use crate::daemon::track::Tracker;
 use crate::daemon::DaemonError;
 use votecast_core::auth::Fingerprint;
 use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange};
@@ -82,6 +85,10 @@ struct NodeIo {
     last_send_ok: Option<Instant>,
     last_send_failed: Option<Instant>,
     silence: SilenceWatch,
+    /// The health checks (`--track`), if any.
+    tracker: Option<Tracker>,
+    /// When the node stood down for health (for the log line when it is back).
+    stand_down_since: Option<Instant>,
 }
 
 impl NodeIo {
@@ -275,6 +282,11 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         }
     };
     log_start(&settings, incarnation, epochs);
+    health::initial(&mut node, clock.core(), settings.track.is_enabled());
+    let tracker = settings
+        .track
+        .is_enabled()
+        .then(|| Tracker::start(&settings.track, &settings.interface));
     let silence = SilenceWatch::new(clock.core(), NodeIo::silence_threshold(&node));
     let mut io = NodeIo {
         socket,
@@ -295,6 +307,8 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         last_send_ok: None,
         last_send_failed: None,
         silence,
+        tracker,
+        stand_down_since: None,
     };
     let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
     log_stats(&node, &io.stats, "stopped");
