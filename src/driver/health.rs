@@ -31,7 +31,9 @@ impl NodeIo {
                 } else {
                     "still voting"
                 };
-                log::warn!("node {id}: health check failing ({failing}): not eligible to lead; {what}");
+                log::warn!(
+                    "node {id}: health check failing ({failing}): not eligible to lead; {what}"
+                );
             }
             node.set_eligible(now, healthy);
             if node.standing_down() {

@@ -93,7 +93,10 @@ fn an_unhealthy_leader_hands_over_keeps_voting_and_deposes_nobody_when_healthy_a
     // Healthy again: after rise intervals it is eligible, but 2 keeps leading.
     fs::write(old_file, "").expect("recreate the health file");
     let eligible = c.wait_until(ELECT, |c| {
-        c.log(old).matches("health checks pass: eligible to lead").count() >= 2
+        c.log(old)
+            .matches("health checks pass: eligible to lead")
+            .count()
+            >= 2
     });
     assert!(
         eligible.is_some(),
@@ -123,7 +126,8 @@ fn a_node_whose_checks_never_passed_is_not_elected() {
     let (leader, _, _) = agree(&c, "later");
     assert_eq!(leader, 2, "{}", c.report("still 2"));
     assert!(
-        c.log(3).contains("health check track command `false` has not passed yet"),
+        c.log(3)
+            .contains("health check track command `false` has not passed yet"),
         "{}",
         c.report("node 3 says why")
     );
