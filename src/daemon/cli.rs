@@ -4,7 +4,8 @@
 //! The command line is a contract:
 //!
 //! ```text
-//! votecast run --id N --voters 1,2,3 --interface NAME [--group ADDR:PORT] [--cluster N]
+//! votecast run --id N --voters 1,2,3 --interface NAME [--group ADDR:PORT]
+//!              [--peers ADDR[:PORT],...] [--cluster N]
 //!              [--zxid N | --zxid-file PATH] [--data-dir DIR] [--state-file PATH]
 //!              [--on-change CMD] [--hook-timeout DURATION] [--tick DURATION]
 //!              [--sync-limit N] [--init-limit N] [--finalize-wait DURATION]
@@ -160,8 +161,14 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) interface: Option<String>,
     /// Multicast group [default: 239.192.77.77:7277]; IPv6 like [ff02::1:77]:7277 works too.
+    /// With --peers only its port (the peers' default) and family are used.
     #[arg(long, value_name = "ADDR:PORT")]
     pub(crate) group: Option<String>,
+    /// Send to these addresses by unicast instead of to the group, e.g.
+    /// 10.0.0.1,10.0.0.2:7300,[fe80::3]:7277; the port defaults to the group's port. The
+    /// list may include this node (skipped); frames from other sources are dropped.
+    #[arg(long, value_name = "ADDR[:PORT],...")]
+    pub(crate) peers: Option<String>,
     /// Cluster number; frames of other clusters are ignored [default: 0].
     #[arg(long, value_name = "N")]
     pub(crate) cluster: Option<String>,

@@ -39,6 +39,12 @@ pub enum DaemonError {
     /// An IPv4 group needs an IPv4 address on the interface to send from.
     #[error("interface {interface} has no IPv4 address, needed for an IPv4 multicast group")]
     NoIpv4Address { interface: String },
+    /// `--peers` needs an address of the peers' family on the interface to send from.
+    #[error("interface {interface} has no {family} address, needed to send to the --peers")]
+    NoPeerAddress {
+        interface: String,
+        family: &'static str,
+    },
     /// The UDP socket could not be created.
     #[error("cannot create a UDP socket: {0}")]
     CreateSocket(#[source] io::Error),
@@ -48,6 +54,14 @@ pub enum DaemonError {
         step: &'static str,
         interface: String,
         group: SocketAddr,
+        source: io::Error,
+    },
+    /// One step of the unicast (`--peers`) socket setup failed (`step` names the option).
+    #[error("{step} on interface {interface} for --peers (from {local}): {source}")]
+    UnicastSetup {
+        step: &'static str,
+        interface: String,
+        local: SocketAddr,
         source: io::Error,
     },
     /// The event loop's poller or signal handling failed (`what` names the call).
@@ -77,6 +91,21 @@ impl DaemonError {
         match self {
             DaemonError::Usage(_) | DaemonError::Config(_) => EXIT_USAGE,
             _ => EXIT_RUNTIME,
+        }
+    }
+
+    /// Does this error mean that the interface is not (or no longer) usable: absent,
+    /// down, without its address, or gone while the socket was set up? Then the daemon
+    /// waits for the interface instead of exiting.
+    pub fn is_link_unready(&self) -> bool {
+        use nix::libc::{EADDRNOTAVAIL, ENETDOWN, ENETUNREACH, ENODEV, ENXIO};
+        match self {
+            DaemonError::InterfaceNotFound { .. } | DaemonError::NoIpv4Address { .. } => true,
+            DaemonError::SocketSetup { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(ENODEV | ENXIO | ENETDOWN | ENETUNREACH | EADDRNOTAVAIL)
+            ),
+            _ => false,
         }
     }
 }
@@ -111,6 +140,23 @@ mod tests {
             source: io::Error::from(io::ErrorKind::NotFound),
         };
         assert!(std::error::Error::source(&read).is_some());
+        assert!(!read.is_link_unready());
+        assert!(
+            !setup.is_link_unready(),
+            "permission denied is not the link"
+        );
+        let gone = DaemonError::SocketSetup {
+            step: "joining the group",
+            interface: "lan0".into(),
+            group: "239.1.2.3:7000".parse().unwrap(),
+            source: io::Error::from_raw_os_error(nix::libc::ENODEV),
+        };
+        assert!(gone.is_link_unready());
+        let no_address = DaemonError::NoIpv4Address {
+            interface: "lan0".into(),
+        };
+        assert!(no_address.is_link_unready());
+        assert_eq!(no_address.exit_code(), EXIT_RUNTIME);
         assert!(read.to_string().contains("/run/x.json"));
     }
 }

@@ -1,4 +1,5 @@
-//! The event loop: the socket, the signals and the core's deadlines, one turn at a time,
+//! The event loop: the socket, the signals, the interface watcher's notifications and the
+//! core's deadlines, one turn at a time,
 //! and what the signals ask for: a reload (SIGHUP), a state report (SIGUSR1), and the
 //! graceful handover before exit (SIGTERM and the other terminating signals).
 //!
@@ -21,11 +22,11 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook_mio::v1_0::Signals;
 
 use super::clock::epoch_floor;
+use super::link::{NETLINK, SOCKET};
 use super::refresh::refresh_due;
 use super::signals::{self, Requests};
 use super::zxid_file::ZxidFile;
@@ -37,7 +38,6 @@ use crate::daemon::{unix_now_ms, DaemonError};
 use votecast_core::auth::Fingerprint;
 use votecast_core::election::{DatagramError, Instant, Node, ServerState};
 
-const SOCKET: Token = Token(0);
 const SIGNALS: Token = Token(1);
 /// How often the handover looks at the hook while it keeps the loop running.
 const HANDOVER_POLL: Duration = Duration::from_millis(5);
@@ -65,7 +65,7 @@ pub(super) fn run(
     zxid_file: Option<&mut ZxidFile>,
     settings: &RunSettings,
 ) -> Result<(), DaemonError> {
-    let (poll, signals) = register(&mut io.socket)?;
+    let (poll, signals) = register(io)?;
     let now = io.now();
     let mut lp = Loop {
         io,
@@ -117,13 +117,19 @@ pub(super) fn run(
     }
 }
 
-/// The poller with the socket and the signals registered.
-fn register(socket: &mut UdpSocket) -> Result<(Poll, Signals), DaemonError> {
+/// The poller with the socket (if the interface is usable), the netlink socket and the
+/// signals registered.
+fn register(io: &mut NodeIo) -> Result<(Poll, Signals), DaemonError> {
     let event_loop = |what: &'static str| move |source| DaemonError::EventLoop { what, source };
     let poll = Poll::new().map_err(event_loop("epoll"))?;
     let mut signals = Signals::new(signals::handled()).map_err(event_loop("signals"))?;
-    poll.registry()
-        .register(socket, SOCKET, Interest::READABLE)
+    if let Some(socket) = io.socket.as_mut() {
+        poll.registry()
+            .register(socket, SOCKET, Interest::READABLE)
+            .map_err(event_loop("epoll register"))?;
+    }
+    io.link
+        .register(poll.registry())
         .map_err(event_loop("epoll register"))?;
     poll.registry()
         .register(&mut signals, SIGNALS, Interest::READABLE)
@@ -150,29 +156,20 @@ impl Loop<'_> {
     fn turn(&mut self, limit: Option<Duration>) -> Result<Requests, DaemonError> {
         let now = self.io.now();
         let housekeeping = self.last_housekeeping + self.tick;
-        let deadline = self
-            .node
-            .poll_timeout()
-            .map_or(housekeeping, |d| d.min(housekeeping));
+        let deadline = [self.node.poll_timeout(), self.io.link.next_check()]
+            .into_iter()
+            .flatten()
+            .fold(housekeeping, Instant::min);
         let mut wait = deadline.saturating_duration_since(now);
         if let Some(limit) = limit {
             wait = wait.min(limit);
         }
         let mut requests = Requests::default();
-        let (socket, signalled) = match self.poll.poll(&mut self.events, Some(wait)) {
-            Ok(()) => (
-                self.events.iter().any(|e| e.token() == SOCKET),
-                self.events.iter().any(|e| e.token() == SIGNALS),
-            ),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => (false, false),
-            Err(source) => {
-                let what = "epoll wait";
-                return Err(DaemonError::EventLoop { what, source });
-            }
-        };
+        let (socket, signalled) = self.wait(wait)?;
         if socket {
             receive_all(self.io, self.node)?;
         }
+        self.io.check_link(self.poll.registry(), self.node);
         if signalled {
             for signal in self.signals.pending() {
                 requests.add(signal);
@@ -198,8 +195,29 @@ impl Loop<'_> {
         Ok(requests)
     }
 
-    /// Before the start: waits until `until`, dropping every datagram and handling the
-    /// signals. Returns the terminating signal if one came first.
+    /// Waits for events at most `wait`; reads the netlink notifications. Returns whether
+    /// the socket and the signals have something.
+    fn wait(&mut self, wait: Duration) -> Result<(bool, bool), DaemonError> {
+        match self.poll.poll(&mut self.events, Some(wait)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok((false, false)),
+            Err(source) => {
+                let what = "epoll wait";
+                return Err(DaemonError::EventLoop { what, source });
+            }
+        }
+        if self.events.iter().any(|e| e.token() == NETLINK) {
+            self.io.link.read();
+        }
+        Ok((
+            self.events.iter().any(|e| e.token() == SOCKET),
+            self.events.iter().any(|e| e.token() == SIGNALS),
+        ))
+    }
+
+    /// Before the start: waits until `until`, dropping every datagram, following the
+    /// interface and handling the signals. Returns the terminating signal if one came
+    /// first.
     fn hold(&mut self, until: Instant) -> Result<Option<i32>, DaemonError> {
         let mut buf = [0u8; RECV_BUFFER];
         loop {
@@ -207,16 +225,15 @@ impl Loop<'_> {
             if now >= until {
                 return Ok(None);
             }
-            let wait = until.saturating_duration_since(now);
-            match self.poll.poll(&mut self.events, Some(wait)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    let what = "epoll wait";
-                    return Err(DaemonError::EventLoop { what, source });
-                }
-            }
-            while self.io.socket.recv_from(&mut buf).is_ok() {}
+            let wait = self
+                .io
+                .link
+                .next_check()
+                .map_or(until, |at| at.min(until))
+                .saturating_duration_since(now);
+            self.wait(wait)?;
+            self.io.check_link(self.poll.registry(), self.node);
+            while let Some(Ok(_)) = self.io.socket.as_ref().map(|s| s.recv_from(&mut buf)) {}
             let mut requests = Requests::default();
             for signal in self.signals.pending() {
                 requests.add(signal);
@@ -367,8 +384,23 @@ impl Loop<'_> {
 fn receive_all(io: &mut NodeIo, node: &mut Node) -> Result<(), DaemonError> {
     let mut buf = [0u8; RECV_BUFFER];
     loop {
-        match io.socket.recv_from(&mut buf) {
+        let Some(socket) = io.socket.as_ref() else {
+            return Ok(());
+        };
+        match socket.recv_from(&mut buf) {
             Ok((len, from)) => {
+                if io.peers.as_ref().is_some_and(|p| !p.allows(from.ip())) {
+                    // A stray sender (or a node missing from the list): counted, and the
+                    // 1st, 2nd, 4th, 8th... logged, so a wrong list shows without a flood.
+                    io.stats.not_peer += 1;
+                    if io.stats.not_peer.is_power_of_two() {
+                        log::warn!(
+                            "dropped datagram from {from}: not in --peers ({} so far)",
+                            io.stats.not_peer
+                        );
+                    }
+                    continue;
+                }
                 let now = io.now();
                 let duplicates_before = node.stats().duplicate_id_frames;
                 match node.handle_datagram(now, &buf[..len]) {

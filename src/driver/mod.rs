@@ -1,4 +1,7 @@
-//! The driver: the mio event loop around one [`Node`] and its one UDP multicast socket.
+//! The driver: the mio event loop around one [`Node`] and its one UDP socket (multicast
+//! group, or unicast to the `--peers`). The socket exists while `--interface` is usable;
+//! [`link`] re-opens or closes it as the interface comes, goes and changes, and the node
+//! runs on its timers either way.
 //!
 //! This is the only layer that reads the clock or touches the socket while running.
 //! Everything it needs (buffers, paths, the socket) is set up before the first frame; per
@@ -7,21 +10,26 @@
 //! are written synchronously before any later output, as the core requires.
 //!
 //! Beside this file: [`event_loop`] (the loop, the signals' effects, the graceful
-//! handover), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
+//! handover), [`link`] (the interface watcher), [`clock`] (the clocks and what is derived from them), [`publish`] (what the
 //! state file and the hooks are given, a pure function), [`signals`], [`socket`]
-//! (multicast setup), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file
-//! is rewritten while nothing changes), [`silence`] (the warning when no other voter
-//! is heard although our sends succeed) and `health` (the health checks' verdict into the
+//! (multicast setup, and opening the socket of either transport), [`peers`] (the
+//! `--peers` list, own-address skipping and the source filter, pure), [`unicast`] (the
+//! unicast socket), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file is
+//! rewritten while nothing changes), [`silence`] (the warning when no other voter is
+//! heard although our sends succeed) and `health` (the health checks' verdict into the
 //! core).
 
 pub mod clock;
 mod event_loop;
 mod health;
+pub mod link;
+pub mod peers;
 pub mod publish;
 pub mod refresh;
 pub mod signals;
 pub mod silence;
 pub mod socket;
+pub mod unicast;
 pub mod zxid_file;
 
 use std::fmt;
@@ -42,10 +50,12 @@ use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange}
 use votecast_core::wire::FRAME_LEN;
 
 use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
+use self::link::{Link, LinkWatch};
+use self::peers::{Peers, Transport};
 use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
 use self::silence::SilenceWatch;
-pub use self::socket::open_multicast_socket;
+pub use self::socket::{open_multicast_socket, open_socket, Opened};
 use self::zxid_file::ZxidFile;
 
 /// Larger than a frame, so an oversized datagram arrives truncated and is rejected as
@@ -59,14 +69,29 @@ const HOOK_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub struct DriverStats {
     pub sends_dropped: u64,
     pub send_errors: u64,
+    /// Frames not sent because the interface was unusable (no socket).
+    pub sends_unlinked: u64,
     /// Frames dropped for a missing or bad authentication tag (for the log rate limit).
     pub unauthentic: u64,
+    /// Datagrams dropped because their source is not in `--peers`.
+    pub not_peer: u64,
 }
 
 /// Everything the loop touches besides the node: the socket, the files, the hooks, the clock.
 struct NodeIo {
-    socket: UdpSocket,
-    group: SocketAddr,
+    /// None while the interface is unusable (see [`link`]).
+    socket: Option<UdpSocket>,
+    /// The transport the socket is (re-)opened for.
+    transport: Transport,
+    /// Where every frame goes: the group, or every peer but this node (set when the
+    /// socket is opened, so a send allocates nothing).
+    destinations: Vec<SocketAddr>,
+    /// With `--peers`: only their frames are accepted.
+    peers: Option<Peers>,
+    link: LinkWatch,
+    /// Send errors since the interface last came back (the log's rate limit counts these,
+    /// so a new outage is logged from its first error again).
+    send_errors_logged: u64,
     data_dir: Option<DataDir>,
     state_file: Option<StateFileWriter>,
     hooks: Option<HookRunner>,
@@ -144,23 +169,35 @@ impl NodeIo {
         dir.store_epochs(&epochs).map_err(DaemonError::StoreEpochs)
     }
 
+    /// Sends `frame` to every destination; a failure for one does not stop the others.
     fn send(&mut self, frame: &[u8; FRAME_LEN]) {
-        match self.socket.send_to(frame, self.group) {
-            Ok(_) => self.last_send_ok = Some(self.now()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Never queue: the next frame carries the newer state anyway.
-                self.stats.sends_dropped += 1;
-            }
-            Err(e) => {
-                self.last_send_failed = Some(self.now());
-                self.stats.send_errors += 1;
-                // 1st, 2nd, 4th, 8th... failure: visible, but no log flood while a link is down.
-                if self.stats.send_errors.is_power_of_two() {
-                    log::warn!(
-                        "send to {} failed ({} failures so far): {e}",
-                        self.group,
-                        self.stats.send_errors
-                    );
+        let Some(socket) = self.socket.as_ref() else {
+            // The interface is unusable; its loss was logged once.
+            self.stats.sends_unlinked += 1;
+            return;
+        };
+        for to in &self.destinations {
+            match socket.send_to(frame, *to) {
+                Ok(_) => self.last_send_ok = Some(self.clock.core()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Never queue: the next frame carries the newer state anyway.
+                    self.stats.sends_dropped += 1;
+                }
+                Err(e) => {
+                    self.last_send_failed = Some(self.clock.core());
+                    self.stats.send_errors += 1;
+                    self.send_errors_logged += 1;
+                    // A link that vanished under the socket: re-check it (bounded in rate).
+                    self.link.suspect |= link::is_link_error(&e);
+                    // 1st, 2nd, 4th, 8th... failure since the interface last came back:
+                    // visible, but no log flood while a link is broken or a peer
+                    // unreachable.
+                    if self.send_errors_logged.is_power_of_two() {
+                        log::warn!(
+                            "send to {to} failed ({} failures so far): {e}",
+                            self.send_errors_logged
+                        );
+                    }
                 }
             }
         }
@@ -266,8 +303,12 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         // Memory only: a random incarnation of this process's own (see the function).
         None => (Epochs::default(), fresh_incarnation()),
     };
-    let socket = open_multicast_socket(&settings.interface, settings.group)?;
-    let socket = UdpSocket::from_std(socket.into());
+    let transport = settings.transport();
+    let (link, opened) = open_at_start(&settings.interface, &transport)?;
+    let (socket, destinations) = match opened {
+        Some(o) => (Some(UdpSocket::from_std(o.socket.into())), o.destinations),
+        None => (None, Vec::new()),
+    };
     let mut node = Node::new(settings.election.clone(), epochs, incarnation)?;
     node.set_process_nonce(process_nonce());
     node.set_epoch_floor(epoch_floor(started.unix_ms));
@@ -290,7 +331,14 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     let silence = SilenceWatch::new(clock.core(), NodeIo::silence_threshold(&node));
     let mut io = NodeIo {
         socket,
-        group: settings.group,
+        transport: transport.clone(),
+        destinations,
+        peers: match transport {
+            Transport::Unicast(peers) => Some(peers),
+            Transport::Multicast(_) => None,
+        },
+        link,
+        send_errors_logged: 0,
         data_dir,
         state_file: settings.state_file.clone().map(StateFileWriter::new),
         hooks: settings
@@ -318,15 +366,57 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     result
 }
 
+/// The interface watcher and, if the interface is usable, the socket. An interface that
+/// does not exist yet, is down or has no address is waited for (logged once); any other
+/// failure to open the socket is a runtime error.
+fn open_at_start(
+    interface: &str,
+    transport: &Transport,
+) -> Result<(LinkWatch, Option<Opened>), DaemonError> {
+    // Subscribed before the first look, so no change in between is missed.
+    let mut watch = LinkWatch::new(interface, transport.is_ipv4());
+    let found = link::probe(interface, transport.is_ipv4()).unwrap_or(Link::Absent);
+    watch.link = found;
+    let socket = match found {
+        Link::Usable(binding) => match open_socket(interface, transport) {
+            Ok(opened) => {
+                watch.bound = Some(binding);
+                Some(opened)
+            }
+            Err(e) if e.is_link_unready() => {
+                log::warn!("{e}: waiting for interface {interface}; LOOKING and silent meanwhile");
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        Link::Absent => {
+            log::warn!(
+                "interface {interface} does not exist (yet): waiting for it; LOOKING and \
+                 silent meanwhile"
+            );
+            None
+        }
+        _ => {
+            let line = link::change_line(interface, Link::Absent, found);
+            log::warn!("{}", line.map(|l| l.to_string()).unwrap_or_default());
+            None
+        }
+    };
+    Ok((watch, socket))
+}
+
 /// The start-up line: who we are, where we listen, the epochs we start from, and whether
 /// frames are authenticated.
 fn log_start(settings: &RunSettings, incarnation: u32, epochs: Epochs) {
     let election = &settings.election;
+    let transport = match &settings.peers {
+        Some(peers) => format!("unicast to --peers {:?}", peers.addrs()),
+        None => format!("group {}", settings.group),
+    };
     log::info!(
-        "node {} ({}) starting: incarnation {incarnation}, group {} on {}, voters {:?}, epochs {:?}",
+        "node {} ({}) starting: incarnation {incarnation}, {transport} on {}, voters {:?}, epochs {:?}",
         election.id,
         if settings.is_observer() { "observer" } else { "voter" },
-        settings.group,
         settings.interface,
         election.voters,
         epochs
@@ -360,7 +450,8 @@ fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
     log::info!(
         "node {}: {what}; frames received {}, sent {}, malformed {}, other cluster {}, \
          unauthenticated {}, bad tags {}, stale {}, throttled {}, own id from elsewhere {}, \
-         sends dropped {}, send errors {}, elections {}",
+         not from --peers {}, sends dropped {}, send errors {}, not sent without a usable \
+         interface {}, elections {}",
         node.id(),
         stats.frames_received,
         stats.frames_sent,
@@ -371,8 +462,10 @@ fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
         stats.stale_frames,
         stats.throttled,
         stats.duplicate_id_frames,
+        driver.not_peer,
         driver.sends_dropped,
         driver.send_errors,
+        driver.sends_unlinked,
         stats.elections_started
     );
 }

@@ -140,29 +140,59 @@ impl NodeIo {
             Verdict::Quiet => {}
             Verdict::Warn { silent_for } => {
                 let stats = node.stats();
-                log::warn!(
-                    "node {own}: no frame from any other voter ({}) for {:.0} s, although our \
-                     own frames to {} on {} are sent without error. Likely causes: a switch \
-                     with IGMP snooping and no IGMP querier on the LAN (enable a querier or \
-                     turn snooping off), a firewall dropping UDP to port {}, the wrong \
-                     --interface, or peers with another --group, --cluster or key (dropped \
-                     so far: {} frames of another cluster, {} failing authentication). If \
-                     this network cannot carry multicast, list the nodes with --peers \
-                     (unicast). See README, Diagnosis.",
-                    OtherVoters(node),
-                    silent_for.as_secs_f64(),
-                    self.group,
-                    self.interface,
-                    self.group.port(),
+                let dropped = format!(
+                    "dropped so far: {} frames of another cluster, {} failing authentication",
                     stats.other_cluster,
-                    stats.unauthenticated + stats.bad_tags,
+                    stats.unauthenticated + stats.bad_tags
                 );
+                let port = self.destinations.first().map_or(0, |d| d.port());
+                if self.peers.is_some() {
+                    log::warn!(
+                        "node {own}: no frame from any other voter ({}) for {:.0} s, although \
+                         our own frames to the {} --peers addresses on {} are sent without \
+                         error. Likely causes: a firewall dropping UDP to port {port}, wrong \
+                         addresses in --peers (ours or theirs: frames from unlisted sources \
+                         are dropped), the wrong --interface, or peers with another --cluster \
+                         or key ({dropped}). See README, Diagnosis.",
+                        OtherVoters(node),
+                        silent_for.as_secs_f64(),
+                        self.destinations.len(),
+                        self.interface,
+                    );
+                } else {
+                    log::warn!(
+                        "node {own}: no frame from any other voter ({}) for {:.0} s, although \
+                         our own frames to {} on {} are sent without error. Likely causes: a \
+                         switch with IGMP snooping and no IGMP querier on the LAN (enable a \
+                         querier or turn snooping off), a firewall dropping UDP to port \
+                         {port}, the wrong --interface, or peers with another --group, \
+                         --cluster or key ({dropped}). If this network cannot carry \
+                         multicast, list the nodes with --peers (unicast). See README, \
+                         Diagnosis.",
+                        OtherVoters(node),
+                        silent_for.as_secs_f64(),
+                        OptionAddr(self.destinations.first()),
+                        self.interface,
+                    );
+                }
             }
             Verdict::HeardAgain { voter, silent_for } => log::info!(
                 "node {own}: voter {voter} heard again, {:.1} s after the last frame of any \
                  voter",
                 silent_for.as_secs_f64()
             ),
+        }
+    }
+}
+
+/// The multicast group (the only destination in multicast mode).
+struct OptionAddr<'a>(Option<&'a std::net::SocketAddr>);
+
+impl std::fmt::Display for OptionAddr<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("the group"),
         }
     }
 }

@@ -1,12 +1,41 @@
-//! The multicast socket: group membership on one interface, sending pinned to that
-//! interface, TTL / hop limit 1.
+//! The node's socket: [`open_socket`] is the one place it is opened, at start and
+//! whenever the interface changes (see `link`), for either transport: the multicast
+//! socket here (group membership on one interface, sending pinned to that interface,
+//! TTL / hop limit 1), the unicast one in [`super::unicast`].
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
+use super::peers::Transport;
+use super::unicast::open_unicast_socket;
 use crate::daemon::DaemonError;
+
+/// An open socket and where every frame is sent.
+pub struct Opened {
+    pub socket: Socket,
+    /// The group, or every peer but this node.
+    pub destinations: Vec<SocketAddr>,
+}
+
+/// Opens the node's socket of `transport` on `interface`, non-blocking. Every (re-)open
+/// goes through here.
+pub fn open_socket(interface: &str, transport: &Transport) -> Result<Opened, DaemonError> {
+    match transport {
+        Transport::Multicast(group) => Ok(Opened {
+            socket: open_multicast_socket(interface, *group)?,
+            destinations: vec![*group],
+        }),
+        Transport::Unicast(peers) => {
+            let unicast = open_unicast_socket(interface, peers)?;
+            Ok(Opened {
+                socket: unicast.socket,
+                destinations: unicast.targets,
+            })
+        }
+    }
+}
 
 /// Open the multicast socket: bound to the group port with SO_REUSEADDR/SO_REUSEPORT so
 /// several nodes share a host, joined on `interface` only, sending through `interface`

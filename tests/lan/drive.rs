@@ -74,6 +74,7 @@ pub fn run_schedule(sched: &Schedule) -> Result<Outcome, String> {
         facts: Facts::default(),
         wiped: Vec::new(),
         targets: BTreeMap::new(),
+        deleted_index: BTreeMap::new(),
         log: String::new(),
         t0: Instant::now(),
     };

@@ -1,15 +1,19 @@
 //! votecast on an emulated LAN under faults: real `votecast run` processes in network
 //! namespaces, joined by veth pairs to a Linux bridge, broken by a seeded fault schedule.
 //!
-//! Needs root (CI runs as root): it creates network namespaces and installs nftables
-//! rules in them, and installs iproute2/nftables with apt-get when they are missing. It
-//! fails, never skips, when it cannot set up. Nothing touches the machine's own
-//! interfaces; see `lan/netns.rs` for the topology and the clean-up guarantees.
+//! Creates network namespaces and installs nftables rules in them. As root (CI) it does so
+//! directly, and installs iproute2/nftables with apt-get when they are missing; as a normal
+//! user every test re-runs itself in an unprivileged user namespace where it is root over
+//! namespaces it owns (`lan/userns.rs`; needs iproute2, nftables and util-linux
+//! installed). It fails, never skips, when it cannot set up, naming the reason (a missing
+//! tool, or the sysctl that forbids unprivileged user namespaces). Nothing touches the
+//! machine's own interfaces; see `lan/netns.rs` for the topology and the clean-up
+//! guarantees.
 //!
 //! Every schedule (see `lan/schedule.rs`): build a LAN of N = 3, 5 or 7 hosts, start one
 //! node per host, wait for agreement, run 3–6 overlapping faults (SIGKILL + restart,
-//! wipe of the data dir + restart, SIGSTOP/SIGCONT, link down/up, symmetric partition of
-//! a minority, one-way partition, random input loss), heal everything, leave a minority
+//! wipe of the data dir + restart, SIGSTOP/SIGCONT, link down/up, interface deleted and
+//! recreated, symmetric partition of a minority, one-way partition, random input loss), heal everything, leave a minority
 //! SIGKILLed in some schedules, and wait until every up voter agrees on one leader. Then
 //! check the record (`lan/record.rs`): no two leaderships overlap in real time, epochs of
 //! successive leaders strictly increase, a node cut off from every quorum does not lead,
@@ -28,19 +32,28 @@
 //! - `VOTECAST_LAN_SCHEDULES=K` runs K schedules (default 21: 7 per cluster size);
 //! - `VOTECAST_LAN_BASE=S` starts the seeds at S (default 0);
 //! - `VOTECAST_LAN_SEED=S` replays the one schedule of seed S;
-//! - `VOTECAST_LAN_KEEP=1` keeps every failing schedule's logs, state and hook files.
+//! - `VOTECAST_LAN_KEEP=1` keeps every failing schedule's logs, state and hook files;
+//! - `VOTECAST_LAN_EXE=PATH` runs that `votecast` binary instead of the one cargo built
+//!   (CI's unprivileged run: a copy its user can read).
 //!
 //! A seed fixes the cluster size (3, 5, 7 for seed mod 3 = 0, 1, 2), so each of the three
 //! tests runs its own share of the seeds; they run in parallel.
 //!
 //! This file owns the tests, the seed selection and the report; `lan/drive.rs` runs one
 //! schedule end to end and `lan/run.rs` holds the state of a schedule in progress.
+//! `lan/unicast.rs` holds the `--peers` tests and multicast on a bridge that drops it or
+//! snoops IGMP.
+//! `lan/link.rs` tests the interface lifecycle (deleted and recreated, down and up, a new
+//! address, absent at start) on its own.
 
 mod drive;
+mod link;
 mod netns;
 mod record;
 mod run;
 mod schedule;
+mod unicast;
+mod userns;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -171,17 +184,17 @@ fn run_set(n: usize) {
 
 #[test]
 fn lan_faults_3_nodes() {
-    run_set(3);
+    userns::as_root(|| run_set(3));
 }
 
 #[test]
 fn lan_faults_5_nodes() {
-    run_set(5);
+    userns::as_root(|| run_set(5));
 }
 
 #[test]
 fn lan_faults_7_nodes() {
-    run_set(7);
+    userns::as_root(|| run_set(7));
 }
 
 /// IPv6 groups work too. `lo` in this VM carries no IPv6 multicast, so this runs
@@ -190,6 +203,10 @@ fn lan_faults_7_nodes() {
 /// and the old leader rejoins as a follower.
 #[test]
 fn ipv6_group_elects_fails_over_and_rejoins() {
+    userns::as_root(ipv6_group);
+}
+
+fn ipv6_group() {
     let mut lan = Lan::new(Path::new(EXE), "v6", 3).expect("build the LAN");
     lan.group = "[ff02::1:77]:7277".to_string();
     for i in 1..=3 {

@@ -11,6 +11,12 @@
 //! [`Lan`]'s `Drop` kills and reaps every node process it spawned (by PID: `ip netns exec`
 //! execs the program, so the child's PID is the node's) and deletes every namespace it
 //! created, also when a test panics.
+//!
+//! As root all of this happens on the machine's `/var/run/netns`. As a normal user each
+//! test runs in its own unprivileged user, network, mount and PID namespaces with a
+//! private `/var/run/netns` (see `lan/userns.rs`): the same code runs there as root of
+//! those namespaces, whatever it leaves vanishes with the test process, and the PID in
+//! the names is the parent's (`userns::run_pid`).
 
 use std::ffi::OsStr;
 use std::fs;
@@ -21,6 +27,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use votecast::cluster::TempDir;
+
+use crate::userns::{self, Privilege};
 
 /// Prefix of every namespace this harness creates.
 pub const PREFIX: &str = "vclan-";
@@ -90,13 +98,35 @@ fn ip(args: &[&str]) -> Result<String, String> {
     run(Command::new("ip").args(args))
 }
 
-fn tool_works(program: &str, arg: &str) -> bool {
+/// Whether `program arg` runs and succeeds (looked up in `userns::tool_path`).
+pub fn tool_works(program: &str, arg: &str) -> bool {
     Command::new(program)
+        .env("PATH", userns::tool_path())
         .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The tools the harness runs that do not work here: (program, Debian package).
+pub fn missing_tools() -> Vec<(&'static str, &'static str)> {
+    [("ip", "-V", "iproute2"), ("nft", "--version", "nftables")]
+        .into_iter()
+        .filter(|(program, arg, _)| !tool_works(program, arg))
+        .map(|(program, _, package)| (program, package))
+        .collect()
+}
+
+/// The error for tools a normal user cannot install.
+pub fn missing_tools_message(missing: &[(&str, &str)]) -> String {
+    let programs: Vec<&str> = missing.iter().map(|m| m.0).collect();
+    let packages: Vec<&str> = missing.iter().map(|m| m.1).collect();
+    format!(
+        "the LAN harness needs {programs:?}, missing here; not being root it cannot install \
+         them: run `apt-get install {}` as root (or run the tests as root, which installs them)",
+        packages.join(" ")
+    )
 }
 
 /// `apt-get ARGS`, waiting (bounded) for the dpkg/apt locks other apt users hold.
@@ -119,42 +149,44 @@ fn apt_get(args: &[&str]) -> Result<(), String> {
 }
 
 /// Make sure `ip` (iproute2) and `nft` (nftables) exist, installing them with apt-get when
-/// missing; checks that we are root. Runs once per test process; every caller gets the
-/// same verdict. An error is meant to fail the test loudly, never to skip it.
+/// missing and root (in a user namespace a clear error names them instead). Runs once per
+/// test process; every caller gets the same verdict. An error is meant to fail the test
+/// loudly, never to skip it. A normal user gets here only inside the user namespace
+/// `userns::as_root` runs the test in.
 pub fn ensure_tools() -> Result<(), String> {
     static VERDICT: OnceLock<Result<(), String>> = OnceLock::new();
     VERDICT
         .get_or_init(|| {
-            let uid = run(Command::new("id").arg("-u")).map_err(|e| format!("id -u: {e}"))?;
-            if uid.trim() != "0" {
-                return Err(format!(
-                    "the LAN harness needs root (network namespaces, nftables); uid is {}",
-                    uid.trim()
-                ));
+            let privilege = userns::privilege();
+            if privilege == Privilege::User {
+                return Err("not root, and this test does not run its body through \
+                     userns::as_root (which re-runs it in an unprivileged user namespace)"
+                    .into());
             }
-            let mut missing = Vec::new();
-            if !tool_works("ip", "-V") {
-                missing.push("iproute2");
-            }
-            if !tool_works("nft", "--version") {
-                missing.push("nftables");
-            }
+            let missing = missing_tools();
             if !missing.is_empty() {
-                eprintln!("lan: installing {missing:?} with apt-get");
+                if privilege != Privilege::Root {
+                    return Err(missing_tools_message(&missing));
+                }
+                let packages: Vec<&str> = missing.iter().map(|m| m.1).collect();
+                eprintln!("lan: installing {packages:?} with apt-get");
                 let mut install = vec!["install", "--no-install-recommends"];
-                install.extend(&missing);
+                install.extend(&packages);
                 if apt_get(&install).is_err() {
                     apt_get(&["update"]).map_err(|e| format!("apt-get update failed: {e}"))?;
                     apt_get(&install)
-                        .map_err(|e| format!("apt-get install {missing:?} failed: {e}"))?;
+                        .map_err(|e| format!("apt-get install {packages:?} failed: {e}"))?;
                 }
             }
-            for (program, arg) in [("ip", "-V"), ("nft", "--version")] {
-                if !tool_works(program, arg) {
-                    return Err(format!("{program} does not work after installing it"));
-                }
+            if let Some((program, _)) = missing_tools().first() {
+                return Err(format!("{program} does not work after installing it"));
             }
-            remove_stale_leftovers();
+            // In a user namespace, `/var/run/netns` is a fresh tmpfs of this test alone
+            // and the parent removed stale temp dirs: nothing stale to see.
+            if privilege == Privilege::Root {
+                remove_stale_temp_dirs();
+                remove_stale_namespaces();
+            }
             Ok(())
         })
         .clone()
@@ -178,20 +210,25 @@ fn creator_pid(name: &str) -> Option<u32> {
     name.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
 }
 
-/// Delete namespaces with our prefix whose creating test process is gone (a crashed or
-/// killed earlier run), after killing the node processes still inside them, and their
-/// temporary directories.
-fn remove_stale_leftovers() {
-    if let Ok(entries) = fs::read_dir(std::env::temp_dir()) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = creator_pid(&name) {
-                if pid != std::process::id() && !lan_test_alive(pid) {
-                    let _ = fs::remove_dir_all(entry.path());
-                }
+/// Delete the temporary directories with our prefix whose creating test process is gone
+/// (a crashed or killed earlier run). Those of other users stay (no permission).
+pub fn remove_stale_temp_dirs() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = creator_pid(&name) {
+            if pid != userns::run_pid() && !lan_test_alive(pid) {
+                let _ = fs::remove_dir_all(entry.path());
             }
         }
     }
+}
+
+/// Delete namespaces with our prefix whose creating test process is gone (a crashed or
+/// killed earlier run), after killing the node processes still inside them.
+fn remove_stale_namespaces() {
     let Ok(list) = ip(&["netns", "list"]) else {
         return;
     };
@@ -200,7 +237,7 @@ fn remove_stale_leftovers() {
         let Some(pid) = creator_pid(name) else {
             continue;
         };
-        if pid == std::process::id() || lan_test_alive(pid) {
+        if pid == userns::run_pid() || lan_test_alive(pid) {
             continue;
         }
         if let Ok(pids) = ip(&["netns", "pids", name]) {
@@ -245,10 +282,12 @@ pub struct Lan {
 }
 
 impl Lan {
-    /// Build the LAN for schedule `tag` with `n` hosts. Nodes are not started.
+    /// Build the LAN for schedule `tag` with `n` hosts. Nodes are not started. They run
+    /// `exe`, or the binary `VOTECAST_LAN_EXE` names (a copy another user can read).
     pub fn new(exe: &Path, tag: &str, n: usize) -> Result<Lan, String> {
         ensure_tools()?;
-        let base = format!("{PREFIX}{}-{tag}", std::process::id());
+        let exe = std::env::var_os("VOTECAST_LAN_EXE").map_or(exe.to_path_buf(), PathBuf::from);
+        let base = format!("{PREFIX}{}-{tag}", userns::run_pid());
         // Named `vclan-PID-...` like the namespaces, so a later run removes it if this
         // process dies before dropping it.
         let files = TempDir::new(&base).map_err(|e| format!("temp dir {base}: {e}"))?;
@@ -261,7 +300,7 @@ impl Lan {
             files: Some(files),
             dir,
             procs: (0..n).map(|_| None).collect(),
-            exe: exe.to_path_buf(),
+            exe,
             rules: vec![Vec::new(); n],
             key_file: None,
             group: GROUP.to_string(),
@@ -378,6 +417,11 @@ impl Lan {
 
     /// Start `votecast run` for node `i` inside its namespace (data dir kept).
     pub fn start(&mut self, i: usize) -> Result<u32, String> {
+        self.start_with(i, &[])
+    }
+
+    /// [`Lan::start`] with `extra` arguments after the harness's own (`--peers ...`).
+    pub fn start_with(&mut self, i: usize, extra: &[String]) -> Result<u32, String> {
         assert!(self.procs[i - 1].is_none(), "node {i} already runs");
         let voters: Vec<String> = (1..=self.n).map(|v| v.to_string()).collect();
         let log = fs::OpenOptions::new()
@@ -409,6 +453,7 @@ impl Lan {
                     .iter()
                     .flat_map(|k| [OsStr::new("--key-file"), k.as_os_str()]),
             )
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
@@ -516,5 +561,190 @@ impl Drop for Lan {
             }
         }
         // The files go last (the `files` field drops after this), once nothing runs.
+    }
+}
+
+/// Name of the nftables table that drops multicast in the bridge namespace.
+const NFT_BRIDGE_TABLE: &str = "vclan_nomcast";
+
+/// The bridge itself: a bridge that loses multicast, and IGMP snooping.
+impl Lan {
+    /// Make the bridge drop every multicast frame it would forward (a switch or access
+    /// point that does not carry multicast), keeping broadcast (ARP) and unicast: an
+    /// nftables `bridge` table in the bridge namespace, with counters.
+    pub fn drop_multicast_on_bridge(&self) -> Result<(), String> {
+        let script = format!(
+            "table bridge {NFT_BRIDGE_TABLE} {{\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n    ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 ether daddr != ff:ff:ff:ff:ff:ff counter drop\n    ip daddr 224.0.0.0/4 counter drop\n  }}\n}}\n"
+        );
+        run_with_input(
+            Command::new("ip").args(["netns", "exec", &self.bridge, "nft", "-f", "-"]),
+            Some(&script),
+        )
+        .map(drop)
+    }
+
+    /// Packets the rules of [`Lan::drop_multicast_on_bridge`] dropped so far.
+    pub fn bridge_multicast_drops(&self) -> Result<u64, String> {
+        let out = run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.bridge,
+            "nft",
+            "list",
+            "table",
+            "bridge",
+            NFT_BRIDGE_TABLE,
+        ]))?;
+        let mut total = 0;
+        for line in out.lines() {
+            let mut words = line.split_whitespace();
+            while let Some(word) = words.next() {
+                if word == "packets" {
+                    total += words
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .unwrap_or(0);
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Turn IGMP snooping on with the bridge as the querier, and check that it took.
+    pub fn snooping_with_querier(&self) -> Result<(), String> {
+        let br = &self.bridge;
+        ip(&[
+            "-n",
+            br,
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "1",
+            "mcast_querier",
+            "1",
+        ])?;
+        let details = ip(&["-n", br, "-d", "link", "show", "br0"])?;
+        if !details.contains("mcast_snooping 1") || !details.contains("mcast_querier 1") {
+            return Err(format!(
+                "bridge br0 in {br}: snooping/querier not on:\n{details}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Host `i`'s IPv6 link-local address on its interface (wait for it first with
+    /// [`Lan::wait_ipv6_link_local`]).
+    pub fn ipv6_link_local(&self, i: usize) -> Result<String, String> {
+        let out = ip(&[
+            "-n",
+            &self.hosts[i - 1],
+            "-6",
+            "addr",
+            "show",
+            "dev",
+            HOST_IF,
+        ])?;
+        out.split_whitespace()
+            .skip_while(|w| *w != "inet6")
+            .nth(1)
+            .filter(|a| a.starts_with("fe80:"))
+            .and_then(|a| a.split('/').next())
+            .map(str::to_owned)
+            .ok_or(format!("host {i}: no IPv6 link-local address:\n{out}"))
+    }
+
+    /// The bridge's multicast database (`bridge mdb show`): the groups snooping learned.
+    pub fn bridge_mdb(&self) -> Result<String, String> {
+        run(Command::new("bridge").args(["-n", &self.bridge, "mdb", "show"]))
+    }
+}
+
+/// Interface lifecycle: what a network restart, a DHCP client or NetworkManager does to a
+/// host's interface. Kept apart from the LAN's setup above.
+impl Lan {
+    /// The index of host `i`'s interface, if it exists.
+    pub fn link_index(&self, i: usize) -> Option<u32> {
+        let out = ip(&["-n", &self.hosts[i - 1], "-o", "link", "show", HOST_IF]).ok()?;
+        out.split(':').next()?.trim().parse().ok()
+    }
+
+    /// Delete host `i`'s interface (and its veth peer on the bridge).
+    pub fn delete_link(&self, i: usize) -> Result<(), String> {
+        ip(&["-n", &self.hosts[i - 1], "link", "del", HOST_IF]).map(drop)
+    }
+
+    /// Recreate host `i`'s interface as the LAN built it: its veth pair, the peer on the
+    /// bridge, its address (169.254.0.(10+i)/16 unless `address` says otherwise), up. With
+    /// `index`, the interface gets that index (the same one as before, say); otherwise the
+    /// kernel picks a new one.
+    pub fn recreate_link(
+        &self,
+        i: usize,
+        index: Option<u32>,
+        address: Option<&str>,
+    ) -> Result<(), String> {
+        let host = &self.hosts[i - 1];
+        let port = format!("p{i}");
+        let index = index.map(|x| x.to_string());
+        let mut add = vec!["-n", host.as_str(), "link", "add", HOST_IF];
+        if let Some(index) = &index {
+            add.extend(["index", index.as_str()]);
+        }
+        add.extend(["type", "veth", "peer", "name", &port, "netns", &self.bridge]);
+        ip(&add)?;
+        ip(&[
+            "-n",
+            &self.bridge,
+            "link",
+            "set",
+            &port,
+            "master",
+            "br0",
+            "up",
+        ])?;
+        let address = format!("{}/16", address.map_or_else(|| host_addr(i), str::to_owned));
+        ip(&["-n", host, "addr", "add", &address, "dev", HOST_IF])?;
+        ip(&["-n", host, "link", "set", HOST_IF, "up"]).map(drop)
+    }
+
+    /// Give host `i`'s interface `new` (in 169.254.0.0/16) instead of `old`, without a
+    /// moment without an address: the new one is added (as a secondary address), then the
+    /// old one removed, and the kernel promotes the new one (`promote_secondaries`, which
+    /// systemd turns on by default; a fresh namespace has it off).
+    pub fn change_address(&self, i: usize, old: &str, new: &str) -> Result<(), String> {
+        let host = &self.hosts[i - 1];
+        let promote = format!("net.ipv4.conf.{HOST_IF}.promote_secondaries=1");
+        run(Command::new("ip").args(["netns", "exec", host, "sysctl", "-q", "-w", &promote]))?;
+        ip(&[
+            "-n",
+            host,
+            "addr",
+            "add",
+            &format!("{new}/16"),
+            "dev",
+            HOST_IF,
+        ])?;
+        ip(&[
+            "-n",
+            host,
+            "addr",
+            "del",
+            &format!("{old}/16"),
+            "dev",
+            HOST_IF,
+        ])
+        .map(drop)
+    }
+
+    /// Start node `i` while its host has no interface yet (boot ordering): the interface
+    /// is deleted first, then the node started. [`Lan::recreate_link`] brings it.
+    pub fn start_before_link(&mut self, i: usize) -> Result<u32, String> {
+        if self.link_index(i).is_some() {
+            self.delete_link(i)?;
+        }
+        self.start(i)
     }
 }

@@ -99,6 +99,8 @@ pub struct Run<'a> {
     pub wiped: Vec<usize>,
     /// fault index → the nodes it hit.
     pub targets: BTreeMap<usize, Vec<usize>>,
+    /// fault index → the index of the interface a Recreate fault deleted.
+    pub deleted_index: BTreeMap<usize, Option<u32>>,
     pub log: String,
     pub t0: Instant,
 }
@@ -189,7 +191,7 @@ impl Run<'_> {
         let mut rng = Rng::mixed(fault.draw);
         let before = unix_now_ms();
         match fault.kind {
-            Kind::Kill | Kind::Wipe | Kind::Stop | Kind::LinkDown => {
+            Kind::Kill | Kind::Wipe | Kind::Stop | Kind::LinkDown | Kind::Recreate => {
                 let Some(i) = self.target(k, &mut rng) else {
                     self.note(format_args!("#{k} {:?}: no free node, skipped", fault.kind));
                     return Ok(());
@@ -211,6 +213,12 @@ impl Run<'_> {
                         self.procs[i - 1] = Proc::Stopped;
                         std::thread::sleep(Duration::from_millis(10));
                         self.recorder.sample(i);
+                    }
+                    Kind::Recreate => {
+                        self.deleted_index.insert(k, self.lan.link_index(i));
+                        self.lan.delete_link(i)?;
+                        self.net.link_down[i - 1] = true;
+                        self.track_cuts(before);
                     }
                     _ => {
                         self.lan.set_link(i, false)?;
@@ -286,7 +294,7 @@ impl Run<'_> {
         let kind = self.sched.faults[k].kind;
         let before = unix_now_ms();
         match kind {
-            Kind::Kill | Kind::Wipe | Kind::Stop | Kind::LinkDown => {
+            Kind::Kill | Kind::Wipe | Kind::Stop | Kind::LinkDown | Kind::Recreate => {
                 let Some(i) = self.targets.get(&k).map(|t| t[0]) else {
                     return Ok(());
                 };
@@ -295,6 +303,22 @@ impl Run<'_> {
                     Kind::Stop => {
                         self.lan.signal(i, Signal::SIGCONT)?;
                         self.procs[i - 1] = Proc::Up;
+                    }
+                    Kind::Recreate => {
+                        // Half the faults bring the interface back with its old index.
+                        let draw = Rng::mixed(self.sched.faults[k].draw ^ 0x5eed).below(2);
+                        let index = self
+                            .deleted_index
+                            .remove(&k)
+                            .flatten()
+                            .filter(|_| draw == 0);
+                        self.lan.recreate_link(i, index, None)?;
+                        self.net.link_down[i - 1] = false;
+                        self.track_cuts(before);
+                        self.note(format_args!(
+                            "#{k} node {i}'s interface recreated with index {:?}",
+                            self.lan.link_index(i)
+                        ));
                     }
                     _ => {
                         self.lan.set_link(i, true)?;

@@ -23,6 +23,9 @@ pub enum Kind {
     Stop,
     /// `ip link set lan0 down`, then up.
     LinkDown,
+    /// `ip link del lan0` (with its veth peer), then recreated as the LAN built it, with
+    /// a new interface index or (drawn) the same one.
+    Recreate,
     /// A minority side (drawn, with the leader when targeted) and the rest drop each
     /// other's frames.
     Partition,
@@ -78,7 +81,8 @@ impl Schedule {
             let mut kind = match rng.range(0, 99) {
                 0..=19 => Kind::Kill,
                 20..=34 => Kind::Stop,
-                35..=46 => Kind::LinkDown,
+                35..=40 => Kind::LinkDown,
+                41..=46 => Kind::Recreate,
                 47..=64 => Kind::Partition,
                 65..=76 => Kind::OneWay,
                 77..=89 => Kind::Loss,
@@ -94,7 +98,7 @@ impl Schedule {
                 // ticks (600 ms), so the promises it forgot have run out.
                 Kind::Wipe => rng.range(WIPE_MIN_DOWN_MS, 3000),
                 Kind::Stop => rng.range(100, 2500),
-                Kind::LinkDown => rng.range(200, 3000),
+                Kind::LinkDown | Kind::Recreate => rng.range(200, 3000),
                 Kind::Partition => rng.range(500, 4000),
                 Kind::OneWay => rng.range(500, 3000),
                 Kind::Loss => rng.range(1000, 4000),

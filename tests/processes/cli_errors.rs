@@ -164,6 +164,8 @@ fn bad_values(s: &TempDir) -> Vec<(&'static str, String, String)> {
         ("voters", "1,x", "[1, \"x\"]"),
         ("interface", "", "3"),
         ("group", "10.0.0.1:7277", "\"239.1.1.1\""),
+        ("peers", "239.1.2.3", "[\"10.0.0.1\", \"10.0.0.1:7300\"]"),
+        ("peers", "10.0.0.1:0", "\"host.lan\""),
         ("cluster", "4294967296", "-1"),
         ("zxid", "-5", "\"x\""),
         ("zxid-file", "", "[1]"),
@@ -350,6 +352,53 @@ fn other_misuse_exits_2_and_says_what_is_wrong() {
                 "/tmp/z",
             ]),
             "--zxid-file",
+        ),
+        (
+            "--peers of another family than --group",
+            strings(&[
+                "run",
+                "--id",
+                "1",
+                "--voters",
+                "1",
+                "--interface",
+                "lo",
+                "--group",
+                "[ff02::1:77]:7277",
+                "--peers",
+                "127.0.0.1",
+            ]),
+            "--peers: 127.0.0.1 is IPv4",
+        ),
+        (
+            "--peers with a duplicate",
+            strings(&[
+                "run",
+                "--id",
+                "1",
+                "--voters",
+                "1",
+                "--interface",
+                "lo",
+                "--peers",
+                "127.0.0.2,127.0.0.3,127.0.0.2:7300",
+            ]),
+            "--peers: 127.0.0.2 is listed more than once",
+        ),
+        (
+            "--peers empty",
+            strings(&[
+                "run",
+                "--id",
+                "1",
+                "--voters",
+                "1",
+                "--interface",
+                "lo",
+                "--peers",
+                "",
+            ]),
+            "--peers: the list of peers is empty",
         ),
         (
             "status without --state-file",
@@ -579,6 +628,7 @@ fn an_unreadable_zxid_file_at_start_exits_2() {
 fn unwritable_stdout_or_stderr_never_changes_the_exit_status() {
     let s = scratch("cli-unwritable");
     let missing = s.file_path("missing.json");
+    let not_a_dir = s.file("plain", "not a directory\n", 0o644);
     let full = || {
         Stdio::from(
             fs::OpenOptions::new()
@@ -616,8 +666,8 @@ fn unwritable_stdout_or_stderr_never_changes_the_exit_status() {
             2,
         ),
         (
-            // A runtime failure (no such interface, before any socket is opened) while
-            // the log and the error message cannot be written.
+            // A runtime failure (a data dir that is a file, before any socket is opened)
+            // while the log and the error message cannot be written.
             "runtime failure with a full stderr",
             strings(&[
                 "run",
@@ -626,7 +676,9 @@ fn unwritable_stdout_or_stderr_never_changes_the_exit_status() {
                 "--voters",
                 "1",
                 "--interface",
-                "vcnosuch0",
+                "lo",
+                "--data-dir",
+                &not_a_dir,
             ]),
             false,
             1,

@@ -6,6 +6,12 @@
 //! run here on every input the fuzzers kept in `fuzz/corpus/<target>`
 //! (inputs that reached new code) — and on any crash reproducer, which goes into the same
 //! directory once the bug is fixed.
+//!
+//! `arbitrary` picks an enum variant by scaling a `u32` by the variant count, so a new
+//! `Step` variant changes what every corpus file decodes to. Before such a change, decode
+//! the corpus and write it back through `core_sequence::encode` with the new count (as
+//! was done when the fault steps were added: the re-encoded corpus replayed exactly the
+//! same steps, frames and leaderships as before).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -87,15 +93,21 @@ fn core_sequence_corpus_replays_clean() {
             total.leaderships += outcome.leaderships;
             total.frames_delivered += outcome.frames_delivered;
             total.frames_rejected += outcome.frames_rejected;
+            total.wipes += outcome.wipes;
+            total.memory_starts += outcome.memory_starts;
+            total.stale_inputs += outcome.stale_inputs;
         });
     }
     println!(
-        "core_sequence: {decoded} of {} inputs replayed: {} steps, {} frames delivered ({} rejected), {} leaderships",
+        "core_sequence: {decoded} of {} inputs replayed: {} steps, {} frames delivered ({} rejected), {} leaderships, {} wipes, {} memory-only starts, {} stale inputs",
         inputs.len(),
         total.steps,
         total.frames_delivered,
         total.frames_rejected,
-        total.leaderships
+        total.leaderships,
+        total.wipes,
+        total.memory_starts,
+        total.stale_inputs
     );
     // The replay is not vacuous: the corpus decodes (a changed `Scenario` type would make
     // most of it undecodable, and the corpus should then be regenerated) and it drives
@@ -110,4 +122,10 @@ fn core_sequence_corpus_replays_clean() {
         total.frames_rejected > 0,
         "no corpus input sends a bad frame"
     );
+    if std::env::var_os("VOTECAST_FUZZ_INPUT").is_none() {
+        assert!(
+            total.wipes > 0 && total.memory_starts > 0 && total.stale_inputs > 0,
+            "the corpus does not reach the fault steps: {total:?}"
+        );
+    }
 }

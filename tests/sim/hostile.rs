@@ -344,14 +344,30 @@ fn own_id_frame(incarnation: u32, sequence: u64, keys: &KeySet) -> [u8; FRAME_LE
     bytes
 }
 
-/// A frame carrying our own id from another incarnation means two boards share an id:
-/// log an error, report it, and refuse to lead. A leader steps down at once,
-/// falls silent, refuses to lead while it keeps hearing the other board, and comes back
-/// after the quarantine.
+/// Frames carrying our own id from a later incarnation, alive for the detection window,
+/// mean two boards share an id: log an error, report it, and refuse to lead. A leader
+/// steps down at once, falls silent, refuses to lead while it keeps hearing the other
+/// board, and comes back after the quarantine. (One such frame alone may be a late one
+/// of an earlier process of ours: see `fuzz_steps`.)
 #[test]
 fn later_incarnation_with_our_id_is_a_duplicate_leader_steps_down() {
     let mut node = sole_leader(keys());
-    node.handle_datagram(t(10), &own_id_frame(6, 1, &keys()))
+    let window = node.config().sync_timeout();
+    let mut at = t(10);
+    let mut sequence = 1;
+    while at < t(10) + window {
+        node.handle_datagram(at, &own_id_frame(6, sequence, &keys()))
+            .unwrap();
+        assert_eq!(
+            node.state(),
+            ServerState::Leading,
+            "not yet alive long enough"
+        );
+        drain(&mut node);
+        at = at + Duration::from_millis(50);
+        sequence += 1;
+    }
+    node.handle_datagram(at, &own_id_frame(6, sequence, &keys()))
         .unwrap();
     let out = drain(&mut node);
     let duplicate = out.iter().find_map(|o| match o {
@@ -369,7 +385,10 @@ fn later_incarnation_with_our_id_is_a_duplicate_leader_steps_down() {
     assert_eq!(node.stats().duplicate_id_frames, 1);
     // Quarantine: 4..5 follower timeouts (300 ms each at the defaults).
     let until = duplicate.quarantine_until;
-    assert!(until >= t(10 + 1200) && until <= t(10 + 1500), "{until:?}");
+    assert!(
+        until >= at + Duration::from_millis(1200) && until <= at + Duration::from_millis(1500),
+        "{until:?}"
+    );
 
     // Timers keep running but nothing is sent, and it never leads, though it is the
     // only voter and would win every election.

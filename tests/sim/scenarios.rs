@@ -390,3 +390,36 @@ fn s15_survivors_of_a_crash_decide_without_finalize_wait() {
         );
     }
 }
+
+/// Followers only answer their leader, so when the leader crashes they fall silent with
+/// it. Here server 4's last answers before the crash are lost, so the others last heard
+/// it more than a detection window before they notice the crash, and its own timeout
+/// fires 10 ms after theirs (its event loop stalls over that moment). It is still there
+/// and must not be left out as silent: the FLE outcome is the best surviving vote,
+/// server 4, not server 3.
+#[test]
+fn s16_a_follower_whose_last_answers_were_lost_still_counts() {
+    let mut sim = Sim::new(SEED, 5, 0, NetConfig::PERFECT);
+    sim.start_all();
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("agreement");
+    assert_eq!(leader, 5);
+    sim.run_for(ms(500));
+    for to in [1, 2, 3] {
+        sim.block(4, to);
+    }
+    sim.run_for(ms(100));
+    // Crash the leader 1 ms after a heartbeat, which everyone has received by then.
+    let leader = sim.node(5);
+    let next = leader.node.as_ref().unwrap().poll_timeout().unwrap();
+    let heartbeat_us = leader.real_at(next, sim.now_us);
+    sim.run_for(Duration::from_micros(heartbeat_us + 1_000 - sim.now_us));
+    sim.crash(5);
+    sim.heal();
+    // The others time out about 300 ms (sync-limit ticks) after the heartbeat; 4's loop
+    // stalls from 250 ms to 310 ms.
+    sim.run_for(ms(249));
+    sim.stall(4, ms(60), false);
+    let (leader, _) = sim.await_agreement(ms(3000)).expect("failover");
+    sim.assert_ok();
+    assert_eq!(leader, 4, "{}", sim.history());
+}

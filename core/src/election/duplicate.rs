@@ -4,6 +4,14 @@
 //! and remember the checksums of the recent ones, so that a frame with our id that we did
 //! not send gives away another board configured with our id. Then we quarantine
 //! ourselves: no frames and no leadership until that board has been silent for a while.
+//!
+//! A frame of a later incarnation proves another board only once that process has been
+//! seen alive for the detection window (new frames, spanning sync-limit ticks, without a
+//! gap longer than that): incarnations drawn at random (a wiped or absent data dir) say
+//! nothing about the order of our own processes, so a single late or replayed frame of
+//! an earlier process of ours may carry a later incarnation than ours. This is the same
+//! notion of "alive" the failure detector uses; a recorded stream replayed in order is
+//! the only way to imitate it, and each recorded frame counts once.
 
 use core::cmp::Ordering;
 use core::time::Duration;
@@ -54,27 +62,88 @@ impl OwnFrames {
         self.sent[slot(sequence)] = (sequence, crc);
     }
 
-    /// Whether a frame with our id, from process `incarnation` at `sequence` with checksum
-    /// `crc`, is one we (process `own_incarnation`) sent. A later incarnation, a sequence
-    /// we have not reached, or contents that differ from ours under the same sequence come
-    /// from another board with our id (with authentication on, nobody without the key can
-    /// make one). An older incarnation counts as ours, a replay of our past: otherwise an
+    /// Who sent a frame with our id, from process `incarnation` at `sequence` with
+    /// checksum `crc`, as seen by us (process `own_incarnation`). A sequence we have not
+    /// reached, or contents that differ from ours under the same sequence, come from
+    /// another board with our id (with authentication on, nobody without the key can make
+    /// one). An older incarnation counts as ours, a replay of our past: otherwise an
     /// attacker replaying a recorded frame could silence us. A sequence too old to be
-    /// remembered is assumed ours.
-    pub(super) fn is_ours(
+    /// remembered is assumed ours. A later incarnation is another process whose
+    /// liveness [`LaterProcess`] judges.
+    pub(super) fn origin(
         &self,
         own_incarnation: u32,
         incarnation: u32,
         sequence: u64,
         crc: u32,
-    ) -> bool {
+    ) -> Origin {
         match incarnation.cmp(&own_incarnation) {
-            Ordering::Less => true,
-            Ordering::Greater => false,
-            Ordering::Equal if sequence > self.sequence => false,
+            Ordering::Less => Origin::Ours,
+            Ordering::Greater => Origin::LaterIncarnation,
+            Ordering::Equal if sequence > self.sequence => Origin::Twin,
             Ordering::Equal => {
                 let (sent_sequence, sent_crc) = self.sent[slot(sequence)];
-                sent_sequence != sequence || sent_crc == crc
+                if sent_sequence != sequence || sent_crc == crc {
+                    Origin::Ours
+                } else {
+                    Origin::Twin
+                }
+            }
+        }
+    }
+}
+
+/// See [`OwnFrames::origin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    Ours,
+    /// Our incarnation, but not our frame: another board.
+    Twin,
+    /// Another board, or a late or replayed frame of an earlier process of ours.
+    LaterIncarnation,
+}
+
+/// The one later-incarnation process with our id we are watching: it proves another
+/// board once it has been alive for the detection window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct LaterProcess(Option<Watched>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Watched {
+    incarnation: u32,
+    /// Newest sequence seen: older or repeated frames do not count again.
+    sequence: u64,
+    first_at: Instant,
+    last_at: Instant,
+}
+
+impl LaterProcess {
+    /// A frame of process `incarnation` at `sequence` arrived at `now`: whether that
+    /// process has now been alive for `window` (new frames since at least `window` ago,
+    /// no gap longer than `window`). A frame of another process, or after a longer gap,
+    /// starts watching anew.
+    pub(super) fn alive_for(
+        &mut self,
+        now: Instant,
+        incarnation: u32,
+        sequence: u64,
+        window: Duration,
+    ) -> bool {
+        match &mut self.0 {
+            Some(w) if w.incarnation == incarnation && sequence <= w.sequence => false,
+            Some(w) if w.incarnation == incarnation && now <= w.last_at + window => {
+                w.sequence = sequence;
+                w.last_at = now;
+                now >= w.first_at + window
+            }
+            _ => {
+                self.0 = Some(Watched {
+                    incarnation,
+                    sequence,
+                    first_at: now,
+                    last_at: now,
+                });
+                false
             }
         }
     }
@@ -134,10 +203,20 @@ impl Node {
     /// steps down at once.
     pub(super) fn receive_own_id(&mut self, now: Instant, frame: &Repr, crc: u32) {
         self.stats.own_frames += 1;
-        if self
-            .own_frames
-            .is_ours(self.incarnation, frame.incarnation, frame.sequence, crc)
-        {
+        let origin =
+            self.own_frames
+                .origin(self.incarnation, frame.incarnation, frame.sequence, crc);
+        let twin = match origin {
+            Origin::Ours => false,
+            Origin::Twin => true,
+            Origin::LaterIncarnation => self.later_process.alive_for(
+                now,
+                frame.incarnation,
+                frame.sequence,
+                self.config.sync_timeout(),
+            ),
+        };
+        if !twin {
             return;
         }
         self.stats.duplicate_id_frames += 1;
@@ -157,7 +236,7 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{drain, frames, started};
+    use super::super::testing::{drain, frames, started, vote, Sender};
     use super::*;
     use crate::election::ServerState;
 
@@ -168,19 +247,50 @@ mod tests {
             let sequence = own.next_sequence();
             own.record(sequence, 1000 + sequence as u32);
         }
-        assert!(own.is_ours(5, 5, 40, 1040));
-        assert!(!own.is_ours(5, 5, 40, 7), "same sequence, other contents");
-        assert!(
-            !own.is_ours(5, 5, 41, 1041),
+        assert_eq!(own.origin(5, 5, 40, 1040), Origin::Ours);
+        assert_eq!(
+            own.origin(5, 5, 40, 7),
+            Origin::Twin,
+            "same sequence, other contents"
+        );
+        assert_eq!(
+            own.origin(5, 5, 41, 1041),
+            Origin::Twin,
             "a sequence we have not reached"
         );
-        assert!(!own.is_ours(5, 6, 1, 1001), "a later incarnation");
-        assert!(own.is_ours(5, 4, 99, 0), "an older incarnation is a replay");
+        assert_eq!(own.origin(5, 6, 1, 1001), Origin::LaterIncarnation);
+        assert_eq!(
+            own.origin(5, 4, 99, 0),
+            Origin::Ours,
+            "an older incarnation is a replay"
+        );
         // Sequence 8 was overwritten by 40 in the ring: too old to compare.
-        assert!(own.is_ours(5, 5, 8, 7));
+        assert_eq!(own.origin(5, 5, 8, 7), Origin::Ours);
         // Sequence 9 is still remembered (ring of 32: 9..=40).
-        assert!(own.is_ours(5, 5, 9, 1009));
-        assert!(!own.is_ours(5, 5, 9, 7));
+        assert_eq!(own.origin(5, 5, 9, 1009), Origin::Ours);
+        assert_eq!(own.origin(5, 5, 9, 7), Origin::Twin);
+    }
+
+    #[test]
+    fn a_later_process_counts_once_alive_for_the_window() {
+        let window = Duration::from_millis(300);
+        let ms = Instant::from_millis;
+        let mut later = LaterProcess::default();
+        // New frames every 50 ms: alive once the first is 300 ms old.
+        for (i, t) in (0..=300).step_by(50).enumerate() {
+            let alive = later.alive_for(ms(t), 9, i as u64 + 1, window);
+            assert_eq!(alive, t >= 300, "at {t} ms");
+        }
+        // Repeated or older frames never count, not even once alive.
+        assert!(!later.alive_for(ms(350), 9, 7, window));
+        assert!(!later.alive_for(ms(350), 9, 3, window));
+        assert!(later.alive_for(ms(350), 9, 8, window));
+        // A gap longer than the window: watched anew.
+        assert!(!later.alive_for(ms(651), 9, 9, window));
+        assert!(!later.alive_for(ms(700), 9, 10, window));
+        // Another process in between restarts the watch too.
+        assert!(!later.alive_for(ms(1000), 10, 1, window));
+        assert!(!later.alive_for(ms(1001), 9, 11, window));
     }
 
     #[test]
@@ -246,5 +356,34 @@ mod tests {
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].repr.state, ServerState::Looking);
         assert_eq!(sent[0].repr.round, 2);
+    }
+
+    #[test]
+    fn a_later_incarnation_silences_us_only_once_alive_for_the_window() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        let window = node.config.sync_timeout();
+        let tick = node.config.tick;
+        // One late frame of an earlier process of ours that drew a higher incarnation (a
+        // wiped or absent data dir), even repeated: nothing happens.
+        let mut past = Sender::new(1);
+        past.incarnation = 9;
+        let old = past.frame(ServerState::Looking, vote(1, 0, 0), 1);
+        for t in [10, 500, 1_000] {
+            node.handle_frame(Instant::from_millis(t), &old);
+        }
+        assert!(node.duplicate_id().is_none());
+        assert_eq!(node.stats().duplicate_id_frames, 0);
+        // A live process with our id and incarnation 9 sends every tick: once it has
+        // been alive for the window, we stand down.
+        let start = Instant::from_millis(2_000);
+        let mut at = start;
+        while at < start + window {
+            node.handle_frame(at, &past.frame(ServerState::Looking, vote(1, 0, 0), 1));
+            assert!(node.duplicate_id().is_none(), "at {at:?}");
+            at = at + tick;
+        }
+        node.handle_frame(at, &past.frame(ServerState::Looking, vote(1, 0, 0), 1));
+        assert!(node.duplicate_id().is_some_and(|d| d.incarnation == 9));
     }
 }

@@ -139,11 +139,12 @@ mod tests {
         let sent = frames(&mut node);
         assert_eq!(sent.len(), 1);
         assert!(sent[0].repr.vote.ineligible);
-        // Voter 2 (worse by id, but eligible) wins our vote; with voter 1 silent for the
-        // detection window, 2 and 3 are everyone: node 3 follows 2.
+        // Voter 2 (worse by id, but eligible) wins our vote; 2 and 3 are a quorum, and
+        // after finalizeWait node 3 follows 2.
         let mut two = Sender::new(2);
-        let later = t(1) + node.config.sync_timeout();
-        node.handle_frame(later, &two.frame(ServerState::Looking, vote(2, 0, 0), 2));
+        node.handle_frame(t(2), &two.frame(ServerState::Looking, vote(2, 0, 0), 2));
+        assert_eq!(node.proposal(), Some(vote(2, 0, 0)));
+        node.handle_timeout(t(2) + node.config.finalize_wait);
         assert_eq!(node.proposal(), None, "decided");
         assert!(matches!(node.role, Role::Following(f) if f.vote.leader == 2));
     }

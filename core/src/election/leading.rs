@@ -83,8 +83,19 @@ impl Node {
     }
 
     /// The heartbeat: a LEADING frame every tick, and a recount.
-    pub(super) fn heartbeat(&mut self, now: Instant) {
-        self.timers.set(Timer::Heartbeat, now + self.config.tick);
+    /// The heartbeat that was due at `due`. The next one is due a tick after `due`, not
+    /// after `now`: a driver that wakes a little late (timer granularity, scheduling)
+    /// must not stretch every period, or followers detect a crash up to that much later
+    /// than sync-limit ticks. After a stall longer than a tick the schedule restarts
+    /// from `now` instead of sending a burst to catch up.
+    pub(super) fn heartbeat(&mut self, now: Instant, due: Instant) {
+        let next = due + self.config.tick;
+        let next = if next > now {
+            next
+        } else {
+            now + self.config.tick
+        };
+        self.timers.set(Timer::Heartbeat, next);
         self.broadcast(now);
         self.update_leadership(now);
     }
@@ -221,6 +232,7 @@ mod tests {
     use crate::election::outgoing::encode_echo;
     use crate::election::{Config, Epochs, Event, Node, Output, StateChange};
     use crate::wire::Flags;
+    use core::time::Duration;
 
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
@@ -314,11 +326,11 @@ mod tests {
         node.handle_frame(t(30), &ack(&mut one, 1, Some(t(20))));
         let until = t(20) + node.config.lease_duration();
         assert_eq!(node.valid_until(), Some(until));
-        // A frame with our id from another process (a duplicate id) makes us leave at
-        // once, long before the lease we reported ends.
-        let mut twin = Sender::new(3);
-        twin.incarnation = 9;
-        node.handle_frame(t(40), &twin.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        // A frame with our id and incarnation that we never sent (a duplicate id) makes
+        // us leave at once, long before the lease we reported ends.
+        let mut twin = Sender::new(3).frame(ServerState::Looking, vote(3, 0, 0), 1);
+        twin.sequence = 1_000;
+        node.handle_frame(t(40), &twin);
         assert_eq!(node.state(), ServerState::Looking);
         // An application may act on the reported lease until it ends: no promise to
         // another leader before then, but one at its end.
@@ -488,6 +500,34 @@ mod tests {
         assert_eq!(proposal(5, 4), 5);
         assert_eq!(proposal(u64::MAX, 4), u64::MAX);
         assert_eq!(proposal(0, u64::MAX), u64::MAX, "saturates");
+    }
+
+    #[test]
+    fn heartbeats_keep_their_period_when_the_driver_wakes_late() {
+        // Leader since 0 with a 50 ms tick: woken 3 ms late every time, the heartbeats
+        // stay due at 50, 100, 150 ms...; after a stall of several ticks the schedule
+        // restarts a tick after the late wake-up instead of bursting.
+        let (mut node, mut one, _) = leader();
+        drain(&mut node);
+        let tick = node.config.tick;
+        let late = Duration::from_millis(3);
+        for k in 1..=20u32 {
+            let due = Instant::ZERO + tick * k;
+            assert_eq!(
+                node.timers.get(Timer::Heartbeat),
+                Some(due),
+                "heartbeat {k}"
+            );
+            node.handle_timeout(due + late);
+            // Follower 1 acknowledges the heartbeat at once: the term goes on.
+            node.handle_frame(due + late, &ack(&mut one, 1, Some(due + late)));
+            assert_eq!(node.state(), ServerState::Leading);
+            drain(&mut node);
+        }
+        let due = Instant::ZERO + tick * 21;
+        let woke = due + tick * 4;
+        node.handle_timeout(woke);
+        assert_eq!(node.timers.get(Timer::Heartbeat), Some(woke + tick));
     }
 
     #[test]

@@ -85,6 +85,16 @@ impl Node {
         self.check_decision(now);
     }
 
+    /// LOOKING: back to the shortest notification interval and re-broadcast now (see
+    /// [`Node::handle_link_restored`]). No-op in every other role.
+    pub(super) fn restart_notifications(&mut self, now: Instant) {
+        let Role::Looking(looking) = &mut self.role else {
+            return;
+        };
+        looking.notification_interval = self.config.min_notification_interval;
+        self.broadcast(now);
+    }
+
     /// Replace our proposal, record it as our own vote and broadcast it.
     fn set_proposal(&mut self, now: Instant, proposal: Option<Vote>) {
         let Role::Looking(looking) = &mut self.role else {
@@ -242,16 +252,21 @@ impl Node {
     /// 3.4.)
     ///
     /// Voters that are gone are left out of "every voter": one that announced its shutdown
-    /// (RESIGN) sends nothing more, and one silent for the detection window (sync-limit
-    /// ticks without an accepted frame; counted from our own start if we never heard it)
-    /// is, by the same rule that makes followers give up on a leader, treated as down. The
-    /// outcome is the one ZooKeeper reaches with that server stopped: the remaining voters
-    /// run the same FLE rules on the same votes, and a gone voter that comes back follows
-    /// the established leader (FLE's out-of-election path) like any restarted server.
-    /// Safety does not depend on this rule at all: LEADING still needs a quorum of
-    /// promises and the lease. Without it, the survivors of a crash always waited the full
-    /// finalizeWait, because the crashed voter can never agree. When the last undecided
-    /// voter only becomes silent later, finalizeWait is cut short to that moment.
+    /// (RESIGN) sends nothing more; the leader we followed until our follower timeout
+    /// fired on its silence is, by that same rule, down (until it is heard again); and
+    /// any other voter silent for twice the detection window (counted from our own start
+    /// if we never heard it) is treated as down too. Silence alone is a weak sign for the
+    /// others, because followers only answer their leader: when a leader crashes, its
+    /// followers fall silent with it, and one whose last answers were lost stays silent
+    /// until its own timeout fires, up to a window after its last frame; so only a voter
+    /// silent well past that is left out. The outcome is the one ZooKeeper reaches with
+    /// those servers stopped: the remaining voters run the same FLE rules on the same
+    /// votes, and a gone voter that comes back follows the established leader (FLE's
+    /// out-of-election path) like any restarted server. Safety does not depend on this
+    /// rule at all: LEADING still needs a quorum of promises and the lease. Without it,
+    /// the survivors of a leader's crash always waited the full finalizeWait, because
+    /// the crashed leader can never agree. When the last undecided voter only counts as
+    /// gone later, finalizeWait is cut short to that moment.
     pub(super) fn check_decision(&mut self, now: Instant) {
         let Some(proposal) = self.proposal().filter(|p| !p.ineligible) else {
             // No candidate, or only an unhealthy one: nothing to decide (see `health`).
@@ -275,18 +290,23 @@ impl Node {
     }
 
     /// When the last voter that does not (yet) agree with `proposal` in `round` counts as
-    /// gone: it resigned (at once), or it stays silent for the detection window after the
-    /// last frame we accepted from it (or after our own start, if none). `Instant::ZERO`
-    /// when every voter agrees.
+    /// gone (see [`Node::check_decision`]): at once if it resigned or we timed out on it
+    /// as its follower, else two detection windows after the last frame we accepted
+    /// from it (or after our own start, if none). `Instant::ZERO` when every voter
+    /// agrees.
     fn undecided_gone_at(&self, proposal: &Vote, round: u64) -> Instant {
-        let window = self.config.sync_timeout();
+        let silence = self.config.sync_timeout() * 2;
         self.voters
             .iter()
             .enumerate()
-            .filter(|(i, p)| {
-                Some(*i) != self.voters.own() && !p.agrees_with(proposal, round) && !p.resigned
+            .filter(|(i, p)| Some(*i) != self.voters.own() && !p.agrees_with(proposal, round))
+            .map(|(_, p)| {
+                if p.resigned || p.timed_out {
+                    Instant::ZERO
+                } else {
+                    p.positions.map_or(self.started, |pos| pos.heard_at) + silence
+                }
             })
-            .map(|(_, p)| p.positions.map_or(self.started, |pos| pos.heard_at) + window)
             .max()
             .unwrap_or(Instant::ZERO)
     }
@@ -354,6 +374,35 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_link_restarts_the_backoff_and_rebroadcasts() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        // Alone for a while: the backoff grows to its cap.
+        let mut now = Instant::ZERO;
+        for _ in 0..10 {
+            now = node.poll_timeout().expect("notification timer");
+            node.handle_timeout(now);
+            drain(&mut node);
+        }
+        let max = node.config.max_notification_interval;
+        assert_eq!(node.looking().unwrap().notification_interval, max);
+        let round = node.round();
+        node.handle_link_restored(now);
+        assert_eq!(frames(&mut node).len(), 1, "the vote goes out at once");
+        assert_eq!(node.round(), round, "same round");
+        let min = node.config.min_notification_interval;
+        assert_eq!(node.looking().unwrap().notification_interval, min);
+        assert_eq!(node.poll_timeout(), Some(now + min));
+
+        // A leader (a single voter) sends nothing extra.
+        let mut single = started(1, &[1]);
+        drain(&mut single);
+        assert_eq!(single.state(), ServerState::Leading);
+        single.handle_link_restored(Instant::ZERO);
+        assert!(frames(&mut single).is_empty());
+    }
+
+    #[test]
     fn a_new_round_compares_with_the_initial_vote() {
         let looking = Looking {
             initial: Some(vote(2, 5, 0)),
@@ -402,25 +451,25 @@ mod tests {
     }
 
     #[test]
-    fn a_voter_silent_for_the_detection_window_is_left_out_of_everyone() {
+    fn a_voter_silent_for_two_detection_windows_is_left_out_of_everyone() {
         // Node 3 of three heard voter 1 last at 0 (it crashed then); voter 2's agreeing
-        // vote arrives once 1 has been silent for sync-limit ticks: decide at once.
+        // vote arrives once 1 has been silent for twice sync-limit ticks: decide at once.
         let mut node = started(3, &[1, 2, 3]);
         drain(&mut node);
-        let window = node.config.sync_timeout();
+        let silence = node.config.sync_timeout() * 2;
         let (mut one, mut two) = (Sender::new(1), Sender::new(2));
         node.handle_frame(
             Instant::ZERO,
             &one.frame(ServerState::Looking, vote(1, 0, 0), 1),
         );
         node.handle_frame(
-            Instant::ZERO + window,
+            Instant::ZERO + silence,
             &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
         );
         assert!(matches!(node.role, Role::Leading(_)), "1 is gone: decided");
 
-        // One tick short of the window, voter 1 still counts; finalizeWait (4 ticks
-        // here) is cut short to the moment it turns silent, one tick later.
+        // One tick short of that, voter 1 still counts; finalizeWait (4 ticks here) is
+        // cut short to the moment it counts as gone, one tick later.
         let mut config = crate::election::Config::new(3, &[1, 2, 3]).unwrap();
         config.finalize_wait = config.tick * 4;
         let mut node = Node::new(config, crate::election::Epochs::default(), 1).unwrap();
@@ -429,14 +478,50 @@ mod tests {
         let (mut one, mut two) = (Sender::new(1), Sender::new(2));
         let heard = Instant::ZERO + Duration::from_millis(10);
         node.handle_frame(heard, &one.frame(ServerState::Looking, vote(1, 0, 0), 1));
-        let agreed = heard + window - node.config.tick;
+        let agreed = heard + silence - node.config.tick;
         node.handle_frame(agreed, &two.frame(ServerState::Looking, vote(3, 0, 0), 1));
         assert_eq!(node.state(), ServerState::Looking);
-        assert_eq!(node.timers.get(Timer::Finalize), Some(heard + window));
-        node.handle_timeout(heard + window - Duration::from_micros(1));
+        assert_eq!(node.timers.get(Timer::Finalize), Some(heard + silence));
+        node.handle_timeout(heard + silence - Duration::from_micros(1));
         assert_eq!(node.state(), ServerState::Looking);
-        node.handle_timeout(heard + window);
+        node.handle_timeout(heard + silence);
         assert!(matches!(node.role, Role::Leading(_)));
+    }
+
+    #[test]
+    fn the_leader_we_timed_out_on_is_left_out_at_once() {
+        // Node 1 follows 3; 3 falls silent and 1's follower timeout fires. 2, which
+        // followed 3 too and fell silent with it, votes for itself: with 3 left out,
+        // 1 and 2 are everyone, and they decide without finalizeWait.
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        let (mut two, mut three) = (Sender::new(2), Sender::new(3));
+        node.handle_frame(
+            Instant::ZERO,
+            &three.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        node.handle_frame(
+            Instant::ZERO,
+            &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
+        );
+        assert!(matches!(node.role, Role::Following(_)));
+        let timeout = node
+            .timers
+            .get(Timer::SyncTimeout)
+            .expect("follower timeout");
+        node.handle_timeout(timeout);
+        assert_eq!(node.state(), ServerState::Looking);
+        assert_eq!(node.proposal(), Some(vote(1, 0, 0)));
+        let later = timeout + Duration::from_millis(2);
+        node.handle_frame(later, &two.frame(ServerState::Looking, vote(2, 0, 0), 2));
+        assert!(
+            matches!(node.role, Role::Following(f) if f.vote.leader == 2),
+            "decided at once"
+        );
+        // Heard again, 3 counts like any voter.
+        assert!(node.voters[2].timed_out);
+        node.handle_frame(later, &three.frame(ServerState::Looking, vote(3, 0, 0), 2));
+        assert!(!node.voters[2].timed_out);
     }
 
     #[test]

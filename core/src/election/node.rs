@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use super::budget::TokenBucket;
 use super::config::{Config, ConfigError};
-use super::duplicate::{DuplicateId, OwnFrames, Quarantine};
+use super::duplicate::{DuplicateId, LaterProcess, OwnFrames, Quarantine};
 use super::following::Following;
 use super::leading::Leading;
 use super::looking::Looking;
@@ -89,6 +89,8 @@ pub struct Node {
     pub(super) own_frames: OwnFrames,
     /// Set while another board with our id is (or was recently) heard.
     pub(super) quarantine: Quarantine,
+    /// A process with our id and a later incarnation, watched for liveness.
+    pub(super) later_process: LaterProcess,
     pub(super) stats: Stats,
     /// Binds our leader time stamps to this process (see `outgoing::encode_echo`).
     pub(super) nonce: u64,
@@ -136,6 +138,7 @@ impl Node {
             last_election_time: None,
             own_frames: OwnFrames::NEW,
             quarantine: Quarantine::default(),
+            later_process: LaterProcess::default(),
             stats: Stats::default(),
             nonce: crate::rng::mix(default_nonce_seed(own_id, incarnation)),
             epoch_floor: 0,
@@ -261,6 +264,17 @@ impl Node {
     /// (ZooKeeper reads the last logged zxid when an election starts).
     pub fn set_zxid(&mut self, zxid: u64) {
         self.zxid = zxid;
+    }
+
+    /// The driver can send again after an outage of its link (an interface that was gone,
+    /// down or without an address). Frames sent meanwhile were lost, and a LOOKING node's
+    /// notification backoff may have grown to `max_notification_interval`: it restarts
+    /// the backoff and re-broadcasts its vote now, so peers hear it at once. Other roles
+    /// send every tick anyway and are left alone. Nothing else changes: the round, the
+    /// votes and the promises are kept.
+    pub fn handle_link_restored(&mut self, now: Instant) {
+        self.advance_clock(now);
+        self.restart_notifications(now);
     }
 
     // ----- inputs ---------------------------------------------------------------------
@@ -391,19 +405,27 @@ impl Node {
             let Some(timer) = self.timers.first_expired(now) else {
                 return;
             };
+            let due = self.timers.get(timer).unwrap_or(now);
             self.timers.clear(timer);
-            self.fire(now, timer);
+            self.fire(now, timer, due);
         }
         debug_assert!(self.timers.first_expired(now).is_none(), "timer loop");
     }
 
-    fn fire(&mut self, now: Instant, timer: Timer) {
+    /// Act on `timer`, which was due at `due` (at or before `now`).
+    fn fire(&mut self, now: Instant, timer: Timer, due: Instant) {
         match (timer, self.role) {
             (Timer::Notification, Role::Looking(_)) => self.notification_expired(now),
             (Timer::Finalize, Role::Looking(_)) => self.finalize_expired(now),
-            (Timer::Heartbeat, Role::Leading(_)) => self.heartbeat(now),
+            (Timer::Heartbeat, Role::Leading(_)) => self.heartbeat(now, due),
             (Timer::LeaseEnd, Role::Leading(_)) => self.update_leadership(now),
             (Timer::StandDown, Role::SteppedDown { .. }) => self.come_back(now),
+            (Timer::SyncTimeout, Role::Following(follow)) => {
+                if let Some(i) = self.config.voter_index(follow.vote.leader) {
+                    self.voters[i].timed_out = true;
+                }
+                self.start_election(now)
+            }
             (Timer::SyncTimeout | Timer::InitTimeout, Role::Following(_) | Role::Leading(_)) => {
                 self.start_election(now)
             }

@@ -109,6 +109,8 @@ pub(super) struct Peer {
     pub(super) out_of_election: Option<Notice>,
     /// The voter announced its shutdown and sends nothing until it restarts.
     pub(super) resigned: bool,
+    /// We followed it and timed out on its silence (until it is heard again).
+    pub(super) timed_out: bool,
     /// Its accepted epoch, as last reported.
     pub(super) accepted_epoch: u64,
     /// While we lead: the epoch it acknowledged to us in its latest frame (0 = none).
@@ -126,6 +128,7 @@ impl Peer {
         election: None,
         out_of_election: None,
         resigned: false,
+        timed_out: false,
         accepted_epoch: 0,
         acked_epoch: 0,
         echo: None,
@@ -161,6 +164,7 @@ impl Peer {
             current: position,
             heard_at: now,
         });
+        self.timed_out = false;
         admission
     }
 

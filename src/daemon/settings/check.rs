@@ -16,6 +16,7 @@ use super::{
     input_file, key_file, Given, RunSettings, ZxidSource, DEFAULT_GROUP, DEFAULT_HOOK_TIMEOUT,
 };
 use crate::daemon::cli::UsageError;
+use crate::driver::peers::Peers;
 
 /// Longest tick: beyond it a failed leader goes unnoticed for minutes at the default limits.
 pub const MAX_TICK: Duration = Duration::from_secs(10);
@@ -67,6 +68,17 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
         Some((path, origin)) => key_file::read_key_file(path, *origin)?,
         None => KeySet::disabled(),
     };
+    let group = given.group.unwrap_or_else(|| {
+        DEFAULT_GROUP
+            .parse()
+            .expect("the default group is a valid address")
+    });
+    let peers = match &given.peers {
+        Some((entries, origin)) => {
+            Some(Peers::new(entries, group.port(), given.group).map_err(|e| bad(*origin, e))?)
+        }
+        None => None,
+    };
     let zxid = match (given.zxid, &given.zxid_file) {
         (_, Some((path, origin))) => ZxidSource::File {
             initial: input_file::read_zxid(path)
@@ -79,11 +91,8 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
     Ok(RunSettings {
         election,
         interface: given.interface.unwrap_or_default(),
-        group: given.group.unwrap_or_else(|| {
-            DEFAULT_GROUP
-                .parse()
-                .expect("the default group is a valid address")
-        }),
+        group,
+        peers,
         zxid,
         data_dir: given.data_dir.map(|(path, _)| path),
         state_file: given.state_file.map(|(path, _)| path),

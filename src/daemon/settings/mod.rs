@@ -15,6 +15,10 @@
 //! `tick = "50ms"`). An unknown key is an error. Integer keys also accept a decimal string
 //! (TOML integers stop at 2^63-1; ids and zxids may not).
 //!
+//! `--peers` is a list of addresses (`peers = ["169.254.0.11", "[fe80::2]:7277"]` or one
+//! comma-separated string in the file); its entries' default port is the group's port,
+//! and a `--group` given explicitly fixes their family (see [`crate::driver::peers`]).
+//!
 //! `--zxid` and `--zxid-file` are one setting: giving both on the command line, or both in
 //! the file, is an error; a flag of either kind overrides either key in the file. The
 //! `--zxid-file` is read once here: a node must not vote with a zxid it could not read, so
@@ -36,6 +40,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::driver::peers::{PeerEntry, Peers, Transport};
 use votecast_core::election::Config;
 use votecast_core::wire::NO_LEADER;
 
@@ -73,8 +78,10 @@ pub struct RunSettings {
     pub election: Config,
     /// Network interface to join the group on (never guessed).
     pub interface: String,
-    /// Multicast group and port.
+    /// Multicast group and port. With `peers`, only its port is used (the peers' default).
     pub group: SocketAddr,
+    /// `--peers`: unicast to these instead of multicast to the group.
+    pub peers: Option<Peers>,
     /// Source of the initial zxid.
     pub zxid: ZxidSource,
     /// Directory for durable epochs; `None` keeps them in memory only.
@@ -96,6 +103,14 @@ impl RunSettings {
     pub fn is_observer(&self) -> bool {
         !self.election.is_voter(self.election.id)
     }
+
+    /// How frames travel: to the `peers` if given, else to the group.
+    pub fn transport(&self) -> Transport {
+        match &self.peers {
+            Some(peers) => Transport::Unicast(peers.clone()),
+            None => Transport::Multicast(self.group),
+        }
+    }
 }
 
 /// The values the user gave (flag or file), each with where it came from; unset ones
@@ -106,6 +121,7 @@ struct Given {
     voters: Option<(Vec<u64>, Origin)>,
     interface: Option<String>,
     group: Option<SocketAddr>,
+    peers: Option<(Vec<PeerEntry>, Origin)>,
     cluster: Option<u32>,
     zxid: Option<u64>,
     zxid_file: Option<(PathBuf, Origin)>,
@@ -199,6 +215,16 @@ const SETTINGS: &[Setting] = &[
         flag: |a| text(&a.group),
         read: |g, raw| {
             g.group = Some(value::to_group(raw)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "peers",
+        required: None,
+        same_setting_as: None,
+        flag: |a| text(&a.peers),
+        read: |g, raw| {
+            g.peers = Some((value::to_peers(raw)?, raw.origin()));
             Ok(())
         },
     },

@@ -76,6 +76,7 @@ fn defaults_are_the_cores() {
             election: Config::new(1, &[1, 2, 3]).unwrap(),
             interface: "eth0".into(),
             group: "239.192.77.77:7277".parse().unwrap(),
+            peers: None,
             zxid: ZxidSource::Fixed(0),
             data_dir: None,
             state_file: None,
@@ -171,6 +172,78 @@ fn ipv6_group() {
     assert_eq!(s.group.port(), 7277);
 }
 
+#[test]
+fn peers_from_flag_and_file() {
+    let s = run(&with_base(&["--peers", "169.254.0.11, 169.254.0.12:7300"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>())
+    .unwrap();
+    let peers = s.peers.clone().expect("peers");
+    let want: Vec<std::net::SocketAddr> = vec![
+        "169.254.0.11:7277".parse().unwrap(),
+        "169.254.0.12:7300".parse().unwrap(),
+    ];
+    assert_eq!(peers.addrs(), &want[..], "the default port is the group's");
+    assert_eq!(s.transport(), Transport::Unicast(peers));
+    assert_eq!(
+        run(BASE).unwrap().transport(),
+        Transport::Multicast(s.group)
+    );
+    // The group's port is the default; an IPv6 group admits IPv6 peers only.
+    let s = run(&with_base(&[
+        "--group",
+        "[ff02::1:77]:7400",
+        "--peers",
+        "fe80::1,[fe80::2]",
+    ])
+    .iter()
+    .map(String::as_str)
+    .collect::<Vec<_>>())
+    .unwrap();
+    assert_eq!(
+        s.peers.unwrap().addrs()[1],
+        "[fe80::2]:7400".parse().unwrap()
+    );
+    let msg = run_err(
+        &with_base(&["--group", "239.1.2.3:7277", "--peers", "fe80::1"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(msg.starts_with("error: --peers: fe80::1 is IPv6"), "{msg}");
+    // Without --group, the peers' family decides.
+    assert!(run(&with_base(&["--peers", "fe80::1"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>())
+    .is_ok());
+    // The file: an array of strings or one comma-separated string; a flag overrides it.
+    for list in [
+        "[\"169.254.0.11\", \"169.254.0.12:7300\"]",
+        "\"169.254.0.11,169.254.0.12:7300\"",
+    ] {
+        let cfg = TempConfig::new(&format!(
+            "id = 1\nvoters = [1, 2]\ninterface = \"eth0\"\npeers = {list}\n"
+        ));
+        let s = run(&["--config", cfg.arg()]).unwrap();
+        assert_eq!(s.peers.unwrap().addrs(), &want[..], "{list}");
+        let s = run(&["--config", cfg.arg(), "--peers", "169.254.0.20"]).unwrap();
+        assert_eq!(s.peers.unwrap().addrs().len(), 1);
+    }
+    let many: Vec<String> = (1..=129).map(|i| format!("10.0.1.{i}")).collect();
+    let msg = run_err(
+        &with_base(&["--peers", &many.join(",")])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        msg.contains("--peers: 129 peers given, at most 128"),
+        "{msg}"
+    );
+}
+
 /// (key, bad flag value, bad TOML value, expected fragment of the message)
 const BAD: &[(&str, &str, &str, &str)] = &[
     ("id", "abc", "\"abc\"", "expected an integer"),
@@ -197,6 +270,35 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ),
     ("group", "239.1.1.1", "\"239.1.1.1\"", "expected ADDR:PORT"),
     ("group", "239.1.1.1:0", "\"239.1.1.1:0\"", "port 0"),
+    ("peers", "", "[]", "the list of peers is empty"),
+    (
+        "peers",
+        "10.0.0.1,,10.0.0.2",
+        "\"10.0.0.1,\"",
+        "expected ADDR[:PORT]",
+    ),
+    ("peers", "node2.lan", "[\"node2.lan\"]", "not a host name"),
+    ("peers", "10.0.0.1:0", "[\"10.0.0.1:0\"]", "port 0"),
+    (
+        "peers",
+        "239.1.2.3",
+        "[\"239.1.2.3\"]",
+        "not a unicast address",
+    ),
+    ("peers", "0.0.0.0:7277", "[\"::\"]", "not a unicast address"),
+    (
+        "peers",
+        "10.0.0.1,10.0.0.1:7300",
+        "[\"10.0.0.1\", \"10.0.0.1\"]",
+        "listed more than once",
+    ),
+    (
+        "peers",
+        "10.0.0.1,fe80::1",
+        "[\"fe80::1\", \"10.0.0.1\"]",
+        "different families",
+    ),
+    ("peers", "[1]", "[1]", "such as"),
     ("cluster", "4294967296", "4294967296", "4294967295"),
     ("cluster", "x", "1.5", "expected an integer"),
     ("zxid", "x", "\"x\"", "expected a non-negative integer"),

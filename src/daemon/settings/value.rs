@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::daemon::cli::UsageError;
+use crate::driver::peers::{self, PeerEntry};
 use crate::duration::parse_duration;
 
 use super::DEFAULT_GROUP;
@@ -231,6 +232,28 @@ pub fn to_group(raw: Raw<'_>) -> Result<SocketAddr, UsageError> {
         return Err(raw.error("port 0 is not allowed"));
     }
     Ok(addr)
+}
+
+/// A list of peers: `A,B,...` as text, or a TOML array of strings. Only each entry's
+/// syntax is checked here; the rules on the list are in [`super::check`].
+pub fn to_peers(raw: Raw<'_>) -> Result<Vec<PeerEntry>, UsageError> {
+    if let Raw::File(_, toml::Value::Array(items)) = raw {
+        if items.is_empty() {
+            return Err(raw.error(peers::PeerError::Empty));
+        }
+        return items
+            .iter()
+            .map(|item| match item {
+                toml::Value::String(s) => peers::parse_entry(s).map_err(|e| raw.error(e)),
+                other => Err(raw.error(format_args!(
+                    "expected a list of addresses such as [\"169.254.0.11\", \"[fe80::2]:7277\"], \
+                     but {other} is not a string"
+                ))),
+            })
+            .collect();
+    }
+    let text = to_str(raw)?;
+    peers::parse_list(text).map_err(|e| raw.error(e))
 }
 
 /// A Linux interface name: 1 to 15 bytes, no '/' or whitespace.

@@ -6,7 +6,7 @@
 use std::cmp::Reverse;
 use std::time::Duration;
 
-use votecast_core::election::Epochs;
+use votecast_core::election::{Config, Epochs};
 use votecast_core::wire::FRAME_LEN;
 
 use super::{Delivery, Sim, SimNode};
@@ -22,6 +22,21 @@ pub enum Storage {
     DataDir,
     /// No data dir: every process starts with no epochs and incarnation 1.
     MemoryOnly,
+}
+
+/// The incarnation of a process that finds no stored counter (first start, wiped data
+/// dir, no data dir), from a random draw: as the daemon's, random and nonzero, so it may
+/// be lower than the last one (peers readmit it). Shared with the fuzz harness.
+pub fn fresh_incarnation(random: u64) -> u32 {
+    ((random >> 33) as u32).max(1)
+}
+
+/// How long a new process waits before it starts its core, dropping every frame: a voter
+/// without a data dir cannot know whether an earlier process promised support to a
+/// leader, so the daemon keeps it silent for sync-limit ticks. Shared with the fuzz
+/// harness.
+pub fn start_hold(storage: Storage, config: &Config) -> Option<Duration> {
+    (storage == Storage::MemoryOnly && config.is_voter(config.id)).then(|| config.sync_timeout())
 }
 
 /// A stalled event loop: it handles nothing until `until_us`, then everything that
@@ -66,15 +81,14 @@ impl SimNode {
                 let floor = u32::try_from(self.wall_second(real_us)).unwrap_or(0);
                 // As the daemon: no counter (first start, wiped) starts at a random value.
                 self.incarnation = match self.incarnation {
-                    0 => ((random >> 33) as u32).max(1),
+                    0 => fresh_incarnation(random),
                     stored => stored.saturating_add(1).max(floor),
                 };
                 (self.disk, self.incarnation)
             }
             Storage::MemoryOnly => {
                 self.disk = Epochs::default();
-                // As the daemon's: random, nonzero; a lower one than before is readmitted.
-                self.incarnation = ((random >> 33) as u32).max(1);
+                self.incarnation = fresh_incarnation(random);
                 (self.disk, self.incarnation)
             }
         }

@@ -307,9 +307,8 @@ impl Sim {
         node.set_epoch_floor(sim_node.epoch_floor(now_us));
         let now = sim_node.local(now_us);
         node.set_eligible(now, sim_node.eligible);
-        let hold = sim_node.storage == Storage::MemoryOnly && sim_node.config.is_voter(sim_node.id);
-        if hold {
-            let until = now + sim_node.config.sync_timeout();
+        if let Some(hold) = faults::start_hold(sim_node.storage, &sim_node.config) {
+            let until = now + hold;
             sim_node.start_hold_us = Some(sim_node.real_at(until, now_us));
         } else {
             node.start(now);

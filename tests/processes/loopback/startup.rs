@@ -1,12 +1,17 @@
 //! Command line, configuration and start-up failures: usage errors exit 2 naming the flag
-//! or key; damaged data-dir files and unknown interfaces exit 1.
+//! or key; damaged data-dir files exit 1; an interface that does not exist is waited for.
 
 use std::fs;
-use std::time::SystemTime;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use votecast::daemon::state_file::read_state_file;
 
 use votecast::cluster::TempDir;
 
-use super::{agree, assert_first_epoch, cluster, run_to_exit, secs, votecast};
+use super::{agree, assert_first_epoch, cluster, run_to_exit, secs, votecast, Reaper};
 
 /// Usage errors exit 2 before anything starts, and the message names the flag or key.
 #[test]
@@ -154,32 +159,53 @@ fn corrupt_data_dir_files_are_refused_with_exit_1_and_left_unchanged() {
     assert_eq!(fs::read_to_string(&path).expect("read back"), edited);
 }
 
-/// The interface is never guessed: an unknown one is a runtime failure (status 1) whose
-/// message names it.
+/// The interface is never guessed, and one that does not exist (yet) is waited for (boot
+/// ordering): the node keeps running, LOOKING and silent, says once which interface it
+/// waits for, and still stops cleanly (status 0) on SIGTERM.
 #[test]
-fn unknown_interface_exits_1_naming_it() {
+fn unknown_interface_is_waited_for_naming_it() {
     let scratch = TempDir::new("votecast-ifname").expect("temp dir");
     let port = votecast::cluster::free_udp_port().expect("free port");
     let group = format!("239.192.77.77:{port}");
-    let done = run_to_exit(
-        votecast(&[
-            "run",
-            "--id",
-            "1",
-            "--voters",
-            "1",
-            "--interface",
-            "vcnosuch0",
-            "--group",
-            &group,
-        ]),
-        scratch.path(),
+    let state = scratch.path().join("state.json");
+    let err_path = scratch.path().join("stderr");
+    let mut cmd = votecast(&[
+        "run",
+        "--id",
+        "1",
+        "--voters",
+        "1,2,3",
+        "--interface",
+        "vcnosuch0",
+        "--group",
+        &group,
+    ]);
+    cmd.arg("--state-file")
+        .arg(&state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&err_path).expect("stderr file"));
+    let mut reaper = Reaper(Some(cmd.spawn().expect("spawn votecast")));
+    let stderr = || fs::read_to_string(&err_path).unwrap_or_default();
+    std::thread::sleep(secs(1.5));
+    let child = reaper.0.as_mut().expect("child");
+    assert_eq!(child.try_wait().expect("try_wait"), None, "{}", stderr());
+    let view = read_state_file(&state).expect("state file");
+    assert_eq!(
+        view.state, "LOOKING",
+        "a single voter without its interface"
     );
-    println!(
-        "unknown interface: exit {:?}: {}",
-        done.code,
-        done.stderr.trim()
-    );
-    assert_eq!(done.code, Some(1), "{done:?}");
-    assert!(done.stderr.contains("vcnosuch0"), "{done:?}");
+    let waiting = "interface vcnosuch0 does not exist (yet): waiting for it";
+    assert_eq!(stderr().matches(waiting).count(), 1, "{}", stderr());
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(started.elapsed() < secs(10.0), "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    reaper.0 = None;
+    assert_eq!(status.code(), Some(0), "{}", stderr());
 }

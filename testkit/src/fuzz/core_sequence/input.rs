@@ -190,4 +190,28 @@ pub enum Step {
         node: u8,
         offset: u32,
     },
+    // New variants go last: the derive maps a `u32` to a variant by the variant count,
+    // so every corpus file changes meaning when the count changes (re-encode the corpus
+    // through `encode`, as `fuzz_corpus` explains).
+    /// Wipe the node's data dir (a re-flashed board): it loses its process if up, stays
+    /// down for twice sync-limit ticks as README "Limits" requires (time passes; the other
+    /// nodes handle their timeouts), and its next process starts with no epochs and a
+    /// random incarnation. A node without a data dir gets an empty one.
+    Wipe(u8),
+    /// Crash if running, then start without a data dir from now on (until a `Wipe`): no
+    /// epochs, a random incarnation, a new clock origin, and the driver's start hold (a
+    /// voter drops every frame for sync-limit ticks before the core starts).
+    MemoryRestart {
+        node: u8,
+        offset: u32,
+    },
+    /// The node's event loop stalls for x · 100 µs: frames wait in its socket, timers
+    /// wait; when time has passed the end, it handles them all with `now` read when the
+    /// stall began (`stale`, a driver that read the clock before a blocking call) or a
+    /// fresh one, and publishes with a fresh clock reading.
+    Stall {
+        node: u8,
+        duration: u16,
+        stale: bool,
+    },
 }

@@ -31,10 +31,16 @@ use votecast_core::election::{
 
 use crate::clock::LocalClock;
 use crate::invariants::{self, At, Checker, Input};
+use crate::sim::faults::{fresh_incarnation, start_hold, Stall, Storage};
+use faults::Hold;
 
+mod encode;
+mod faults;
+mod forge;
 mod input;
+pub use encode::encode;
 pub use input::*;
-use votecast_core::wire::{self, Flags, Packet, Repr, Vote, FRAME_LEN, NO_LEADER};
+use votecast_core::wire::{self, Vote, FRAME_LEN};
 
 /// The cluster id of every node under test.
 pub const CLUSTER: u32 = 0x0f0f_0001;
@@ -44,6 +50,8 @@ pub const MAX_STEPS: usize = 256;
 pub const MAX_NODES: usize = 3;
 /// Frames of each node kept for replays.
 const HISTORY: usize = 8;
+/// Datagrams a stalled node's socket holds.
+const INBOX: usize = 64;
 /// The harness clock stops here (2^40 µs, about 12.7 days): a monotonic clock in
 /// microseconds since start never gets near the end of `u64`.
 const TIME_LIMIT: u64 = 1 << 40;
@@ -66,6 +74,16 @@ struct Slot {
     /// Frames sent and not yet delivered by the network, and the last few sent.
     outbox: VecDeque<[u8; FRAME_LEN]>,
     history: VecDeque<[u8; FRAME_LEN]>,
+    /// The faults of [`faults`]: storage, a lost incarnation counter, when its last
+    /// running process ended, the start hold, a stalled loop and the datagrams it has not
+    /// read yet.
+    storage: Storage,
+    counter_lost: bool,
+    down_since: Option<u64>,
+    hold: Hold,
+    stall: Option<Stall>,
+    inbox: Vec<Vec<u8>>,
+    starts: u64,
 }
 
 struct Harness {
@@ -79,6 +97,7 @@ struct Harness {
     next_forged_sequence: u64,
     /// The invariants, fed every output of every node; cluster-wide in honest scenarios.
     checker: Checker,
+    outcome: Outcome,
 }
 
 /// What the harness observed, for reports and tests.
@@ -88,6 +107,12 @@ pub struct Outcome {
     pub frames_delivered: u64,
     pub frames_rejected: u64,
     pub leaderships: u64,
+    /// Data dirs wiped, processes started without one (after their hold), stalls ended
+    /// and the inputs handled after them with a `now` read before the stall.
+    pub wipes: u64,
+    pub memory_starts: u64,
+    pub stalls: u64,
+    pub stale_inputs: u64,
 }
 
 fn config_for(spec: &ClusterSpec, id: u64, voters: &[u64]) -> Config {
@@ -110,14 +135,13 @@ fn config_for(spec: &ClusterSpec, id: u64, voters: &[u64]) -> Config {
 /// Runs a scenario, panicking on any violated invariant.
 pub fn run(scenario: &Scenario) -> Outcome {
     let mut h = Harness::new(scenario);
-    let mut outcome = Outcome::default();
     for step in scenario.steps.iter().take(MAX_STEPS) {
-        h.step(step, &mut outcome);
+        h.step(step);
         h.check_all();
-        outcome.steps += 1;
+        h.outcome.steps += 1;
     }
-    outcome.leaderships = h.checker.leaderships();
-    outcome
+    h.outcome.leaderships = h.checker.leaderships();
+    h.outcome
 }
 
 impl Harness {
@@ -179,6 +203,13 @@ impl Harness {
                     incarnation: 0,
                     outbox: VecDeque::new(),
                     history: VecDeque::new(),
+                    storage: Storage::DataDir,
+                    counter_lost: false,
+                    down_since: None,
+                    hold: Hold::None,
+                    stall: None,
+                    inbox: Vec::new(),
+                    starts: 0,
                 }
             })
             .collect::<Vec<Slot>>();
@@ -194,6 +225,7 @@ impl Harness {
             trace: std::env::var_os("VOTECAST_FUZZ_TRACE").is_some(),
             next_forged_sequence: 1 << 32,
             checker,
+            outcome: Outcome::default(),
         };
         for (i, node) in specs.iter().enumerate() {
             h.construct(i);
@@ -229,10 +261,21 @@ impl Harness {
 
     // ----- process life cycle ---------------------------------------------------------
 
-    /// A new process: next incarnation (bumped on "disk" first, as the driver does).
+    /// A new process: the next incarnation, bumped on "disk" first as the driver does, or
+    /// drawn at random when there is no counter (wiped, no data dir).
     fn construct(&mut self, i: usize) {
+        if self.slots[i].storage == Storage::MemoryOnly {
+            self.lose_epochs(i);
+        }
         let slot = &mut self.slots[i];
-        slot.incarnation = slot.incarnation.wrapping_add(1).max(1);
+        slot.starts += 1;
+        slot.incarnation = if slot.storage == Storage::MemoryOnly || slot.counter_lost {
+            let draw = slot.id << 40 ^ slot.starts ^ slot.offset << 8 ^ 0x1ca4;
+            fresh_incarnation(votecast_core::rng::mix(draw))
+        } else {
+            slot.incarnation.wrapping_add(1).max(1)
+        };
+        slot.counter_lost = false;
         let mut node = Node::new(slot.config.clone(), slot.disk, slot.incarnation)
             .expect("valid config accepted");
         // Leader stamps are bound to the process (a new nonce at every construction).
@@ -244,20 +287,27 @@ impl Harness {
         slot.node = Some(node);
         slot.started = false;
         slot.stopped = false;
+        slot.hold = match start_hold(slot.storage, &slot.config) {
+            Some(_) => Hold::Pending,
+            None => Hold::None,
+        };
+        slot.stall = None;
+        slot.inbox.clear();
         self.checker.process_started(i);
     }
 
+    /// Start the core of node `i`'s process, once its start hold (if any) is over.
     fn start(&mut self, i: usize) {
         let now = self.local(i);
         let slot = &mut self.slots[i];
-        let Some(node) = slot.node.as_mut() else {
-            return;
-        };
-        if slot.started {
+        if slot.node.is_none() || slot.started || !self.hold_over(i) {
             return;
         }
+        let slot = &mut self.slots[i];
+        let node = slot.node.as_mut().expect("present");
         node.start(now);
         slot.started = true;
+        slot.down_since = None;
         self.after_input(i, Input::Other);
     }
 
@@ -266,12 +316,25 @@ impl Harness {
         if self.slots[i].node.is_some() {
             self.checker.crashed(i, self.now);
         }
-        self.slots[i].node = None;
-        self.slots[i].started = false;
-        self.slots[i].stopped = false;
+        let slot = &mut self.slots[i];
+        if slot.started && !slot.stopped {
+            slot.down_since = Some(self.now);
+        }
+        slot.node = None;
+        slot.started = false;
+        slot.stopped = false;
+        slot.hold = Hold::None;
+        slot.stall = None;
+        slot.inbox.clear();
     }
 
     fn shutdown(&mut self, i: usize) {
+        if self.slots[i].hold != Hold::None {
+            // Stopped before its core started: it sent nothing and promised nothing.
+            self.crash(i);
+            return;
+        }
+        self.unstall(i);
         let now = self.local(i);
         let slot = &mut self.slots[i];
         let Some(node) = slot.node.as_mut() else {
@@ -303,6 +366,7 @@ impl Harness {
         }
         let slot = &mut self.slots[i];
         if was_running {
+            slot.down_since = Some(self.now);
             slot.stopped = true;
             self.checker.stopped(i);
             assert_eq!(
@@ -325,7 +389,7 @@ impl Harness {
 
     // One arm per `Step` variant: longer than the usual limit, but the whole input
     // language reads in one place, next to the enum it decodes.
-    fn step(&mut self, step: &Step, outcome: &mut Outcome) {
+    fn step(&mut self, step: &Step) {
         if self.trace {
             eprintln!("{:>12} step {step:?}", self.now);
         }
@@ -350,15 +414,11 @@ impl Harness {
                             break;
                         }
                         for from in 0..self.slots.len() {
-                            self.broadcast(from, outcome);
+                            self.broadcast(from);
                         }
                     }
                     let next = (0..self.slots.len())
-                        .filter_map(|i| {
-                            let slot = &self.slots[i];
-                            let deadline = slot.node.as_ref()?.poll_timeout()?;
-                            Some(deadline.as_micros().saturating_sub(slot.offset))
-                        })
+                        .filter_map(|i| self.next_timer(i))
                         .min();
                     let Some(next) = next else {
                         break;
@@ -369,7 +429,7 @@ impl Harness {
             }
             Step::Broadcast(n) => {
                 let from = self.index(*n);
-                self.broadcast(from, outcome);
+                self.broadcast(from);
             }
             Step::Lose(n) => {
                 let from = self.index(*n);
@@ -379,7 +439,7 @@ impl Harness {
                 let from = self.index(*from);
                 let to = self.index(*to);
                 if let Some(frame) = self.old_frame(from, *back) {
-                    self.deliver(to, &frame, outcome);
+                    self.deliver(to, &frame);
                 }
             }
             Step::Corrupt {
@@ -393,7 +453,7 @@ impl Harness {
                 let to = self.index(*to);
                 if let Some(mut frame) = self.old_frame(from, *back) {
                     frame[usize::from(*at) % FRAME_LEN] ^= *xor;
-                    let accepted = self.deliver(to, &frame, outcome);
+                    let accepted = self.deliver(to, &frame);
                     // CRC-32 detects every error confined to one byte.
                     assert!(*xor == 0 || !accepted, "a corrupted frame was accepted");
                 }
@@ -401,7 +461,7 @@ impl Harness {
             Step::Forge { to, frame } => {
                 let to = self.index(*to);
                 let bytes = self.forge(to, frame);
-                self.deliver(to, &bytes, outcome);
+                self.deliver(to, &bytes);
             }
             Step::Raw { to, bytes } => {
                 let to = self.index(*to);
@@ -409,7 +469,7 @@ impl Harness {
                     self.is_voter(r.sender) || self.slots.iter().any(|s| s.id == r.sender)
                 });
                 if !(self.honest && forged_voter) {
-                    self.deliver(to, bytes, outcome);
+                    self.deliver(to, bytes);
                 }
             }
             Step::SetZxid { node, zxid } => {
@@ -443,6 +503,26 @@ impl Harness {
                 self.construct(i);
                 self.start(i);
             }
+            Step::Wipe(n) => {
+                let i = self.index(*n);
+                self.wipe(i);
+            }
+            Step::MemoryRestart { node, offset } => {
+                let i = self.index(*node);
+                self.crash(i);
+                self.slots[i].storage = Storage::MemoryOnly;
+                self.slots[i].offset = u64::from(*offset);
+                self.construct(i);
+                self.start(i);
+            }
+            Step::Stall {
+                node,
+                duration,
+                stale,
+            } => {
+                let i = self.index(*node);
+                self.stall(i, u64::from(*duration) * 100, *stale);
+            }
         }
     }
 
@@ -457,6 +537,17 @@ impl Harness {
     }
 
     fn timeout(&mut self, i: usize) {
+        if self.slots[i].hold != Hold::None {
+            // The driver's hold: its end is the process's only timer.
+            self.start(i);
+            return;
+        }
+        if let Some(stall) = self.slots[i].stall {
+            if self.now >= stall.until_us {
+                self.unstall(i);
+            }
+            return;
+        }
         let now = self.local(i);
         if let Some(node) = self.slots[i].node.as_mut() {
             node.handle_timeout(now);
@@ -464,12 +555,12 @@ impl Harness {
         }
     }
 
-    fn broadcast(&mut self, from: usize, outcome: &mut Outcome) {
+    fn broadcast(&mut self, from: usize) {
         let frames: Vec<_> = self.slots[from].outbox.drain(..).collect();
         for frame in frames {
             for to in 0..self.slots.len() {
                 if to != from {
-                    self.deliver(to, &frame, outcome);
+                    self.deliver(to, &frame);
                 }
             }
         }
@@ -484,104 +575,26 @@ impl Harness {
         history.get(history.len() - 1 - back).copied()
     }
 
-    fn resolve(&self, i: usize, num: Num) -> u64 {
-        let node = self.slots[i].node.as_ref();
-        match num {
-            Num::Zero => 0,
-            Num::Small(x) => u64::from(x),
-            Num::Max => u64::MAX,
-            Num::Raw(x) => x,
-            Num::Rel(base, delta) => {
-                let base = node.map_or(0, |n| match base {
-                    Base::Round => n.round(),
-                    Base::AcceptedEpoch => n.epochs().accepted_epoch,
-                    Base::CurrentEpoch => n.epochs().current_epoch,
-                    Base::Zxid => n.zxid(),
-                    Base::ReportedEpoch => n.epoch().unwrap_or(0),
-                });
-                base.wrapping_add_signed(i64::from(delta))
+    /// Hand a datagram to node `to`; returns whether it parsed. A node in its start hold
+    /// drops it; a stalled one reads it when the stall ends.
+    fn deliver(&mut self, to: usize, bytes: &[u8]) -> bool {
+        let slot = &mut self.slots[to];
+        if slot.node.is_none() || slot.hold != Hold::None {
+            return false;
+        }
+        if slot.stall.is_some() {
+            // The socket buffers a bounded number; beyond that, datagrams are lost.
+            if slot.inbox.len() < INBOX {
+                slot.inbox.push(bytes.to_vec());
             }
+            return false;
         }
+        self.deliver_at(to, bytes, self.at(to))
     }
 
-    fn who(&self, receiver: usize, who: Who) -> u64 {
-        match who {
-            Who::Voter(x) => self.voters[usize::from(x) % self.voters.len()],
-            Who::Receiver => self.slots[receiver].id,
-            Who::Node(x) => self.slots[self.index(x)].id,
-            Who::Stranger(x) => STRANGER_BASE + u64::from(x),
-            Who::NoLeader => NO_LEADER,
-            Who::Raw(x) => x,
-        }
-    }
-
-    /// A correctly framed datagram from `spec`. In an honest scenario a voter's (or a node
-    /// under test's) id is replaced by a stranger's.
-    fn forge(&mut self, to: usize, spec: &FrameSpec) -> [u8; FRAME_LEN] {
-        let mut sender = self.who(to, spec.sender);
-        if self.honest && (self.is_voter(sender) || self.slots.iter().any(|s| s.id == sender)) {
-            // Honest scenario: whoever forges is a stranger.
-            sender = STRANGER_BASE + sender % 50;
-        }
-        let sequence = match spec.sequence {
-            Seq::Next => {
-                self.next_forged_sequence += 1;
-                self.next_forged_sequence
-            }
-            Seq::Raw(x) => x,
-        };
-        let local = self.local(to).as_micros();
-        // Past and future stamps are encoded under the receiver's nonce, as its own echoes
-        // would be, so that they decode to stamps near its clock.
-        let stamp = |micros: u64| {
-            let stamp = Instant::from_micros(micros);
-            self.slots[to]
-                .node
-                .as_ref()
-                .map_or(micros.saturating_add(1), |node| node.stamp_echo(stamp))
-        };
-        let echo = match spec.echo {
-            Echo::Zero => 0,
-            Echo::Past(x) => stamp(local.saturating_sub(u64::from(x) * 64)),
-            Echo::Future(x) => stamp(local.saturating_add(u64::from(x))),
-            Echo::Raw(x) => x,
-        };
-        let repr = Repr {
-            state: ServerState::from_code(spec.state % 4).expect("codes 0..4 exist"),
-            flags: Flags::from_bits_truncate(spec.flags),
-            key_id: spec.key_id,
-            cluster: if spec.other_cluster {
-                CLUSTER ^ 1
-            } else {
-                CLUSTER
-            },
-            sender,
-            incarnation: self.resolve(to, spec.incarnation) as u32,
-            sequence,
-            vote: Vote {
-                leader: self.who(to, spec.leader),
-                zxid: self.resolve(to, spec.zxid),
-                peer_epoch: self.resolve(to, spec.peer_epoch),
-                ineligible: false,
-            },
-            round: self.resolve(to, spec.round),
-            accepted_epoch: self.resolve(to, spec.accepted_epoch),
-            epoch: self.resolve(to, spec.epoch),
-            echo,
-            auth_tag: [spec.tag; 16],
-        };
-        let mut frame = [0u8; FRAME_LEN];
-        let mut packet = Packet::new_unchecked(&mut frame[..]);
-        repr.emit(&mut packet);
-        // Reserved flag bits go out as well: receivers must ignore them.
-        packet.set_flags(spec.flags);
-        packet.fill_checksum();
-        frame
-    }
-
-    /// Hand a datagram to node `to`; returns whether it parsed.
-    fn deliver(&mut self, to: usize, bytes: &[u8], outcome: &mut Outcome) -> bool {
-        let now = self.local(to);
+    /// [`Self::deliver`] with the core's `now` read at `at`.
+    fn deliver_at(&mut self, to: usize, bytes: &[u8], at: At) -> bool {
+        let now = at.local();
         let slot = &mut self.slots[to];
         let Some(node) = slot.node.as_mut() else {
             return false;
@@ -596,7 +609,7 @@ impl Harness {
             parsed.map(|_| ()).map_err(DatagramError::Malformed),
             "parse outcome"
         );
-        outcome.frames_delivered += 1;
+        self.outcome.frames_delivered += 1;
         if self.trace {
             match &parsed {
                 Ok(f) => eprintln!(
@@ -615,11 +628,11 @@ impl Harness {
                     .as_ref()
                     .and_then(|node| node.echo_stamp(frame.echo));
                 self.checker.received(to, &frame, stamp);
-                self.after_input(to, Input::Other);
+                self.after_input_at(to, Input::Other, at);
                 true
             }
             Err(err) => {
-                outcome.frames_rejected += 1;
+                self.outcome.frames_rejected += 1;
                 let node = slot.node.as_mut().expect("present");
                 assert_eq!(
                     Snapshot::of(node),
@@ -648,7 +661,11 @@ impl Harness {
 
     /// Drain node `i`'s outputs, act on them and check the invariants after one input.
     fn after_input(&mut self, i: usize, input: Input) {
-        let at = self.at(i);
+        self.after_input_at(i, input, self.at(i));
+    }
+
+    /// [`Self::after_input`] for an input handled with the core's `now` read at `at`.
+    fn after_input_at(&mut self, i: usize, input: Input, at: At) {
         let node = self.slots[i]
             .node
             .as_mut()

@@ -1,0 +1,342 @@
+//! `--peers` (unicast) and multicast on bridges that treat multicast differently.
+//!
+//! - A bridge that drops every multicast frame (an nftables `bridge` table in the bridge
+//!   namespace; broadcast and unicast pass): a multicast cluster of 3 cannot elect within
+//!   5 s, which proves the drop works; a `--peers` cluster on the same LAN elects, fails
+//!   over after SIGKILL of the leader, and the old leader rejoins as a follower. The same
+//!   steps run with multicast on a normal bridge, and both sets of figures are printed.
+//! - A bridge with IGMP snooping on and itself as the querier: a multicast cluster elects,
+//!   fails over and rejoins, and the bridge has learned the group (so snooping was in use).
+//! - IPv6: `--peers` with the hosts' link-local addresses elects, fails over and rejoins.
+//! - A node whose address is not in the others' `--peers`: its frames are dropped and
+//!   counted (the log names its address, the stats line counts them).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use votecast::daemon::state_file::{read_state_file, StateSnapshot};
+
+use crate::netns::{host_addr, Lan, GROUP};
+use crate::EXE;
+
+/// Each agreement must come within this (generous: a loaded 2-core machine).
+const BOUND: Duration = Duration::from_secs(10);
+/// Cycles per transport for the figures.
+const CYCLES: usize = 5;
+
+/// One cycle's figures.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    /// From starting every node to all agreeing.
+    election: Duration,
+    /// From SIGKILL of the leader to the other two agreeing on a new one.
+    failover: Duration,
+    /// From restarting the old leader to all three agreeing, it following.
+    rejoin: Duration,
+}
+
+/// `--peers` with every host's address, the node's own included (one list for all).
+fn peers_of(hosts: impl Iterator<Item = usize>) -> Vec<String> {
+    let list: Vec<String> = hosts.map(host_addr).collect();
+    vec!["--peers".to_string(), list.join(",")]
+}
+
+fn states(lan: &Lan, nodes: &[usize]) -> Vec<Option<StateSnapshot>> {
+    nodes
+        .iter()
+        .map(|&i| read_state_file(&lan.state_file(i)).ok())
+        .collect()
+}
+
+/// Waits until `nodes` agree on one leader with an epoch of at least `min_epoch`, the
+/// leader LEADING and the rest FOLLOWING: (leader, epoch, time taken since `since`).
+fn agreement(
+    lan: &Lan,
+    nodes: &[usize],
+    min_epoch: u64,
+    since: Instant,
+    what: &str,
+) -> Result<(u64, u64, Duration), String> {
+    loop {
+        let now = states(lan, nodes);
+        let leader = now[0]
+            .as_ref()
+            .and_then(|s| s.leader.zip(s.epoch))
+            .filter(|&(_, e)| e >= min_epoch);
+        if let Some((l, e)) = leader {
+            let all = now.iter().zip(nodes).all(|(s, &i)| {
+                s.as_ref().is_some_and(|s| {
+                    let role = if i as u64 == l {
+                        "LEADING"
+                    } else {
+                        "FOLLOWING"
+                    };
+                    s.leader == Some(l) && s.epoch == Some(e) && s.state == role
+                })
+            });
+            if all {
+                return Ok((l, e, since.elapsed()));
+            }
+        }
+        if since.elapsed() > BOUND {
+            return Err(format!(
+                "{what}: no agreement of {nodes:?} within {BOUND:?}: {now:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Every log, for a failure message.
+fn logs(lan: &Lan) -> String {
+    (1..=lan.n)
+        .map(|i| format!("--- node {i} ---\n{}", lan.log(i)))
+        .collect()
+}
+
+fn stop_all(lan: &mut Lan) {
+    for i in 1..=lan.n {
+        if lan.pid(i).is_some() {
+            lan.kill(i).expect("kill node");
+        }
+    }
+}
+
+/// Cold start of nodes 1–3 (empty data dirs), SIGKILL of the leader (3: equal zxids, the
+/// largest id leads), failover to 2, restart of 3, which follows 2. All nodes are
+/// stopped and their data dirs emptied afterwards, so every cycle starts cold.
+fn cycle(lan: &mut Lan, extra: &[String]) -> Result<Figures, String> {
+    let all = [1, 2, 3];
+    let began = Instant::now();
+    for i in all {
+        lan.start_with(i, extra)?;
+    }
+    let (leader, epoch, election) = agreement(lan, &all, 1, began, "cold start")?;
+    if leader != 3 {
+        return Err(format!("cold start: node {leader} leads, expected 3"));
+    }
+    let killed = Instant::now();
+    lan.kill(3)?;
+    let (next, next_epoch, failover) = agreement(lan, &[1, 2], epoch + 1, killed, "failover")?;
+    if next != 2 {
+        return Err(format!("failover: node {next} leads, expected 2"));
+    }
+    let restarted = Instant::now();
+    lan.start_with(3, extra)?;
+    let (again, again_epoch, rejoin) = agreement(lan, &all, next_epoch, restarted, "rejoin")?;
+    if (again, again_epoch) != (2, next_epoch) {
+        return Err(format!(
+            "rejoin: {again} leads epoch {again_epoch}, expected 2 to keep epoch {next_epoch}"
+        ));
+    }
+    stop_all(lan);
+    // Everyone is down longer than twice sync-limit before the data dirs go (README,
+    // Limits: a wiped node must not come back within its old promises).
+    std::thread::sleep(Duration::from_millis(700));
+    for i in all {
+        let _ = std::fs::remove_dir_all(lan.data_dir(i));
+    }
+    Ok(Figures {
+        election,
+        failover,
+        rejoin,
+    })
+}
+
+/// [`CYCLES`] cycles; panics with every log on a failure.
+fn cycles(lan: &mut Lan, extra: &[String], what: &str) -> Vec<Figures> {
+    let mut out = Vec::new();
+    for k in 0..CYCLES {
+        match cycle(lan, extra) {
+            Ok(f) => out.push(f),
+            Err(e) => panic!("{what}, cycle {k}: {e}\n{}", logs(lan)),
+        }
+    }
+    out
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// "median (min–max) ms" of one step over the cycles.
+fn summary(figures: &[Figures], step: fn(&Figures) -> Duration) -> String {
+    let mut v: Vec<f64> = figures.iter().map(|f| ms(step(f))).collect();
+    v.sort_by(f64::total_cmp);
+    format!(
+        "{:7.1} ms ({:.1}–{:.1})",
+        v[v.len() / 2],
+        v[0],
+        v[v.len() - 1]
+    )
+}
+
+fn report(label: &str, figures: &[Figures]) {
+    println!(
+        "{label:<46} election {}  failover {}  rejoin {}",
+        summary(figures, |f| f.election),
+        summary(figures, |f| f.failover),
+        summary(figures, |f| f.rejoin)
+    );
+}
+
+/// Multicast nodes on `lan` must all stay LOOKING (or not have written a state yet) for
+/// `window`.
+fn never_elects(lan: &Lan, window: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    while start.elapsed() < window {
+        let now = states(lan, &[1, 2, 3]);
+        if now.iter().flatten().any(|s| s.state != "LOOKING") {
+            return Err(format!(
+                "multicast elected through a bridge that drops multicast: {now:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+#[test]
+fn peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast() {
+    crate::userns::as_root(
+        peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast_as_root,
+    );
+}
+
+fn peers_elect_fail_over_and_rejoin_where_the_bridge_drops_multicast_as_root() {
+    let mut lan = Lan::new(Path::new(EXE), "nomcast", 3).expect("build the LAN");
+    lan.drop_multicast_on_bridge().expect("drop multicast");
+    for i in 1..=3 {
+        lan.start(i).expect("start node");
+    }
+    if let Err(e) = never_elects(&lan, Duration::from_secs(5)) {
+        panic!("{e}\n{}", logs(&lan));
+    }
+    let dropped = lan.bridge_multicast_drops().expect("read the counters");
+    assert!(dropped > 0, "the bridge dropped no multicast frame");
+    stop_all(&mut lan);
+    println!(
+        "multicast through a bridge that drops it: no election in 5 s ({dropped} frames dropped)"
+    );
+
+    let unicast = cycles(&mut lan, &peers_of(1..=3), "--peers, multicast dropped");
+    let log = lan.log(1);
+    assert!(
+        log.contains(&format!("unicast from {}:7277 on lan0", host_addr(1))),
+        "node 1 sends by unicast from its listed address: {log}"
+    );
+    assert!(
+        !log.contains("not in --peers"),
+        "every frame came from a listed peer: {log}"
+    );
+
+    let mut normal = Lan::new(Path::new(EXE), "mcast", 3).expect("build the LAN");
+    let multicast = cycles(&mut normal, &[], "multicast, normal bridge");
+    println!("figures over {CYCLES} cycles each, median (min–max):");
+    report("--peers, bridge drops multicast:", &unicast);
+    report(&format!("multicast {GROUP}, normal bridge:"), &multicast);
+}
+
+#[test]
+fn multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier() {
+    crate::userns::as_root(
+        multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier_as_root,
+    );
+}
+
+fn multicast_elects_and_fails_over_with_igmp_snooping_and_a_querier_as_root() {
+    let mut lan = Lan::new(Path::new(EXE), "igmp", 3).expect("build the LAN");
+    lan.snooping_with_querier()
+        .expect("snooping with a querier");
+    let figures = cycles(&mut lan, &[], "multicast, IGMP snooping with a querier");
+    let mdb = lan.bridge_mdb().expect("bridge mdb");
+    let group = GROUP.split(':').next().unwrap();
+    assert!(
+        mdb.contains(group),
+        "the snooping bridge learned the group {group}: {mdb:?}"
+    );
+    report("multicast, IGMP snooping + querier:", &figures);
+}
+
+#[test]
+fn ipv6_link_local_peers_elect_fail_over_and_rejoin() {
+    crate::userns::as_root(ipv6_link_local_peers_elect_fail_over_and_rejoin_as_root);
+}
+
+fn ipv6_link_local_peers_elect_fail_over_and_rejoin_as_root() {
+    let mut lan = Lan::new(Path::new(EXE), "peers6", 3).expect("build the LAN");
+    // The harness always passes --group; an IPv6 one admits the IPv6 peers.
+    lan.group = "[ff02::1:77]:7277".to_string();
+    let mut list = Vec::new();
+    for i in 1..=3 {
+        lan.wait_ipv6_link_local(i, BOUND)
+            .expect("link-local address");
+        list.push(lan.ipv6_link_local(i).expect("link-local address"));
+    }
+    // One of each form: bare, bracketed, bracketed with the port.
+    let peers = format!("{},[{}],[{}]:7277", list[0], list[1], list[2]);
+    let figures = cycles(
+        &mut lan,
+        &["--peers".to_string(), peers],
+        "--peers, IPv6 link-local",
+    );
+    let log = lan.log(1);
+    assert!(
+        log.contains(&format!("unicast from [{}%", list[0])),
+        "node 1 sends from its link-local address: {log}"
+    );
+    report("--peers, IPv6 link-local:", &figures);
+}
+
+#[test]
+fn frames_from_a_source_not_in_peers_are_dropped_and_counted() {
+    crate::userns::as_root(frames_from_a_source_not_in_peers_are_dropped_and_counted_as_root);
+}
+
+fn frames_from_a_source_not_in_peers_are_dropped_and_counted_as_root() {
+    // Four hosts, four voters; nodes 1–3 list 1–3 only, node 4 lists everyone. Nodes 1–3
+    // (a quorum of 4) elect; node 4's frames reach them and are dropped.
+    let mut lan = Lan::new(Path::new(EXE), "stray", 4).expect("build the LAN");
+    let began = Instant::now();
+    for i in 1..=3 {
+        lan.start_with(i, &peers_of(1..=3)).expect("start node");
+    }
+    lan.start_with(4, &peers_of(1..=4)).expect("start node 4");
+    let agreed = agreement(&lan, &[1, 2, 3], 1, began, "nodes 1-3");
+    if let Err(e) = agreed {
+        panic!("{e}\n{}", logs(&lan));
+    }
+    let stray = format!(
+        "dropped datagram from {}:7277: not in --peers",
+        host_addr(4)
+    );
+    let deadline = Instant::now() + BOUND;
+    while !(1..=3).all(|i| lan.log(i).contains(&stray)) {
+        assert!(
+            Instant::now() < deadline,
+            "nodes 1-3 must log node 4's dropped frames:\n{}",
+            logs(&lan)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let state4 = read_state_file(&lan.state_file(4)).expect("node 4's state");
+    assert_eq!(state4.state, "LOOKING", "nobody talks to node 4");
+    // The stats line (SIGUSR1) counts them.
+    lan.signal(1, nix::sys::signal::Signal::SIGUSR1)
+        .expect("SIGUSR1");
+    let deadline = Instant::now() + BOUND;
+    let counted = loop {
+        let log = lan.log(1);
+        let count = log.lines().rev().find_map(|l| {
+            let rest = &l[l.find("not from --peers ")? + "not from --peers ".len()..];
+            rest.split(',').next()?.trim().parse::<u64>().ok()
+        });
+        if let Some(n) = count {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no stats line: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(counted >= 1, "node 1 counted node 4's frames: {counted}");
+    println!("node 1 dropped {counted} datagrams from node 4 (not in its --peers)");
+}
