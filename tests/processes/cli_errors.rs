@@ -783,35 +783,3 @@ fn a_stderr_pipe_nobody_reads_does_not_stall_the_daemon() {
         "SIGTERM must stop the daemon although its stderr is full: {status:?}"
     );
 }
-
-#[test]
-fn health_check_settings_that_contradict_each_other_exit_2_naming_the_flag() {
-    let s = scratch("cli-track");
-    let base = ["run", "--id", "1", "--voters", "1,2,3", "--interface", "lo"];
-    let cases: [(&[&str], &str); 3] = [
-        (
-            &["--track-interval", "1s"],
-            "--track-interval: has no effect without",
-        ),
-        (
-            &[
-                "--track",
-                "true",
-                "--track-interval",
-                "1s",
-                "--track-timeout",
-                "2s",
-            ],
-            "--track-timeout: must be at most track-interval (1s)",
-        ),
-        (
-            &["--track-interface", "--track-interval", "61m"],
-            "--track-interval: must be",
-        ),
-    ];
-    for (extra, named) in cases {
-        let mut args = strings(&base);
-        args.extend(strings(extra));
-        expect_usage_error(&format!("{extra:?}"), &args, named, s.path());
-    }
-}
