@@ -421,6 +421,7 @@ mod tests {
                 leader: 3,
                 zxid: 10,
                 peer_epoch: 4,
+                ineligible: false,
             },
             round: 5,
             accepted_epoch: 5,

@@ -11,6 +11,8 @@
 //!              [--on-change CMD] [--hook-timeout DURATION] [--tick DURATION]
 //!              [--sync-limit N] [--init-limit N] [--finalize-wait DURATION]
 //!              [--max-notification-interval DURATION] [--key-file PATH] [--config FILE]
+//!              [--track CMD]... [--track-interface] [--track-interval DURATION]
+//!              [--track-timeout DURATION] [--track-fall N] [--track-rise N]
 //! votecast status --state-file PATH [--json]
 //! votecast demo [--nodes N]
 //! votecast bench [--nodes 3,5,7,9] [--reps N] [--json PATH] [--footprint]
@@ -211,6 +213,27 @@ pub(crate) struct RunArgs {
     /// first key signs; SECRET is at least 32 random bytes in hex or base64.
     #[arg(long, value_name = "PATH")]
     pub(crate) key_file: Option<PathBuf>,
+    /// Health check: a shell command that exits 0 while this node is fit to lead
+    /// (repeatable). An unhealthy node keeps voting but is never elected; a leader that
+    /// turns unhealthy hands over.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) track: Vec<String>,
+    /// Health check: healthy only while --interface has carrier.
+    #[arg(long)]
+    pub(crate) track_interface: bool,
+    /// Time between the starts of two runs of each health check [default: 1s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) track_interval: Option<String>,
+    /// A health check still running after this fails, its process group killed
+    /// [default: the interval].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) track_timeout: Option<String>,
+    /// Consecutive failures that make a check unhealthy [default: 2].
+    #[arg(long, value_name = "N")]
+    pub(crate) track_fall: Option<String>,
+    /// Consecutive successes that make it healthy again [default: 2].
+    #[arg(long, value_name = "N")]
+    pub(crate) track_rise: Option<String>,
 }
 
 /// Parses the whole command line (`args` includes the program name, like `std::env::args_os`).

@@ -2,7 +2,8 @@
 //!
 //! This module owns the hand-over from the event loop ([`HookRunner::notify`]) to one
 //! worker thread, and the coalescing of changes that arrive while a hook runs; one run
-//! (process group, timeout, captured output) is [`run`], the line capture [`output`].
+//! (process group, timeout, captured output) is [`run`], the line capture [`output`]; the
+//! health checks (`super::track`) run their commands through the same two.
 //!
 //! The worker runs `/bin/sh -c CMD` with stdin `/dev/null` and
 //!
@@ -32,8 +33,8 @@
 //! into the daemon's log, line by line, at most 16 KiB per run (the rest is read and
 //! counted).
 
-mod output;
-mod run;
+pub(crate) mod output;
+pub(crate) mod run;
 #[cfg(test)]
 mod tests;
 

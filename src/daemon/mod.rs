@@ -13,6 +13,8 @@
 //! - [`hooks`]: the `--on-change` hook worker.
 //! - [`metrics`]: the `--metrics-file` (Prometheus text format) and its encoder.
 //! - [`status`]: `votecast status`.
+//! - [`track`]: the health checks (`--track`, `--track-interface`) on threads of their
+//!   own; the loop reads their verdict.
 //!
 //! The pieces the event loop calls while running ([`persist::DataDir::store_epochs`],
 //! [`state_file::StateFileWriter::write`], [`hooks::HookRunner::notify`]) do not allocate on
@@ -27,6 +29,7 @@ pub mod persist;
 pub mod settings;
 pub mod state_file;
 pub mod status;
+pub mod track;
 
 pub use self::error::DaemonError;
 

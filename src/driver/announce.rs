@@ -192,8 +192,8 @@ impl NodeIo {
             peers_heard: Some(
                 node.heard(now).count() as u64 + u64::from(node.config().is_voter(node.id())),
             ),
+            healthy: self.tracker.as_ref().map(|t| t.healthy()),
             // Filled in by the features that know them.
-            healthy: None,
             vip_held: None,
         };
         self.announce.next_metrics = Some(now + METRICS_REFRESH);

@@ -184,6 +184,7 @@ impl Loop<'_> {
         let now = self.io.now();
         self.node.handle_timeout(now);
         self.io.drain(self.node)?;
+        self.io.track_health(self.node)?;
         // The zxid file is re-read and the epoch floor renewed once per tick, so an
         // election always starts with values at most one tick old.
         if now.saturating_duration_since(self.last_housekeeping) >= self.tick {
@@ -302,7 +303,10 @@ impl Loop<'_> {
             io.hook_state
                 .is_some_and(|(state, ..)| state == ServerState::Leading.as_str())
         };
-        let leading = self.node.state() == ServerState::Leading || hook_leading(self.io);
+        // Standing down for health counts as leading: its published lease may still run.
+        let leading = self.node.state() == ServerState::Leading
+            || hook_leading(self.io)
+            || self.node.standing_down();
         if leading {
             log::info!("node {id}: {name}: stepping down");
         }

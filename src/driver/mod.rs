@@ -17,12 +17,14 @@
 //! `--peers` list, own-address skipping and the source filter, pure), [`unicast`] (the
 //! unicast socket), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file is
 //! rewritten while nothing changes), [`silence`] (the warning when no other voter is
-//! heard although our sends succeed), [`notify`] (systemd's notification socket) and
-//! `announce` (when systemd is notified and the `--metrics-file` rewritten).
+//! heard although our sends succeed), `health` (the health checks' verdict into the
+//! core), [`notify`] (systemd's notification socket) and `announce` (when systemd is
+//! notified and the `--metrics-file` rewritten).
 
 mod announce;
 pub mod clock;
 mod event_loop;
+mod health;
 pub mod link;
 pub mod notify;
 pub mod peers;
@@ -45,6 +47,7 @@ use crate::daemon::hooks::{HookChange, HookRunner};
 use crate::daemon::persist::DataDir;
 use crate::daemon::settings::{RunSettings, ZxidSource};
 use crate::daemon::state_file::StateFileWriter;
+use crate::daemon::track::Tracker;
 use crate::daemon::DaemonError;
 use votecast_core::auth::Fingerprint;
 use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange};
@@ -114,6 +117,10 @@ struct NodeIo {
     silence: SilenceWatch,
     /// systemd notifications and the metrics file.
     announce: Announcer,
+    /// The health checks (`--track`), if any.
+    tracker: Option<Tracker>,
+    /// When the node stood down for health (for the log line when it is back).
+    stand_down_since: Option<Instant>,
 }
 
 impl NodeIo {
@@ -324,6 +331,11 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         }
     };
     log_start(&settings, incarnation, epochs);
+    health::initial(&mut node, clock.core(), settings.track.is_enabled());
+    let tracker = settings
+        .track
+        .is_enabled()
+        .then(|| Tracker::start(&settings.track, &settings.interface));
     let silence = SilenceWatch::new(clock.core(), NodeIo::silence_threshold(&node));
     let announce = Announcer::new(&settings, started);
     let mut io = NodeIo {
@@ -353,6 +365,8 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         last_send_failed: None,
         silence,
         announce,
+        tracker,
+        stand_down_since: None,
     };
     let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
     log_stats(&node, &io.stats, "stopped");

@@ -123,6 +123,11 @@ const REQUIRED: [(&str, &str, &str); 3] = [
     ("interface", "lo", "\"lo\""),
 ];
 
+/// `run` flags that may be given more than once (each adds a value).
+const REPEATABLE: [&str; 1] = ["--track"];
+/// `run` flags without a value (a switch); `--flag=VALUE` is their bad value.
+const SWITCHES: [&str; 1] = ["--track-interface"];
+
 /// Every `--flag` that `votecast run --help` lists (but --help and --version).
 fn run_flags(dir: &Path) -> Vec<String> {
     let help = run(&strings(&["run", "--help"]), dir);
@@ -178,6 +183,12 @@ fn bad_values(s: &TempDir) -> Vec<(&'static str, String, String)> {
         ("key-file", &open_key, &missing_toml),
         ("config", &missing, ""),
         ("config", &bad_toml, ""),
+        ("track", " ", "[\"true\", 1]"),
+        ("track-interface", "yes", "\"yes\""),
+        ("track-interval", "5", "5"),
+        ("track-timeout", "x", "\"0s\""),
+        ("track-fall", "0", "0"),
+        ("track-rise", "-1", "\"x\""),
     ];
     cases
         .into_iter()
@@ -208,7 +219,11 @@ fn every_run_flag_with_a_bad_value_exits_2_naming_the_flag() {
                 args.extend(strings(&[&format!("--{k}"), v]));
             }
         }
-        args.extend([flag.clone(), value.clone()]);
+        if SWITCHES.contains(&flag.as_str()) {
+            args.push(format!("{flag}={value}"));
+        } else {
+            args.extend([flag.clone(), value.clone()]);
+        }
         expect_usage_error(&format!("{flag} {value:?}"), &args, &flag, s.path());
     }
 }
@@ -255,6 +270,20 @@ fn every_run_flag_given_twice_or_without_a_value_exits_2_naming_it() {
     let s = scratch("cli-twice");
     for flag in run_flags(s.path()) {
         let flag = format!("--{flag}");
+        if REPEATABLE.contains(&flag.as_str()) {
+            // Twice is allowed; without a value it is an error.
+            let mut args = strings(&["run", "--id", "1", "--voters", "1,2,3"]);
+            args.extend(strings(&["--interface", "lo", &flag]));
+            expect_usage_error(&format!("{flag} without a value"), &args, &flag, s.path());
+            continue;
+        }
+        if SWITCHES.contains(&flag.as_str()) {
+            // Without a value is its normal use; twice is an error.
+            let mut args = strings(&["run", "--id", "1", "--voters", "1,2,3"]);
+            args.extend(strings(&["--interface", "lo", &flag, &flag]));
+            expect_usage_error(&format!("{flag} twice"), &args, &flag, s.path());
+            continue;
+        }
         let mut args = strings(&["run", "--id", "1", "--voters", "1,2,3"]);
         args.extend([flag.clone(), "1".into(), flag.clone(), "2".into()]);
         args.extend(strings(&["--interface", "lo"]));

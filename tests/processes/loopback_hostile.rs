@@ -297,6 +297,7 @@ fn flood_frame(
             leader: 5,
             zxid: u64::MAX,
             peer_epoch: u64::MAX,
+            ineligible: false,
         },
         round: 1 << 40,
         accepted_epoch: u64::MAX - 1,

@@ -78,6 +78,7 @@ fn best_vote() -> Vote {
         leader: VOTERS,
         zxid: u64::MAX,
         peer_epoch: u64::MAX,
+        ineligible: false,
     }
 }
 
@@ -329,6 +330,7 @@ fn own_id_frame(incarnation: u32, sequence: u64, keys: &KeySet) -> [u8; FRAME_LE
             leader: 1,
             zxid: 0,
             peer_epoch: 1,
+            ineligible: false,
         },
         round: 1,
         accepted_epoch: 1,
@@ -521,6 +523,7 @@ fn a_voter_over_its_budget_is_throttled_and_recovers() {
                 leader: 3,
                 zxid: 0,
                 peer_epoch: 0,
+                ineligible: false,
             },
             round: 1,
             accepted_epoch: 0,

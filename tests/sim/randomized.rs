@@ -7,7 +7,10 @@
 //! `votecast_testkit::sim::faults`: every restart starts a new clock origin and nonce,
 //! frames arrive late (across restarts), event loops stall (then run with a stale or a
 //! fresh `now`), wall clocks step, data dirs are wiped (the node stays down until its
-//! promises would have run out) and leaders hand over in two steps. The simulator checks
+//! promises would have run out) and leaders hand over in two steps. In a quarter of the
+//! seeds, health checks fail and recover too (an unhealthy leader stands down; its
+//! step-down hook confirms half the time); they come from a generator of their own, so
+//! the other faults of a seed are drawn as before, and every node is healthy at the heal. The simulator checks
 //! safety on every step against what nodes published (never two nodes published LEADING
 //! with overlapping validity, strictly increasing epochs, observers never lead). Then the network heals, a quorum of voters is up, and every up node must
 //! agree on one leader within `AGREEMENT_BOUND` of virtual time.
@@ -77,6 +80,9 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
     }
     sim.run_for(Duration::from_millis(rng.range(0, 1_500)));
 
+    // Health: its own generator, so that the schedule above is drawn as without it.
+    let mut health = Rng::new(seed ^ 0x6865_616c_7468);
+    let health_faults = health.chance(25);
     // Faults.
     let faults = rng.range(2, 10);
     for _ in 0..faults {
@@ -172,14 +178,28 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
                 sim.set_zxid(id, rng.range(0, 5));
             }
         }
+        if health_faults && health.chance(50) {
+            let id = match sim.leaders().first() {
+                Some(&leader) if health.chance(50) => leader,
+                _ => health.pick(&voter_ids),
+            };
+            sim.set_eligible(id, health.chance(40));
+            if health.chance(50) {
+                sim.confirm_stand_down(id);
+            }
+        }
         sim.run_for(Duration::from_millis(rng.range(20, 1_500)));
         if sim.violation.is_some() {
             break;
         }
     }
 
-    // Heal: no partitions, and at least a quorum of voters up (sometimes everyone).
+    // Heal: no partitions, every node healthy, and at least a quorum of voters up
+    // (sometimes everyone).
     sim.heal();
+    for &id in &ids {
+        sim.set_eligible(id, true);
+    }
     let quorum = voter_ids.len() / 2 + 1;
     let everyone = rng.chance(50);
     for &id in &ids {

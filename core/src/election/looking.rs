@@ -71,6 +71,7 @@ impl Node {
             leader: self.config.id,
             zxid: self.zxid,
             peer_epoch: self.epochs.current_epoch,
+            ineligible: !self.eligible,
         });
         self.role = Role::Looking(Looking {
             initial,
@@ -267,7 +268,9 @@ impl Node {
     /// the crashed leader can never agree. When the last undecided voter only counts as
     /// gone later, finalizeWait is cut short to that moment.
     pub(super) fn check_decision(&mut self, now: Instant) {
-        let Some(proposal) = self.proposal() else {
+        let Some(proposal) = self.proposal().filter(|p| !p.ineligible) else {
+            // No candidate, or only an unhealthy one: nothing to decide (see `health`).
+            self.timers.clear(Timer::Finalize);
             return;
         };
         let round = self.round;
@@ -332,6 +335,10 @@ impl Node {
         if vote.leader == self.config.id && self.quarantine.is_active() {
             // Another board has our id: refuse to lead and stay LOOKING; the others time
             // out on us and elect someone else.
+            return;
+        }
+        if vote.ineligible || (vote.leader == self.config.id && !self.eligible) {
+            // An unhealthy candidate is never elected (see `health`).
             return;
         }
         self.timers.clear_all();

@@ -14,7 +14,8 @@
 //! # Election (FastLeaderElection, as in ZooKeeper 3.6+ `lookForLeader`)
 //! - A new election increments the round (logical clock) and votes for itself
 //!   `(id, zxid, current epoch)`; the own vote counts.
-//! - Votes are ordered by (peer epoch, zxid, id) ([`beats`]).
+//! - Votes are ordered by (eligible, peer epoch, zxid, id) ([`beats`]); without health
+//!   checks every vote is eligible. An ineligible vote never decides (see `health`).
 //! - LOOKING frame, larger round: adopt the round, forget received votes, take the better of
 //!   the frame's vote and our *initial* vote, broadcast. Smaller round: ignore it, answer so
 //!   the sender catches up. Equal round: adopt the vote if it beats ours, broadcast; if it
@@ -148,6 +149,8 @@
 //! - `leading`: epoch proposal, acknowledgements, the lease and stepping down.
 //! - `promise`: a follower's promise not to support another leader.
 //! - `duplicate`: our recent frames, and the quarantine when another board has our id.
+//! - `health`: eligibility ([`Node::set_eligible`]): an unhealthy node votes but is never
+//!   elected, and a leader that turns unhealthy stands down and comes back as a voter.
 //! - `peers`: what we know of each voter, frame admission (staleness, readmission) and
 //!   when each was last heard ([`Node::heard`]);
 //!   `budget`: the token bucket that limits both
@@ -161,6 +164,7 @@ mod budget;
 mod config;
 mod duplicate;
 mod following;
+mod health;
 mod leading;
 mod looking;
 mod node;

@@ -98,6 +98,8 @@ pub struct Node {
     pub(super) epoch_floor: u64,
     /// [`Node::step_down`] was called: this process never leads again.
     pub(super) renounced: bool,
+    /// Its health checks pass: it may lead (see `health`).
+    pub(super) eligible: bool,
 }
 
 /// The seed of the default process nonce: the id and the incarnation, which differ
@@ -141,6 +143,7 @@ impl Node {
             nonce: crate::rng::mix(default_nonce_seed(own_id, incarnation)),
             epoch_floor: 0,
             renounced: false,
+            eligible: true,
         })
     }
 
@@ -220,6 +223,12 @@ impl Node {
     /// [`Node::start`] and after [`Node::shutdown`].
     pub fn step_down(&mut self, now: Instant) {
         self.advance_clock(now);
+        if matches!(self.role, Role::SteppedDown { .. }) {
+            // Standing down for health (or stepped down already): now for good.
+            self.renounced = true;
+            self.timers.clear(Timer::StandDown);
+            return;
+        }
         if !self.is_running() {
             return;
         }
@@ -410,6 +419,7 @@ impl Node {
             (Timer::Finalize, Role::Looking(_)) => self.finalize_expired(now),
             (Timer::Heartbeat, Role::Leading(_)) => self.heartbeat(now, due),
             (Timer::LeaseEnd, Role::Leading(_)) => self.update_leadership(now),
+            (Timer::StandDown, Role::SteppedDown { .. }) => self.come_back(now),
             (Timer::SyncTimeout, Role::Following(follow)) => {
                 if let Some(i) = self.config.voter_index(follow.vote.leader) {
                     self.voters[i].timed_out = true;
@@ -580,7 +590,7 @@ impl Node {
         )
     }
 
-    fn advance_clock(&mut self, now: Instant) {
+    pub(super) fn advance_clock(&mut self, now: Instant) {
         // Inputs come from a monotonic clock; guard against a driver bug anyway.
         self.now = self.now.max(now);
     }

@@ -61,6 +61,7 @@ impl Node {
             leader: NO_LEADER,
             zxid: 0,
             peer_epoch: 0,
+            ineligible: false,
         };
         let mut frame = Repr {
             state: ServerState::Looking,

@@ -324,6 +324,7 @@ mod tests {
             leader,
             zxid: 0,
             peer_epoch: 0,
+            ineligible: false,
         }
     }
 

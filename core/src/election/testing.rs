@@ -35,6 +35,7 @@ pub(super) fn vote(leader: u64, zxid: u64, peer_epoch: u64) -> Vote {
         leader,
         zxid,
         peer_epoch,
+        ineligible: false,
     }
 }
 

@@ -16,22 +16,25 @@ pub(crate) enum Timer {
     InitTimeout,
     /// LEADING: the lease runs out unless a quorum renewed it.
     LeaseEnd,
+    /// Stood down for health (silent): the reported lease has ended, come back.
+    StandDown,
 }
 
 impl Timer {
-    pub(crate) const ALL: [Timer; 6] = [
+    pub(crate) const ALL: [Timer; 7] = [
         Timer::Notification,
         Timer::Finalize,
         Timer::Heartbeat,
         Timer::SyncTimeout,
         Timer::InitTimeout,
         Timer::LeaseEnd,
+        Timer::StandDown,
     ];
 }
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Timers {
-    deadlines: [Option<Instant>; 6],
+    deadlines: [Option<Instant>; Timer::ALL.len()],
 }
 
 impl Timers {
@@ -44,7 +47,7 @@ impl Timers {
     }
 
     pub(crate) fn clear_all(&mut self) {
-        self.deadlines = [None; 6];
+        self.deadlines = [None; Timer::ALL.len()];
     }
 
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {

@@ -24,7 +24,7 @@
 //! | 0 | 4 | magic = `b"VCST"` (0x56 0x43 0x53 0x54) |
 //! | 4 | 1 | version = 1 |
 //! | 5 | 1 | sender state: 0 LOOKING, 1 FOLLOWING, 2 LEADING, 3 OBSERVING |
-//! | 6 | 1 | flags: bit 0 RESIGN (sender is shutting down and gives up its role), bit 1 ESTABLISHED (LEADING: a quorum acknowledged `epoch`; FOLLOWING: the sender has seen its leader establish `epoch`). Other bits reserved: emitted as 0, ignored (masked off) on parse. |
+//! | 6 | 1 | flags: bit 0 RESIGN (sender is shutting down and gives up its role), bit 1 ESTABLISHED (LEADING: a quorum acknowledged `epoch`; FOLLOWING: the sender has seen its leader establish `epoch`), bit 2 INELIGIBLE (part of the vote, [`Vote::ineligible`]: the vote's candidate failed its health checks when it cast the vote, so the vote loses to every eligible one). Other bits reserved: emitted as 0, ignored (masked off) on parse. |
 //! | 7 | 1 | key id (0 = frame not authenticated) |
 //! | 8 | 4 | cluster id u32 |
 //! | 12 | 8 | sender server id u64 |
@@ -67,6 +67,10 @@ use core::fmt;
 
 /// Length in bytes of every votecast frame.
 pub const FRAME_LEN: usize = 108;
+/// Bit of the flags byte that carries [`Vote::ineligible`]. It belongs to the vote, not to
+/// [`Flags`]: a vote is copied from frame to frame with it. Receivers before this bit
+/// existed mask it off like any reserved bit and see an eligible vote.
+pub const VOTE_INELIGIBLE_BIT: u8 = 0b100;
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"VCST";
 /// The protocol version this module reads and writes.
@@ -184,7 +188,8 @@ impl fmt::Display for ServerState {
 }
 
 /// The flags byte. Only the defined bits can be represented, so reserved bits are
-/// dropped on parse and always emitted as zero.
+/// dropped on parse and always emitted as zero. Bit 2 ([`VOTE_INELIGIBLE_BIT`]) is part of
+/// the vote and lives in [`Vote::ineligible`], never here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Flags(u8);
 
@@ -230,14 +235,17 @@ impl Flags {
     }
 }
 
-/// A FastLeaderElection vote: who the sender proposes as leader, and that candidate's
-/// last zxid and epoch.
+/// A FastLeaderElection vote: who the sender proposes as leader, that candidate's last
+/// zxid and epoch, and whether the candidate was ineligible (unhealthy) when it cast it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Vote {
     /// Proposed leader's server id, or [`NO_LEADER`].
     pub leader: u64,
     pub zxid: u64,
     pub peer_epoch: u64,
+    /// The candidate's health checks failed when it cast this vote (flags bit 2,
+    /// [`VOTE_INELIGIBLE_BIT`]): such a vote loses to every eligible vote and never elects.
+    pub ineligible: bool,
 }
 
 /// A read/write wrapper around a frame buffer.
@@ -521,6 +529,7 @@ impl Repr {
                 leader: packet.vote_leader(),
                 zxid: packet.vote_zxid(),
                 peer_epoch: packet.vote_peer_epoch(),
+                ineligible: packet.flags() & VOTE_INELIGIBLE_BIT != 0,
             },
             round: packet.round(),
             accepted_epoch: packet.accepted_epoch(),
@@ -545,7 +554,12 @@ impl Repr {
         packet.set_magic(MAGIC);
         packet.set_version(VERSION);
         packet.set_state_code(self.state.code());
-        packet.set_flags(self.flags.bits());
+        let ineligible = if self.vote.ineligible {
+            VOTE_INELIGIBLE_BIT
+        } else {
+            0
+        };
+        packet.set_flags(self.flags.bits() | ineligible);
         packet.set_key_id(self.key_id);
         packet.set_cluster(self.cluster);
         packet.set_sender(self.sender);

@@ -39,6 +39,7 @@ fn looking_repr() -> Repr {
             leader: 3,
             zxid: 0x0000_0005_0000_0010,
             peer_epoch: 5,
+            ineligible: false,
         },
         round: 9,
         accepted_epoch: 5,
@@ -81,6 +82,7 @@ fn leading_repr() -> Repr {
             leader: 5,
             zxid: 0x0000_0006_0000_0000,
             peer_epoch: 6,
+            ineligible: false,
         },
         round: 12,
         accepted_epoch: 6,
@@ -194,6 +196,7 @@ fn random_repr(rng: &mut Lcg) -> Repr {
             leader: rng.field(),
             zxid: rng.field(),
             peer_epoch: rng.field(),
+            ineligible: rng.byte() & 1 == 1,
         },
         round: rng.field(),
         accepted_epoch: rng.field(),
@@ -411,11 +414,23 @@ fn validation_order() {
 
 #[test]
 fn reserved_flag_bits_ignored_on_parse() {
+    // 0xfe: the reserved bits 3..8, ESTABLISHED and the vote's INELIGIBLE bit.
     let repr = parse_datagram(&RESERVED_FLAGS_FRAME, CLUSTER).unwrap();
-    assert_eq!(repr, leading_repr());
+    assert!(repr.vote.ineligible);
+    let eligible = Repr {
+        vote: Vote {
+            ineligible: false,
+            ..repr.vote
+        },
+        ..repr
+    };
+    assert_eq!(eligible, leading_repr());
     assert_eq!(repr.flags.bits(), Flags::ESTABLISHED.bits());
     // Re-emitting drops the reserved bits.
-    assert_eq!(emit_to_array(&repr), LEADING_FRAME);
+    assert_eq!(emit_to_array(&eligible), LEADING_FRAME);
+    let mut kept = LEADING_FRAME;
+    kept[field::FLAGS] |= VOTE_INELIGIBLE_BIT;
+    assert_eq!(emit_to_array(&repr)[..104], kept[..104]);
 }
 
 #[test]
@@ -425,6 +440,21 @@ fn reserved_flag_bits_emitted_as_zero() {
     assert!(repr.flags.contains(Flags::RESIGN.with(Flags::ESTABLISHED)));
     let frame = emit_to_array(&repr);
     assert_eq!(frame[field::FLAGS], 0x03);
+}
+
+#[test]
+fn the_ineligible_vote_is_flags_bit_2() {
+    let mut repr = looking_repr();
+    repr.vote.ineligible = true;
+    let frame = emit_to_array(&repr);
+    assert_eq!(frame[field::FLAGS], looking_repr().flags.bits() | 0x04);
+    let parsed = parse_datagram(&frame, CLUSTER).unwrap();
+    assert_eq!(parsed, repr);
+    assert!(!parsed.flags.contains(Flags::RESIGN) && parsed.flags.bits() & 0x04 == 0);
+    // Everything else is byte-exact: an eligible vote is the frame of before the bit.
+    let plain = emit_to_array(&looking_repr());
+    assert_eq!(frame[..6], plain[..6]);
+    assert_eq!(frame[7..104], plain[7..104]);
 }
 
 #[test]
@@ -475,7 +505,8 @@ fn round_trip_many() {
         let repr = random_repr(&mut rng);
         let mut buf = [0u8; FRAME_LEN];
         assert_eq!(emit_datagram(&repr, &mut buf), Ok(FRAME_LEN));
-        assert_eq!(buf[field::FLAGS] & !0x03, 0);
+        assert_eq!(buf[field::FLAGS] & !0x07, 0);
+        assert_eq!(buf[field::FLAGS] & 0x04 != 0, repr.vote.ineligible);
         assert_eq!(parse_datagram(&buf, repr.cluster), Ok(repr));
         // The Packet view agrees with the Repr.
         let p = Packet::new_checked(&buf[..]).unwrap();
@@ -567,7 +598,7 @@ fn check_arbitrary(data: &[u8]) -> Result<Repr, Error> {
         let mut expected = [0u8; FRAME_LEN];
         expected.copy_from_slice(data);
         let mut p = Packet::new_unchecked(&mut expected[..]);
-        p.set_flags(p.flags() & 0x03);
+        p.set_flags(p.flags() & 0x07);
         p.fill_checksum();
         assert_eq!(emit_to_array(&repr), expected);
     }

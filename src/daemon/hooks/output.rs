@@ -1,10 +1,12 @@
-//! A hook's stdout and stderr: read from pipes by the hook worker and logged line by line.
+//! A command's stdout and stderr (an on-change hook's, a track command's): read from pipes
+//! by the worker that runs it, and logged line by line or kept for the caller.
 //!
-//! The worker reads whenever data is there (so a hook never blocks on a full pipe), logs
-//! at most [`MAX_LOGGED_PER_RUN`] bytes per run and at most [`MAX_LINE`] bytes of one
-//! line, and counts what it leaves out. Reading never blocks: [`Output::pump`] waits in
+//! The worker reads whenever data is there (so a command never blocks on a full pipe),
+//! logs (or keeps) at most [`MAX_LOGGED_PER_RUN`] bytes per run ([`MAX_KEPT`] when kept)
+//! and at most [`MAX_LINE`] bytes of one line, and counts what it leaves out. Reading never blocks: [`Output::pump`] waits in
 //! `poll` with a timeout, and [`Output::finish`] only takes what is already in the pipes.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::fd::{AsFd, OwnedFd};
@@ -16,6 +18,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 pub const MAX_LOGGED_PER_RUN: usize = 16 * 1024;
 /// Longer lines are cut here (and the cut counted as not logged).
 pub const MAX_LINE: usize = 1024;
+/// Bytes of output kept per run for the caller ([`Output::keeping`]).
+pub const MAX_KEPT: usize = 1024;
 /// Bytes read from a pipe at a time.
 const READ_CHUNK: usize = 4096;
 
@@ -30,15 +34,29 @@ struct Stream {
 
 /// Both captured streams of one run, and what was logged of them.
 pub struct Output {
+    /// What runs: "on-change hook", "track command".
+    kind: &'static str,
     what: String,
+    /// `Some`: lines are kept here (at most [`MAX_KEPT`] bytes) instead of logged.
+    kept: Option<String>,
     streams: [Stream; 2],
     logged: usize,
     not_logged: u64,
 }
 
 impl Output {
-    /// `what` names the run in every log line (change and pid).
+    /// Logs every line as `KIND WHAT stdout: ...`; `what` names the run (change and pid).
     pub fn new(what: String, stdout: Option<OwnedFd>, stderr: Option<OwnedFd>) -> Output {
+        Output::with_kind("on-change hook", what, stdout, stderr)
+    }
+
+    /// Logs every line, as run by a `kind` of command.
+    pub fn with_kind(
+        kind: &'static str,
+        what: String,
+        stdout: Option<OwnedFd>,
+        stderr: Option<OwnedFd>,
+    ) -> Output {
         let stream = |name, fd: Option<OwnedFd>| Stream {
             name,
             pipe: fd.map(File::from),
@@ -46,11 +64,25 @@ impl Output {
             cut: false,
         };
         Output {
+            kind,
             what,
+            kept: None,
             streams: [stream("stdout", stdout), stream("stderr", stderr)],
             logged: 0,
             not_logged: 0,
         }
+    }
+
+    /// Keep the lines (both streams, at most [`MAX_KEPT`] bytes) instead of logging them;
+    /// [`Output::take_kept`] hands them over.
+    pub fn keeping(mut self) -> Output {
+        self.kept = Some(String::new());
+        self
+    }
+
+    /// The kept lines, `stderr: ` marking the ones from stderr (empty when logging).
+    pub fn take_kept(&mut self) -> String {
+        self.kept.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Both pipes reached end of file: no process holds their write ends any more.
@@ -111,10 +143,11 @@ impl Output {
                 self.end_line(i, false);
             }
         }
-        if self.not_logged > 0 {
+        if self.not_logged > 0 && self.kept.is_none() {
             log::warn!(
-                "on-change hook {}: {} byte(s) of output not logged (at most {} bytes per run, \
+                "{} {}: {} byte(s) of output not logged (at most {} bytes per run, \
                  {} per line)",
+                self.kind,
                 self.what,
                 self.not_logged,
                 MAX_LOGGED_PER_RUN,
@@ -134,7 +167,8 @@ impl Output {
             Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => {
                 log::warn!(
-                    "on-change hook {}: cannot read its {}: {e}",
+                    "{} {}: cannot read its {}: {e}",
+                    self.kind,
                     self.what,
                     self.streams[i].name
                 );
@@ -170,7 +204,12 @@ impl Output {
         let line = std::mem::take(&mut stream.line);
         let cut = std::mem::replace(&mut stream.cut, false);
         let len = line.len() + usize::from(newline);
-        if self.logged >= MAX_LOGGED_PER_RUN {
+        let limit = if self.kept.is_some() {
+            MAX_KEPT
+        } else {
+            MAX_LOGGED_PER_RUN
+        };
+        if self.logged >= limit {
             self.not_logged += len as u64;
             return;
         }
@@ -178,10 +217,14 @@ impl Output {
         let text = String::from_utf8_lossy(&line);
         let text = text.strip_suffix('\r').unwrap_or(&text);
         let more = if cut { " [cut]" } else { "" };
-        if stream.name == "stderr" {
-            log::warn!("on-change hook {} stderr: {text}{more}", self.what);
+        let stderr = stream.name == "stderr";
+        if let Some(kept) = self.kept.as_mut() {
+            let prefix = if stderr { "stderr: " } else { "" };
+            let _ = writeln!(kept, "{prefix}{text}{more}");
+        } else if stderr {
+            log::warn!("{} {} stderr: {text}{more}", self.kind, self.what);
         } else {
-            log::info!("on-change hook {} stdout: {text}{more}", self.what);
+            log::info!("{} {} stdout: {text}{more}", self.kind, self.what);
         }
     }
 }
@@ -207,6 +250,23 @@ mod tests {
         assert_eq!(out.logged, 8 + MAX_LINE + 1);
         assert_eq!(out.not_logged, 12);
         assert!(out.streams[1].line.is_empty() && !out.streams[1].cut);
+    }
+
+    #[test]
+    fn kept_output_is_bounded_and_marks_stderr() {
+        let mut out = output().keeping();
+        out.take(0, b"one\n");
+        out.take(1, b"two\n");
+        assert_eq!(out.take_kept(), "one\nstderr: two\n");
+        let line = [b'k'; 99];
+        for _ in 0..20 {
+            out.take(0, &line);
+            out.take(0, b"\n");
+        }
+        let kept = out.take_kept();
+        assert!(kept.len() <= MAX_KEPT + 100, "{}", kept.len());
+        assert!(out.not_logged > 0);
+        assert_eq!(out.take_kept(), "", "handed over");
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! One hook run: `/bin/sh -c CMD` in a process group of its own, ended as a whole.
+//! [`run_in_group`] is that run for any command (the track commands use it too);
+//! [`run_hook`] adds the hook's environment and its log lines.
 //!
 //! The shell's exit is watched with `waitid(WNOWAIT)`, which leaves it a zombie: its pid,
 //! and so the group id, cannot be reused until it is reaped, so the group signals below
@@ -7,7 +9,7 @@
 
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -25,10 +27,42 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
+pub enum End {
+    /// The shell exited by itself.
     Exited,
+    /// It ran past its timeout.
     Timeout,
+    /// `stop` was set.
     Shutdown,
+}
+
+/// How one run in a process group went.
+#[derive(Debug)]
+pub struct Ran {
+    /// The pid of the shell (and the group id).
+    pub pid: Pid,
+    pub end: End,
+    /// The shell's exit status, as reaped.
+    pub status: std::io::Result<ExitStatus>,
+    /// How long the shell ran.
+    pub took: Duration,
+}
+
+impl Ran {
+    /// The shell exited 0 by itself (not at the timeout, not at shutdown).
+    pub fn succeeded(&self) -> bool {
+        self.end == End::Exited && self.status.as_ref().is_ok_and(|s| s.success())
+    }
+
+    /// How the run ended, as counted for the metrics.
+    pub fn outcome(&self) -> Outcome {
+        match self.end {
+            End::Exited if self.succeeded() => Outcome::Succeeded,
+            End::Exited => Outcome::Failed,
+            End::Timeout => Outcome::TimedOut,
+            End::Shutdown => Outcome::Stopped,
+        }
+    }
 }
 
 /// How a run ended, as counted for the metrics.
@@ -48,11 +82,17 @@ fn opt(v: Option<u64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn spawn(command: &str, job: &Job) -> std::io::Result<Child> {
+/// `/bin/sh -c COMMAND`, to be completed (environment) and given to [`run_in_group`].
+pub fn shell(command: &str) -> Command {
+    let mut shell = Command::new("/bin/sh");
+    shell.arg("-c").arg(command);
+    shell
+}
+
+fn spawn(command: &str, job: &Job) -> Command {
     let change = &job.change;
-    Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
+    let mut shell = shell(command);
+    shell
         .env("VOTECAST_ID", change.id.to_string())
         .env("VOTECAST_STATE", change.state)
         .env("VOTECAST_PREVIOUS_STATE", job.previous_state)
@@ -66,19 +106,8 @@ fn spawn(command: &str, job: &Job) -> std::io::Result<Child> {
             "VOTECAST_VALID_UNTIL_BOOTTIME_MS",
             opt(change.valid_until_boottime_ms),
         )
-        .env("VOTECAST_SKIPPED", job.skipped.to_string())
-        // systemd's notification socket and watchdog belong to the daemon: a hook that
-        // inherited them could report readiness or pet the watchdog on its behalf.
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // A group of its own: the timeout and the shutdown reach everything the hook
-        // started, and a terminal's Ctrl-C does not reach the hook directly.
-        .process_group(0)
-        .spawn()
+        .env("VOTECAST_SKIPPED", job.skipped.to_string());
+    shell
 }
 
 /// The shell has exited (not yet reaped). An error means there is nothing left to wait for.
@@ -87,24 +116,36 @@ fn exited(pid: Pid) -> bool {
     !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
 }
 
-/// Runs the hook for `job` to its end; logs how it ended and returns it.
-pub fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) -> Outcome {
-    let what = format!("{} -> {}", job.previous_state, job.change.state);
+/// Runs `command` (stdin `/dev/null`, stdout and stderr into `output`) in a process group
+/// of its own until it exits, `timeout` passes (a timeout too large for the clock means no
+/// limit) or `stop` is set; then ends the whole group and reaps the shell. `output` is
+/// made from the shell's pid and its two pipes. `Err` when it cannot start.
+pub fn run_in_group(
+    mut command: Command,
+    timeout: Duration,
+    stop: &AtomicBool,
+    output: impl FnOnce(Pid, Option<OwnedFd>, Option<OwnedFd>) -> Output,
+) -> std::io::Result<(Ran, Output)> {
     let started = Instant::now();
-    let mut child = match spawn(command, job) {
-        Ok(child) => child,
-        Err(e) => {
-            log::error!("cannot start on-change hook for {what}: /bin/sh: {e}");
-            return Outcome::Failed;
-        }
-    };
+    let mut child: Child = command
+        // systemd's notification socket and watchdog belong to the daemon: a command that
+        // inherited them could report readiness or pet the watchdog on its behalf.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // A group of its own: the timeout and the shutdown reach everything the command
+        // started, and a terminal's Ctrl-C does not reach it directly.
+        .process_group(0)
+        .spawn()?;
     let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-    let mut output = Output::new(
-        format!("for {what} (pid {pid})"),
+    let mut output = output(
+        pid,
         child.stdout.take().map(OwnedFd::from),
         child.stderr.take().map(OwnedFd::from),
     );
-    // A timeout too large for the clock means no limit.
     let deadline = started.checked_add(timeout);
     let end = loop {
         if exited(pid) {
@@ -121,18 +162,34 @@ pub fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) 
         }
         output.pump(POLL_INTERVAL.min(left));
     };
-    let shell_ran = started.elapsed();
+    let took = started.elapsed();
     end_group(pid, &mut output);
     let status = child.wait();
     output.finish();
-    let ms = shell_ran.as_millis();
-    let outcome = match end {
-        End::Exited if status.as_ref().is_ok_and(|s| s.success()) => Outcome::Succeeded,
-        End::Exited => Outcome::Failed,
-        End::Timeout => Outcome::TimedOut,
-        End::Shutdown => Outcome::Stopped,
+    let ran = Ran {
+        pid,
+        end,
+        status,
+        took,
     };
-    match (end, status) {
+    Ok((ran, output))
+}
+
+/// Runs the hook for `job` to its end; logs how it ended and returns it.
+pub(super) fn run_hook(command: &str, timeout: Duration, job: &Job, stop: &AtomicBool) -> Outcome {
+    let what = format!("{} -> {}", job.previous_state, job.change.state);
+    let output =
+        |pid, stdout, stderr| Output::new(format!("for {what} (pid {pid})"), stdout, stderr);
+    let ran = match run_in_group(spawn(command, job), timeout, stop, output) {
+        Ok((ran, _)) => ran,
+        Err(e) => {
+            log::error!("cannot start on-change hook for {what}: /bin/sh: {e}");
+            return Outcome::Failed;
+        }
+    };
+    let (pid, ms) = (ran.pid, ran.took.as_millis());
+    let outcome = ran.outcome();
+    match (ran.end, ran.status) {
         (End::Exited, Ok(status)) if status.success() => {
             log::info!("on-change hook for {what} (pid {pid}) finished in {ms} ms");
         }

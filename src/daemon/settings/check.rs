@@ -66,6 +66,7 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
     if let Some(metrics_file) = &given.metrics_file {
         metrics_file_apart(metrics_file, &given)?;
     }
+    let track = super::track::check(given.track)?;
     election.keys = match &given.key_file {
         Some((path, origin)) => key_file::read_key_file(path, *origin)?,
         None => KeySet::disabled(),
@@ -102,6 +103,7 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
         on_change: given.on_change,
         hook_timeout,
         key_file: given.key_file.map(|(path, _)| path),
+        track,
     })
 }
 

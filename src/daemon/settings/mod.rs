@@ -30,6 +30,7 @@
 pub mod check;
 pub mod input_file;
 pub mod key_file;
+pub mod track;
 pub mod value;
 
 #[cfg(test)]
@@ -43,6 +44,7 @@ use crate::driver::peers::{PeerEntry, Peers, Transport};
 use votecast_core::election::Config;
 use votecast_core::wire::NO_LEADER;
 
+use self::track::{GivenTrack, TrackSettings};
 use self::value::{Origin, Raw};
 use super::cli::{RunArgs, UsageError};
 
@@ -94,6 +96,8 @@ pub struct RunSettings {
     pub hook_timeout: Duration,
     /// `--key-file`, re-read on SIGHUP (its keys are in `election.keys`).
     pub key_file: Option<PathBuf>,
+    /// Health checks (`--track`...); none by default.
+    pub track: TrackSettings,
 }
 
 impl RunSettings {
@@ -134,6 +138,7 @@ struct Given {
     finalize_wait: Option<(Duration, Origin)>,
     max_notification_interval: Option<(Duration, Origin)>,
     key_file: Option<(PathBuf, Origin)>,
+    track: GivenTrack,
 }
 
 /// A flag's value as clap parsed it.
@@ -141,6 +146,7 @@ struct Given {
 enum FlagValue<'a> {
     Text(&'a str),
     Path(&'a Path),
+    List(&'a [String]),
 }
 
 /// One `run` setting: its key (the flag without dashes), where clap put its flag, and how
@@ -162,6 +168,14 @@ fn text(flag: &Option<String>) -> Option<FlagValue<'_>> {
 
 fn path(flag: &Option<PathBuf>) -> Option<FlagValue<'_>> {
     flag.as_deref().map(FlagValue::Path)
+}
+
+fn list(flag: &[String]) -> Option<FlagValue<'_>> {
+    (!flag.is_empty()).then_some(FlagValue::List(flag))
+}
+
+fn switch(flag: bool) -> Option<FlagValue<'static>> {
+    flag.then_some(FlagValue::Text("true"))
 }
 
 /// Every `run` setting but `--config`, in the order they are read and reported.
@@ -357,6 +371,66 @@ const SETTINGS: &[Setting] = &[
             Ok(())
         },
     },
+    Setting {
+        key: "track",
+        required: None,
+        same_setting_as: None,
+        flag: |a| list(&a.track),
+        read: |g, raw| {
+            g.track.commands = Some((track::to_commands(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "track-interface",
+        required: None,
+        same_setting_as: None,
+        flag: |a| switch(a.track_interface),
+        read: |g, raw| {
+            g.track.interface = Some((track::to_switch(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "track-interval",
+        required: None,
+        same_setting_as: None,
+        flag: |a| text(&a.track_interval),
+        read: |g, raw| {
+            g.track.interval = Some((value::to_duration(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "track-timeout",
+        required: None,
+        same_setting_as: None,
+        flag: |a| text(&a.track_timeout),
+        read: |g, raw| {
+            g.track.timeout = Some((value::to_duration(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "track-fall",
+        required: None,
+        same_setting_as: None,
+        flag: |a| text(&a.track_fall),
+        read: |g, raw| {
+            g.track.fall = Some((track::to_count(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "track-rise",
+        required: None,
+        same_setting_as: None,
+        flag: |a| text(&a.track_rise),
+        read: |g, raw| {
+            g.track.rise = Some((track::to_count(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
 ];
 
 /// Whether `key` is a key of the `--config` file.
@@ -390,6 +464,7 @@ fn pick<'a>(
         return Ok(Some(match flag {
             FlagValue::Text(text) => Raw::Flag(setting.key, text),
             FlagValue::Path(path) => Raw::FlagPath(setting.key, path),
+            FlagValue::List(items) => Raw::FlagList(setting.key, items),
         }));
     }
     if partner_flag {

@@ -48,6 +48,8 @@ pub enum Raw<'a> {
     Flag(&'static str, &'a str),
     /// A flag taken as a path (any bytes).
     FlagPath(&'static str, &'a Path),
+    /// A repeatable flag, every value given.
+    FlagList(&'static str, &'a [String]),
     /// A value in the `--config` file.
     File(&'static str, &'a toml::Value),
 }
@@ -55,7 +57,7 @@ pub enum Raw<'a> {
 impl<'a> Raw<'a> {
     pub fn origin(&self) -> Origin {
         match self {
-            Raw::Flag(key, _) | Raw::FlagPath(key, _) => Origin::Flag(key),
+            Raw::Flag(key, _) | Raw::FlagPath(key, _) | Raw::FlagList(key, _) => Origin::Flag(key),
             Raw::File(key, _) => Origin::File(key),
         }
     }
@@ -71,7 +73,7 @@ impl<'a> Raw<'a> {
             Raw::Flag(_, text) => Some(text),
             Raw::FlagPath(_, path) => path.to_str(),
             Raw::File(_, toml::Value::String(s)) => Some(s.as_str()),
-            Raw::File(..) => None,
+            Raw::File(..) | Raw::FlagList(..) => None,
         }
     }
 
@@ -80,6 +82,7 @@ impl<'a> Raw<'a> {
         match self {
             Raw::Flag(_, text) => format!("{text:?}"),
             Raw::FlagPath(_, path) => format!("{path:?}"),
+            Raw::FlagList(_, items) => format!("{items:?}"),
             Raw::File(_, value) => value.to_string(),
         }
     }
@@ -87,6 +90,7 @@ impl<'a> Raw<'a> {
     fn type_name(&self) -> &'static str {
         match self {
             Raw::Flag(..) | Raw::FlagPath(..) => "string",
+            Raw::FlagList(..) => "list",
             Raw::File(_, v) => v.type_str(),
         }
     }

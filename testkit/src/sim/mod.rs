@@ -21,6 +21,7 @@
 //! failing run replays.
 
 pub mod faults;
+mod health;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -89,6 +90,8 @@ pub struct SimNode {
     reading_at_start: Option<u64>,
     pub transitions: Vec<Transition>,
     pub frames_sent: u64,
+    /// Its health checks pass (see `health`); kept across restarts.
+    pub eligible: bool,
 }
 
 impl SimNode {
@@ -192,6 +195,7 @@ impl Sim {
                     reading_at_start: None,
                     transitions: Vec::new(),
                     frames_sent: 0,
+                    eligible: true,
                 }
             })
             .collect();
@@ -302,6 +306,7 @@ impl Sim {
         ));
         node.set_epoch_floor(sim_node.epoch_floor(now_us));
         let now = sim_node.local(now_us);
+        node.set_eligible(now, sim_node.eligible);
         if let Some(hold) = faults::start_hold(sim_node.storage, &sim_node.config) {
             let until = now + hold;
             sim_node.start_hold_us = Some(sim_node.real_at(until, now_us));
@@ -383,7 +388,7 @@ impl Sim {
         }
     }
 
-    fn acknowledge_end(&mut self, i: usize) {
+    pub(crate) fn acknowledge_end(&mut self, i: usize) {
         if let Err(violation) = self.checker.end_acknowledged(i) {
             self.violate(violation);
         }

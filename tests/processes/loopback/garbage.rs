@@ -49,6 +49,7 @@ fn leading_claim(cluster: u32, sender: u64, vote_leader: u64, sequence: u64) -> 
             leader: vote_leader,
             zxid: u64::MAX - 1,
             peer_epoch: HUGE_EPOCH,
+            ineligible: false,
         },
         round: 1_000,
         accepted_epoch: HUGE_EPOCH,

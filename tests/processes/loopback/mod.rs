@@ -17,6 +17,7 @@
 //! command to its exit); the tests are grouped by topic:
 //!
 //! - `scenarios`: the simulator's election walk-throughs (`sNN_...`) with real processes;
+//! - `health`: `--track` health checks move leadership away from an unhealthy leader;
 //! - `hooks`: the state file and the `--on-change` hook see every transition in order;
 //! - `garbage`: random, corrupted, foreign-cluster and non-voter datagrams change nothing;
 //! - `startup`: bad command lines, damaged data-dir files and unknown interfaces;
@@ -26,6 +27,7 @@
 
 mod diagnosis;
 mod garbage;
+mod health;
 mod hooks;
 mod ipv6;
 mod scenarios;

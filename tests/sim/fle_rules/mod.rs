@@ -57,6 +57,7 @@ fn vote(leader: u64, zxid: u64, peer_epoch: u64) -> Vote {
         leader,
         zxid,
         peer_epoch,
+        ineligible: false,
     }
 }
 

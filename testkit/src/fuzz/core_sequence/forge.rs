@@ -2,7 +2,7 @@
 //! emitted with a correct CRC so that they reach the state machine.
 
 use votecast_core::election::{Instant, ServerState};
-use votecast_core::wire::{Flags, Packet, Repr, Vote, FRAME_LEN, NO_LEADER};
+use votecast_core::wire::{Flags, Packet, Repr, Vote, FRAME_LEN, NO_LEADER, VOTE_INELIGIBLE_BIT};
 
 use super::{Base, Echo, FrameSpec, Harness, Num, Seq, Who, CLUSTER, STRANGER_BASE};
 
@@ -85,6 +85,8 @@ impl Harness {
                 leader: self.who(to, spec.leader),
                 zxid: self.resolve(to, spec.zxid),
                 peer_epoch: self.resolve(to, spec.peer_epoch),
+                // Bit 2 of the forged flags byte: the vote's INELIGIBLE bit.
+                ineligible: spec.flags & VOTE_INELIGIBLE_BIT != 0,
             },
             round: self.resolve(to, spec.round),
             accepted_epoch: self.resolve(to, spec.accepted_epoch),
