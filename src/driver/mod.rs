@@ -11,7 +11,7 @@
 //! state file and the hooks are given, a pure function), [`signals`], [`socket`]
 //! (multicast setup), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file
 //! is rewritten while nothing changes) and [`silence`] (the warning when no other voter
-//! is heard although our sends succeed).
+//! is heard although our sends succeed), [`trace`] (the debug-level trace of epoch rounds).
 
 pub mod clock;
 mod event_loop;
@@ -20,6 +20,7 @@ pub mod refresh;
 pub mod signals;
 pub mod silence;
 pub mod socket;
+mod trace;
 pub mod zxid_file;
 
 use std::fmt;
@@ -43,6 +44,7 @@ use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
 use self::silence::SilenceWatch;
 pub use self::socket::open_multicast_socket;
+use self::trace::RoundTrace;
 use self::zxid_file::ZxidFile;
 
 /// Larger than a frame, so an oversized datagram arrives truncated and is rejected as
@@ -82,6 +84,7 @@ struct NodeIo {
     last_send_ok: Option<Instant>,
     last_send_failed: Option<Instant>,
     silence: SilenceWatch,
+    trace: RoundTrace,
 }
 
 impl NodeIo {
@@ -109,7 +112,13 @@ impl NodeIo {
         while let Some(output) = node.poll_output() {
             match output {
                 Output::Persist(epochs) => self.persist(epochs)?,
-                Output::Event(Event::StateChanged(change)) => self.report(node, change),
+                Output::Event(Event::StateChanged(change)) => {
+                    self.trace.state_changed(self.now(), &change);
+                    self.report(node, change)
+                }
+                Output::Event(Event::Restarted(restart)) => {
+                    self.trace.restarted(self.now(), &restart)
+                }
                 Output::Event(Event::DuplicateId(dup)) => {
                     let quiet = dup.quarantine_until.saturating_duration_since(self.now());
                     log::error!(
@@ -123,7 +132,12 @@ impl NodeIo {
                     );
                     self.write_state(node);
                 }
-                Output::Transmit(frame) => self.send(&frame.bytes),
+                Output::Transmit(frame) => {
+                    self.send(&frame.bytes);
+                    if RoundTrace::enabled() {
+                        self.trace.sent(self.now(), &frame.repr);
+                    }
+                }
             }
         }
         Ok(())
@@ -134,7 +148,12 @@ impl NodeIo {
             return Ok(());
         };
         // Continuing without durable epochs could reuse an epoch after a restart: stop.
-        dir.store_epochs(&epochs).map_err(DaemonError::StoreEpochs)
+        let began = self.clock.core();
+        dir.store_epochs(&epochs)
+            .map_err(DaemonError::StoreEpochs)?;
+        let took = self.clock.core().saturating_duration_since(began);
+        self.trace.persisted(began, took, &epochs);
+        Ok(())
     }
 
     fn send(&mut self, frame: &[u8; FRAME_LEN]) {
@@ -295,6 +314,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         last_send_ok: None,
         last_send_failed: None,
         silence,
+        trace: RoundTrace::new(settings.election.id),
     };
     let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
     log_stats(&node, &io.stats, "stopped");

@@ -5,7 +5,7 @@
 //! acknowledge, promise or send.
 
 use super::node::{Node, PublicView, Role};
-use super::output::Epochs;
+use super::output::{Epochs, RestartReason};
 use super::time::Instant;
 use super::timers::Timer;
 use crate::wire::{Flags, Repr, ServerState, Vote};
@@ -113,7 +113,7 @@ impl Node {
                 // so before sending this, so our promise to it is void; if it restarted,
                 // the crashed process's lease runs its course (see `Promise::release`).
                 self.promise.release(leader, frame.incarnation, self.now);
-                self.start_election(now);
+                self.restart_election(now, RestartReason::LeaderLeft);
             }
             return;
         }
@@ -314,6 +314,49 @@ mod tests {
         (frame.epoch, frame.accepted_epoch) = (1, 1);
         frame.flags = Flags::ESTABLISHED;
         frame
+    }
+
+    #[test]
+    fn a_silent_leader_and_a_leader_looking_are_reported_as_the_reasons() {
+        let reason = |out: &[Output]| -> std::vec::Vec<crate::election::Restart> {
+            out.iter()
+                .filter_map(|o| match o {
+                    Output::Event(Event::Restarted(r)) => Some(*r),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (mut node, mut leader) = follower();
+        let t = Instant::from_millis(10);
+        node.handle_frame(t, &established(&mut leader));
+        drain(&mut node);
+        node.handle_timeout(t + node.config.sync_timeout());
+        let r = reason(&drain(&mut node));
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (
+                r[0].reason,
+                r[0].from,
+                r[0].epoch,
+                r[0].established,
+                r[0].round
+            ),
+            (
+                RestartReason::SyncTimeout,
+                ServerState::Following,
+                1,
+                true,
+                2
+            )
+        );
+        let (mut node, mut leader) = follower();
+        node.handle_frame(t, &leader.frame(ServerState::Looking, vote(3, 0, 0), 2));
+        let r = reason(&drain(&mut node));
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].reason, r[0].epoch, r[0].established),
+            (RestartReason::LeaderLeft, 0, false)
+        );
     }
 
     #[test]
