@@ -36,7 +36,7 @@ use crate::daemon::settings::{RunSettings, ZxidSource};
 use crate::daemon::state_file::StateFileWriter;
 use crate::daemon::DaemonError;
 use votecast_core::auth::Fingerprint;
-use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange};
+use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange, OUTPUT_CAPACITY};
 use votecast_core::wire::FRAME_LEN;
 
 use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
@@ -107,14 +107,22 @@ impl NodeIo {
         p
     }
 
-    /// Act on every pending output of the node, in order.
+    /// Act on every pending output of the node, in order, except that state changes are
+    /// published (log, state file, hook) after the frames of the same input: replacing
+    /// the state file takes a few hundred µs, and the frame behind it (the leader's
+    /// ESTABLISHED flag, a follower's acknowledgement of it) is what the peers wait for.
+    /// Epoch writes keep their place before the frames that announce them.
     fn drain(&mut self, node: &mut Node) -> Result<(), DaemonError> {
+        let mut changes: heapless::Vec<StateChange, OUTPUT_CAPACITY> = heapless::Vec::new();
         while let Some(output) = node.poll_output() {
             match output {
                 Output::Persist(epochs) => self.persist(epochs)?,
                 Output::Event(Event::StateChanged(change)) => {
                     self.trace.state_changed(self.now(), &change);
-                    self.report(node, change)
+                    if let Err(change) = changes.push(change) {
+                        // More changes than the core's output queue holds: cannot happen.
+                        self.report(node, change);
+                    }
                 }
                 Output::Event(Event::Restarted(restart)) => {
                     self.trace.restarted(self.now(), &restart)
@@ -139,6 +147,9 @@ impl NodeIo {
                     }
                 }
             }
+        }
+        for change in changes {
+            self.report(node, change);
         }
         Ok(())
     }
