@@ -134,7 +134,11 @@ fn corrupt_data_dir_files_are_refused_with_exit_1_and_left_unchanged() {
     // Two 512-byte slots: sequence number at byte 8, current epoch at byte 32 (LE).
     assert_eq!(real.len(), 1024, "a two-slot file");
     let field = |slot: usize, at: usize| {
-        u64::from_le_bytes(real[slot * 512 + at..slot * 512 + at + 8].try_into().unwrap())
+        u64::from_le_bytes(
+            real[slot * 512 + at..slot * 512 + at + 8]
+                .try_into()
+                .unwrap(),
+        )
     };
     let newest = if field(1, 8) > field(0, 8) { 1 } else { 0 };
     assert_eq!(field(newest, 32), epoch, "current epoch {epoch} persisted");
