@@ -349,3 +349,43 @@ fn hook_notify_allocates_nothing() {
     hooks.shutdown(Duration::from_millis(100));
     assert_eq!(n, 0);
 }
+
+/// Epochs are stored on the event loop at every proposal, acknowledgement and
+/// establishment: the in-place write of a slot allocates nothing, in a fresh data dir
+/// and in one converted from the version-1 text file.
+#[test]
+fn storing_epochs_allocates_nothing() {
+    use votecast::cluster::TempDir;
+    use votecast::daemon::persist::DataDir;
+    let tmp = TempDir::new("votecast-no-alloc").expect("temp dir");
+    let v1 = "votecast-epochs v1\naccepted_epoch=9\naccepted_leader=3\ncurrent_epoch=8\n";
+    std::fs::create_dir_all(tmp.join("migrated")).expect("mkdir");
+    std::fs::write(
+        tmp.join("migrated/epochs"),
+        format!("{v1}crc32={:08x}\n", crc32fast::hash(v1.as_bytes())),
+    )
+    .expect("write v1");
+    for dir in ["fresh", "migrated"] {
+        let mut data = DataDir::open(&tmp.join(dir)).expect("open");
+        let n = armed(|| {
+            let before = allocations();
+            for n in 10..60 {
+                let e = Epochs {
+                    accepted_epoch: n,
+                    accepted_leader: 2,
+                    current_epoch: n - 1,
+                };
+                data.store_epochs(&e).expect("store");
+            }
+            allocations() - before
+        });
+        assert_eq!(n, 0, "{dir}");
+        drop(data);
+        let data = DataDir::open(&tmp.join(dir)).expect("reopen");
+        assert_eq!(
+            data.load_epochs().expect("load").accepted_epoch,
+            59,
+            "{dir}"
+        );
+    }
+}

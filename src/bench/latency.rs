@@ -221,6 +221,8 @@ mod tests {
             poll: Duration::from_micros(500),
             footprint: false,
             window: Duration::from_secs(30),
+            failovers: None,
+            logs: None,
         };
         let errors = vec!["N=3: no agreement\n  node 1: None".to_string()];
         let context = Context {

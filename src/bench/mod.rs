@@ -25,11 +25,15 @@
 //! cluster settles for a random time (at least the restart quarantine of `sync-limit`
 //! ticks), so faults hit the leader at random phases of its heartbeat.
 //!
+//! `--failovers N` measures the tail instead: N SIGKILL failovers on one cluster at the
+//! default timing (`failovers`).
+//!
 //! Layout: this file holds the flags, the settings and the errors; `latency` runs and
 //! reports the latency scenarios that `scenarios` drives through `poll`;
 //! `footprint` measures idle nodes through `proc`; `stats` and `report` turn
 //! samples into the printed table and the JSON file.
 
+mod failovers;
 mod footprint;
 mod latency;
 mod poll;
@@ -77,6 +81,16 @@ pub struct BenchArgs {
     /// Footprint measuring window [default: 30s].
     #[arg(long, value_name = "DURATION")]
     window: Option<String>,
+    /// Measure the failover tail instead: one cluster of the first --nodes size (default
+    /// 3) at the default timing, its leader SIGKILLed this many times (restarted and
+    /// rejoined in between); prints p50/p99/max and every failover over 400 ms.
+    #[arg(long, value_name = "N", conflicts_with = "footprint")]
+    failovers: Option<String>,
+    /// With --failovers: copy every node's log and a table of the faults (their time on
+    /// CLOCK_BOOTTIME, as in the nodes' `round-trace` lines) into this directory. Run
+    /// with VOTECAST_CHILD_LOG=votecast::driver::trace=debug for the step trace.
+    #[arg(long, value_name = "DIR", requires = "failovers")]
+    logs: Option<PathBuf>,
 }
 
 /// Resolved `votecast bench` settings.
@@ -88,6 +102,9 @@ pub struct BenchSettings {
     pub poll: Duration,
     pub footprint: bool,
     pub window: Duration,
+    /// `--failovers`: the failover-tail run, with this many failovers.
+    pub failovers: Option<usize>,
+    pub logs: Option<PathBuf>,
 }
 
 /// A `votecast bench` flag whose value does not parse or is out of range.
@@ -170,7 +187,7 @@ impl BenchArgs {
     /// Check and convert the flags; the error names the flag.
     pub fn resolve(&self) -> Result<BenchSettings, FlagError> {
         let nodes = match &self.nodes {
-            None if self.footprint => vec![3],
+            None if self.footprint || self.failovers.is_some() => vec![3],
             None => DEFAULT_NODES.to_vec(),
             Some(text) => parse_nodes(text)?,
         };
@@ -204,6 +221,18 @@ impl BenchArgs {
                 "from 1s to 1h",
             )?,
         };
+        let failovers = match &self.failovers {
+            None => None,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=100_000).contains(&n) => Some(n),
+                _ => {
+                    return Err(FlagError::new(
+                        "--failovers",
+                        format!("expected an integer from 1 to 100000, got {text:?}"),
+                    ))
+                }
+            },
+        };
         Ok(BenchSettings {
             nodes,
             reps,
@@ -211,6 +240,8 @@ impl BenchArgs {
             poll,
             footprint: self.footprint,
             window,
+            failovers,
+            logs: self.logs.clone(),
         })
     }
 }
@@ -258,6 +289,8 @@ pub fn run(settings: &BenchSettings) -> Result<(), BenchError> {
     }
     if settings.footprint {
         footprint::run(settings, exe)
+    } else if let Some(count) = settings.failovers {
+        failovers::run(settings, count, exe)
     } else {
         latency::run(settings, exe)
     }

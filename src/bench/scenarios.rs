@@ -31,7 +31,7 @@ pub(super) struct Row {
 }
 
 impl Row {
-    fn new(scenario: &'static str, nodes: usize) -> Row {
+    pub fn new(scenario: &'static str, nodes: usize) -> Row {
         Row {
             scenario,
             nodes,
@@ -101,6 +101,10 @@ pub(super) struct Scenarios {
     pub errors: Vec<String>,
     default_tick: Duration,
     sync_limit: u32,
+    /// The core's clock (CLOCK_BOOTTIME, µs) just before the last fault was sent: the
+    /// origin of the nodes' `round-trace` lines for that failover.
+    pub fault_boottime_us: u64,
+    clock: crate::driver::clock::Clock,
 }
 
 impl Scenarios {
@@ -113,12 +117,14 @@ impl Scenarios {
             errors: Vec::new(),
             default_tick,
             sync_limit,
+            fault_boottime_us: 0,
+            clock: crate::driver::clock::Clock::new(),
         }
     }
 
     /// Let the cluster settle: the restart quarantine (sync-limit ticks) plus a random
     /// part of a tick, so the next fault hits a random phase of the heartbeat.
-    fn settle(&mut self, tick: Duration) {
+    pub fn settle(&mut self, tick: Duration) {
         let base = tick * (self.sync_limit + 2);
         let jitter = Duration::from_micros(self.rng.below(tick.as_micros() as u64));
         std::thread::sleep(base + jitter);
@@ -142,7 +148,7 @@ impl Scenarios {
     /// Start a fresh cluster and measure the cold start into `rows` (total, last node
     /// up, then all agree). Returns the cluster and its agreed (leader, epoch), or None
     /// after recording a failure.
-    fn cold_start(
+    pub fn cold_start(
         &mut self,
         n: usize,
         args: &[&str],
@@ -185,7 +191,7 @@ impl Scenarios {
     }
 
     /// Fault the leader with `signal` and measure until the survivors agree on a new one.
-    fn failover(
+    pub fn failover(
         &mut self,
         cluster: &mut LocalCluster,
         old: (u64, u64),
@@ -199,6 +205,7 @@ impl Scenarios {
             .into_iter()
             .filter(|&id| id != leader)
             .collect();
+        self.fault_boottime_us = self.clock.core().as_micros();
         let start = Instant::now();
         let sent = if signal == Signal::SIGKILL {
             cluster.kill(leader)
@@ -238,7 +245,7 @@ impl Scenarios {
 
     /// Bring `old` back (restart after SIGKILL, continue after SIGSTOP) and wait until all
     /// nodes agree on `current` again.
-    fn rejoin(
+    pub fn rejoin(
         &mut self,
         cluster: &mut LocalCluster,
         old: u64,

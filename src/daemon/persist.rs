@@ -1,7 +1,26 @@
-//! Durable node state in `--data-dir`: the ZAB epochs and an incarnation counter.
+//! Durable node state in `--data-dir`: the ZAB epochs (`epochs`) and an incarnation
+//! counter (`incarnation`).
 //!
-//! Each value set is a small text file with a header line, `name=value` lines and a last
-//! line `crc32=xxxxxxxx` (CRC-32 of all preceding bytes, lowercase hex):
+//! **`epochs`** is written on the path to every leadership (the leader's proposal, each
+//! follower's acknowledgement, the established epoch on both sides), so its write must be
+//! cheap as well as durable. It is a fixed-size file of two checksummed slots ([`slots`]),
+//! overwritten in place, alternately, with one `pwrite` and one `fdatasync`: a torn write
+//! loses only the value being written (which nothing has announced yet), never the one
+//! before. Replacing a file (temp file, fsync, rename, directory fsync) costs about twice
+//! as much and twice the flushes on flash; rewriting a text file in place could tear
+//! across the only copy.
+//!
+//! The version-1 epochs file is text, like the incarnation file below. A node upgraded
+//! in place keeps its epochs: [`DataDir::open`] reads a version-1 file (a damaged one is
+//! an error, as always) and replaces it, once and atomically, by a two-slot file with the
+//! same values; only that format is written from then on. A data dir without an epochs
+//! file (a fresh node) gets one holding zeros, so every later store is an in-place write.
+//!
+//! **`incarnation`** is written once per start, off the election's path, and stays a small
+//! text file with a header line, `name=value` lines and a last line `crc32=xxxxxxxx`
+//! (CRC-32 of all preceding bytes, lowercase hex), written atomically: the content goes to
+//! `NAME.tmp`, which is synced, renamed over `NAME`, and the directory is synced so the
+//! rename survives a power cut. The version-1 epochs file had the same form:
 //!
 //! ```text
 //! votecast-epochs v1
@@ -11,27 +30,28 @@
 //! crc32=2bfc161a
 //! ```
 //!
-//! A damaged file (torn, truncated, edited, garbage) is an error that names the file and the
-//! problem; it is never reset silently, because forgetting an epoch can break the protocol's
-//! safety. A missing file means a fresh node.
-//!
-//! Writes are atomic and durable: the content goes to `NAME.tmp` in the same directory, which
-//! is synced, renamed over `NAME`, and then the directory itself is synced so the rename
-//! survives a power cut.
+//! A damaged file (truncated, edited, garbage, both epochs slots invalid) is an error that
+//! names the file and the problem; it is never reset silently, because forgetting an epoch
+//! can break the protocol's safety.
 //!
 //! [`DataDir::store_epochs`] runs on the event loop and does not allocate on its success
-//! path: the paths are built once in [`DataDir::open`], the content is formatted into a
-//! stack buffer, and std passes paths shorter than a few hundred bytes to the kernel from
-//! the stack. (Its error path allocates, to name the file.)
+//! path: the file is opened once in [`DataDir::open`] and the record is encoded into a
+//! stack buffer. (Its error path allocates, to name the file.)
+
+mod slots;
 
 use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write as _};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+
+use self::slots::Record;
 
 use votecast_core::election::Epochs;
 
 const EPOCHS_FILE: &str = "epochs";
+/// The header of the version-1 (text) epochs file, read for the migration only.
 const EPOCHS_HEADER: &str = "votecast-epochs v1";
 const EPOCHS_FIELDS: [&str; 3] = ["accepted_epoch", "accepted_leader", "current_epoch"];
 
@@ -95,14 +115,19 @@ impl PersistError {
 pub struct DataDir {
     dir: PathBuf,
     epochs: PathBuf,
-    epochs_tmp: PathBuf,
     incarnation: PathBuf,
     incarnation_tmp: PathBuf,
+    /// The two-slot epochs file, open for the in-place writes.
+    epochs_file: File,
+    /// The sequence number of its newest slot.
+    epochs_sequence: u64,
 }
 
 impl DataDir {
     /// Opens `dir`, creating it (and its parents) if missing. Removes `*.tmp` files left by a
-    /// write that was interrupted (the real files are intact in that case).
+    /// write that was interrupted (the real files are intact in that case). Then opens the
+    /// epochs file: creates it (zeros) if missing, converts a version-1 file, and fails,
+    /// naming the file, if it is damaged.
     pub fn open(dir: &Path) -> Result<DataDir, PersistError> {
         std::fs::create_dir_all(dir).map_err(|e| PersistError::io(dir, "create directory", e))?;
         let meta = std::fs::metadata(dir).map_err(|e| PersistError::io(dir, "inspect", e))?;
@@ -113,21 +138,31 @@ impl DataDir {
                 io::Error::other("not a directory"),
             ));
         }
-        let data = DataDir {
-            dir: dir.to_path_buf(),
-            epochs: dir.join(EPOCHS_FILE),
-            epochs_tmp: dir.join(format!("{EPOCHS_FILE}.tmp")),
-            incarnation: dir.join(INCARNATION_FILE),
-            incarnation_tmp: dir.join(format!("{INCARNATION_FILE}.tmp")),
-        };
-        for tmp in [&data.epochs_tmp, &data.incarnation_tmp] {
+        let epochs = dir.join(EPOCHS_FILE);
+        let epochs_tmp = dir.join(format!("{EPOCHS_FILE}.tmp"));
+        let incarnation = dir.join(INCARNATION_FILE);
+        let incarnation_tmp = dir.join(format!("{INCARNATION_FILE}.tmp"));
+        for tmp in [&epochs_tmp, &incarnation_tmp] {
             match std::fs::remove_file(tmp) {
                 Ok(()) => log::warn!("removed {} left by an interrupted write", tmp.display()),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(PersistError::io(tmp, "remove", e)),
             }
         }
-        Ok(data)
+        let epochs_sequence = prepare_epochs(dir, &epochs, &epochs_tmp)?;
+        let epochs_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&epochs)
+            .map_err(|e| PersistError::io(&epochs, "open", e))?;
+        Ok(DataDir {
+            dir: dir.to_path_buf(),
+            epochs,
+            incarnation,
+            incarnation_tmp,
+            epochs_file,
+            epochs_sequence,
+        })
     }
 
     /// The directory itself.
@@ -145,32 +180,30 @@ impl DataDir {
         &self.incarnation
     }
 
-    /// Reads the stored epochs: all zero when the file does not exist yet; an error naming
-    /// the file when it exists but is damaged.
+    /// Reads the stored epochs (either format): all zero when the file does not exist; an
+    /// error naming the file when it exists but is damaged.
     pub fn load_epochs(&self) -> Result<Epochs, PersistError> {
-        match read_record(&self.epochs, EPOCHS_HEADER, EPOCHS_FIELDS)? {
-            None => Ok(Epochs::default()),
-            Some([accepted_epoch, accepted_leader, current_epoch]) => Ok(Epochs {
-                accepted_epoch,
-                accepted_leader,
-                current_epoch,
-            }),
-        }
+        Ok(read_epochs(&self.epochs)?.map_or(Epochs::default(), |(e, _)| e))
     }
 
-    /// Stores the epochs atomically and durably. Does not allocate unless it fails.
+    /// Stores the epochs durably: the record goes into the slot that does not hold the
+    /// newest value, with one `pwrite` and one `fdatasync` (see [`slots`]). Does not
+    /// allocate unless it fails.
     pub fn store_epochs(&mut self, e: &Epochs) -> Result<(), PersistError> {
-        let content = format_record(
-            EPOCHS_HEADER,
-            EPOCHS_FIELDS,
-            [e.accepted_epoch, e.accepted_leader, e.current_epoch],
-        );
-        write_atomic(
-            &self.dir,
-            &self.epochs_tmp,
-            &self.epochs,
-            content.as_bytes(),
-        )
+        // Saturating: 2^64 stores are out of reach; a stuck sequence number would make the
+        // file unreadable (equal numbers, different epochs), never wrong.
+        let record = Record {
+            sequence: self.epochs_sequence.saturating_add(1),
+            epochs: *e,
+        };
+        self.epochs_file
+            .write_all_at(&record.encode(), record.offset())
+            .map_err(|err| PersistError::io(&self.epochs, "write", err))?;
+        self.epochs_file
+            .sync_data()
+            .map_err(|err| PersistError::io(&self.epochs, "sync", err))?;
+        self.epochs_sequence = record.sequence;
+        Ok(())
     }
 
     /// Reads the incarnation counter (0 when the file does not exist yet).
@@ -218,6 +251,48 @@ impl DataDir {
         )?;
         Ok(next)
     }
+}
+
+/// The epochs in the file at `path` and, for a two-slot file, its newest sequence number
+/// (None for a version-1 text file). `Ok(None)` when the file does not exist.
+fn read_epochs(path: &Path) -> Result<Option<(Epochs, Option<u64>)>, PersistError> {
+    let Some(bytes) = read_file(path)? else {
+        return Ok(None);
+    };
+    if bytes.len() == slots::FILE_LEN || bytes.starts_with(slots::MAGIC) {
+        let record =
+            slots::newest(&bytes).map_err(|problem| PersistError::corrupt(path, problem))?;
+        return Ok(Some((record.epochs, Some(record.sequence))));
+    }
+    let [accepted_epoch, accepted_leader, current_epoch] =
+        parse_record(&bytes, EPOCHS_HEADER, EPOCHS_FIELDS)
+            .map_err(|problem| PersistError::corrupt(path, problem))?;
+    let epochs = Epochs {
+        accepted_epoch,
+        accepted_leader,
+        current_epoch,
+    };
+    Ok(Some((epochs, None)))
+}
+
+/// Makes `path` a valid two-slot epochs file and returns its newest sequence number: a
+/// missing file is created holding zeros; a version-1 file is replaced by one holding its
+/// values (atomically: until the rename, the old file is intact).
+fn prepare_epochs(dir: &Path, path: &Path, tmp: &Path) -> Result<u64, PersistError> {
+    let epochs = match read_epochs(path)? {
+        Some((_, Some(sequence))) => return Ok(sequence),
+        Some((epochs, None)) => {
+            log::info!(
+                "{}: converting the text epochs file to the two-slot format ({epochs:?})",
+                path.display()
+            );
+            epochs
+        }
+        None => Epochs::default(),
+    };
+    let (image, newest) = slots::image(epochs);
+    write_atomic(dir, tmp, path, &image)?;
+    Ok(newest.sequence)
 }
 
 /// Formats a record into a stack buffer. The content is bounded (a header, at most three
@@ -277,6 +352,17 @@ fn read_record<const N: usize>(
     header: &str,
     names: [&str; N],
 ) -> Result<Option<[u64; N]>, PersistError> {
+    let Some(bytes) = read_file(path)? else {
+        return Ok(None);
+    };
+    parse_record(&bytes, header, names)
+        .map(Some)
+        .map_err(|problem| PersistError::corrupt(path, problem))
+}
+
+/// The bytes of the file at `path` (at most [`MAX_FILE_LEN`]). `Ok(None)` when it does not
+/// exist.
+fn read_file(path: &Path) -> Result<Option<Vec<u8>>, PersistError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -292,9 +378,7 @@ fn read_record<const N: usize>(
             format!("the file is larger than {MAX_FILE_LEN} bytes"),
         ));
     }
-    parse_record(&bytes, header, names)
-        .map(Some)
-        .map_err(|problem| PersistError::corrupt(path, problem))
+    Ok(Some(bytes))
 }
 
 /// Quotes at most 40 characters of `s` for a message.
@@ -386,246 +470,4 @@ fn parse_record<const N: usize>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cluster::TempDir;
-
-    fn names_in(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
-
-    fn with_crc(body: &str) -> String {
-        format!("{body}crc32={:08x}\n", crc32fast::hash(body.as_bytes()))
-    }
-
-    #[test]
-    fn round_trip_and_format() {
-        let tmp = TempDir::new("votecast-persist-test").unwrap();
-        let dir = tmp.path().join("nested/data");
-        let mut data = DataDir::open(&dir).unwrap();
-        assert!(dir.is_dir());
-        assert_eq!(data.load_epochs().unwrap(), Epochs::default());
-        let e = Epochs {
-            accepted_epoch: 3,
-            accepted_leader: 2,
-            current_epoch: 3,
-        };
-        data.store_epochs(&e).unwrap();
-        assert_eq!(data.load_epochs().unwrap(), e);
-        let text = std::fs::read_to_string(dir.join("epochs")).unwrap();
-        assert_eq!(
-            text,
-            with_crc("votecast-epochs v1\naccepted_epoch=3\naccepted_leader=2\ncurrent_epoch=3\n")
-        );
-        let max = Epochs {
-            accepted_epoch: u64::MAX,
-            accepted_leader: u64::MAX,
-            current_epoch: u64::MAX,
-        };
-        data.store_epochs(&max).unwrap();
-        drop(data);
-        let data = DataDir::open(&dir).unwrap();
-        assert_eq!(data.load_epochs().unwrap(), max);
-        assert_eq!(names_in(&dir), vec!["epochs"]);
-    }
-
-    #[test]
-    fn incarnation_bumps_and_survives_reopen() {
-        let tmp = TempDir::new("votecast-persist-test").unwrap();
-        let mut data = DataDir::open(tmp.path()).unwrap();
-        assert_eq!(data.load_incarnation().unwrap(), 0);
-        assert_eq!(data.bump_incarnation(0, 1).unwrap(), 1);
-        assert_eq!(data.bump_incarnation(0, 1).unwrap(), 2);
-        drop(data);
-        let mut data = DataDir::open(tmp.path()).unwrap();
-        assert_eq!(data.load_incarnation().unwrap(), 2);
-        assert_eq!(data.bump_incarnation(0, 1).unwrap(), 3);
-        assert_eq!(names_in(tmp.path()), vec!["incarnation"]);
-        let text = std::fs::read_to_string(tmp.path().join("incarnation")).unwrap();
-        assert_eq!(text, with_crc("votecast-incarnation v1\nincarnation=3\n"));
-    }
-
-    #[test]
-    fn incarnation_floor_survives_a_wiped_directory() {
-        let tmp = TempDir::new("votecast-persist-test").unwrap();
-        let mut data = DataDir::open(tmp.path()).unwrap();
-        assert_eq!(
-            data.bump_incarnation(1_700_000_000, 1).unwrap(),
-            1_700_000_000
-        );
-        // A clock that went backwards never lowers it.
-        assert_eq!(
-            data.bump_incarnation(1_600_000_000, 1).unwrap(),
-            1_700_000_001
-        );
-        std::fs::remove_file(tmp.path().join("incarnation")).unwrap();
-        let mut data = DataDir::open(tmp.path()).unwrap();
-        assert_eq!(
-            data.bump_incarnation(1_700_000_100, 1).unwrap(),
-            1_700_000_100
-        );
-    }
-
-    #[test]
-    fn a_directory_without_a_counter_starts_at_the_fresh_value() {
-        // Without a set clock, a wiped directory must not start at 1 again: the process
-        // before the wipe may have been incarnation 1, which peers never readmit.
-        let tmp = TempDir::new("votecast-persist-test").unwrap();
-        let mut data = DataDir::open(tmp.path()).unwrap();
-        assert_eq!(data.bump_incarnation(0, 1).unwrap(), 1);
-        std::fs::remove_file(tmp.path().join("incarnation")).unwrap();
-        let mut data = DataDir::open(tmp.path()).unwrap();
-        assert_eq!(data.bump_incarnation(0, 912_345).unwrap(), 912_345);
-        // Once there is a counter, `fresh` is not used; 0 is never an incarnation.
-        assert_eq!(data.bump_incarnation(0, 7).unwrap(), 912_346);
-        std::fs::remove_file(tmp.path().join("incarnation")).unwrap();
-        let mut data = DataDir::open(tmp.path()).unwrap();
-        assert_eq!(data.bump_incarnation(0, 0).unwrap(), 1);
-    }
-
-    #[test]
-    fn incarnation_overflow_is_an_error() {
-        let tmp = TempDir::new("votecast-persist-test").unwrap();
-        let mut data = DataDir::open(tmp.path()).unwrap();
-        std::fs::write(
-            tmp.path().join("incarnation"),
-            with_crc(&format!(
-                "votecast-incarnation v1\nincarnation={}\n",
-                u32::MAX
-            )),
-        )
-        .unwrap();
-        let err = data.bump_incarnation(0, 1).unwrap_err();
-        assert!(matches!(err, PersistError::Overflow { .. }), "{err}");
-        assert!(err.to_string().contains("incarnation"), "{err}");
-        std::fs::write(
-            tmp.path().join("incarnation"),
-            with_crc("votecast-incarnation v1\nincarnation=4294967296\n"),
-        )
-        .unwrap();
-        let err = data.bump_incarnation(0, 1).unwrap_err();
-        assert!(matches!(err, PersistError::Corrupt { .. }), "{err}");
-    }
-
-    #[test]
-    fn damaged_files_are_errors_that_name_the_file() {
-        let good = "votecast-epochs v1\naccepted_epoch=3\naccepted_leader=2\ncurrent_epoch=3\n";
-        let good_file = with_crc(good);
-        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-            ("empty", Vec::new(), "empty"),
-            ("garbage", b"\x00\xff\xfe garbage \x01".to_vec(), "not text"),
-            ("text garbage", b"hello world\n".to_vec(), "wrong header"),
-            (
-                "wrong header",
-                with_crc(&good.replace("v1", "v2")).into_bytes(),
-                "wrong header",
-            ),
-            (
-                "bad crc",
-                good_file
-                    .replace("accepted_epoch=3", "accepted_epoch=4")
-                    .into_bytes(),
-                "checksum mismatch",
-            ),
-            (
-                "truncated mid-line",
-                good_file.as_bytes()[..good_file.len() - 3].to_vec(),
-                "truncated",
-            ),
-            (
-                "truncated at a line end",
-                good.as_bytes()[..good.len()].to_vec(),
-                "truncated",
-            ),
-            ("header only", b"votecast-epochs v1\n".to_vec(), "truncated"),
-            (
-                "non-numeric value",
-                with_crc(&good.replace("current_epoch=3", "current_epoch=x3")).into_bytes(),
-                "current_epoch value",
-            ),
-            (
-                "negative value",
-                with_crc(&good.replace("current_epoch=3", "current_epoch=-3")).into_bytes(),
-                "not a non-negative integer",
-            ),
-            (
-                "plus sign",
-                with_crc(&good.replace("current_epoch=3", "current_epoch=+3")).into_bytes(),
-                "not a non-negative integer",
-            ),
-            (
-                "overflowing value",
-                with_crc(&good.replace("current_epoch=3", "current_epoch=18446744073709551616"))
-                    .into_bytes(),
-                "not a non-negative integer",
-            ),
-            (
-                "wrong key",
-                with_crc(&good.replace("accepted_leader", "leader")).into_bytes(),
-                "line 3",
-            ),
-            (
-                "missing line",
-                with_crc(&good.replace("accepted_leader=2\n", "")).into_bytes(),
-                "expected 3 value line(s)",
-            ),
-            (
-                "bad crc digits",
-                good_file.replace("crc32=", "crc32=zz").into_bytes(),
-                "8 hex digits",
-            ),
-            ("huge", vec![b'a'; 10_000], "larger than"),
-        ];
-        let tmp = TempDir::new("votecast-persist-test").unwrap();
-        let data = DataDir::open(tmp.path()).unwrap();
-        let path = tmp.path().join("epochs");
-        for (what, content, fragment) in cases {
-            std::fs::write(&path, &content).unwrap();
-            let err = data.load_epochs().unwrap_err();
-            let msg = err.to_string();
-            assert!(matches!(err, PersistError::Corrupt { .. }), "{what}: {msg}");
-            assert_eq!(err.path(), path, "{what}");
-            assert!(msg.contains(&path.display().to_string()), "{what}: {msg}");
-            assert!(msg.contains(fragment), "{what}: {msg}");
-        }
-        std::fs::write(&path, &good_file).unwrap();
-        assert_eq!(data.load_epochs().unwrap().accepted_leader, 2);
-    }
-
-    #[test]
-    fn stale_tmp_is_removed_on_open_and_not_read() {
-        let tmp = TempDir::new("votecast-persist-test").unwrap();
-        std::fs::create_dir_all(tmp.path()).unwrap();
-        std::fs::write(tmp.path().join("epochs.tmp"), "half a fi").unwrap();
-        let data = DataDir::open(tmp.path()).unwrap();
-        assert_eq!(data.load_epochs().unwrap(), Epochs::default());
-        assert!(names_in(tmp.path()).is_empty());
-    }
-
-    #[test]
-    fn open_fails_on_a_file() {
-        let tmp = TempDir::new("votecast-persist-test").unwrap();
-        std::fs::create_dir_all(tmp.path()).unwrap();
-        let file = tmp.path().join("plain");
-        std::fs::write(&file, "x").unwrap();
-        let err = DataDir::open(&file).unwrap_err();
-        assert!(err.to_string().contains("plain"), "{err}");
-    }
-
-    #[test]
-    fn write_errors_name_the_path_and_leave_no_tmp() {
-        let tmp = TempDir::new("votecast-persist-test").unwrap();
-        let mut data = DataDir::open(tmp.path()).unwrap();
-        // A directory where the file should be makes the rename fail.
-        std::fs::create_dir(tmp.path().join("epochs")).unwrap();
-        std::fs::write(tmp.path().join("epochs/x"), "x").unwrap();
-        let err = data.store_epochs(&Epochs::default()).unwrap_err();
-        assert!(err.to_string().contains("epochs"), "{err}");
-        assert!(!tmp.path().join("epochs.tmp").exists());
-    }
-}
+mod tests;

@@ -18,8 +18,9 @@
 //! unicast socket), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file is
 //! rewritten while nothing changes), [`silence`] (the warning when no other voter is
 //! heard although our sends succeed), `health` (the health checks' verdict into the
-//! core), [`notify`] (systemd's notification socket) and `announce` (when systemd is
-//! notified and the `--metrics-file` rewritten).
+//! core), [`notify`] (systemd's notification socket), `announce` (when systemd is
+//! notified and the `--metrics-file` rewritten) and [`trace`] (the debug-level trace of
+//! epoch rounds).
 
 mod announce;
 pub mod clock;
@@ -33,6 +34,7 @@ pub mod refresh;
 pub mod signals;
 pub mod silence;
 pub mod socket;
+mod trace;
 pub mod unicast;
 pub mod zxid_file;
 
@@ -50,7 +52,7 @@ use crate::daemon::state_file::StateFileWriter;
 use crate::daemon::track::Tracker;
 use crate::daemon::DaemonError;
 use votecast_core::auth::Fingerprint;
-use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange};
+use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange, OUTPUT_CAPACITY};
 use votecast_core::wire::FRAME_LEN;
 
 use self::announce::Announcer;
@@ -61,6 +63,7 @@ use self::publish::{publish, NodeView, Published};
 use self::refresh::LastWrite;
 use self::silence::SilenceWatch;
 pub use self::socket::{open_multicast_socket, open_socket, Opened};
+use self::trace::RoundTrace;
 use self::zxid_file::ZxidFile;
 
 /// Larger than a frame, so an oversized datagram arrives truncated and is rejected as
@@ -121,6 +124,8 @@ struct NodeIo {
     tracker: Option<Tracker>,
     /// When the node stood down for health (for the log line when it is back).
     stand_down_since: Option<Instant>,
+    /// The debug-level trace of epoch rounds.
+    trace: RoundTrace,
 }
 
 impl NodeIo {
@@ -143,12 +148,26 @@ impl NodeIo {
         p
     }
 
-    /// Act on every pending output of the node, in order.
+    /// Act on every pending output of the node, in order, except that state changes are
+    /// published (log, state file, hook) after the frames of the same input: replacing
+    /// the state file takes a few hundred µs, and the frame behind it (the leader's
+    /// ESTABLISHED flag, a follower's acknowledgement of it) is what the peers wait for.
+    /// Epoch writes keep their place before the frames that announce them.
     fn drain(&mut self, node: &mut Node) -> Result<(), DaemonError> {
+        let mut changes: heapless::Vec<StateChange, OUTPUT_CAPACITY> = heapless::Vec::new();
         while let Some(output) = node.poll_output() {
             match output {
                 Output::Persist(epochs) => self.persist(epochs)?,
-                Output::Event(Event::StateChanged(change)) => self.report(node, change),
+                Output::Event(Event::StateChanged(change)) => {
+                    self.trace.state_changed(self.now(), &change);
+                    if let Err(change) = changes.push(change) {
+                        // More changes than the core's output queue holds: cannot happen.
+                        self.report(node, change);
+                    }
+                }
+                Output::Event(Event::Restarted(restart)) => {
+                    self.trace.restarted(self.now(), &restart)
+                }
                 Output::Event(Event::DuplicateId(dup)) => {
                     let quiet = dup.quarantine_until.saturating_duration_since(self.now());
                     log::error!(
@@ -162,8 +181,16 @@ impl NodeIo {
                     );
                     self.write_state(node);
                 }
-                Output::Transmit(frame) => self.send(&frame.bytes),
+                Output::Transmit(frame) => {
+                    self.send(&frame.bytes);
+                    if RoundTrace::enabled() {
+                        self.trace.sent(self.now(), &frame.repr);
+                    }
+                }
             }
+        }
+        for change in changes {
+            self.report(node, change);
         }
         Ok(())
     }
@@ -173,7 +200,12 @@ impl NodeIo {
             return Ok(());
         };
         // Continuing without durable epochs could reuse an epoch after a restart: stop.
-        dir.store_epochs(&epochs).map_err(DaemonError::StoreEpochs)
+        let began = self.clock.core();
+        dir.store_epochs(&epochs)
+            .map_err(DaemonError::StoreEpochs)?;
+        let took = self.clock.core().saturating_duration_since(began);
+        self.trace.persisted(began, took, &epochs);
+        Ok(())
     }
 
     /// Sends `frame` to every destination; a failure for one does not stop the others.
@@ -367,6 +399,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         announce,
         tracker,
         stand_down_since: None,
+        trace: RoundTrace::new(settings.election.id),
     };
     let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
     log_stats(&node, &io.stats, "stopped");

@@ -267,6 +267,7 @@ impl Checker {
                 )
             }
             Output::Event(Event::StateChanged(change)) => self.state_changed(i, node, change, at),
+            Output::Event(Event::Restarted(_)) => Ok(()),
             Output::Persist(epochs) => {
                 let w = &mut self.nodes[i];
                 let disk = w.disk;

@@ -2,6 +2,7 @@
 //! kind of harness. One module per suite:
 //!
 //! - `cli_errors`: bad command lines and config files exit 2 naming the flag or key;
+//! - `disk_faults`: a failing epochs write or flush (injected with strace) stops the node;
 //! - `faults`: graceful handovers against the published lease, signals, memory-only restarts;
 //! - `hook_process`: `--on-change` hooks of real daemons (lease end, output, process group);
 //! - `loopback`: clusters of `votecast run` electing over UDP multicast on `lo`;
@@ -14,6 +15,7 @@
 //! it started. Run one suite with a path filter, e.g. `cargo test --test processes loopback::`.
 
 mod cli_errors;
+mod disk_faults;
 mod faults;
 mod hook_process;
 mod loopback;

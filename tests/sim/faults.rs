@@ -175,3 +175,69 @@ fn a_lower_incarnation_is_readmitted_within_a_bound() {
     );
     assert!(matches!(sim.state_of(2), Some(Following) | Some(Leading)));
 }
+
+/// The frame in which a follower announces its decision can be lost: the leader it chose
+/// is then still LOOKING in the same round, without the follower's vote, and repeats
+/// its vote with the notification backoff. Those repeats must reach the follower as a
+/// question ("have you voted?"), not be ignored as late votes of the round it decided
+/// in: otherwise nothing is sent until the follower gives up on its silent leader
+/// (`sync_limit` ticks, 300 ms) and both start a third round, which is how a failover
+/// took 967 ms.
+#[test]
+fn a_lost_decision_frame_does_not_stall_the_epoch_round_until_a_sync_timeout() {
+    use votecast_core::election::{RestartReason, ServerState};
+    use votecast_core::wire::parse_datagram;
+    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    sim.start_all();
+    assert_eq!(sim.await_agreement(ms(2000)).map(|a| a.0), Some(3));
+    sim.run_for(ms(500));
+    // 3 crashes; every frame from 1 to 2 is lost until 1 has sent its decision to follow
+    // 2 (a FOLLOWING frame for 2), then the link heals.
+    sim.record = true;
+    sim.crash(3);
+    let crashed_us = sim.now_us;
+    sim.block(1, 2);
+    let sent_decision = |sim: &Sim| {
+        sim.recorded.iter().any(|(_, bytes)| {
+            parse_datagram(bytes, 0).is_ok_and(|f| {
+                f.sender == 1 && f.state == ServerState::Following && f.vote.leader == 2
+            })
+        })
+    };
+    let end = sim.now_us + 2_000_000;
+    assert!(
+        sim.run_until(end, sent_decision),
+        "1 never decided to follow 2\n{}",
+        sim.history()
+    );
+    sim.heal();
+    let healed_us = sim.now_us;
+    let (leader, took) = sim.await_agreement(ms(3000)).expect("a new leader");
+    sim.assert_ok();
+    assert_eq!(leader, 2);
+    // 2's next vote repeat comes within its notification interval (at most 200 ms here:
+    // 50 ms doubled twice); 1's answer completes the round.
+    let after_heal = ms((sim.now_us - healed_us) / 1000);
+    assert!(
+        after_heal < ms(250),
+        "agreement {after_heal:?} after the heal ({took:?} after the crash at {crashed_us} µs)\n{}",
+        sim.history()
+    );
+    // The only restarts after the crash are the two survivors leaving the dead leader's
+    // established term; no epoch round of the new leader was abandoned.
+    for id in [1, 2] {
+        let restarts: Vec<_> = sim
+            .node(id)
+            .restarts
+            .iter()
+            .filter(|(at, _)| *at >= crashed_us)
+            .map(|(_, r)| (r.reason, r.established))
+            .collect();
+        assert_eq!(
+            restarts,
+            [(RestartReason::SyncTimeout, true)],
+            "node {id}\n{}",
+            sim.history()
+        );
+    }
+}

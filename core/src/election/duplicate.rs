@@ -18,7 +18,7 @@ use core::time::Duration;
 
 use super::config::Config;
 use super::node::{Node, Role};
-use super::output::{Event, Output};
+use super::output::{Event, Output, RestartReason};
 use super::time::Instant;
 use crate::wire::Repr;
 
@@ -228,7 +228,7 @@ impl Node {
         if self.quarantine.sighted(sighting) {
             self.push_output(Output::Event(Event::DuplicateId(sighting)));
             if matches!(self.role, Role::Leading(_)) {
-                self.start_election(now);
+                self.restart_election(now, RestartReason::DuplicateId);
             }
         }
     }

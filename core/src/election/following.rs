@@ -5,7 +5,7 @@
 //! acknowledge, promise or send.
 
 use super::node::{Node, PublicView, Role};
-use super::output::Epochs;
+use super::output::{Epochs, RestartReason};
 use super::time::Instant;
 use super::timers::Timer;
 use crate::wire::{Flags, Repr, ServerState, Vote};
@@ -41,8 +41,8 @@ impl Following {
         }
     }
 
-    /// A LOOKING frame of the round we decided in, from the same incarnation of the leader,
-    /// was sent before the leader decided too: nothing changed.
+    /// A LOOKING frame of the round we decided in, from the same incarnation of the leader:
+    /// the leader has not decided yet (or the frame is late); it has not left.
     fn is_late_vote(&self, frame: &Repr) -> bool {
         frame.state == ServerState::Looking
             && frame.round <= self.round
@@ -107,13 +107,20 @@ impl Node {
             return;
         }
         if frame.state != ServerState::Leading || frame.vote.leader != leader {
-            if !follow.is_late_vote(frame) {
+            if follow.is_late_vote(frame) {
+                // Our leader is still LOOKING in the round we decided in: it repeats its
+                // vote because it has not decided, which it cannot do without our vote if
+                // our decision's frame was lost. Tell it again (within the answer budget)
+                // instead of waiting for the sync timeout to end a round that a lost
+                // frame stalled.
+                self.answer(now);
+            } else {
                 // Our leader stopped leading (or restarted, or follows someone else): a
                 // new election may start at once. If this process stepped down, it did
                 // so before sending this, so our promise to it is void; if it restarted,
                 // the crashed process's lease runs its course (see `Promise::release`).
                 self.promise.release(leader, frame.incarnation, self.now);
-                self.start_election(now);
+                self.restart_election(now, RestartReason::LeaderLeft);
             }
             return;
         }
@@ -314,6 +321,63 @@ mod tests {
         (frame.epoch, frame.accepted_epoch) = (1, 1);
         frame.flags = Flags::ESTABLISHED;
         frame
+    }
+
+    #[test]
+    fn a_leader_still_looking_in_our_round_gets_our_decision_again() {
+        // Our leader repeats its vote of the round we decided in: it has not decided, and
+        // may have lost our FOLLOWING frame. We answer with it and keep following.
+        let (mut node, mut leader) = follower();
+        let t = Instant::from_millis(50);
+        node.handle_frame(t, &leader.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].repr.state, ServerState::Following);
+        assert_eq!((sent[0].repr.vote.leader, sent[0].repr.round), (3, 1));
+        assert!(matches!(node.role, Role::Following(_)));
+    }
+
+    #[test]
+    fn a_silent_leader_and_a_leader_looking_are_reported_as_the_reasons() {
+        let reason = |out: &[Output]| -> std::vec::Vec<crate::election::Restart> {
+            out.iter()
+                .filter_map(|o| match o {
+                    Output::Event(Event::Restarted(r)) => Some(*r),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (mut node, mut leader) = follower();
+        let t = Instant::from_millis(10);
+        node.handle_frame(t, &established(&mut leader));
+        drain(&mut node);
+        node.handle_timeout(t + node.config.sync_timeout());
+        let r = reason(&drain(&mut node));
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (
+                r[0].reason,
+                r[0].from,
+                r[0].epoch,
+                r[0].established,
+                r[0].round
+            ),
+            (
+                RestartReason::SyncTimeout,
+                ServerState::Following,
+                1,
+                true,
+                2
+            )
+        );
+        let (mut node, mut leader) = follower();
+        node.handle_frame(t, &leader.frame(ServerState::Looking, vote(3, 0, 0), 2));
+        let r = reason(&drain(&mut node));
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].reason, r[0].epoch, r[0].established),
+            (RestartReason::LeaderLeft, 0, false)
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::config::MAX_VOTERS;
 use super::node::{Node, PublicView, Role};
 use super::outgoing::decode_echo;
+use super::output::RestartReason;
 use super::time::Instant;
 use super::timers::Timer;
 use crate::wire::{Repr, ServerState, Vote};
@@ -185,7 +186,9 @@ impl Node {
             }
             // The lease ran out: a quorum no longer supports us, and a leader without a
             // quorum steps down.
-            _ if self.public.state == ServerState::Leading => self.start_election(now),
+            _ if self.public.state == ServerState::Leading => {
+                self.restart_election(now, RestartReason::LeaseLost)
+            }
             _ => {}
         }
     }
@@ -230,7 +233,7 @@ mod tests {
     use super::super::testing::{drain, frames, started, vote, Sender};
     use super::*;
     use crate::election::outgoing::encode_echo;
-    use crate::election::{Config, Epochs, Event, Node, Output, StateChange};
+    use crate::election::{Config, Epochs, Event, Node, Output, Restart, StateChange};
     use crate::wire::Flags;
     use core::time::Duration;
 
@@ -318,6 +321,43 @@ mod tests {
         node.handle_timeout(until);
         assert_eq!(node.state(), ServerState::Looking);
         assert!(matches!(node.role, Role::Looking(_)));
+    }
+
+    /// The `Restarted` events among `out`.
+    fn restarts(out: &[Output]) -> std::vec::Vec<Restart> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Event(Event::Restarted(r)) => Some(*r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_abandoned_epoch_round_or_term_is_reported_with_its_reason() {
+        // Nobody acknowledges epoch 1: the round is given up at the init timeout.
+        let (mut node, _, _) = leader();
+        node.handle_timeout(Instant::ZERO + node.config.init_timeout());
+        let expected = Restart {
+            reason: RestartReason::InitTimeout,
+            from: ServerState::Leading,
+            epoch: 1,
+            established: false,
+            round: 2,
+        };
+        assert_eq!(restarts(&drain(&mut node)), [expected]);
+        assert_eq!(node.round(), 2);
+        // An established term whose lease runs out.
+        let (mut node, mut one, _) = leader();
+        node.handle_frame(t(30), &ack(&mut one, 1, Some(t(20))));
+        drain(&mut node);
+        node.handle_timeout(t(20) + node.config.lease_duration());
+        let expected = Restart {
+            reason: RestartReason::LeaseLost,
+            established: true,
+            ..expected
+        };
+        assert_eq!(restarts(&drain(&mut node)), [expected]);
     }
 
     #[test]

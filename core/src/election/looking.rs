@@ -4,6 +4,7 @@
 use core::time::Duration;
 
 use super::node::{Node, PublicView, Role};
+use super::output::{Event, Output, Restart, RestartReason};
 use super::peers::{Notice, Peer};
 use super::time::Instant;
 use super::timers::Timer;
@@ -38,6 +39,29 @@ impl Looking {
 }
 
 impl Node {
+    /// Give up the current role (or round) for a new election, and report why: an epoch
+    /// round that never completes is otherwise invisible, because a leader whose epoch is
+    /// not established yet is still published LOOKING.
+    pub(super) fn restart_election(&mut self, now: Instant, reason: RestartReason) {
+        if !self.renounced {
+            let (from, epoch, established) = match self.role {
+                Role::Leading(l) => (ServerState::Leading, l.epoch, l.established),
+                Role::Following(f) => {
+                    (ServerState::Following, f.acked_epoch, f.acked_established())
+                }
+                _ => (ServerState::Looking, 0, false),
+            };
+            self.push_output(Output::Event(Event::Restarted(Restart {
+                reason,
+                from,
+                epoch,
+                established,
+                round: self.round.saturating_add(1),
+            })));
+        }
+        self.start_election(now);
+    }
+
     /// A new election: next round, vote for ourselves, tell everyone.
     pub(super) fn start_election(&mut self, now: Instant) {
         if self.renounced {

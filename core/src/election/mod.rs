@@ -183,7 +183,10 @@ mod testing;
 pub use self::config::{Config, ConfigError, FRAME_BUDGET_BURST, MAX_VOTERS};
 pub use self::duplicate::DuplicateId;
 pub use self::node::Node;
-pub use self::output::{DatagramError, Epochs, Event, Frame, Output, StateChange, OUTPUT_CAPACITY};
+pub use self::output::{
+    DatagramError, Epochs, Event, Frame, Output, Restart, RestartReason, StateChange,
+    OUTPUT_CAPACITY,
+};
 pub use self::peers::Heard;
 pub use self::stats::Stats;
 pub use self::time::Instant;

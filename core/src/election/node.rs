@@ -14,7 +14,9 @@ use super::following::Following;
 use super::leading::Leading;
 use super::looking::Looking;
 use super::outgoing::ANSWER_BURST;
-use super::output::{DatagramError, Epochs, Event, Output, StateChange, OUTPUT_CAPACITY};
+use super::output::{
+    DatagramError, Epochs, Event, Output, RestartReason, StateChange, OUTPUT_CAPACITY,
+};
 use super::peers::{Admission, AdmitTiming, Heard, Voters};
 use super::promise::Promise;
 use super::stats::Stats;
@@ -381,11 +383,13 @@ impl Node {
     fn handle_resign(&mut self, now: Instant, sender: u64, incarnation: u32) {
         self.promise.release(sender, incarnation, self.now);
         match self.role {
-            Role::Following(f) if f.vote.leader == sender => self.start_election(now),
+            Role::Following(f) if f.vote.leader == sender => {
+                self.restart_election(now, RestartReason::Resigned)
+            }
             // The candidate we vote for is leaving: start over without it rather than
             // decide for a node that will never lead (or wait out a follower timeout).
             Role::Looking(l) if l.proposal.is_some_and(|p| p.leader == sender) => {
-                self.start_election(now)
+                self.restart_election(now, RestartReason::Resigned)
             }
             Role::Looking(_) => self.check_decision(now),
             _ => {}
@@ -397,7 +401,7 @@ impl Node {
         self.advance_clock(now);
         // Back from the quarantine: a fresh round, so that our vote is heard again.
         if self.quarantine.expire(now) && matches!(self.role, Role::Looking(_)) {
-            self.start_election(now);
+            self.restart_election(now, RestartReason::QuarantineOver);
         }
         // Each handler sets its next deadline strictly after `now`, so this terminates;
         // the bound is a guard against a future mistake, not a limit ever reached.
@@ -424,10 +428,13 @@ impl Node {
                 if let Some(i) = self.config.voter_index(follow.vote.leader) {
                     self.voters[i].timed_out = true;
                 }
-                self.start_election(now)
+                self.restart_election(now, RestartReason::SyncTimeout)
             }
-            (Timer::SyncTimeout | Timer::InitTimeout, Role::Following(_) | Role::Leading(_)) => {
-                self.start_election(now)
+            (Timer::SyncTimeout, Role::Leading(_)) => {
+                self.restart_election(now, RestartReason::SyncTimeout)
+            }
+            (Timer::InitTimeout, Role::Following(_) | Role::Leading(_)) => {
+                self.restart_election(now, RestartReason::InitTimeout)
             }
             _ => {}
         }

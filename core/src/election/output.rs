@@ -37,10 +37,62 @@ pub struct StateChange {
     pub election_time: Option<Duration>,
 }
 
+/// Why a node gave up its role (or its round) for a new election round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RestartReason {
+    /// The leadership phase (epoch proposal, acknowledgements, lease) did not complete
+    /// within `init_limit` ticks of the decision.
+    InitTimeout,
+    /// A follower heard no LEADING frame from its leader for `sync_limit` ticks.
+    SyncTimeout,
+    /// The leader's lease ran out: no quorum supports it any more.
+    LeaseLost,
+    /// Our leader's frames say it no longer leads (LOOKING, another leader, a restart).
+    LeaderLeft,
+    /// Our leader, or the candidate we voted for, resigned (graceful shutdown).
+    Resigned,
+    /// Our own id's quarantine ended: a fresh round so that our vote is heard again.
+    QuarantineOver,
+    /// A leader saw another board send frames with its id.
+    DuplicateId,
+}
+
+impl RestartReason {
+    /// A short lower-case description, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartReason::InitTimeout => "init timeout: the epoch round did not complete",
+            RestartReason::SyncTimeout => "sync timeout: no frame from the leader",
+            RestartReason::LeaseLost => "lease ran out: no quorum supports the leader",
+            RestartReason::LeaderLeft => "the leader stopped leading",
+            RestartReason::Resigned => "the leader or our candidate resigned",
+            RestartReason::QuarantineOver => "duplicate-id quarantine over",
+            RestartReason::DuplicateId => "another board uses our id",
+        }
+    }
+}
+
+/// A new election round began, and what it replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restart {
+    pub reason: RestartReason,
+    /// The role given up: LOOKING, FOLLOWING or LEADING (the role, not the published
+    /// state: a leader whose epoch round had not completed was still published LOOKING).
+    pub from: ServerState,
+    /// The epoch the leader proposed, or the follower acknowledged (0 = none).
+    pub epoch: u64,
+    /// Whether that epoch was established.
+    pub established: bool,
+    /// The new round.
+    pub round: u64,
+}
+
 /// Something the application should know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     StateChanged(StateChange),
+    /// A new election round began after the first one (the reason, and what was given up).
+    Restarted(Restart),
     /// A frame with our id that we did not send: two boards share an id. Reported when the
     /// quarantine starts (not for every such frame).
     DuplicateId(DuplicateId),

@@ -27,7 +27,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use votecast_core::election::{Config, Epochs, Event, Instant, Node, Output, ServerState};
+use votecast_core::election::{Config, Epochs, Event, Instant, Node, Output, Restart, ServerState};
 use votecast_core::wire::{self, FRAME_LEN};
 
 use crate::clock::LocalClock;
@@ -89,6 +89,9 @@ pub struct SimNode {
     /// The clock reading the next process starts at, when a test chooses it.
     reading_at_start: Option<u64>,
     pub transitions: Vec<Transition>,
+    /// Every new election round after the first, with the core's reason, stamped with
+    /// real time.
+    pub restarts: Vec<(u64, Restart)>,
     pub frames_sent: u64,
     /// Its health checks pass (see `health`); kept across restarts.
     pub eligible: bool,
@@ -194,6 +197,7 @@ impl Sim {
                     inbox: Vec::new(),
                     reading_at_start: None,
                     transitions: Vec::new(),
+                    restarts: Vec::new(),
                     frames_sent: 0,
                     eligible: true,
                 }
@@ -585,6 +589,9 @@ impl Sim {
                     });
                 }
                 Output::Event(Event::DuplicateId(_)) => {}
+                Output::Event(Event::Restarted(restart)) => {
+                    self.nodes[i].restarts.push((self.now_us, restart));
+                }
                 Output::Transmit(frame) => {
                     self.nodes[i].frames_sent += 1;
                     self.multicast(i, frame.bytes);

@@ -126,7 +126,7 @@ fn corrupt_data_dir_files_are_refused_with_exit_1_and_left_unchanged() {
     }
 
     // A real epochs file, written by a single voter that led once, then edited by hand
-    // (the current epoch raised, the CRC line kept).
+    // (the current epoch raised in both slots, their checksums kept).
     let mut solo = cluster(1);
     let start = SystemTime::now();
     solo.start(1).expect("start solo node");
@@ -135,13 +135,23 @@ fn corrupt_data_dir_files_are_refused_with_exit_1_and_left_unchanged() {
     assert_first_epoch(&solo, epoch, start);
     assert_eq!(solo.terminate(1, secs(5.0)).expect("SIGTERM"), Some(0));
     let path = solo.data_dir(1).join("epochs");
-    let real = fs::read_to_string(&path).expect("epochs written by the leader");
-    let line = format!("\ncurrent_epoch={epoch}\n");
-    assert!(
-        real.contains(&line),
-        "current epoch {epoch} persisted: {real}"
-    );
-    let edited = real.replace(&line, &format!("\ncurrent_epoch={}\n", epoch + 6));
+    let real = fs::read(&path).expect("epochs written by the leader");
+    // Two 512-byte slots: sequence number at byte 8, current epoch at byte 32 (LE).
+    assert_eq!(real.len(), 1024, "a two-slot file");
+    let field = |slot: usize, at: usize| {
+        u64::from_le_bytes(
+            real[slot * 512 + at..slot * 512 + at + 8]
+                .try_into()
+                .unwrap(),
+        )
+    };
+    let newest = if field(1, 8) > field(0, 8) { 1 } else { 0 };
+    assert_eq!(field(newest, 32), epoch, "current epoch {epoch} persisted");
+    let mut edited = real.clone();
+    for slot in [0, 1] {
+        let at = slot * 512 + 32;
+        edited[at..at + 8].copy_from_slice(&(epoch + 6).to_le_bytes());
+    }
     assert_ne!(edited, real);
     fs::write(&path, &edited).expect("edit epochs");
     let done = run_to_exit(solo.command(1), scratch.path());
@@ -156,7 +166,7 @@ fn corrupt_data_dir_files_are_refused_with_exit_1_and_left_unchanged() {
         "edited epochs: stderr must name {}: {done:?}",
         path.display()
     );
-    assert_eq!(fs::read_to_string(&path).expect("read back"), edited);
+    assert_eq!(fs::read(&path).expect("read back"), edited);
 }
 
 /// The interface is never guessed, and one that does not exist (yet) is waited for (boot

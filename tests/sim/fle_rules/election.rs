@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use votecast_core::election::ServerState::{Following, Leading, Looking};
-use votecast_core::election::{Config, Epochs, Instant, Node};
+use votecast_core::election::{Config, Epochs, Event, Instant, Node, Output, RestartReason};
 use votecast_core::wire::{Flags, Repr, NO_LEADER};
 
 use super::{
@@ -51,7 +51,18 @@ fn new_election_increments_round_and_votes_for_itself() {
     node.set_zxid(0x3_0000_0020);
     let deadline = node.poll_timeout().unwrap();
     assert_eq!(deadline, t(10) + node.config().sync_timeout());
-    let f = only_transmit(&timeout(&mut node, deadline));
+    // The new round is reported with its reason, then voted in.
+    let mut out = timeout(&mut node, deadline);
+    assert!(
+        matches!(
+            out.first(),
+            Some(Output::Event(Event::Restarted(r)))
+                if r.reason == RestartReason::SyncTimeout && r.round == 2
+        ),
+        "{out:?}"
+    );
+    out.remove(0);
+    let f = only_transmit(&out);
     assert_eq!(f.state, Looking);
     assert_eq!(f.round, 2);
     assert_eq!(f.vote, vote(1, 0x3_0000_0020, 3));
