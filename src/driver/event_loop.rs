@@ -286,7 +286,7 @@ impl Loop<'_> {
             },
         }
         if let Some(file) = self.zxid_file.as_deref_mut() {
-            let zxid = file.read();
+            let zxid = file.reread();
             self.node.set_zxid(zxid);
             log::info!("node {id}: SIGHUP: zxid file re-read, zxid {zxid}");
         }
