@@ -252,6 +252,31 @@ pub fn release(interface: &str, vips: &[VipAddr], wait: Duration) -> io::Result<
     Ok(done)
 }
 
+/// How long `release-vip` and the start-up clean-up wait for the kernel's answers (it
+/// answers within the request; this bounds a kernel that does not).
+pub const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+/// [`release`] for `votecast release-vip`: one line per address, or the error text when
+/// the socket failed or any removal was refused.
+pub fn release_and_report(interface: &str, vips: &[VipAddr]) -> Result<String, String> {
+    let done = release(interface, vips, RELEASE_WAIT)
+        .map_err(|e| format!("rtnetlink on {interface}: {e}"))?;
+    let mut text = String::new();
+    for vip in &done.removed {
+        text.push_str(&format!("removed {vip} from {interface}\n"));
+    }
+    for vip in &done.absent {
+        text.push_str(&format!("{vip} was not on {interface}\n"));
+    }
+    if done.failed.is_empty() {
+        return Ok(text);
+    }
+    for (vip, why) in &done.failed {
+        text.push_str(&format!("could not remove {vip} from {interface}: {why}\n"));
+    }
+    Err(text.trim_end().to_string())
+}
+
 #[cfg(all(test, target_endian = "little"))]
 mod tests {
     use super::*;

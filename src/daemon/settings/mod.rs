@@ -34,12 +34,15 @@ pub mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_vip;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::driver::peers::{PeerEntry, Peers, Transport};
+use crate::vip::VipAddr;
 use votecast_core::election::Config;
 use votecast_core::wire::NO_LEADER;
 
@@ -52,6 +55,10 @@ pub const DEFAULT_GROUP: &str = "239.192.77.77:7277";
 pub const MAX_ID: u64 = NO_LEADER - 1;
 /// Time limit for one hook run when `--hook-timeout` is not given.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Announcements per floating address when `--vip-announce-count` is not given.
+pub const DEFAULT_VIP_ANNOUNCE_COUNT: u32 = 3;
+/// Time between announcements when `--vip-announce-interval` is not given.
+pub const DEFAULT_VIP_ANNOUNCE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Where this node's initial zxid comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +101,28 @@ pub struct RunSettings {
     pub hook_timeout: Duration,
     /// `--key-file`, re-read on SIGHUP (its keys are in `election.keys`).
     pub key_file: Option<PathBuf>,
+    /// `--vip`: the floating addresses and how they are announced (empty: none).
+    pub vip: VipSettings,
+}
+
+/// The floating addresses (`--vip`) and their announcements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VipSettings {
+    pub addrs: Vec<VipAddr>,
+    /// Announcements (gratuitous ARP, neighbour advertisement) per address after adding it.
+    pub announce_count: u32,
+    /// Time between two announcements of one address.
+    pub announce_interval: Duration,
+}
+
+impl Default for VipSettings {
+    fn default() -> Self {
+        VipSettings {
+            addrs: Vec::new(),
+            announce_count: DEFAULT_VIP_ANNOUNCE_COUNT,
+            announce_interval: DEFAULT_VIP_ANNOUNCE_INTERVAL,
+        }
+    }
 }
 
 impl RunSettings {
@@ -134,6 +163,9 @@ struct Given {
     finalize_wait: Option<(Duration, Origin)>,
     max_notification_interval: Option<(Duration, Origin)>,
     key_file: Option<(PathBuf, Origin)>,
+    vip: Option<(Vec<VipAddr>, Origin)>,
+    vip_announce_count: Option<(u32, Origin)>,
+    vip_announce_interval: Option<(Duration, Origin)>,
 }
 
 /// A flag's value as clap parsed it.
@@ -141,6 +173,12 @@ struct Given {
 enum FlagValue<'a> {
     Text(&'a str),
     Path(&'a Path),
+    /// A repeatable flag, given at least once.
+    List(&'a [String]),
+}
+
+fn list(flag: &[String]) -> Option<FlagValue<'_>> {
+    (!flag.is_empty()).then_some(FlagValue::List(flag))
 }
 
 /// One `run` setting: its key (the flag without dashes), where clap put its flag, and how
@@ -357,6 +395,37 @@ const SETTINGS: &[Setting] = &[
             Ok(())
         },
     },
+    Setting {
+        key: "vip",
+        required: None,
+        same_setting_as: None,
+        flag: |a| list(&a.vip),
+        read: |g, raw| {
+            g.vip = Some((value::to_vips(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "vip-announce-count",
+        required: None,
+        same_setting_as: None,
+        flag: |a| text(&a.vip_announce_count),
+        read: |g, raw| {
+            let n = value::to_u32(raw, "an integer from 0 to 20")?;
+            g.vip_announce_count = Some((n, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "vip-announce-interval",
+        required: None,
+        same_setting_as: None,
+        flag: |a| text(&a.vip_announce_interval),
+        read: |g, raw| {
+            g.vip_announce_interval = Some((value::to_duration(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
 ];
 
 /// Whether `key` is a key of the `--config` file.
@@ -390,6 +459,7 @@ fn pick<'a>(
         return Ok(Some(match flag {
             FlagValue::Text(text) => Raw::Flag(setting.key, text),
             FlagValue::Path(path) => Raw::FlagPath(setting.key, path),
+            FlagValue::List(items) => Raw::FlagList(setting.key, items),
         }));
     }
     if partner_flag {

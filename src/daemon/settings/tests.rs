@@ -84,6 +84,7 @@ fn defaults_are_the_cores() {
             on_change: None,
             hook_timeout: Duration::from_secs(10),
             key_file: None,
+            vip: VipSettings::default(),
         }
     );
     let c = &s.election;
