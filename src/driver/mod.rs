@@ -17,8 +17,9 @@
 //! `--peers` list, own-address skipping and the source filter, pure), [`unicast`] (the
 //! unicast socket), [`zxid_file`] (`--zxid-file`), [`refresh`] (when the state file is
 //! rewritten while nothing changes), [`silence`] (the warning when no other voter is
-//! heard although our sends succeed), [`notify`] (systemd's notification socket) and
-//! `announce` (when systemd is notified and the `--metrics-file` rewritten).
+//! heard although our sends succeed), [`notify`] (systemd's notification socket),
+//! `announce` (when systemd is notified and the `--metrics-file` rewritten) and [`vip`]
+//! (the `--vip` floating addresses, held while LEADING is published).
 
 mod announce;
 pub mod clock;
@@ -32,6 +33,7 @@ pub mod signals;
 pub mod silence;
 pub mod socket;
 pub mod unicast;
+pub mod vip;
 pub mod zxid_file;
 
 use std::fmt;
@@ -114,6 +116,10 @@ struct NodeIo {
     silence: SilenceWatch,
     /// systemd notifications and the metrics file.
     announce: Announcer,
+    /// `--vip`: the floating addresses (None without).
+    vip: Option<vip::VipHolder>,
+    /// The published lease end the floating addresses were last judged on.
+    vip_lease_end: Option<Instant>,
 }
 
 impl NodeIo {
@@ -219,6 +225,7 @@ impl NodeIo {
             took
         );
         self.write_state(node);
+        self.vip_update(node);
         self.notify_hook(node, change.previous.as_str());
         self.announce_change(node);
     }
@@ -324,6 +331,10 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         }
     };
     log_start(&settings, incarnation, epochs);
+    let vip = match settings.vip.addrs.is_empty() {
+        true => None,
+        false => Some(vip::VipHolder::open(&settings.interface, &settings.vip)?),
+    };
     let silence = SilenceWatch::new(clock.core(), NodeIo::silence_threshold(&node));
     let announce = Announcer::new(&settings, started);
     let mut io = NodeIo {
@@ -353,8 +364,11 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         last_send_failed: None,
         silence,
         announce,
+        vip,
+        vip_lease_end: None,
     };
     let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
+    io.vip_release();
     log_stats(&node, &io.stats, "stopped");
     if let Some(hooks) = io.hooks.take() {
         hooks.shutdown(HOOK_SHUTDOWN_GRACE);
