@@ -53,6 +53,7 @@ mod record;
 mod run;
 mod schedule;
 mod unicast;
+mod vip;
 mod userns;
 
 use std::path::Path;
