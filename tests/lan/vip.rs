@@ -1,8 +1,8 @@
 //! Floating IP (`--vip`) on the namespace LAN: three voters and a client namespace on the
 //! bridge. The client probes the address every 5 ms (ICMP echo from a thread moved into
-//! its namespace) and sees which MAC answers (an AF_PACKET socket there); `ip monitor
-//! address` in every node namespace records each add, renewal and removal of the
-//! address as it happens (stricter than sampling `ip addr`: no change is missed).
+//! its namespace) and sees which MAC answers (an AF_PACKET socket there). A sampler looks
+//! at the address in every node namespace about every millisecond (an rtnetlink dump per
+//! namespace: the in-process `ip -o addr`, without a process per sample).
 //!
 //! For each fault of the leader (SIGKILL, SIGSTOP, SIGTERM, a silent partition):
 //! - the client reaches the new leader's MAC within the failover (the new leader adding
@@ -15,10 +15,10 @@
 //! release-vip` removes the addresses (exit 0, also when they are not there).
 
 use std::fs::File;
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{sleep, JoinHandle};
@@ -30,6 +30,8 @@ use votecast::daemon::state_file::read_state_file;
 use votecast::daemon::unix_now_ms;
 
 use crate::netns::{host_addr, run, Lan, HOST_IF};
+use votecast::netlink::wire::{emit_message, flags, kind, Header, Message, Messages, AF_INET};
+use votecast::netlink::RouteSocket;
 use crate::EXE;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(169, 254, 200, 1);
@@ -47,101 +49,146 @@ const REACH_AFTER_ADD: Duration = Duration::from_millis(100);
 const DEAD_LEADER_BOUND: Duration = Duration::from_millis(2_000);
 const ELECTION_BOUND: Duration = Duration::from_secs(15);
 
-/// Changes of the address in one namespace: (when the line arrived, present after it).
-type Changes = Arc<Mutex<Vec<(Instant, bool)>>>;
+/// Samples of every node namespace, in round-robin order: (when, node, holds it).
+type Samples = Arc<Mutex<Vec<(Instant, usize, bool)>>>;
 
-/// `ip monitor address` in `ns`, its lines about the address timestamped on arrival.
-struct Monitor {
-    child: Child,
-    changes: Changes,
-    reader: Option<JoinHandle<()>>,
+/// Samples the address on every node about every 1 ms: one thread holding an rtnetlink
+/// socket opened inside each node namespace, dumping its IPv4 addresses in turn (a dump
+/// takes well under a millisecond, where an `ip addr` process takes several).
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    samples: Samples,
+    thread: Option<JoinHandle<Result<(), String>>>,
 }
 
-impl Monitor {
-    fn start(ns: &str) -> Monitor {
-        let mut child = Command::new("ip")
-            .args(["-o", "-n", ns, "monitor", "address"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ip monitor");
-        let out = child.stdout.take().expect("stdout");
-        let changes: Changes = Arc::default();
-        let sink = changes.clone();
-        let reader = std::thread::spawn(move || {
-            let needle = format!("inet {VIP}/");
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if line.contains(&needle) {
-                    let present = !line.starts_with("Deleted");
-                    sink.lock().unwrap().push((Instant::now(), present));
+/// Whether the namespace of `socket` holds the address now (an RTM_GETADDR dump).
+fn dump_holds(socket: &RouteSocket, buf: &mut [u8], seq: u32) -> Result<bool, String> {
+    let header = Header {
+        message_type: kind::GET_ADDRESS,
+        flags: flags::REQUEST | flags::DUMP,
+        sequence: seq,
+        port: 0,
+    };
+    let mut request = [0u8; 32];
+    let len = emit_message(&mut request, header, |b| {
+        b[..8].fill(0);
+        b[0] = AF_INET;
+        Ok(8)
+    })
+    .map_err(|e| e.to_string())?;
+    socket.send(&request[..len]).map_err(|e| e.to_string())?;
+    let mut holds = false;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let n = match socket.recv(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                continue
+            }
+            Err(e) => return Err(format!("address dump: {e}")),
+        };
+        for m in Messages::new(&buf[..n]) {
+            let (h, p) = m.map_err(|e| e.to_string())?;
+            match Message::parse(&h, p).map_err(|e| e.to_string())? {
+                Message::NewAddress(a) if h.sequence == seq => {
+                    holds |= a.own_address() == Some(VIP.into());
                 }
+                Message::Done if h.sequence == seq => return Ok(holds),
+                Message::Error(e) if h.sequence == seq => return Err(format!("dump error {e}")),
+                _ => {}
             }
+        }
+    }
+}
+
+impl Sampler {
+    fn start(hosts: &[String]) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples: Samples = Arc::default();
+        let (halt, sink) = (stop.clone(), samples.clone());
+        let paths: Vec<String> = hosts.iter().map(|h| format!("/var/run/netns/{h}")).collect();
+        let thread = std::thread::spawn(move || {
+            let mut sockets = Vec::new();
+            for path in &paths {
+                let netns = File::open(path).map_err(|e| format!("{path}: {e}"))?;
+                nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| format!("setns {path}: {e}"))?;
+                sockets.push(RouteSocket::open(0).map_err(|e| e.to_string())?);
+            }
+            let mut buf = vec![0u8; 32 * 1024];
+            let mut seq = 0u32;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !halt.load(Ordering::Relaxed) && Instant::now() < deadline {
+                for (k, socket) in sockets.iter().enumerate() {
+                    seq += 1;
+                    let holds = dump_holds(socket, &mut buf, seq)?;
+                    sink.lock().unwrap().push((Instant::now(), k + 1, holds));
+                }
+                sleep(Duration::from_micros(500));
+            }
+            Ok(())
         });
-        Monitor {
-            child,
-            changes,
-            reader: Some(reader),
+        Sampler {
+            stop,
+            samples,
+            thread: Some(thread),
         }
     }
 
-    fn changes(&self) -> Vec<(Instant, bool)> {
-        self.changes.lock().unwrap().clone()
+    fn samples(&self) -> Vec<(Instant, usize, bool)> {
+        self.samples.lock().unwrap().clone()
     }
 
-    /// When the address first appeared after `from`.
-    fn added_after(&self, from: Instant) -> Option<Instant> {
-        self.changes().into_iter().find(|&(t, p)| p && t >= from).map(|c| c.0)
+    /// When node `i` was first seen holding the address after `from`.
+    fn added_after(&self, i: usize, from: Instant) -> Option<Instant> {
+        let s = self.samples();
+        s.into_iter().find(|&(t, n, h)| n == i && h && t >= from).map(|s| s.0)
     }
 
-    /// When the address was last removed after `from`, if it is gone now.
-    fn gone_after(&self, from: Instant) -> Option<Instant> {
-        let changes = self.changes();
-        match changes.last() {
-            Some(&(t, false)) if t >= from => Some(t),
-            _ => None,
+    /// When node `i` was first seen without the address after `from`, if it never held
+    /// it again.
+    fn gone_after(&self, i: usize, from: Instant) -> Option<Instant> {
+        let mine: Vec<_> = self.samples().into_iter().filter(|s| s.1 == i && s.0 >= from).collect();
+        let last_held = mine.iter().rposition(|s| s.2);
+        match last_held {
+            None => mine.first().map(|s| s.0),
+            Some(k) => mine.get(k + 1).map(|s| s.0),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("sampler thread").expect("sampler");
         }
     }
 }
 
-impl Drop for Monitor {
+impl Drop for Sampler {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
-/// Intervals during which the address was on a node: [added, removed or `end`).
-fn intervals(changes: &[(Instant, bool)], end: Instant) -> Vec<(Instant, Instant)> {
+/// Moments when two nodes provably held the address at once: a sample of one showing it
+/// between two consecutive samples of the other that both show it. `live(node, t)` says
+/// whether a node counts at `t` (a killed or frozen one does not).
+fn proven_overlaps(
+    samples: &[(Instant, usize, bool)],
+    live: impl Fn(usize, Instant) -> bool,
+) -> Vec<(Instant, usize, usize)> {
     let mut out = Vec::new();
-    let mut since = None;
-    for &(t, present) in changes {
-        match (present, since) {
-            (true, None) => since = Some(t),
-            (false, Some(s)) => {
-                out.push((s, t));
-                since = None;
-            }
-            _ => {}
+    for (k, &(t, b, held)) in samples.iter().enumerate() {
+        if !held || !live(b, t) {
+            continue;
         }
-    }
-    if let Some(s) = since {
-        out.push((s, end));
-    }
-    out
-}
-
-/// Where node `a` and node `b` held the address at once.
-fn overlaps(a: &[(Instant, Instant)], b: &[(Instant, Instant)]) -> Vec<Duration> {
-    let mut out = Vec::new();
-    for &(s1, e1) in a {
-        for &(s2, e2) in b {
-            let (s, e) = (s1.max(s2), e1.min(e2));
-            if s < e {
-                out.push(e - s);
+        for a in (1..=3).filter(|&a| a != b && live(a, t)) {
+            let before = samples[..k].iter().rev().find(|s| s.1 == a);
+            let after = samples[k + 1..].iter().find(|s| s.1 == a);
+            if let (Some(x), Some(y)) = (before, after) {
+                if x.2 && y.2 {
+                    out.push((t, a, b));
+                }
             }
         }
     }
@@ -331,8 +378,7 @@ fn failover(tag: &str, fault: Fault) {
     let mut lan = Lan::new(Path::new(EXE), tag, 3).expect("build the LAN");
     let client = lan.add_client("c", CLIENT_ADDR).expect("client namespace");
     let macs: Vec<[u8; 6]> = lan.hosts.iter().map(|h| mac_of(h)).collect();
-    let monitors: Vec<Monitor> = lan.hosts.iter().map(|h| Monitor::start(h)).collect();
-    sleep(Duration::from_millis(300));
+    let mut sampler = Sampler::start(&lan.hosts);
     for i in 1..=3 {
         lan.start_with(i, &vip_args()).expect("start node");
     }
@@ -365,13 +411,13 @@ fn failover(tag: &str, fault: Fault) {
     // Long enough for a dead leader's kernel lifetime to run out.
     sleep(DEAD_LEADER_BOUND + Duration::from_millis(300));
     prober.stop();
-    let end = Instant::now();
-    let added = monitors[n - 1].added_after(t0).expect("the new leader added the address");
+    sampler.stop();
+    let added = sampler.added_after(n, t0).expect("the new leader added the address");
     let replies = prober.replies();
     let last_old = replies.iter().filter(|r| r.0 < reached).map(|r| r.0).max().unwrap_or(t0);
     let outage = reached.saturating_duration_since(last_old);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let old_gone = monitors[l - 1].gone_after(t0);
+    let old_gone = sampler.gone_after(l, t0);
     println!(
         "vip: {fault:?} of leader {l}: node {n} added the address {:.1} ms after the fault; \
          the client reached its MAC {:.1} ms after the fault, {:.1} ms after the add; \
@@ -393,24 +439,16 @@ fn failover(tag: &str, fault: Fault) {
     let gone = old_gone.unwrap_or_else(|| panic!("{fault:?}: node {l} still holds the address"));
     assert!(gone - t0 <= DEAD_LEADER_BOUND, "{fault:?}: gone after {:?}", gone - t0);
     // Never on two live nodes. A killed or stopped leader is not live after the fault.
-    let held: Vec<_> = monitors.iter().map(|m| intervals(&m.changes(), end)).collect();
-    for a in 1..=3 {
-        for b in a + 1..=3 {
-            let mut ia = held[a - 1].clone();
-            let mut ib = held[b - 1].clone();
-            for (node, list) in [(a, &mut ia), (b, &mut ib)] {
-                if node == l && matches!(fault, Fault::Kill | Fault::Stop) {
-                    list.iter_mut().for_each(|iv| iv.1 = iv.1.min(t0));
-                }
-            }
-            let both = overlaps(&ia, &ib);
-            assert!(both.is_empty(), "{fault:?}: nodes {a} and {b} held the address at once: {both:?}");
-        }
-    }
+    let dead = matches!(fault, Fault::Kill | Fault::Stop);
+    let samples = sampler.samples();
+    let both = proven_overlaps(&samples, |i, t| !(dead && i == l && t >= t0));
+    assert!(both.is_empty(), "{fault:?}: two live nodes held the address: {both:?}");
+    println!("vip: {fault:?}: {} samples of the three namespaces", samples.len());
     if fault == Fault::Stop {
-        // The frozen node's overlap with the new leader, bounded by its kernel lifetime.
-        let stale = overlaps(&held[l - 1], &held[n - 1]);
-        println!("vip: frozen leader's stale address overlapped the new leader's by {stale:?}");
+        // The frozen node's stale address beside the new leader's, bounded by its lifetime.
+        let stale = proven_overlaps(&samples, |_, _| true);
+        let span = stale.first().zip(stale.last()).map(|(a, b)| b.0 - a.0);
+        println!("vip: frozen leader's stale address beside the new leader's for {span:?}");
         lan.signal(l, Signal::SIGCONT).expect("SIGCONT");
         sleep(Duration::from_millis(300));
         assert!(!holds_vip(&lan.hosts[l - 1]), "the woken node must not hold the address");
