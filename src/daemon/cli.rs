@@ -314,7 +314,12 @@ fn resolve_release(args: &ReleaseArgs) -> Result<Command, UsageError> {
         Some(path) => Some(read_config_file(path)?),
         None => None,
     };
-    let key = |k: &'static str| table.as_ref().and_then(|t| t.get(k)).map(|v| Raw::File(k, v));
+    let key = |k: &'static str| {
+        table
+            .as_ref()
+            .and_then(|t| t.get(k))
+            .map(|v| Raw::File(k, v))
+    };
     let interface = match (&args.interface, key("interface")) {
         (Some(name), _) => Some(value::to_interface(Raw::Flag("interface", name))?),
         (None, Some(raw)) => Some(value::to_interface(raw)?),

@@ -53,7 +53,10 @@ pub const RETRY: Duration = Duration::from_secs(1);
 pub enum Step {
     Nothing,
     /// Add (or renew) with this lifetime in seconds; `fresh`: they were not held.
-    Add { lifetime_secs: u32, fresh: bool },
+    Add {
+        lifetime_secs: u32,
+        fresh: bool,
+    },
     Remove,
 }
 
@@ -67,18 +70,33 @@ pub struct Held {
     pub lifetime_secs: u32,
 }
 
+/// Longest kernel lifetime given: a single voter's lease has no end, and an address must
+/// still never be permanent (the kernel's "forever").
+pub const MAX_LIFETIME_SECS: u32 = 86_400;
+
 /// The kernel lifetime for a lease with `remaining` left: whole seconds, rounded down so
 /// that it never outlasts the lease, but at least 1 s, the kernel's least.
 pub fn lifetime_secs(remaining: Duration) -> u32 {
-    u32::try_from(remaining.as_secs()).unwrap_or(u32::MAX).max(1)
+    u32::try_from(remaining.as_secs())
+        .unwrap_or(u32::MAX)
+        .clamp(1, MAX_LIFETIME_SECS)
 }
 
 /// The decision, a pure function: `lease_end` is the published lease end (`None` unless
 /// the publication is LEADING), `index` the interface's index now (`None`: it is gone).
-pub fn plan(held: Option<Held>, lease_end: Option<Instant>, index: Option<u32>, now: Instant) -> Step {
+pub fn plan(
+    held: Option<Held>,
+    lease_end: Option<Instant>,
+    index: Option<u32>,
+    now: Instant,
+) -> Step {
     let running = lease_end.filter(|&end| now + RELEASE_EARLY < end);
     let (Some(end), Some(index)) = (running, index) else {
-        return if held.is_some() { Step::Remove } else { Step::Nothing };
+        return if held.is_some() {
+            Step::Remove
+        } else {
+            Step::Nothing
+        };
     };
     let lifetime_secs = lifetime_secs(end.saturating_duration_since(now));
     match held {
@@ -162,7 +180,12 @@ impl VipHolder {
         }
         log::info!(
             "floating addresses {} on {interface}: held while leading",
-            settings.addrs.iter().map(VipAddr::to_string).collect::<Vec<_>>().join(", ")
+            settings
+                .addrs
+                .iter()
+                .map(VipAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         Ok(VipHolder {
             interface: interface.to_string(),
@@ -190,13 +213,15 @@ impl VipHolder {
             .min()
     }
 
-
     /// Sends `op` for every address on `index`.
     fn request(&mut self, op: Op, index: u32) {
         for k in 0..self.settings.addrs.len() {
             let addr = self.settings.addrs[k];
             if let Err(e) = self.requests.send(op, addr, index) {
-                warn(&mut self.warn, format_args!("{op:?} {addr} on {}: {e}", self.interface));
+                warn(
+                    &mut self.warn,
+                    format_args!("{op:?} {addr} on {}: {e}", self.interface),
+                );
             }
         }
     }
@@ -212,7 +237,13 @@ impl VipHolder {
         for r in refused.into_iter().flatten() {
             let e = std::io::Error::from_raw_os_error(r.error);
             let addr = r.vip.map_or(String::from("?"), |a| a.to_string());
-            warn(&mut self.warn, format_args!("the kernel refused {:?} of {addr} on {}: {e}", r.op, self.interface));
+            warn(
+                &mut self.warn,
+                format_args!(
+                    "the kernel refused {:?} of {addr} on {}: {e}",
+                    r.op, self.interface
+                ),
+            );
             if matches!(r.op, Some(Op::Add { .. })) {
                 self.held = None;
                 self.announcing = None;
@@ -231,7 +262,13 @@ impl VipHolder {
                 }
                 self.announcing = None;
             }
-            (Step::Add { lifetime_secs, fresh }, Some(index)) => {
+            (
+                Step::Add {
+                    lifetime_secs,
+                    fresh,
+                },
+                Some(index),
+            ) => {
                 if fresh && self.retry_at.is_some_and(|at| now < at) {
                     return;
                 }
@@ -269,7 +306,10 @@ impl VipHolder {
             a.target = match link_target(&self.interface) {
                 Ok(t) => t,
                 Err(e) => {
-                    warn(&mut self.warn, format_args!("looking up {}'s link address: {e}", self.interface));
+                    warn(
+                        &mut self.warn,
+                        format_args!("looking up {}'s link address: {e}", self.interface),
+                    );
                     None
                 }
             };
@@ -289,7 +329,10 @@ impl VipHolder {
                     }
                 };
                 if let Err(e) = sent {
-                    warn(&mut self.warn, format_args!("announcing on {}: {e}", self.interface));
+                    warn(
+                        &mut self.warn,
+                        format_args!("announcing on {}: {e}", self.interface),
+                    );
                 }
             }
         }
@@ -376,6 +419,7 @@ mod tests {
         assert_eq!(lifetime_secs(Duration::from_millis(1_999)), 1);
         assert_eq!(lifetime_secs(Duration::from_millis(2_000)), 2);
         assert_eq!(lifetime_secs(Duration::from_millis(5_900)), 5);
+        assert_eq!(lifetime_secs(Duration::MAX), MAX_LIFETIME_SECS);
     }
 
     #[test]

@@ -76,7 +76,12 @@ mod tests {
 
     #[test]
     fn addresses_with_prefixes_parse_and_show_as_given() {
-        for text in ["169.254.0.100/16", "192.168.1.10/32", "fd00::10/64", "fe80::7/128"] {
+        for text in [
+            "169.254.0.100/16",
+            "192.168.1.10/32",
+            "fd00::10/64",
+            "fe80::7/128",
+        ] {
             let vip: VipAddr = text.parse().unwrap();
             assert_eq!(vip.to_string(), text);
         }

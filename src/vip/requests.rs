@@ -40,7 +40,9 @@ const RECEIVE_BUFFER: usize = 8 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// Add, or renew, with this valid and preferred lifetime in seconds.
-    Add { lifetime_secs: u32 },
+    Add {
+        lifetime_secs: u32,
+    },
     Remove,
 }
 
@@ -309,7 +311,10 @@ mod tests {
         let (header, payload) = Messages::new(&buf[..len]).next().unwrap().unwrap();
         assert_eq!(header.message_type, kind::NEW_ADDRESS);
         let m = AddressMessage::parse(payload).unwrap();
-        assert_eq!((m.family, m.prefix_len, m.flags), (AF_INET6, 64, IFA_F_NODAD));
+        assert_eq!(
+            (m.family, m.prefix_len, m.flags),
+            (AF_INET6, 64, IFA_F_NODAD)
+        );
         assert_eq!((m.local, m.address), (Some(vip.ip), Some(vip.ip)));
         let info = m.cache_info.unwrap();
         assert_eq!((info.valid_lifetime, info.preferred_lifetime), (1, 1));

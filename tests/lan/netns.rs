@@ -376,7 +376,15 @@ impl Lan {
         ])?;
         ip(&["-n", &br, "link", "set", &port, "master", "br0", "up"])?;
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        ip(&["-n", &ns, "addr", "add", &format!("{addr}/16"), "dev", HOST_IF])?;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/16"),
+            "dev",
+            HOST_IF,
+        ])?;
         ip(&["-n", &ns, "link", "set", HOST_IF, "up"])?;
         Ok(ns)
     }

@@ -30,9 +30,9 @@ use votecast::daemon::state_file::read_state_file;
 use votecast::daemon::unix_now_ms;
 
 use crate::netns::{host_addr, run, Lan, HOST_IF};
+use crate::EXE;
 use votecast::netlink::wire::{emit_message, flags, kind, Header, Message, Messages, AF_INET};
 use votecast::netlink::RouteSocket;
-use crate::EXE;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(169, 254, 200, 1);
 const VIP_CIDR: &str = "169.254.200.1/16";
@@ -106,7 +106,10 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let samples: Samples = Arc::default();
         let (halt, sink) = (stop.clone(), samples.clone());
-        let paths: Vec<String> = hosts.iter().map(|h| format!("/var/run/netns/{h}")).collect();
+        let paths: Vec<String> = hosts
+            .iter()
+            .map(|h| format!("/var/run/netns/{h}"))
+            .collect();
         let thread = std::thread::spawn(move || {
             let mut sockets = Vec::new();
             for path in &paths {
@@ -142,13 +145,19 @@ impl Sampler {
     /// When node `i` was first seen holding the address after `from`.
     fn added_after(&self, i: usize, from: Instant) -> Option<Instant> {
         let s = self.samples();
-        s.into_iter().find(|&(t, n, h)| n == i && h && t >= from).map(|s| s.0)
+        s.into_iter()
+            .find(|&(t, n, h)| n == i && h && t >= from)
+            .map(|s| s.0)
     }
 
     /// When node `i` was first seen without the address after `from`, if it never held
     /// it again.
     fn gone_after(&self, i: usize, from: Instant) -> Option<Instant> {
-        let mine: Vec<_> = self.samples().into_iter().filter(|s| s.1 == i && s.0 >= from).collect();
+        let mine: Vec<_> = self
+            .samples()
+            .into_iter()
+            .filter(|s| s.1 == i && s.0 >= from)
+            .collect();
         let last_held = mine.iter().rposition(|s| s.2);
         match last_held {
             None => mine.first().map(|s| s.0),
@@ -207,18 +216,21 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// Echo replies the client received: (when, the MAC they came from).
+type Replies = Arc<Mutex<Vec<(Instant, [u8; 6])>>>;
+
 /// The client: echo requests to the address every [`PROBE_EVERY`], and the source MAC of
 /// each reply, from a thread inside the client's namespace.
 struct Prober {
     stop: Arc<AtomicBool>,
-    replies: Arc<Mutex<Vec<(Instant, [u8; 6])>>>,
+    replies: Replies,
     thread: Option<JoinHandle<Result<(), String>>>,
 }
 
 impl Prober {
     fn start(ns: &str) -> Prober {
         let stop = Arc::new(AtomicBool::new(false));
-        let replies: Arc<Mutex<Vec<(Instant, [u8; 6])>>> = Arc::default();
+        let replies: Replies = Arc::default();
         let (halt, sink) = (stop.clone(), replies.clone());
         let path = format!("/var/run/netns/{ns}");
         let thread = std::thread::spawn(move || {
@@ -228,8 +240,9 @@ impl Prober {
             let icmp = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
                 .map_err(|e| format!("raw ICMP socket: {e}"))?;
             let eth_p_ip = i32::from(0x0800u16.to_be());
-            let mut packets = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(eth_p_ip)))
-                .map_err(|e| format!("AF_PACKET socket: {e}"))?;
+            let mut packets =
+                Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(eth_p_ip)))
+                    .map_err(|e| format!("AF_PACKET socket: {e}"))?;
             packets
                 .set_read_timeout(Some(Duration::from_millis(1)))
                 .map_err(|e| e.to_string())?;
@@ -280,7 +293,10 @@ impl Prober {
     fn await_mac(&self, mac: [u8; 6], from: Instant, bound: Duration) -> Option<Instant> {
         let start = Instant::now();
         loop {
-            let hit = self.replies().into_iter().find(|&(t, m)| t >= from && m == mac);
+            let hit = self
+                .replies()
+                .into_iter()
+                .find(|&(t, m)| t >= from && m == mac);
             if let Some((t, _)) = hit {
                 return Some(t);
             }
@@ -399,7 +415,8 @@ fn failover(tag: &str, fault: Fault) {
                 .expect("cut the leader off");
             for other in (1..=3).filter(|&i| i != l) {
                 let rule = format!("ip saddr {} drop", host_addr(l));
-                lan.apply_rules(other, vec![rule], false).expect("drop the leader");
+                lan.apply_rules(other, vec![rule], false)
+                    .expect("drop the leader");
             }
         }
     }
@@ -412,9 +429,16 @@ fn failover(tag: &str, fault: Fault) {
     sleep(DEAD_LEADER_BOUND + Duration::from_millis(300));
     prober.stop();
     sampler.stop();
-    let added = sampler.added_after(n, t0).expect("the new leader added the address");
+    let added = sampler
+        .added_after(n, t0)
+        .expect("the new leader added the address");
     let replies = prober.replies();
-    let last_old = replies.iter().filter(|r| r.0 < reached).map(|r| r.0).max().unwrap_or(t0);
+    let last_old = replies
+        .iter()
+        .filter(|r| r.0 < reached)
+        .map(|r| r.0)
+        .max()
+        .unwrap_or(t0);
     let outage = reached.saturating_duration_since(last_old);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let old_gone = sampler.gone_after(l, t0);
@@ -426,7 +450,10 @@ fn failover(tag: &str, fault: Fault) {
         ms(reached - t0),
         ms(reached.saturating_duration_since(added)),
         ms(outage),
-        old_gone.map_or("never".into(), |g| format!("{:.1} ms", ms(g.saturating_duration_since(t0)))),
+        old_gone.map_or("never".into(), |g| format!(
+            "{:.1} ms",
+            ms(g.saturating_duration_since(t0))
+        )),
     );
     assert!(
         reached.saturating_duration_since(added) <= REACH_AFTER_ADD,
@@ -434,16 +461,32 @@ fn failover(tag: &str, fault: Fault) {
         reached.saturating_duration_since(added)
     );
     // After the new leader answered, only it answers.
-    let strays: Vec<_> = replies.iter().filter(|r| r.0 > reached && r.1 != macs[n - 1]).collect();
-    assert!(strays.is_empty(), "{fault:?}: replies from another MAC: {strays:?}");
+    let strays: Vec<_> = replies
+        .iter()
+        .filter(|r| r.0 > reached && r.1 != macs[n - 1])
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "{fault:?}: replies from another MAC: {strays:?}"
+    );
     let gone = old_gone.unwrap_or_else(|| panic!("{fault:?}: node {l} still holds the address"));
-    assert!(gone - t0 <= DEAD_LEADER_BOUND, "{fault:?}: gone after {:?}", gone - t0);
+    assert!(
+        gone - t0 <= DEAD_LEADER_BOUND,
+        "{fault:?}: gone after {:?}",
+        gone - t0
+    );
     // Never on two live nodes. A killed or stopped leader is not live after the fault.
     let dead = matches!(fault, Fault::Kill | Fault::Stop);
     let samples = sampler.samples();
     let both = proven_overlaps(&samples, |i, t| !(dead && i == l && t >= t0));
-    assert!(both.is_empty(), "{fault:?}: two live nodes held the address: {both:?}");
-    println!("vip: {fault:?}: {} samples of the three namespaces", samples.len());
+    assert!(
+        both.is_empty(),
+        "{fault:?}: two live nodes held the address: {both:?}"
+    );
+    println!(
+        "vip: {fault:?}: {} samples of the three namespaces",
+        samples.len()
+    );
     if fault == Fault::Stop {
         // The frozen node's stale address beside the new leader's, bounded by its lifetime.
         let stale = proven_overlaps(&samples, |_, _| true);
@@ -451,12 +494,21 @@ fn failover(tag: &str, fault: Fault) {
         println!("vip: frozen leader's stale address beside the new leader's for {span:?}");
         lan.signal(l, Signal::SIGCONT).expect("SIGCONT");
         sleep(Duration::from_millis(300));
-        assert!(!holds_vip(&lan.hosts[l - 1]), "the woken node must not hold the address");
+        assert!(
+            !holds_vip(&lan.hosts[l - 1]),
+            "the woken node must not hold the address"
+        );
     }
     let neigh = ip_out(&["-n", &client, "neigh", "show", &VIP.to_string()]);
     let want: Vec<String> = macs[n - 1].iter().map(|b| format!("{b:02x}")).collect();
-    assert!(neigh.contains(&want.join(":")), "{fault:?}: client's neighbour entry {neigh:?}");
-    assert!(holds_vip(&lan.hosts[n - 1]), "the new leader holds the address");
+    assert!(
+        neigh.contains(&want.join(":")),
+        "{fault:?}: client's neighbour entry {neigh:?}"
+    );
+    assert!(
+        holds_vip(&lan.hosts[n - 1]),
+        "the new leader holds the address"
+    );
 }
 
 #[test]
@@ -499,7 +551,16 @@ fn stale_addresses_as_root() {
     assert!(lan.log(1).contains("was still on lan0"), "{}", lan.log(1));
     // release-vip with flags, twice (the second finds nothing), and with the config.
     ip_out(&["-n", &h2, "addr", "add", VIP_CIDR, "dev", HOST_IF]);
-    ip_out(&["-n", &h2, "addr", "add", "fd00::c8/64", "dev", HOST_IF, "nodad"]);
+    ip_out(&[
+        "-n",
+        &h2,
+        "addr",
+        "add",
+        "fd00::c8/64",
+        "dev",
+        HOST_IF,
+        "nodad",
+    ]);
     let release = |args: &[&str]| {
         Command::new("ip")
             .args(["netns", "exec", &h2, EXE, "release-vip"])
@@ -507,11 +568,26 @@ fn stale_addresses_as_root() {
             .output()
             .expect("release-vip")
     };
-    let flags = ["--interface", HOST_IF, "--vip", VIP_CIDR, "--vip", "fd00::c8/64"];
+    let flags = [
+        "--interface",
+        HOST_IF,
+        "--vip",
+        VIP_CIDR,
+        "--vip",
+        "fd00::c8/64",
+    ];
     let out = release(&flags);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains(&format!("removed {VIP_CIDR}")) && text.contains("removed fd00::c8/64"), "{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("removed {VIP_CIDR}")) && text.contains("removed fd00::c8/64"),
+        "{text}"
+    );
     assert!(!holds_vip(&h2));
     assert!(!ip_out(&["-n", &h2, "addr"]).contains("fd00::c8"));
     let out = release(&flags);

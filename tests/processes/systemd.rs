@@ -448,7 +448,11 @@ fn the_shipped_units_pass_systemd_analyze_verify() {
         let vip = fs::read_to_string(boards.join("votecast-vip.conf")).expect("drop-in");
         let vip = vip.replace("/usr/local/bin/votecast", EXE);
         fs::write(drop_in.join("vip.conf"), vip).expect("copy");
-        verify(&analyze, &copy, &format!("{} + votecast-vip.conf", unit.display()));
+        verify(
+            &analyze,
+            &copy,
+            &format!("{} + votecast-vip.conf", unit.display()),
+        );
     }
 }
 
@@ -488,8 +492,16 @@ fn the_vip_drop_in_adds_only_the_vip_capabilities() {
     for entry in fs::read_dir(&boards).expect("boards/") {
         let unit = entry.expect("entry").path().join("votecast.service");
         if let Ok(text) = fs::read_to_string(&unit) {
-            assert!(text.contains("CapabilityBoundingSet=\n"), "{}", unit.display());
-            assert!(text.contains("AmbientCapabilities=\n"), "{}", unit.display());
+            assert!(
+                text.contains("CapabilityBoundingSet=\n"),
+                "{}",
+                unit.display()
+            );
+            assert!(
+                text.contains("AmbientCapabilities=\n"),
+                "{}",
+                unit.display()
+            );
             assert!(!text.contains("AF_PACKET"), "{}", unit.display());
         }
     }

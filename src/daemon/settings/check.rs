@@ -16,9 +16,9 @@ use super::{
     input_file, key_file, Given, RunSettings, VipSettings, ZxidSource, DEFAULT_GROUP,
     DEFAULT_HOOK_TIMEOUT,
 };
-use crate::vip::VipAddr;
 use crate::daemon::cli::UsageError;
 use crate::driver::peers::Peers;
+use crate::vip::VipAddr;
 
 /// Longest tick: beyond it a failed leader goes unnoticed for minutes at the default limits.
 pub const MAX_TICK: Duration = Duration::from_secs(10);
@@ -104,7 +104,11 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
         on_change: given.on_change,
         hook_timeout,
         key_file: given.key_file.map(|(path, _)| path),
-        vip: vip_settings(given.vip, given.vip_announce_count, given.vip_announce_interval)?,
+        vip: vip_settings(
+            given.vip,
+            given.vip_announce_count,
+            given.vip_announce_interval,
+        )?,
     })
 }
 

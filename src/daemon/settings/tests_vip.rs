@@ -8,7 +8,15 @@ use super::*;
 use crate::cluster::TempDir;
 use crate::daemon::cli::{parse_command_line, Command};
 
-const BASE: &[&str] = &["run", "--id", "1", "--voters", "1,2,3", "--interface", "eth0"];
+const BASE: &[&str] = &[
+    "run",
+    "--id",
+    "1",
+    "--voters",
+    "1,2,3",
+    "--interface",
+    "eth0",
+];
 
 fn parse(args: &[&str]) -> Result<Command, UsageError> {
     let all = ["votecast"].iter().chain(args).map(OsString::from);
@@ -96,11 +104,17 @@ fn bad_vip_values_name_the_flag_or_key() {
     let mut base: Vec<&str> = BASE.to_vec();
     base.extend(["--vip", "10.0.0.1"]);
     let msg = err(&base);
-    assert!(msg.contains("--vip:") && msg.contains("prefix length"), "{msg}");
+    assert!(
+        msg.contains("--vip:") && msg.contains("prefix length"),
+        "{msg}"
+    );
     let mut base: Vec<&str> = BASE.to_vec();
     base.extend(["--vip", "10.0.0.1/24", "--vip", "10.0.0.1/32"]);
     let msg = err(&base);
-    assert!(msg.contains("--vip:") && msg.contains("given twice"), "{msg}");
+    assert!(
+        msg.contains("--vip:") && msg.contains("given twice"),
+        "{msg}"
+    );
     for (flag, value, want) in [
         ("--vip-announce-count", "21", "0 to 20"),
         ("--vip-announce-count", "x", "0 to 20"),
@@ -110,19 +124,32 @@ fn bad_vip_values_name_the_flag_or_key() {
         let mut args: Vec<&str> = BASE.to_vec();
         args.extend([flag, value]);
         let msg = err(&args);
-        assert!(msg.contains(&format!("{flag}:")) && msg.contains(want), "{msg}");
+        assert!(
+            msg.contains(&format!("{flag}:")) && msg.contains(want),
+            "{msg}"
+        );
     }
-    let (_dir, path) = config("id = 1\nvoters = [1]\ninterface = \"eth0\"\nvip = [\"224.0.0.1/32\"]\n");
+    let (_dir, path) =
+        config("id = 1\nvoters = [1]\ninterface = \"eth0\"\nvip = [\"224.0.0.1/32\"]\n");
     let msg = err(&["run", "--config", &path]);
-    assert!(msg.contains("config key \"vip\"") && msg.contains("multicast"), "{msg}");
+    assert!(
+        msg.contains("config key \"vip\"") && msg.contains("multicast"),
+        "{msg}"
+    );
     let (_dir, path) = config("id = 1\nvoters = [1]\ninterface = \"eth0\"\nvip = [1]\n");
     let msg = err(&["run", "--config", &path]);
-    assert!(msg.contains("config key \"vip\"") && msg.contains("not a string"), "{msg}");
+    assert!(
+        msg.contains("config key \"vip\"") && msg.contains("not a string"),
+        "{msg}"
+    );
     let many: Vec<String> = (1..=17).map(|k| format!("--vip=10.0.0.{k}/24")).collect();
     let mut args: Vec<&str> = BASE.to_vec();
     args.extend(many.iter().map(String::as_str));
     let msg = err(&args);
-    assert!(msg.contains("--vip:") && msg.contains("at most 16"), "{msg}");
+    assert!(
+        msg.contains("--vip:") && msg.contains("at most 16"),
+        "{msg}"
+    );
 }
 
 #[test]

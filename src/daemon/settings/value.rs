@@ -58,9 +58,7 @@ pub enum Raw<'a> {
 impl<'a> Raw<'a> {
     pub fn origin(&self) -> Origin {
         match self {
-            Raw::Flag(key, _) | Raw::FlagPath(key, _) | Raw::FlagList(key, _) => {
-                Origin::Flag(key)
-            }
+            Raw::Flag(key, _) | Raw::FlagPath(key, _) | Raw::FlagList(key, _) => Origin::Flag(key),
             Raw::File(key, _) => Origin::File(key),
         }
     }
