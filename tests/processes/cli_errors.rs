@@ -178,6 +178,9 @@ fn bad_values(s: &TempDir) -> Vec<(&'static str, String, String)> {
         ("key-file", &open_key, &missing_toml),
         ("config", &missing, ""),
         ("config", &bad_toml, ""),
+        ("vip", "10.0.0.1", "[\"224.0.0.1/32\"]"),
+        ("vip-announce-count", "21", "-1"),
+        ("vip-announce-interval", "0ms", "\"11s\""),
     ];
     cases
         .into_iter()
