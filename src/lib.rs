@@ -24,6 +24,7 @@ pub mod driver;
 pub mod duration;
 pub mod logging;
 pub mod netlink;
+pub mod vip;
 
 /// `println!` that never panics: a closed or full stdout loses the line instead of
 /// aborting the command (its exit status still tells), like the daemon's own output.

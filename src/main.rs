@@ -64,6 +64,18 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_RUNTIME)
             }
         },
+        Command::ReleaseVip { interface, vips } => {
+            match votecast::vip::requests::release_and_report(&interface, &vips) {
+                Ok(report) => {
+                    out(&report);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    err(&format!("votecast release-vip: {e}\n"));
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
         Command::Bench(settings) => match votecast::bench::run(&settings) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -13,6 +13,9 @@
 //!              [--max-notification-interval DURATION] [--key-file PATH] [--config FILE]
 //!              [--track CMD]... [--track-interface] [--track-interval DURATION]
 //!              [--track-timeout DURATION] [--track-fall N] [--track-rise N]
+//!              [--vip ADDR/PREFIX ...] [--vip-announce-count N]
+//!              [--vip-announce-interval DURATION]
+//! votecast release-vip (--config FILE | --interface NAME --vip ADDR/PREFIX ...)
 //! votecast status --state-file PATH [--json]
 //! votecast demo [--nodes N]
 //! votecast bench [--nodes 3,5,7,9] [--reps N] [--json PATH] [--footprint]
@@ -31,6 +34,7 @@ use votecast_core::election::MAX_VOTERS;
 
 use super::settings::input_file::{self, MAX_CONFIG_LEN};
 use super::settings::{self, RunSettings};
+use crate::vip::VipAddr;
 
 /// Nodes of `votecast demo` when `--nodes` is not given.
 const DEFAULT_DEMO_NODES: usize = 5;
@@ -48,6 +52,11 @@ pub enum Command {
     Demo { nodes: usize },
     /// `votecast bench [--nodes 3,5,7,9] [--reps N] [--json PATH] [--footprint]`.
     Bench(crate::bench::BenchSettings),
+    /// `votecast release-vip`: remove these floating addresses from the interface.
+    ReleaseVip {
+        interface: String,
+        vips: Vec<VipAddr>,
+    },
 }
 
 /// A command line that cannot be run, or a request for help/version text.
@@ -143,6 +152,24 @@ enum CliCommand {
     },
     /// Measure election/failover latency (or --footprint) of real processes on lo.
     Bench(crate::bench::BenchArgs),
+    /// Remove the floating addresses (--vip) from the interface and exit, e.g. as
+    /// systemd's ExecStopPost= after any exit of `run`.
+    ///
+    /// Exit status: 0 when none of them is left, 1 when the kernel refused a removal.
+    ReleaseVip(ReleaseArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub(crate) struct ReleaseArgs {
+    /// The `run` config file: its `interface` and `vip` keys (flags override them).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// The interface the addresses are on.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) interface: Option<String>,
+    /// A floating address to remove, ADDR/PREFIX; repeat for several.
+    #[arg(long, value_name = "ADDR/PREFIX")]
+    pub(crate) vip: Vec<String>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -234,6 +261,17 @@ pub(crate) struct RunArgs {
     /// Consecutive successes that make it healthy again [default: 2].
     #[arg(long, value_name = "N")]
     pub(crate) track_rise: Option<String>,
+    /// Floating address the leader holds on --interface while its lease runs, e.g.
+    /// 192.168.1.10/24 or fd00::10/64; repeat for several.
+    #[arg(long, value_name = "ADDR/PREFIX")]
+    pub(crate) vip: Vec<String>,
+    /// Gratuitous ARP / neighbour advertisements sent per floating address after adding
+    /// it [default: 3].
+    #[arg(long, value_name = "N")]
+    pub(crate) vip_announce_count: Option<String>,
+    /// Time between those announcements [default: 100ms].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) vip_announce_interval: Option<String>,
 }
 
 /// Parses the whole command line (`args` includes the program name, like `std::env::args_os`).
@@ -287,6 +325,44 @@ pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
             .resolve()
             .map(Command::Bench)
             .map_err(|e| UsageError::new(e.to_string())),
+        CliCommand::ReleaseVip(args) => resolve_release(&args),
+    }
+}
+
+/// `release-vip`: the interface and addresses from the flags, else from the `run` config
+/// file, read and checked like the daemon reads it.
+fn resolve_release(args: &ReleaseArgs) -> Result<Command, UsageError> {
+    use super::settings::value::{self, Raw};
+    let table = match &args.config {
+        Some(path) => Some(read_config_file(path)?),
+        None => None,
+    };
+    let key = |k: &'static str| {
+        table
+            .as_ref()
+            .and_then(|t| t.get(k))
+            .map(|v| Raw::File(k, v))
+    };
+    let interface = match (&args.interface, key("interface")) {
+        (Some(name), _) => Some(value::to_interface(Raw::Flag("interface", name))?),
+        (None, Some(raw)) => Some(value::to_interface(raw)?),
+        (None, None) => None,
+    };
+    let vips = match (args.vip.is_empty(), key("vip")) {
+        (false, _) => Some(value::to_vips(Raw::FlagList("vip", &args.vip))?),
+        (true, Some(raw)) => Some(value::to_vips(raw)?),
+        (true, None) => None,
+    };
+    match (interface, vips) {
+        (Some(interface), Some(vips)) => Ok(Command::ReleaseVip { interface, vips }),
+        (None, _) => Err(UsageError::new(
+            "error: missing required setting: --interface NAME (as a flag or as a key in the \
+             --config file)",
+        )),
+        (_, None) => Err(UsageError::new(
+            "error: missing required setting: --vip ADDR/PREFIX (as flags or as the key \"vip\" \
+             in the --config file)",
+        )),
     }
 }
 

@@ -70,6 +70,13 @@ pub enum DaemonError {
         what: &'static str,
         source: io::Error,
     },
+    /// `--vip` cannot be managed: its sockets could not be opened (CAP_NET_ADMIN and
+    /// CAP_NET_RAW are needed) or the start-up clean-up was refused.
+    #[error("floating address (--vip): {what}: {source}")]
+    Vip {
+        what: &'static str,
+        source: io::Error,
+    },
     /// `--data-dir` could not be opened or read at start-up.
     #[error(transparent)]
     DataDir(#[from] PersistError),

@@ -194,7 +194,7 @@ impl NodeIo {
             ),
             healthy: self.tracker.as_ref().map(|t| t.healthy()),
             // Filled in by the features that know them.
-            vip_held: None,
+            vip_held: self.vip_held(),
         };
         self.announce.next_metrics = Some(now + METRICS_REFRESH);
         let Some(writer) = self.announce.metrics.as_mut() else {

@@ -162,6 +162,7 @@ impl Loop<'_> {
             self.node.poll_timeout(),
             self.io.link.next_check(),
             self.io.announce.next_due(),
+            self.io.vip_next_due(),
         ]
         .into_iter()
         .flatten()
@@ -198,6 +199,7 @@ impl Loop<'_> {
         if refresh_due(self.io.last_state_write, self.io.now(), self.tick) {
             self.io.write_state(self.node);
         }
+        self.io.vip_update(self.node);
         self.io.announce_due(self.node);
         Ok(requests)
     }
@@ -312,6 +314,7 @@ impl Loop<'_> {
         }
         self.node.step_down(began);
         self.io.stepping_down = true;
+        self.io.vip_update(self.node);
         self.io.drain(self.node)?;
         self.io.write_state(self.node);
         self.io.announce_change(self.node);

@@ -19,8 +19,9 @@
 //! rewritten while nothing changes), [`silence`] (the warning when no other voter is
 //! heard although our sends succeed), `health` (the health checks' verdict into the
 //! core), [`notify`] (systemd's notification socket), `announce` (when systemd is
-//! notified and the `--metrics-file` rewritten) and [`trace`] (the debug-level trace of
-//! epoch rounds).
+//! notified and the `--metrics-file` rewritten), [`trace`] (the debug-level trace of
+//! epoch rounds) and [`vip`] (the `--vip` floating addresses, held while LEADING is
+//! published).
 
 mod announce;
 pub mod clock;
@@ -36,6 +37,7 @@ pub mod silence;
 pub mod socket;
 mod trace;
 pub mod unicast;
+pub mod vip;
 pub mod zxid_file;
 
 use std::fmt;
@@ -126,6 +128,10 @@ struct NodeIo {
     stand_down_since: Option<Instant>,
     /// The debug-level trace of epoch rounds.
     trace: RoundTrace,
+    /// `--vip`: the floating addresses (None without).
+    vip: Option<vip::VipHolder>,
+    /// The published lease end the floating addresses were last judged on.
+    vip_lease_end: Option<Instant>,
 }
 
 impl NodeIo {
@@ -258,6 +264,7 @@ impl NodeIo {
             took
         );
         self.write_state(node);
+        self.vip_update(node);
         self.notify_hook(node, change.previous.as_str());
         self.announce_change(node);
     }
@@ -368,6 +375,10 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         .track
         .is_enabled()
         .then(|| Tracker::start(&settings.track, &settings.interface));
+    let vip = match settings.vip.addrs.is_empty() {
+        true => None,
+        false => Some(vip::VipHolder::open(&settings.interface, &settings.vip)?),
+    };
     let silence = SilenceWatch::new(clock.core(), NodeIo::silence_threshold(&node));
     let announce = Announcer::new(&settings, started);
     let mut io = NodeIo {
@@ -400,8 +411,11 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         tracker,
         stand_down_since: None,
         trace: RoundTrace::new(settings.election.id),
+        vip,
+        vip_lease_end: None,
     };
     let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
+    io.vip_release();
     log_stats(&node, &io.stats, "stopped");
     if let Some(hooks) = io.hooks.take() {
         hooks.shutdown(HOOK_SHUTDOWN_GRACE);

@@ -44,7 +44,8 @@
 //! `lan/unicast.rs` holds the `--peers` tests and multicast on a bridge that drops it or
 //! snoops IGMP.
 //! `lan/link.rs` tests the interface lifecycle (deleted and recreated, down and up, a new
-//! address, absent at start) on its own.
+//! address, absent at start) on its own. `lan/vip.rs` tests the floating IP (`--vip`) with
+//! a client namespace probing it through each fault of the leader.
 
 mod drive;
 mod link;
@@ -54,6 +55,7 @@ mod run;
 mod schedule;
 mod unicast;
 mod userns;
+mod vip;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -364,6 +364,31 @@ impl Lan {
         Ok(())
     }
 
+    /// A further host namespace on the bridge without a node (a client of the cluster):
+    /// `{base}-{name}` with `lan0` at `addr` (169.254.0.0/16) on bridge port `p{name}`.
+    /// Deleted with the LAN.
+    pub fn add_client(&mut self, name: &str, addr: &str) -> Result<String, String> {
+        let ns = format!("{}-{name}", self.bridge.trim_end_matches("-br"));
+        let (br, port) = (self.bridge.clone(), format!("p{name}"));
+        self.add_netns(&ns)?;
+        ip(&[
+            "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", HOST_IF, "netns", &ns,
+        ])?;
+        ip(&["-n", &br, "link", "set", &port, "master", "br0", "up"])?;
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/16"),
+            "dev",
+            HOST_IF,
+        ])?;
+        ip(&["-n", &ns, "link", "set", HOST_IF, "up"])?;
+        Ok(ns)
+    }
+
     pub fn node_dir(&self, i: usize) -> PathBuf {
         self.dir.join(format!("node{i}"))
     }

@@ -189,6 +189,9 @@ fn bad_values(s: &TempDir) -> Vec<(&'static str, String, String)> {
         ("track-timeout", "x", "\"0s\""),
         ("track-fall", "0", "0"),
         ("track-rise", "-1", "\"x\""),
+        ("vip", "10.0.0.1", "[\"224.0.0.1/32\"]"),
+        ("vip-announce-count", "21", "-1"),
+        ("vip-announce-interval", "0ms", "\"11s\""),
     ];
     cases
         .into_iter()

@@ -441,22 +441,68 @@ fn the_shipped_units_pass_systemd_analyze_verify() {
         let copy = copy_dir.join("votecast.service");
         let text = fs::read_to_string(unit).expect("unit");
         fs::write(&copy, text.replace("/usr/local/bin/votecast", EXE)).expect("copy");
-        let out = Command::new(&analyze)
-            .arg("verify")
-            .arg(&copy)
-            .output()
-            .expect("run systemd-analyze");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        // It exits 0 for many problems (an unknown key, a bad value) and only warns.
-        let about_unit: Vec<&str> = stderr
-            .lines()
-            .filter(|l| l.contains("votecast.service"))
-            .collect();
-        assert!(
-            out.status.success() && about_unit.is_empty(),
-            "systemd-analyze verify {}: {:?}\n{stderr}",
-            unit.display(),
-            out.status
+        verify(&analyze, &copy, &unit.display().to_string());
+        // The same unit with the floating-IP drop-in, read from the unit's directory.
+        let drop_in = copy_dir.join("votecast.service.d");
+        fs::create_dir(&drop_in).expect("dir");
+        let vip = fs::read_to_string(boards.join("votecast-vip.conf")).expect("drop-in");
+        let vip = vip.replace("/usr/local/bin/votecast", EXE);
+        fs::write(drop_in.join("vip.conf"), vip).expect("copy");
+        verify(
+            &analyze,
+            &copy,
+            &format!("{} + votecast-vip.conf", unit.display()),
         );
+    }
+}
+
+/// `systemd-analyze verify UNIT` exits 0 and says nothing about the unit or its drop-ins.
+fn verify(analyze: &Path, unit: &Path, what: &str) {
+    let out = Command::new(analyze)
+        .arg("verify")
+        .arg(unit)
+        .output()
+        .expect("run systemd-analyze");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // It exits 0 for many problems (an unknown key, a bad value) and only warns.
+    let about_unit: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("votecast.service") || l.contains("vip.conf"))
+        .collect();
+    assert!(
+        out.status.success() && about_unit.is_empty(),
+        "systemd-analyze verify {what}: {:?}\n{stderr}",
+        out.status
+    );
+}
+
+/// The floating-IP drop-in grants exactly what `--vip` needs, and the plain units none.
+#[test]
+fn the_vip_drop_in_adds_only_the_vip_capabilities() {
+    let boards = Path::new(env!("CARGO_MANIFEST_DIR")).join("boards");
+    let vip = fs::read_to_string(boards.join("votecast-vip.conf")).expect("drop-in");
+    for line in [
+        "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW\n",
+        "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW\n",
+        "RestrictAddressFamilies=AF_PACKET\n",
+        "ExecStopPost=/usr/local/bin/votecast release-vip --config /etc/votecast/votecast.toml\n",
+    ] {
+        assert!(vip.contains(line), "votecast-vip.conf: no {line}");
+    }
+    for entry in fs::read_dir(&boards).expect("boards/") {
+        let unit = entry.expect("entry").path().join("votecast.service");
+        if let Ok(text) = fs::read_to_string(&unit) {
+            assert!(
+                text.contains("CapabilityBoundingSet=\n"),
+                "{}",
+                unit.display()
+            );
+            assert!(
+                text.contains("AmbientCapabilities=\n"),
+                "{}",
+                unit.display()
+            );
+            assert!(!text.contains("AF_PACKET"), "{}", unit.display());
+        }
     }
 }

@@ -13,10 +13,12 @@ use votecast_core::election::{Config, ConfigError, MAX_VOTERS};
 
 use super::value::{bad, Origin};
 use super::{
-    input_file, key_file, Given, RunSettings, ZxidSource, DEFAULT_GROUP, DEFAULT_HOOK_TIMEOUT,
+    input_file, key_file, Given, RunSettings, VipSettings, ZxidSource, DEFAULT_GROUP,
+    DEFAULT_HOOK_TIMEOUT,
 };
 use crate::daemon::cli::UsageError;
 use crate::driver::peers::Peers;
+use crate::vip::VipAddr;
 
 /// Longest tick: beyond it a failed leader goes unnoticed for minutes at the default limits.
 pub const MAX_TICK: Duration = Duration::from_secs(10);
@@ -104,7 +106,47 @@ pub(super) fn settings(given: Given) -> Result<RunSettings, UsageError> {
         hook_timeout,
         key_file: given.key_file.map(|(path, _)| path),
         track,
+        vip: vip_settings(
+            given.vip,
+            given.vip_announce_count,
+            given.vip_announce_interval,
+        )?,
     })
+}
+
+/// Most announcements per address: a few repeats cover a lost frame; more only flood.
+pub const MAX_VIP_ANNOUNCE_COUNT: u32 = 20;
+/// Longest time between announcements: the last one should come within seconds.
+pub const MAX_VIP_ANNOUNCE_INTERVAL: Duration = Duration::from_secs(10);
+
+fn vip_settings(
+    addrs: Option<(Vec<VipAddr>, Origin)>,
+    count: Option<(u32, Origin)>,
+    interval: Option<(Duration, Origin)>,
+) -> Result<VipSettings, UsageError> {
+    let mut vip = VipSettings::default();
+    if let Some((addrs, _)) = addrs {
+        vip.addrs = addrs;
+    }
+    if let Some((count, origin)) = count {
+        if count > MAX_VIP_ANNOUNCE_COUNT {
+            return Err(bad(
+                origin,
+                format_args!("expected an integer from 0 to {MAX_VIP_ANNOUNCE_COUNT}, got {count}"),
+            ));
+        }
+        vip.announce_count = count;
+    }
+    if let Some((interval, origin)) = interval {
+        if interval < Duration::from_millis(1) || interval > MAX_VIP_ANNOUNCE_INTERVAL {
+            return Err(bad(
+                origin,
+                format_args!("must be from 1ms to 10s, got {interval:?}"),
+            ));
+        }
+        vip.announce_interval = interval;
+    }
+    Ok(vip)
 }
 
 /// The core's configuration: its defaults, overridden by what was given, checked by the

@@ -35,12 +35,15 @@ pub mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_vip;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::driver::peers::{PeerEntry, Peers, Transport};
+use crate::vip::VipAddr;
 use votecast_core::election::Config;
 use votecast_core::wire::NO_LEADER;
 
@@ -54,6 +57,10 @@ pub const DEFAULT_GROUP: &str = "239.192.77.77:7277";
 pub const MAX_ID: u64 = NO_LEADER - 1;
 /// Time limit for one hook run when `--hook-timeout` is not given.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Announcements per floating address when `--vip-announce-count` is not given.
+pub const DEFAULT_VIP_ANNOUNCE_COUNT: u32 = 3;
+/// Time between announcements when `--vip-announce-interval` is not given.
+pub const DEFAULT_VIP_ANNOUNCE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Where this node's initial zxid comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +105,28 @@ pub struct RunSettings {
     pub key_file: Option<PathBuf>,
     /// Health checks (`--track`...); none by default.
     pub track: TrackSettings,
+    /// `--vip`: the floating addresses and how they are announced (empty: none).
+    pub vip: VipSettings,
+}
+
+/// The floating addresses (`--vip`) and their announcements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VipSettings {
+    pub addrs: Vec<VipAddr>,
+    /// Announcements (gratuitous ARP, neighbour advertisement) per address after adding it.
+    pub announce_count: u32,
+    /// Time between two announcements of one address.
+    pub announce_interval: Duration,
+}
+
+impl Default for VipSettings {
+    fn default() -> Self {
+        VipSettings {
+            addrs: Vec::new(),
+            announce_count: DEFAULT_VIP_ANNOUNCE_COUNT,
+            announce_interval: DEFAULT_VIP_ANNOUNCE_INTERVAL,
+        }
+    }
 }
 
 impl RunSettings {
@@ -139,6 +168,9 @@ struct Given {
     max_notification_interval: Option<(Duration, Origin)>,
     key_file: Option<(PathBuf, Origin)>,
     track: GivenTrack,
+    vip: Option<(Vec<VipAddr>, Origin)>,
+    vip_announce_count: Option<(u32, Origin)>,
+    vip_announce_interval: Option<(Duration, Origin)>,
 }
 
 /// A flag's value as clap parsed it.
@@ -146,6 +178,7 @@ struct Given {
 enum FlagValue<'a> {
     Text(&'a str),
     Path(&'a Path),
+    /// A repeatable flag, given at least once.
     List(&'a [String]),
 }
 
@@ -382,12 +415,33 @@ const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "vip",
+        required: None,
+        same_setting_as: None,
+        flag: |a| list(&a.vip),
+        read: |g, raw| {
+            g.vip = Some((value::to_vips(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
         key: "track-interface",
         required: None,
         same_setting_as: None,
         flag: |a| switch(a.track_interface),
         read: |g, raw| {
             g.track.interface = Some((track::to_switch(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "vip-announce-count",
+        required: None,
+        same_setting_as: None,
+        flag: |a| text(&a.vip_announce_count),
+        read: |g, raw| {
+            let n = value::to_u32(raw, "an integer from 0 to 20")?;
+            g.vip_announce_count = Some((n, raw.origin()));
             Ok(())
         },
     },
@@ -428,6 +482,16 @@ const SETTINGS: &[Setting] = &[
         flag: |a| text(&a.track_rise),
         read: |g, raw| {
             g.track.rise = Some((track::to_count(raw)?, raw.origin()));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "vip-announce-interval",
+        required: None,
+        same_setting_as: None,
+        flag: |a| text(&a.vip_announce_interval),
+        read: |g, raw| {
+            g.vip_announce_interval = Some((value::to_duration(raw)?, raw.origin()));
             Ok(())
         },
     },

@@ -85,6 +85,7 @@ fn defaults_are_the_cores() {
             hook_timeout: Duration::from_secs(10),
             key_file: None,
             track: track::TrackSettings::default(),
+            vip: VipSettings::default(),
         }
     );
     let c = &s.election;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::daemon::cli::UsageError;
 use crate::driver::peers::{self, PeerEntry};
 use crate::duration::parse_duration;
+use crate::vip::{VipAddr, MAX_VIPS};
 
 use super::DEFAULT_GROUP;
 
@@ -72,6 +73,7 @@ impl<'a> Raw<'a> {
         match *self {
             Raw::Flag(_, text) => Some(text),
             Raw::FlagPath(_, path) => path.to_str(),
+            Raw::FlagList(_, [one]) => Some(one.as_str()),
             Raw::File(_, toml::Value::String(s)) => Some(s.as_str()),
             Raw::File(..) | Raw::FlagList(..) => None,
         }
@@ -273,4 +275,43 @@ pub fn to_interface(raw: Raw<'_>) -> Result<String, UsageError> {
         )));
     }
     Ok(name.to_string())
+}
+
+/// Floating addresses: the flag once per address (`--vip A --vip B`), or in the file a
+/// string or an array of strings (`vip = ["192.168.1.10/24", "fd00::10/64"]`). Each must
+/// parse ([`VipAddr`]); no address twice; at most [`MAX_VIPS`].
+pub fn to_vips(raw: Raw<'_>) -> Result<Vec<VipAddr>, UsageError> {
+    let texts: Vec<&str> = match raw {
+        Raw::FlagList(_, items) => items.iter().map(String::as_str).collect(),
+        Raw::File(_, toml::Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str().ok_or_else(|| {
+                    raw.error(format_args!(
+                        "expected a list of addresses such as [\"192.168.1.10/24\"], but {item} \
+                         is not a string"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        _ => vec![to_str(raw)?],
+    };
+    if texts.is_empty() {
+        return Err(raw.error("the list of floating addresses is empty"));
+    }
+    if texts.len() > MAX_VIPS {
+        return Err(raw.error(format_args!(
+            "at most {MAX_VIPS} floating addresses, got {}",
+            texts.len()
+        )));
+    }
+    let mut vips: Vec<VipAddr> = Vec::new();
+    for text in texts {
+        let vip: VipAddr = text.parse().map_err(|e: String| raw.error(e))?;
+        if vips.iter().any(|v| v.ip == vip.ip) {
+            return Err(raw.error(format_args!("{} is given twice", vip.ip)));
+        }
+        vips.push(vip);
+    }
+    Ok(vips)
 }
