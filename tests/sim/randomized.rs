@@ -306,3 +306,18 @@ fn randomized_faults_shard_2() {
 fn randomized_faults_shard_3() {
     run_shard(3);
 }
+
+/// Seeds that once failed, replayed on every run. 655453 and 672164: a stalled node
+/// handled the frames that arrived during its stall with the clock read before it, so
+/// its promise to the leader ended before the lease the leader built on its echo, and
+/// once survivors decided without finalizeWait another leader overlapped that lease. The
+/// daemon reads the clock after each datagram; the simulator now does too (see
+/// `Sim::unstall`).
+#[test]
+fn seeds_that_once_failed() {
+    for seed in [655_453, 672_164] {
+        if let Err(e) = run_seed(seed, false) {
+            panic!("seed {seed}:\n{e}");
+        }
+    }
+}

@@ -284,6 +284,11 @@ impl Node {
     /// Parse an untrusted datagram, check its authentication (when keys are configured)
     /// and handle it. Malformed, foreign and unauthentic datagrams are counted and returned
     /// as errors; they never change the node's state.
+    ///
+    /// `now` must be read after the datagram was received (as the daemon does, once per
+    /// datagram). A follower's promise to its leader runs from `now`, while the leader
+    /// counts the same support from when it sent the frame; a `now` from before the frame
+    /// arrived would end the promise before the lease built on it.
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) -> Result<(), DatagramError> {
         let packet = Packet::new_unchecked(datagram);
         let repr = match Repr::parse(&packet, self.config.cluster) {
@@ -309,7 +314,8 @@ impl Node {
         Ok(())
     }
 
-    /// Handle a parsed frame of our cluster whose authentication (if any) was checked.
+    /// Handle a parsed frame of our cluster whose authentication (if any) was checked;
+    /// `now` as for [`Node::handle_datagram`].
     pub fn handle_frame(&mut self, now: Instant, frame: &Repr) {
         let mut bytes = [0u8; FRAME_LEN];
         frame.emit(&mut Packet::new_unchecked(&mut bytes[..]));

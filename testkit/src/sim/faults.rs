@@ -133,6 +133,7 @@ impl Sim {
 
     /// Wipe node `id`'s data dir (it must be down): epochs and incarnation are lost.
     pub fn wipe(&mut self, id: u64) {
+        super::trace(self.now_us, format_args!("wipe {id}"));
         let i = self.index(id);
         assert!(
             self.nodes[i].node.is_none(),
@@ -170,13 +171,19 @@ impl Sim {
 
     /// Step node `id`'s wall clock by `delta_ms` (back when negative).
     pub fn step_wall_clock(&mut self, id: u64, delta_ms: i64) {
+        super::trace(self.now_us, format_args!("wall clock {id} {delta_ms:+} ms"));
         let i = self.index(id);
         self.nodes[i].wall_offset_us += delta_ms * 1000;
     }
 
     /// Stall node `id`'s event loop for `duration`; afterwards it handles everything that
-    /// arrived with `now` read before the stall (`stale_now`) or a fresh one.
+    /// arrived, its timers with `now` read before the stall (`stale_now`) or a fresh one,
+    /// each frame no earlier than it arrived.
     pub fn stall(&mut self, id: u64, duration: Duration, stale_now: bool) {
+        super::trace(
+            self.now_us,
+            format_args!("stall {id} for {duration:?} (stale now: {stale_now})"),
+        );
         let i = self.index(id);
         if self.nodes[i].node.is_none()
             || self.nodes[i].stall.is_some()
@@ -203,7 +210,12 @@ impl Sim {
             self.now_us
         };
         for delivery in std::mem::take(&mut self.nodes[i].inbox) {
-            self.handle_delivery(delivery, read_us);
+            // A frame is never handled with a time from before it arrived: the daemon reads
+            // the clock after receiving each datagram, and the core's promises count from
+            // that reading (see `Node::handle_datagram`). Timers and the epoch floor do see
+            // the stale reading.
+            let frame_read_us = read_us.max(delivery.at_us);
+            self.handle_delivery(delivery, frame_read_us);
         }
         let now = self.nodes[i].local(read_us);
         let floor = self.nodes[i].epoch_floor(self.now_us);

@@ -10,6 +10,7 @@ impl Sim {
     /// once (a stalled event loop first handles what waited); a node that is down starts
     /// with it.
     pub fn set_eligible(&mut self, id: u64, eligible: bool) {
+        super::trace(self.now_us, format_args!("eligible {id} = {eligible}"));
         let i = self.index(id);
         self.nodes[i].eligible = eligible;
         if self.nodes[i].node.is_none() {
@@ -27,6 +28,7 @@ impl Sim {
     /// application has stopped acting as coordinator, so the node comes back at once (as
     /// the daemon does). No-op unless it is standing down.
     pub fn confirm_stand_down(&mut self, id: u64) {
+        super::trace(self.now_us, format_args!("confirm stand-down {id}"));
         let i = self.index(id);
         let standing_down = self.nodes[i]
             .node

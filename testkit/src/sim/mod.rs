@@ -264,6 +264,7 @@ impl Sim {
     }
 
     pub fn set_zxid(&mut self, id: u64, zxid: u64) {
+        trace(self.now_us, format_args!("zxid {id} = {zxid}"));
         let i = self.index(id);
         self.nodes[i].zxid = zxid;
         if let Some(node) = self.nodes[i].node.as_mut() {
@@ -276,6 +277,7 @@ impl Sim {
     /// the wall-clock second when the wall clock looks set), the epochs are restored, the
     /// process gets a nonce for its leader stamps and an epoch floor from the wall clock.
     pub fn start(&mut self, id: u64) {
+        trace(self.now_us, format_args!("start {id}"));
         let i = self.index(id);
         assert!(self.nodes[i].node.is_none(), "node {id} is already up");
         let origin = if self.nodes[i].starts > 0 || self.nodes[i].reading_at_start.is_some() {
@@ -344,6 +346,7 @@ impl Sim {
 
     /// Power loss: memory gone, disk kept.
     pub fn crash(&mut self, id: u64) {
+        trace(self.now_us, format_args!("crash {id}"));
         let i = self.index(id);
         self.nodes[i].stall = None;
         self.nodes[i].start_hold_us = None;
@@ -365,6 +368,7 @@ impl Sim {
     /// down reports LEADING until the resign; its end counts as seen at the resign, as it
     /// did before the two steps existed.
     pub fn shutdown(&mut self, id: u64) {
+        trace(self.now_us, format_args!("shutdown {id}"));
         let i = self.index(id);
         if self.nodes[i].start_hold_us.is_some() {
             // Stopped before its start: it sent nothing and promised nothing.
@@ -400,6 +404,10 @@ impl Sim {
 
     /// Frames between the two groups are dropped both ways.
     pub fn partition(&mut self, side_a: &[u64], side_b: &[u64]) {
+        trace(
+            self.now_us,
+            format_args!("partition {side_a:?} | {side_b:?}"),
+        );
         for &a in side_a {
             for &b in side_b {
                 self.block(a, b);
@@ -410,18 +418,21 @@ impl Sim {
 
     /// One-way: frames from `from` no longer reach `to`.
     pub fn block(&mut self, from: u64, to: u64) {
+        trace(self.now_us, format_args!("block {from} -> {to}"));
         let (f, t) = (self.index(from), self.index(to));
         self.blocked[f][t] = true;
     }
 
     /// Loss rate of one direction of one link.
     pub fn set_link_loss(&mut self, from: u64, to: u64, percent: u32) {
+        trace(self.now_us, format_args!("loss {from} -> {to} {percent} %"));
         let (f, t) = (self.index(from), self.index(to));
         self.loss[f][t] = percent;
     }
 
     /// Remove partitions and per-link loss (back to the network's base loss rate).
     pub fn heal(&mut self) {
+        trace(self.now_us, format_args!("heal"));
         let base = self.net.loss_percent;
         for row in self.loss.iter_mut() {
             row.iter_mut().for_each(|l| *l = base);
@@ -757,5 +768,14 @@ impl Sim {
             out.push('\n');
         }
         out
+    }
+}
+
+/// With `VOTECAST_SIM_TRACE` set, every fault the schedule injects is printed with its
+/// time (to read a failing seed's schedule next to its history).
+pub(crate) fn trace(now_us: u64, what: core::fmt::Arguments<'_>) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("VOTECAST_SIM_TRACE").is_some()) {
+        eprintln!("{:>9.3} ms  {what}", now_us as f64 / 1000.0);
     }
 }

@@ -100,9 +100,9 @@ impl Harness {
         });
     }
 
-    /// End node `i`'s stall (if any): it handles the datagrams that arrived, then its
-    /// timers, with `now` read when the stall began or afresh; the driver publishes with
-    /// a fresh clock reading (as `Sim::unstall`).
+    /// End node `i`'s stall (if any): it handles the datagrams that arrived (each no
+    /// earlier than it arrived), then its timers, with `now` read when the stall began or
+    /// afresh; the driver publishes with a fresh clock reading (as `Sim::unstall`).
     pub(super) fn unstall(&mut self, i: usize) {
         let Some(stall) = self.slots[i].stall.take() else {
             return;
@@ -121,7 +121,12 @@ impl Harness {
         if read_us < self.now {
             self.outcome.stale_inputs += inbox.len() as u64 + 1;
         }
-        for bytes in inbox {
+        for (bytes, arrived_us) in inbox {
+            // Never with a time from before the datagram arrived (as `Sim::unstall`).
+            let at = At {
+                global_us: read_us.max(arrived_us),
+                ..self.at(i)
+            };
             self.deliver_at(i, &bytes, at);
         }
         if let Some(node) = self.slots[i].node.as_mut() {

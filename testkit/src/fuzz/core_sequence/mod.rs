@@ -82,7 +82,8 @@ struct Slot {
     down_since: Option<u64>,
     hold: Hold,
     stall: Option<Stall>,
-    inbox: Vec<Vec<u8>>,
+    /// Datagrams that arrived while stalled, with when they arrived.
+    inbox: Vec<(Vec<u8>, u64)>,
     starts: u64,
 }
 
@@ -585,7 +586,7 @@ impl Harness {
         if slot.stall.is_some() {
             // The socket buffers a bounded number; beyond that, datagrams are lost.
             if slot.inbox.len() < INBOX {
-                slot.inbox.push(bytes.to_vec());
+                slot.inbox.push((bytes.to_vec(), self.now));
             }
             return false;
         }
