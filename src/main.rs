@@ -1,4 +1,4 @@
-//! `votecast` command line: `run`, `status`, `demo`, `bench`. Exit status 0 on success or clean
+//! `votecast` command line: `run`, `check-config`, `status`, `demo`, `bench`. Exit status 0 on success or clean
 //! shutdown, 2 for bad usage or configuration, 1 for runtime failures (3 from `status`
 //! when the node's view is stale).
 //!
@@ -45,6 +45,16 @@ fn main() -> ExitCode {
             };
             logging::flush(LOG_FLUSH_AT_EXIT);
             code
+        }
+        Command::CheckConfig { settings, quiet } => {
+            let report = votecast::daemon::check_config::check(&settings);
+            for warning in &report.warnings {
+                err(&format!("votecast: {warning}\n"));
+            }
+            if !quiet {
+                out(&report.settings);
+            }
+            ExitCode::SUCCESS
         }
         Command::Status { state_file, json } => {
             let report = status::run_status(&state_file, json, unix_now_ms());

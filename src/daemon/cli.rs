@@ -11,6 +11,7 @@
 //!              [--on-change CMD] [--hook-timeout DURATION] [--tick DURATION]
 //!              [--sync-limit N] [--init-limit N] [--finalize-wait DURATION]
 //!              [--max-notification-interval DURATION] [--key-file PATH] [--config FILE]
+//! votecast check-config [--quiet] [run's flags...]
 //! votecast status --state-file PATH [--json]
 //! votecast demo [--nodes N]
 //! votecast bench [--nodes 3,5,7,9] [--reps N] [--json PATH] [--footprint]
@@ -40,6 +41,8 @@ const DEFAULT_DEMO_NODES: usize = 5;
 pub enum Command {
     /// `votecast run ...`: run the agent.
     Run(RunSettings),
+    /// `votecast check-config [--quiet] ...`: the settings `run` would use, checked.
+    CheckConfig { settings: RunSettings, quiet: bool },
     /// `votecast status --state-file PATH [--json]`.
     Status { state_file: PathBuf, json: bool },
     /// `votecast demo [--nodes N]`.
@@ -122,6 +125,14 @@ struct Cli {
 enum CliCommand {
     /// Run the election agent.
     Run(Box<RunArgs>),
+    /// Check the settings `run` would use, without starting a node, and print them.
+    ///
+    /// Takes run's flags (and --config), checks them as run does, including the key file's
+    /// contents and permissions and the zxid file, and warns if the interface is missing
+    /// or unusable (run waits for it). Prints the effective settings as a config file.
+    ///
+    /// Exit status: 0 valid (warnings on stderr), 2 invalid (the problem on stderr).
+    CheckConfig(Box<CheckConfigArgs>),
     /// Show the state a running agent last wrote to its state file.
     ///
     /// Exit status: 0 fresh, 3 stale, 2 unreadable.
@@ -141,6 +152,16 @@ enum CliCommand {
     },
     /// Measure election/failover latency (or --footprint) of real processes on lo.
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct CheckConfigArgs {
+    /// Print only problems and warnings, not the effective settings.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Args, Debug, Default)]
@@ -238,13 +259,11 @@ pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
         }
     };
     match cli.command {
-        CliCommand::Run(args) => {
-            let table = match &args.config {
-                Some(path) => Some(read_config_file(path)?),
-                None => None,
-            };
-            settings::resolve(&args, table.as_ref()).map(Command::Run)
-        }
+        CliCommand::Run(args) => resolve_run(&args).map(Command::Run),
+        CliCommand::CheckConfig(args) => Ok(Command::CheckConfig {
+            settings: resolve_run(&args.run)?,
+            quiet: args.quiet,
+        }),
         CliCommand::Status { state_file, json } => Ok(Command::Status { state_file, json }),
         CliCommand::Demo { nodes } => {
             let nodes = match nodes {
@@ -265,6 +284,15 @@ pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
             .map(Command::Bench)
             .map_err(|e| UsageError::new(e.to_string())),
     }
+}
+
+/// `run`'s settings: the `--config` file (if any) under the flags, checked.
+fn resolve_run(args: &RunArgs) -> Result<RunSettings, UsageError> {
+    let table = match &args.config {
+        Some(path) => Some(read_config_file(path)?),
+        None => None,
+    };
+    settings::resolve(args, table.as_ref())
 }
 
 /// Reads the `--config` file as a TOML table and refuses unknown keys (naming the key and

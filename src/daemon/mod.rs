@@ -3,6 +3,8 @@
 //!
 //! - [`atomic_file`]: replacing a file as a whole (temporary file and rename), for the
 //!   state file and the metrics file.
+//! - [`check_config`]: `votecast check-config` (the interface check, the effective
+//!   settings).
 //! - [`cli`]: the command line (clap definitions, [`cli::parse_command_line`]).
 //! - [`settings`]: the `run` settings: flags over the `--config` file over the core's
 //!   defaults, checked in one place.
@@ -19,6 +21,7 @@
 //! their success paths; everything else runs at start-up, at shutdown or on its own thread.
 
 pub mod atomic_file;
+pub mod check_config;
 pub mod cli;
 pub mod error;
 pub mod hooks;

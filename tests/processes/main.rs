@@ -1,6 +1,7 @@
 //! The real `votecast` binary as separate processes on this machine: one test binary per
 //! kind of harness. One module per suite:
 //!
+//! - `check_config`: `votecast check-config` refuses what `run` refuses, prints the rest;
 //! - `cli_errors`: bad command lines and config files exit 2 naming the flag or key;
 //! - `faults`: graceful handovers against the published lease, signals, memory-only restarts;
 //! - `hook_process`: `--on-change` hooks of real daemons (lease end, output, process group);
@@ -13,6 +14,7 @@
 //! Every test uses `lo` only (TTL 1), bounds every wait, and kills and reaps every process
 //! it started. Run one suite with a path filter, e.g. `cargo test --test processes loopback::`.
 
+mod check_config;
 mod cli_errors;
 mod faults;
 mod hook_process;
