@@ -189,7 +189,10 @@ mod tests {
     fn every_config_key_is_shown() {
         let s = resolve(&["--id", "1", "--voters", "1,2,3", "--interface", "lo"]);
         for key in settings::file_keys() {
-            assert!(shown(key, &s).is_some(), "check-config does not show {key:?}");
+            assert!(
+                shown(key, &s).is_some(),
+                "check-config does not show {key:?}"
+            );
         }
     }
 

@@ -23,7 +23,12 @@ fn every_bad_value_run_refuses_is_refused_by_check_config() {
             }
         }
         args.extend([flag.clone(), value.clone()]);
-        expect_usage_error(&format!("check-config {flag} {value:?}"), &args, &flag, s.path());
+        expect_usage_error(
+            &format!("check-config {flag} {value:?}"),
+            &args,
+            &flag,
+            s.path(),
+        );
     }
     let missing = strings(&["check-config", "--id", "1"]);
     expect_usage_error("missing voters", &missing, "--voters", s.path());
@@ -116,8 +121,12 @@ fn a_missing_interface_is_a_warning_and_exits_0() {
     let done = run(&args, s.path());
     assert_eq!(done.code, Some(0), "{done:?}");
     assert!(
-        done.stderr.contains("warning: --interface \"vcnosuchif0\" does not exist"),
+        done.stderr
+            .contains("warning: --interface \"vcnosuchif0\" does not exist"),
         "{done:?}"
     );
-    assert!(done.stdout.contains("interface = \"vcnosuchif0\"\n"), "{done:?}");
+    assert!(
+        done.stdout.contains("interface = \"vcnosuchif0\"\n"),
+        "{done:?}"
+    );
 }

@@ -5,6 +5,7 @@
 //! - `cli_errors`: bad command lines and config files exit 2 naming the flag or key;
 //! - `faults`: graceful handovers against the published lease, signals, memory-only restarts;
 //! - `hook_process`: `--on-change` hooks of real daemons (lease end, output, process group);
+//! - `journal`: `<N>` priority prefixes when stderr is the `JOURNAL_STREAM`, plain otherwise;
 //! - `loopback`: clusters of `votecast run` electing over UDP multicast on `lo`;
 //! - `loopback_hostile`: authentication, twins and floods of foreign frames on `lo`;
 //! - `loopback_scale`: 15 processes on `lo`, and `votecast bench` end to end;
@@ -18,6 +19,7 @@ mod check_config;
 mod cli_errors;
 mod faults;
 mod hook_process;
+mod journal;
 mod loopback;
 mod loopback_hostile;
 mod loopback_scale;
