@@ -1,4 +1,5 @@
-//! `votecast` command line: `run`, `check-config`, `status`, `demo`, `bench`. Exit status 0 on success or clean
+//! `votecast` command line: `run`, `check-config`, `status`, `demo`, `bench`,
+//! `completions`, and the hidden `man` (man pages for packaging). Exit status 0 on success or clean
 //! shutdown, 2 for bad usage or configuration, 1 for runtime failures (3 from `status`
 //! when the node's view is stale).
 //!
@@ -71,6 +72,24 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 err(&format!("votecast demo: {e}\n"));
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        },
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            votecast::daemon::manual::completions(shell, &mut script);
+            out(&String::from_utf8_lossy(&script));
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => match votecast::daemon::manual::write_man_pages(&dir) {
+            Ok(pages) => {
+                for page in pages {
+                    out(&format!("{}\n", page.display()));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                err(&format!("votecast man: {}: {e}\n", dir.display()));
                 ExitCode::from(EXIT_RUNTIME)
             }
         },

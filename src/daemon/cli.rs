@@ -15,6 +15,8 @@
 //! votecast status --state-file PATH [--json]
 //! votecast demo [--nodes N]
 //! votecast bench [--nodes 3,5,7,9] [--reps N] [--json PATH] [--footprint]
+//! votecast completions SHELL
+//! votecast man DIR          (hidden: writes the man pages, for packaging)
 //! ```
 //!
 //! `run` values are taken as text here and converted, merged with the `--config` file and
@@ -25,7 +27,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use votecast_core::election::MAX_VOTERS;
 
 use super::settings::input_file::{self, MAX_CONFIG_LEN};
@@ -49,6 +51,10 @@ pub enum Command {
     Demo { nodes: usize },
     /// `votecast bench [--nodes 3,5,7,9] [--reps N] [--json PATH] [--footprint]`.
     Bench(crate::bench::BenchSettings),
+    /// `votecast completions SHELL`: the completion script on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// `votecast man DIR`: write the man pages into DIR.
+    Man { dir: PathBuf },
 }
 
 /// A command line that cannot be run, or a request for help/version text.
@@ -152,6 +158,27 @@ enum CliCommand {
     },
     /// Measure election/failover latency (or --footprint) of real processes on lo.
     Bench(crate::bench::BenchArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    ///
+    /// bash: votecast completions bash > /etc/bash_completion.d/votecast;
+    /// zsh: into a directory of $fpath as _votecast; fish: into
+    /// ~/.config/fish/completions/votecast.fish. The Debian package installs them.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (votecast.1 and votecast-SUBCOMMAND.1) into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Directory to write the pages into (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// The clap definition of the whole command line (for the man pages and completions).
+pub fn clap_command() -> clap::Command {
+    Cli::command()
 }
 
 #[derive(Args, Debug)]
@@ -283,6 +310,8 @@ pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
             .resolve()
             .map(Command::Bench)
             .map_err(|e| UsageError::new(e.to_string())),
+        CliCommand::Completions { shell } => Ok(Command::Completions { shell }),
+        CliCommand::Man { dir } => Ok(Command::Man { dir }),
     }
 }
 

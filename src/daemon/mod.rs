@@ -13,6 +13,7 @@
 //! - [`state_file`]: the live `--state-file` (writer and reader) and the JSON string
 //!   escaper.
 //! - [`hooks`]: the `--on-change` hook worker.
+//! - [`manual`]: the man pages and shell completions, generated from [`cli`].
 //! - [`metrics`]: the `--metrics-file` (Prometheus text format) and its encoder.
 //! - [`status`]: `votecast status`.
 //!
@@ -25,6 +26,7 @@ pub mod check_config;
 pub mod cli;
 pub mod error;
 pub mod hooks;
+pub mod manual;
 pub mod metrics;
 pub mod persist;
 pub mod settings;

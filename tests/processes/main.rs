@@ -6,6 +6,7 @@
 //! - `faults`: graceful handovers against the published lease, signals, memory-only restarts;
 //! - `hook_process`: `--on-change` hooks of real daemons (lease end, output, process group);
 //! - `journal`: `<N>` priority prefixes when stderr is the `JOURNAL_STREAM`, plain otherwise;
+//! - `manual`: completion scripts valid in bash/zsh/fish, man pages render without warnings;
 //! - `loopback`: clusters of `votecast run` electing over UDP multicast on `lo`;
 //! - `loopback_hostile`: authentication, twins and floods of foreign frames on `lo`;
 //! - `loopback_scale`: 15 processes on `lo`, and `votecast bench` end to end;
@@ -23,4 +24,5 @@ mod journal;
 mod loopback;
 mod loopback_hostile;
 mod loopback_scale;
+mod manual;
 mod systemd;
