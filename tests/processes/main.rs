@@ -11,7 +11,8 @@
 //! - `loopback_hostile`: authentication, twins and floods of foreign frames on `lo`;
 //! - `loopback_scale`: 15 processes on `lo`, and `votecast bench` end to end;
 //! - `systemd`: a fake `NOTIFY_SOCKET` (readiness, status, watchdog, reload, stop), the
-//!   `--metrics-file` under `promtool`, the shipped units under `systemd-analyze verify`.
+//!   `--metrics-file` under `promtool`, the shipped units under `systemd-analyze verify`;
+//! - `wireshark`: the Lua dissector decodes captured frames as the state files say.
 //!
 //! Every test uses `lo` only (TTL 1), bounds every wait, and kills and reaps every process
 //! it started. Run one suite with a path filter, e.g. `cargo test --test processes loopback::`.
@@ -26,3 +27,4 @@ mod loopback_hostile;
 mod loopback_scale;
 mod manual;
 mod systemd;
+mod wireshark;
