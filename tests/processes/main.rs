@@ -10,6 +10,7 @@
 //! - `loopback`: clusters of `votecast run` electing over UDP multicast on `lo`;
 //! - `loopback_hostile`: authentication, twins and floods of foreign frames on `lo`;
 //! - `loopback_scale`: 15 processes on `lo`, and `votecast bench` end to end;
+//! - `openwrt`: the procd init script under shellcheck and against stubbed procd functions;
 //! - `systemd`: a fake `NOTIFY_SOCKET` (readiness, status, watchdog, reload, stop), the
 //!   `--metrics-file` under `promtool`, the shipped units under `systemd-analyze verify`;
 //! - `wireshark`: the Lua dissector decodes captured frames as the state files say.
@@ -25,6 +26,7 @@ mod journal;
 mod loopback;
 mod loopback_hostile;
 mod loopback_scale;
+mod openwrt;
 mod manual;
 mod systemd;
 mod wireshark;
