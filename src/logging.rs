@@ -305,12 +305,18 @@ pub fn init(default_filter: &str) {
 /// the logger is installed (never blocking on a stuck stderr), else directly, ignoring
 /// errors: an unwritable stderr must not turn an exit status into a panic.
 pub fn to_stderr(text: &str) {
+    to_stderr_at(Level::Error, text);
+}
+
+/// [`to_stderr`] for a message of `level` (in the journal style, its priority; through
+/// the writer thread, when there is one, always the error priority: only errors go there).
+pub fn to_stderr_at(level: Level, text: &str) {
     match QUEUE.get() {
         Some(queue) => queue.push_text(text),
         None => {
             let text = match LineStyle::of_this_process() {
                 LineStyle::Plain => std::borrow::Cow::Borrowed(text),
-                LineStyle::Journal => std::borrow::Cow::Owned(journal_text(text)),
+                LineStyle::Journal => std::borrow::Cow::Owned(journal_text_at(level, text)),
             };
             let mut err = std::io::stderr().lock();
             let _ = err.write_all(text.as_bytes());
@@ -357,9 +363,14 @@ fn write_record(
 
 /// `text` with every line prefixed by the error priority `<3>` (for the journal).
 fn journal_text(text: &str) -> String {
+    journal_text_at(Level::Error, text)
+}
+
+/// `text` with every line prefixed by `level`'s priority (for the journal).
+fn journal_text_at(level: Level, text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for line in text.split_inclusive('\n') {
-        out.push_str("<3>");
+        let _ = write!(out, "<{}>", priority(level));
         out.push_str(line);
     }
     out
@@ -648,6 +659,7 @@ mod tests {
         );
         assert_eq!(journal_text("votecast: a\nb\n"), "<3>votecast: a\n<3>b\n");
         assert_eq!(journal_text("no newline"), "<3>no newline");
+        assert_eq!(journal_text_at(Level::Warn, "w\n"), "<4>w\n");
     }
 
     #[test]

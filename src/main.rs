@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { settings, quiet } => {
             let report = votecast::daemon::check_config::check(&settings);
             for warning in &report.warnings {
-                err(&format!("votecast: {warning}\n"));
+                logging::to_stderr_at(log::Level::Warn, &format!("votecast: {warning}\n"));
             }
             if !quiet {
                 out(&report.settings);

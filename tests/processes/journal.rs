@@ -74,3 +74,47 @@ fn a_journal_stream_naming_another_file_keeps_the_plain_format() {
     }
     assert!(log.contains("Z WARN  votecast"), "{log}");
 }
+
+/// `votecast ARGS` with stderr to a file that `JOURNAL_STREAM` names; (exit code, stderr).
+fn journal_stderr(args: &[&str]) -> (Option<i32>, String) {
+    let dir = votecast::cluster::TempDir::new("votecast-journal").expect("temp dir");
+    let path = dir.join("stderr");
+    let file = fs::File::create(&path).expect("stderr file");
+    let meta = file.metadata().expect("stat");
+    let status = std::process::Command::new(EXE)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .status()
+        .expect("run votecast");
+    (
+        status.code(),
+        fs::read_to_string(&path).expect("read stderr"),
+    )
+}
+
+#[test]
+fn check_config_warnings_and_usage_errors_carry_their_priority() {
+    let (code, stderr) = journal_stderr(&[
+        "check-config",
+        "--id",
+        "1",
+        "--voters",
+        "1",
+        "--interface",
+        "vcnosuchif0",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.starts_with("<4>votecast: warning: --interface"),
+        "{stderr}"
+    );
+    let (code, stderr) = journal_stderr(&["check-config", "--id", "0", "--voters", "1"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.starts_with("<3>votecast: error"), "{stderr}");
+    for line in stderr.lines() {
+        assert!(line.starts_with("<3>"), "every line of the error: {stderr}");
+    }
+}

@@ -26,7 +26,7 @@ mod journal;
 mod loopback;
 mod loopback_hostile;
 mod loopback_scale;
-mod openwrt;
 mod manual;
+mod openwrt;
 mod systemd;
 mod wireshark;

@@ -420,7 +420,11 @@ fn the_shipped_units_pass_systemd_analyze_verify() {
     units.sort();
     assert!(units.len() >= 4, "{units:?}");
     // The Debian package's unit (packaging/debian/), which names /usr/bin/votecast.
-    units.push(boards.with_file_name("packaging").join("debian/votecast.service"));
+    units.push(
+        boards
+            .with_file_name("packaging")
+            .join("debian/votecast.service"),
+    );
     for unit in &units {
         let text = fs::read_to_string(unit).expect("unit");
         for line in [

@@ -38,7 +38,10 @@ fn have(name: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok();
-    assert!(found || !required(), "{name} not installed (.ci/run installs it)");
+    assert!(
+        found || !required(),
+        "{name} not installed (.ci/run installs it)"
+    );
     if !found {
         eprintln!("NOT RUN: {name} not installed");
     }
@@ -125,12 +128,24 @@ fn tshark_decodes_real_frames_like_the_state_files_say() {
     assert!(agreed.is_some(), "no agreement: {}", c.describe_states());
     // Steady state: a few heartbeats of every node after agreement.
     std::thread::sleep(Duration::from_millis(600));
-    let states: Vec<_> = c.ids().iter().map(|&id| c.state(id).expect("state")).collect();
+    let states: Vec<_> = c
+        .ids()
+        .iter()
+        .map(|&id| c.state(id).expect("state"))
+        .collect();
     let probe = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    probe.send_to(&frame(98, 0b101, true), ("127.0.0.1", port)).expect("send");
-    probe.send_to(&frame(99, 0, false), ("127.0.0.1", port)).expect("send");
+    probe
+        .send_to(&frame(98, 0b101, true), ("127.0.0.1", port))
+        .expect("send");
+    probe
+        .send_to(&frame(99, 0, false), ("127.0.0.1", port))
+        .expect("send");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(c.agreed_leader(), agreed.map(|(l, e, _)| (l, e)), "changed meanwhile");
+    assert_eq!(
+        c.agreed_leader(),
+        agreed.map(|(l, e, _)| (l, e)),
+        "changed meanwhile"
+    );
     drop(tcpdump);
 
     let out = Command::new("tshark")
@@ -139,8 +154,22 @@ fn tshark_decodes_real_frames_like_the_state_files_say() {
         .arg("-r")
         .arg(&pcap)
         .args(["-Y", "votecast", "-T", "fields", "-E", "separator=|"])
-        .args(["-e", "votecast.sender", "-e", "votecast.state", "-e", "votecast.vote.leader"])
-        .args(["-e", "votecast.epoch", "-e", "votecast.round", "-e", "votecast.crc.status"])
+        .args([
+            "-e",
+            "votecast.sender",
+            "-e",
+            "votecast.state",
+            "-e",
+            "votecast.vote.leader",
+        ])
+        .args([
+            "-e",
+            "votecast.epoch",
+            "-e",
+            "votecast.round",
+            "-e",
+            "votecast.crc.status",
+        ])
         .args(["-e", "votecast.flags.names", "-e", "votecast.state.name"])
         .stdin(Stdio::null())
         .output()
@@ -148,13 +177,18 @@ fn tshark_decodes_real_frames_like_the_state_files_say() {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let errors = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "tshark: {errors}");
-    assert!(!errors.contains("Lua"), "the dissector failed to load: {errors}");
+    assert!(
+        !errors.contains("Lua"),
+        "the dissector failed to load: {errors}"
+    );
     let mut last: HashMap<u64, Vec<String>> = HashMap::new();
     let mut frames = 0;
     for line in text.lines() {
         let fields: Vec<String> = line.split('|').map(str::to_string).collect();
         assert_eq!(fields.len(), 8, "{line}");
-        let sender: u64 = fields[0].parse().unwrap_or_else(|_| panic!("sender: {line}"));
+        let sender: u64 = fields[0]
+            .parse()
+            .unwrap_or_else(|_| panic!("sender: {line}"));
         if sender < 98 {
             frames += 1;
             assert_eq!(fields[5], "good", "a real frame with a bad CRC: {line}");
@@ -166,7 +200,10 @@ fn tshark_decodes_real_frames_like_the_state_files_say() {
         let f = last
             .get(&state.id)
             .unwrap_or_else(|| panic!("no frame of node {}: {text}", state.id));
-        let code = STATES.iter().position(|s| *s == state.state).expect("state");
+        let code = STATES
+            .iter()
+            .position(|s| *s == state.state)
+            .expect("state");
         assert_eq!(f[1], code.to_string(), "node {} state: {f:?}", state.id);
         assert_eq!(f[7], state.state, "the state by name: {f:?}");
         assert_eq!(Some(f[2].parse().unwrap()), state.leader, "leader: {f:?}");
