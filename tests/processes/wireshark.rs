@@ -48,11 +48,22 @@ fn have(name: &str) -> bool {
     found
 }
 
-/// tcpdump, stopped by PID when dropped.
-struct Capture(Child);
+/// tcpdump, stopped by PID when dropped, and the lines of its stderr.
+struct Capture(Child, mpsc::Receiver<String>);
 
-impl Drop for Capture {
-    fn drop(&mut self) {
+impl Capture {
+    /// Stops tcpdump; its last words (the packet counts).
+    fn stop(mut self) -> String {
+        self.end();
+        let mut said = String::new();
+        while let Ok(line) = self.1.recv_timeout(Duration::from_secs(2)) {
+            said.push_str(&line);
+            said.push('\n');
+        }
+        said
+    }
+
+    fn end(&mut self) {
         let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
         for _ in 0..200 {
             if let Ok(Some(_)) = self.0.try_wait() {
@@ -65,10 +76,27 @@ impl Drop for Capture {
     }
 }
 
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
 /// Starts tcpdump on `lo` for UDP `port` into `file`; `None` if it could not capture.
 fn capture(port: u16, file: &Path) -> Option<Capture> {
     let mut child = Command::new("tcpdump")
-        .args(["-i", "lo", "-n", "-U", "-c", "20000", "-w"])
+        // Immediate mode: packets are written as they come, not in blocks a timeout releases
+        // (a capture stopped before that would hold none).
+        .args([
+            "-i",
+            "lo",
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-c",
+            "20000",
+            "-w",
+        ])
         .arg(file)
         .args(["udp", "port", &port.to_string()])
         .stdin(Stdio::null())
@@ -83,9 +111,9 @@ fn capture(port: u16, file: &Path) -> Option<Capture> {
             let _ = tx.send(line);
         }
     });
-    let capture = Capture(child);
+    let capture = Capture(child, rx);
     loop {
-        match rx.recv_timeout(Duration::from_secs(10)) {
+        match capture.1.recv_timeout(Duration::from_secs(10)) {
             Ok(line) if line.contains("listening on") => return Some(capture),
             Ok(line) => eprintln!("tcpdump: {line}"),
             Err(_) => return None,
@@ -146,7 +174,7 @@ fn tshark_decodes_real_frames_like_the_state_files_say() {
         agreed.map(|(l, e, _)| (l, e)),
         "changed meanwhile"
     );
-    drop(tcpdump);
+    let tcpdump_said = tcpdump.stop();
 
     let out = Command::new("tshark")
         .arg("-X")
@@ -195,7 +223,11 @@ fn tshark_decodes_real_frames_like_the_state_files_say() {
         }
         last.insert(sender, fields);
     }
-    assert!(frames >= 9, "too few frames decoded: {text}\n{errors}");
+    let captured = fs::metadata(&pcap).map_or(0, |m| m.len());
+    assert!(
+        frames >= 9,
+        "too few frames decoded from {captured} bytes of capture ({tcpdump_said}): {text}\n{errors}"
+    );
     for state in &states {
         let f = last
             .get(&state.id)
