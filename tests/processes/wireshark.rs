@@ -3,7 +3,7 @@
 //! decode, for each node's last frame, the sender, state, leader, epoch and round that
 //! node's state file shows, with a good CRC. Two frames this test sends itself (on `lo`,
 //! to the cluster's port, with another cluster id so the nodes drop them) check the other
-//! paths: an unnamed flag bit shown as "bit 2", and a bad CRC flagged.
+//! paths: an unnamed flag bit shown as "bit 7" (the highest, the last to get a name), and a bad CRC flagged.
 //!
 //! Tools: tcpdump and tshark (Debian packages `tcpdump`, `tshark`), and capturing on `lo`
 //! needs root (or CAP_NET_RAW). With `CI` set a missing tool or a failed capture fails the
@@ -242,9 +242,9 @@ fn tshark_decodes_real_frames_like_the_state_files_say() {
         assert_eq!(Some(f[3].parse().unwrap()), state.epoch, "epoch: {f:?}");
         assert_eq!(f[4].parse::<u64>().unwrap(), state.round, "round: {f:?}");
     }
-    let unnamed = &last.get(&98).expect("the frame with bit 2")[..];
+    let unnamed = &last.get(&98).expect("the frame with bit 7")[..];
     assert_eq!(unnamed[5], "good", "{unnamed:?}");
-    assert_eq!(unnamed[6], "RESIGN,bit 2", "{unnamed:?}");
+    assert_eq!(unnamed[6], "RESIGN,bit 7", "{unnamed:?}");
     let bad = &last.get(&99).expect("the frame with a bad CRC")[..];
     assert_eq!(bad[5], "bad", "{bad:?}");
     let _ = fs::remove_file(&pcap);
