@@ -3,7 +3,8 @@
 //! decode, for each node's last frame, the sender, state, leader, epoch and round that
 //! node's state file shows, with a good CRC. Two frames this test sends itself (on `lo`,
 //! to the cluster's port, with another cluster id so the nodes drop them) check the other
-//! paths: an unnamed flag bit shown as "bit 7" (the highest, the last to get a name), and a bad CRC flagged.
+//! paths: an unnamed flag bit shown as "bit 7" (the highest, the last to get a name), and
+//! a bad CRC flagged.
 //!
 //! Tools: tcpdump and tshark (Debian packages `tcpdump`, `tshark`), and capturing on `lo`
 //! needs root (or CAP_NET_RAW). With `CI` set a missing tool or a failed capture fails the
@@ -163,7 +164,7 @@ fn tshark_decodes_real_frames_like_the_state_files_say() {
         .collect();
     let probe = UdpSocket::bind("127.0.0.1:0").expect("bind");
     probe
-        .send_to(&frame(98, 0b101, true), ("127.0.0.1", port))
+        .send_to(&frame(98, 0b1000_0001, true), ("127.0.0.1", port))
         .expect("send");
     probe
         .send_to(&frame(99, 0, false), ("127.0.0.1", port))
