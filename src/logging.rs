@@ -13,6 +13,15 @@
 //! The filter is `RUST_LOG`, parsed by `env_logger` (default `info`); the format is
 //! env_logger's: `[2024-05-01T12:00:00.123Z INFO  votecast::driver] message`.
 //!
+//! Under systemd, when stderr is the journal stream (`JOURNAL_STREAM` names stderr's
+//! device and inode, as systemd.exec(5) says to check), each line starts with the
+//! sd-daemon(3) priority prefix instead of a timestamp: `<4>[WARN  votecast::driver]
+//! message` (error 3, warn 4, info 6, debug and trace 7). journald stamps the time itself
+//! and files the line under that priority, so `journalctl -p warning` works. Every line of
+//! a multi-line message carries the prefix, and text written with [`to_stderr`] (the last
+//! words of the process, errors) carries `<3>`. Anywhere else (a terminal, a file, a pipe,
+//! or stderr redirected away from the journal by the unit) the format is unchanged.
+//!
 //! [`RateLimit`] keeps a repeated warning (a send error, a state file that cannot be
 //! written, a bad zxid file) visible without flooding the log: the first is logged,
 //! then at most one per interval, each saying how many were suppressed since.
@@ -34,8 +43,58 @@ const MAX_KEPT_CAPACITY: usize = 4096;
 /// The usual interval of a [`RateLimit`]: often enough to see that a fault persists.
 pub const WARN_EVERY: Duration = Duration::from_secs(10);
 
+/// How a log line starts: with a timestamp, or with a journal priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineStyle {
+    /// `[2024-05-01T12:00:00.123Z INFO  target] `.
+    Plain,
+    /// `<6>[INFO  target] `: stderr is connected to the journal.
+    Journal,
+}
+
+impl LineStyle {
+    /// [`LineStyle::Journal`] if `journal_stream` (the value of `JOURNAL_STREAM`,
+    /// `DEVICE:INODE` in decimal) names the stream whose device and inode are `stderr`.
+    /// A stale variable inherited by a process whose stderr was redirected does not match.
+    pub fn detect(journal_stream: Option<&str>, stderr: Option<(u64, u64)>) -> LineStyle {
+        let parsed = journal_stream
+            .and_then(|v| v.split_once(':'))
+            .and_then(|(dev, ino)| Some((dev.parse::<u64>().ok()?, ino.parse::<u64>().ok()?)));
+        match (parsed, stderr) {
+            (Some(named), Some(actual)) if named == actual => LineStyle::Journal,
+            _ => LineStyle::Plain,
+        }
+    }
+
+    /// The style for this process's stderr.
+    fn of_this_process() -> LineStyle {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let journal_stream = std::env::var("JOURNAL_STREAM").ok();
+        let stderr = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata().ok())
+            .map(|m| (m.dev(), m.ino()));
+        LineStyle::detect(journal_stream.as_deref(), stderr)
+    }
+}
+
+/// The sd-daemon(3) priority of a log level (syslog's numbers).
+fn priority(level: Level) -> u8 {
+    match level {
+        Level::Error => 3,
+        Level::Warn => 4,
+        Level::Info => 6,
+        Level::Debug | Level::Trace => 7,
+    }
+}
+
 /// The queue between the loggers and the writer thread.
 pub struct LineQueue {
+    style: LineStyle,
     state: Mutex<QueueState>,
     /// Signalled when a line is queued.
     queued: Condvar,
@@ -53,7 +112,17 @@ struct QueueState {
 impl LineQueue {
     /// A queue of `lines` preallocated buffers, and its writer thread writing to `sink`.
     pub fn start<W: Write + Send + 'static>(lines: usize, sink: W) -> Arc<LineQueue> {
+        LineQueue::start_styled(lines, sink, LineStyle::Plain)
+    }
+
+    /// [`LineQueue::start`], with lines (its own notices included) in `style`.
+    pub fn start_styled<W: Write + Send + 'static>(
+        lines: usize,
+        sink: W,
+        style: LineStyle,
+    ) -> Arc<LineQueue> {
         let queue = Arc::new(LineQueue {
+            style,
             state: Mutex::new(QueueState {
                 pending: VecDeque::with_capacity(lines),
                 free: (0..lines)
@@ -97,11 +166,15 @@ impl LineQueue {
         };
         buf.clear();
         if dropped > 0 {
-            write_prefix(&mut buf, SystemTime::now(), Level::Warn, module_path!());
-            let _ = writeln!(
-                buf,
-                "{dropped} log lines dropped (stderr was not keeping up)"
+            write_record(
+                &mut buf,
+                self.style,
+                SystemTime::now(),
+                Level::Warn,
+                module_path!(),
+                format_args!("{dropped} log lines dropped (stderr was not keeping up)"),
             );
+            buf.push('\n');
         }
         // Formatted without the lock: a Display impl that logs must not deadlock.
         format(&mut buf);
@@ -110,10 +183,15 @@ impl LineQueue {
         self.queued.notify_one();
     }
 
-    /// Queue `text` as it is, even when every pooled buffer is in use (for the last
-    /// words of the process, which must not be lost to the pool's limit).
+    /// Queue `text` as it is (in the journal style each line prefixed with the error
+    /// priority), even when every pooled buffer is in use (for the last words of the
+    /// process, which must not be lost to the pool's limit).
     pub fn push_text(&self, text: &str) {
-        self.lock().pending.push_back(text.to_string());
+        let text = match self.style {
+            LineStyle::Plain => text.to_string(),
+            LineStyle::Journal => journal_text(text),
+        };
+        self.lock().pending.push_back(text);
         self.queued.notify_one();
     }
 
@@ -188,9 +266,16 @@ impl Log for QueueLogger {
         if !self.filter.matches(record) {
             return;
         }
+        let style = self.queue.style;
         self.queue.push(|buf| {
-            write_prefix(buf, SystemTime::now(), record.level(), record.target());
-            let _ = write!(buf, "{}", record.args());
+            write_record(
+                buf,
+                style,
+                SystemTime::now(),
+                record.level(),
+                record.target(),
+                *record.args(),
+            );
         });
     }
 
@@ -208,7 +293,9 @@ pub fn init(default_filter: &str) {
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter))
             .build();
     let max_level = filter.filter();
-    let queue = Arc::clone(QUEUE.get_or_init(|| LineQueue::start(QUEUE_LINES, std::io::stderr())));
+    let queue = Arc::clone(QUEUE.get_or_init(|| {
+        LineQueue::start_styled(QUEUE_LINES, std::io::stderr(), LineStyle::of_this_process())
+    }));
     if log::set_boxed_logger(Box::new(QueueLogger { filter, queue })).is_ok() {
         log::set_max_level(max_level);
     }
@@ -218,9 +305,19 @@ pub fn init(default_filter: &str) {
 /// the logger is installed (never blocking on a stuck stderr), else directly, ignoring
 /// errors: an unwritable stderr must not turn an exit status into a panic.
 pub fn to_stderr(text: &str) {
+    to_stderr_at(Level::Error, text);
+}
+
+/// [`to_stderr`] for a message of `level` (in the journal style, its priority; through
+/// the writer thread, when there is one, always the error priority: only errors go there).
+pub fn to_stderr_at(level: Level, text: &str) {
     match QUEUE.get() {
         Some(queue) => queue.push_text(text),
         None => {
+            let text = match LineStyle::of_this_process() {
+                LineStyle::Plain => std::borrow::Cow::Borrowed(text),
+                LineStyle::Journal => std::borrow::Cow::Owned(journal_text_at(level, text)),
+            };
             let mut err = std::io::stderr().lock();
             let _ = err.write_all(text.as_bytes());
             let _ = err.flush();
@@ -233,6 +330,50 @@ pub fn flush(timeout: Duration) {
     if let Some(queue) = QUEUE.get() {
         queue.flush(timeout);
     }
+}
+
+/// One log record, without its final newline: `[time LEVEL target] message` (plain), or
+/// `<N>[LEVEL target] message` with every further line of the message also prefixed
+/// `<N>` (journal), so that journald files each line under the record's priority.
+fn write_record(
+    buf: &mut String,
+    style: LineStyle,
+    now: SystemTime,
+    level: Level,
+    target: &str,
+    message: fmt::Arguments<'_>,
+) {
+    match style {
+        LineStyle::Plain => {
+            write_prefix(buf, now, level, target);
+            let _ = buf.write_fmt(message);
+        }
+        LineStyle::Journal => {
+            let start = buf.len();
+            let _ = write!(buf, "<{}>[{level:<5} {target}] ", priority(level));
+            let _ = buf.write_fmt(message);
+            if buf[start..].contains('\n') {
+                let prefixed = buf[start..].replace('\n', &format!("\n<{}>", priority(level)));
+                buf.truncate(start);
+                buf.push_str(&prefixed);
+            }
+        }
+    }
+}
+
+/// `text` with every line prefixed by the error priority `<3>` (for the journal).
+fn journal_text(text: &str) -> String {
+    journal_text_at(Level::Error, text)
+}
+
+/// `text` with every line prefixed by `level`'s priority (for the journal).
+fn journal_text_at(level: Level, text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for line in text.split_inclusive('\n') {
+        let _ = write!(out, "<{}>", priority(level));
+        out.push_str(line);
+    }
+    out
 }
 
 /// `[2024-05-01T12:00:00.123Z INFO  target] ` (env_logger's format with millisecond
@@ -452,6 +593,105 @@ mod tests {
         ] {
             assert_eq!(Rfc3339Millis(ms).to_string(), shown);
         }
+    }
+
+    #[test]
+    fn the_journal_style_needs_journal_stream_to_name_stderr() {
+        let stderr = Some((64769, 1234567));
+        assert_eq!(
+            LineStyle::detect(Some("64769:1234567"), stderr),
+            LineStyle::Journal
+        );
+        for stale in [
+            None,
+            Some("64769:1234568"),
+            Some("64770:1234567"),
+            Some("64769"),
+            Some("x:1234567"),
+            Some(""),
+        ] {
+            assert_eq!(
+                LineStyle::detect(stale, stderr),
+                LineStyle::Plain,
+                "{stale:?}"
+            );
+        }
+        assert_eq!(
+            LineStyle::detect(Some("64769:1234567"), None),
+            LineStyle::Plain
+        );
+    }
+
+    #[test]
+    fn journal_lines_carry_the_priority_and_no_timestamp() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let line = |style, level, message: &str| {
+            let mut buf = String::new();
+            write_record(
+                &mut buf,
+                style,
+                t,
+                level,
+                "votecast::driver",
+                format_args!("{message}"),
+            );
+            buf
+        };
+        for (level, n) in [
+            (Level::Error, 3),
+            (Level::Warn, 4),
+            (Level::Info, 6),
+            (Level::Debug, 7),
+            (Level::Trace, 7),
+        ] {
+            assert_eq!(
+                line(LineStyle::Journal, level, "m"),
+                format!("<{n}>[{level:<5} votecast::driver] m")
+            );
+        }
+        assert_eq!(
+            line(LineStyle::Journal, Level::Warn, "one\ntwo"),
+            "<4>[WARN  votecast::driver] one\n<4>two"
+        );
+        assert_eq!(
+            line(LineStyle::Plain, Level::Warn, "one\ntwo"),
+            "[2023-11-14T22:13:20.123Z WARN  votecast::driver] one\ntwo"
+        );
+        assert_eq!(journal_text("votecast: a\nb\n"), "<3>votecast: a\n<3>b\n");
+        assert_eq!(journal_text("no newline"), "<3>no newline");
+        assert_eq!(journal_text_at(Level::Warn, "w\n"), "<4>w\n");
+    }
+
+    #[test]
+    fn a_journal_queue_prefixes_its_own_notices_and_last_words() {
+        let (open, gate) = mpsc::channel();
+        let out = Arc::new(Mutex::new(String::new()));
+        let queue = LineQueue::start_styled(
+            1,
+            Gate {
+                open: gate,
+                out: Arc::clone(&out),
+            },
+            LineStyle::Journal,
+        );
+        queue.push(|buf| buf.push_str("<6>first"));
+        queue.push(|buf| buf.push_str("<6>dropped"));
+        for _ in 0..10 {
+            open.send(()).unwrap();
+        }
+        assert!(queue.flush(Duration::from_secs(5)));
+        queue.push(|buf| buf.push_str("<6>after"));
+        queue.push_text("votecast: error: gone\n");
+        for _ in 0..10 {
+            open.send(()).unwrap();
+        }
+        assert!(queue.flush(Duration::from_secs(5)));
+        let text = out.lock().unwrap().clone();
+        assert_eq!(
+            text,
+            "<6>first\n<4>[WARN  votecast::logging] 1 log lines dropped (stderr was not \
+             keeping up)\n<6>after\n<3>votecast: error: gone\n"
+        );
     }
 
     #[test]

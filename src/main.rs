@@ -1,4 +1,5 @@
-//! `votecast` command line: `run`, `status`, `demo`, `bench`. Exit status 0 on success or clean
+//! `votecast` command line: `run`, `check-config`, `status`, `demo`, `bench`,
+//! `completions`, and the hidden `man` (man pages for packaging). Exit status 0 on success or clean
 //! shutdown, 2 for bad usage or configuration, 1 for runtime failures (3 from `status`
 //! when the node's view is stale).
 //!
@@ -46,6 +47,16 @@ fn main() -> ExitCode {
             logging::flush(LOG_FLUSH_AT_EXIT);
             code
         }
+        Command::CheckConfig { settings, quiet } => {
+            let report = votecast::daemon::check_config::check(&settings);
+            for warning in &report.warnings {
+                logging::to_stderr_at(log::Level::Warn, &format!("votecast: {warning}\n"));
+            }
+            if !quiet {
+                out(&report.settings);
+            }
+            ExitCode::SUCCESS
+        }
         Command::Status { state_file, json } => {
             let report = status::run_status(&state_file, json, unix_now_ms());
             if report.exit == StatusExit::Unreadable && !json {
@@ -76,6 +87,24 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            votecast::daemon::manual::completions(shell, &mut script);
+            out(&String::from_utf8_lossy(&script));
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => match votecast::daemon::manual::write_man_pages(&dir) {
+            Ok(pages) => {
+                for page in pages {
+                    out(&format!("{}\n", page.display()));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                err(&format!("votecast man: {}: {e}\n", dir.display()));
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        },
         Command::Bench(settings) => match votecast::bench::run(&settings) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -16,9 +16,12 @@
 //!              [--vip ADDR/PREFIX ...] [--vip-announce-count N]
 //!              [--vip-announce-interval DURATION]
 //! votecast release-vip (--config FILE | --interface NAME --vip ADDR/PREFIX ...)
+//! votecast check-config [--quiet] [run's flags...]
 //! votecast status --state-file PATH [--json]
 //! votecast demo [--nodes N]
 //! votecast bench [--nodes 3,5,7,9] [--reps N] [--json PATH] [--footprint]
+//! votecast completions SHELL
+//! votecast man DIR          (hidden: writes the man pages, for packaging)
 //! ```
 //!
 //! `run` values are taken as text here and converted, merged with the `--config` file and
@@ -29,7 +32,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use votecast_core::election::MAX_VOTERS;
 
 use super::settings::input_file::{self, MAX_CONFIG_LEN};
@@ -46,6 +49,8 @@ const DEFAULT_DEMO_NODES: usize = 5;
 pub enum Command {
     /// `votecast run ...`: run the agent.
     Run(RunSettings),
+    /// `votecast check-config [--quiet] ...`: the settings `run` would use, checked.
+    CheckConfig { settings: RunSettings, quiet: bool },
     /// `votecast status --state-file PATH [--json]`.
     Status { state_file: PathBuf, json: bool },
     /// `votecast demo [--nodes N]`.
@@ -57,6 +62,10 @@ pub enum Command {
         interface: String,
         vips: Vec<VipAddr>,
     },
+    /// `votecast completions SHELL`: the completion script on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// `votecast man DIR`: write the man pages into DIR.
+    Man { dir: PathBuf },
 }
 
 /// A command line that cannot be run, or a request for help/version text.
@@ -133,6 +142,14 @@ struct Cli {
 enum CliCommand {
     /// Run the election agent.
     Run(Box<RunArgs>),
+    /// Check the settings `run` would use, without starting a node, and print them.
+    ///
+    /// Takes run's flags (and --config), checks them as run does, including the key file's
+    /// contents and permissions and the zxid file, and warns if the interface is missing
+    /// or unusable (run waits for it). Prints the effective settings as a config file.
+    ///
+    /// Exit status: 0 valid (warnings on stderr), 2 invalid (the problem on stderr).
+    CheckConfig(Box<CheckConfigArgs>),
     /// Show the state a running agent last wrote to its state file.
     ///
     /// Exit status: 0 fresh, 3 stale, 2 unreadable.
@@ -157,6 +174,37 @@ enum CliCommand {
     ///
     /// Exit status: 0 when none of them is left, 1 when the kernel refused a removal.
     ReleaseVip(ReleaseArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    ///
+    /// bash: votecast completions bash > /etc/bash_completion.d/votecast;
+    /// zsh: into a directory of $fpath as _votecast; fish: into
+    /// ~/.config/fish/completions/votecast.fish. The Debian package installs them.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (votecast.1 and votecast-SUBCOMMAND.1) into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Directory to write the pages into (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// The clap definition of the whole command line (for the man pages and completions).
+pub fn clap_command() -> clap::Command {
+    Cli::command()
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct CheckConfigArgs {
+    /// Print only problems and warnings, not the effective settings.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Args, Debug, Default)]
@@ -299,13 +347,11 @@ pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
         }
     };
     match cli.command {
-        CliCommand::Run(args) => {
-            let table = match &args.config {
-                Some(path) => Some(read_config_file(path)?),
-                None => None,
-            };
-            settings::resolve(&args, table.as_ref()).map(Command::Run)
-        }
+        CliCommand::Run(args) => resolve_run(&args).map(Command::Run),
+        CliCommand::CheckConfig(args) => Ok(Command::CheckConfig {
+            settings: resolve_run(&args.run)?,
+            quiet: args.quiet,
+        }),
         CliCommand::Status { state_file, json } => Ok(Command::Status { state_file, json }),
         CliCommand::Demo { nodes } => {
             let nodes = match nodes {
@@ -325,6 +371,8 @@ pub fn parse_command_line<I: IntoIterator<Item = OsString>>(
             .resolve()
             .map(Command::Bench)
             .map_err(|e| UsageError::new(e.to_string())),
+        CliCommand::Completions { shell } => Ok(Command::Completions { shell }),
+        CliCommand::Man { dir } => Ok(Command::Man { dir }),
         CliCommand::ReleaseVip(args) => resolve_release(&args),
     }
 }
@@ -364,6 +412,15 @@ fn resolve_release(args: &ReleaseArgs) -> Result<Command, UsageError> {
              in the --config file)",
         )),
     }
+}
+
+/// `run`'s settings: the `--config` file (if any) under the flags, checked.
+fn resolve_run(args: &RunArgs) -> Result<RunSettings, UsageError> {
+    let table = match &args.config {
+        Some(path) => Some(read_config_file(path)?),
+        None => None,
+    };
+    settings::resolve(args, table.as_ref())
 }
 
 /// Reads the `--config` file as a TOML table and refuses unknown keys (naming the key and

@@ -3,6 +3,8 @@
 //!
 //! - [`atomic_file`]: replacing a file as a whole (temporary file and rename), for the
 //!   state file and the metrics file.
+//! - [`check_config`]: `votecast check-config` (the interface check, the effective
+//!   settings).
 //! - [`cli`]: the command line (clap definitions, [`cli::parse_command_line`]).
 //! - [`settings`]: the `run` settings: flags over the `--config` file over the core's
 //!   defaults, checked in one place.
@@ -11,6 +13,7 @@
 //! - [`state_file`]: the live `--state-file` (writer and reader) and the JSON string
 //!   escaper.
 //! - [`hooks`]: the `--on-change` hook worker.
+//! - [`manual`]: the man pages and shell completions, generated from [`cli`].
 //! - [`metrics`]: the `--metrics-file` (Prometheus text format) and its encoder.
 //! - [`status`]: `votecast status`.
 //! - [`track`]: the health checks (`--track`, `--track-interface`) on threads of their
@@ -21,9 +24,11 @@
 //! their success paths; everything else runs at start-up, at shutdown or on its own thread.
 
 pub mod atomic_file;
+pub mod check_config;
 pub mod cli;
 pub mod error;
 pub mod hooks;
+pub mod manual;
 pub mod metrics;
 pub mod persist;
 pub mod settings;

@@ -25,7 +25,7 @@ use votecast::cluster::TempDir;
 const EXE: &str = env!("CARGO_BIN_EXE_votecast");
 
 /// Files in a test's scratch directory (a `TempDir`: removed on drop).
-trait ScratchFiles {
+pub(super) trait ScratchFiles {
     /// Write `name` with `text` and permissions `mode`; its path.
     fn file(&self, name: &str, text: &str, mode: u32) -> String;
     /// The path of `name` in the directory (not created).
@@ -45,19 +45,19 @@ impl ScratchFiles for TempDir {
     }
 }
 
-fn scratch(name: &str) -> TempDir {
+pub(super) fn scratch(name: &str) -> TempDir {
     TempDir::new(&format!("votecast-{name}")).expect("scratch dir")
 }
 
 #[derive(Debug)]
-struct Exit {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(super) struct Exit {
+    pub(super) code: Option<i32>,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
 /// Run the binary to completion (killed by PID after 10 s) in `dir`.
-fn run(args: &[String], dir: &Path) -> Exit {
+pub(super) fn run(args: &[String], dir: &Path) -> Exit {
     let mut child = Command::new(EXE)
         .args(args)
         .current_dir(dir)
@@ -101,7 +101,7 @@ fn run(args: &[String], dir: &Path) -> Exit {
 }
 
 /// `what` must exit 2 with `named` on stderr, nothing on stdout and no panic.
-fn expect_usage_error(what: &str, args: &[String], named: &str, dir: &Path) {
+pub(super) fn expect_usage_error(what: &str, args: &[String], named: &str, dir: &Path) {
     let done = run(args, dir);
     assert_eq!(done.code, Some(2), "{what}: {args:?}: {done:?}");
     assert!(
@@ -112,12 +112,12 @@ fn expect_usage_error(what: &str, args: &[String], named: &str, dir: &Path) {
     assert!(!done.stderr.contains("panicked"), "{what}: {done:?}");
 }
 
-fn strings(args: &[&str]) -> Vec<String> {
+pub(super) fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
 /// The required settings, as flag pairs and as TOML lines.
-const REQUIRED: [(&str, &str, &str); 3] = [
+pub(super) const REQUIRED: [(&str, &str, &str); 3] = [
     ("id", "1", "1"),
     ("voters", "1,2,3", "[1, 2, 3]"),
     ("interface", "lo", "\"lo\""),
@@ -126,7 +126,7 @@ const REQUIRED: [(&str, &str, &str); 3] = [
 /// `run` flags that may be given more than once (each adds a value).
 const REPEATABLE: [&str; 1] = ["--track"];
 /// `run` flags without a value (a switch); `--flag=VALUE` is their bad value.
-const SWITCHES: [&str; 1] = ["--track-interface"];
+pub(super) const SWITCHES: [&str; 1] = ["--track-interface"];
 
 /// Every `--flag` that `votecast run --help` lists (but --help and --version).
 fn run_flags(dir: &Path) -> Vec<String> {
@@ -149,7 +149,7 @@ fn run_flags(dir: &Path) -> Vec<String> {
 
 /// `run` flags and config keys: (key, a bad flag value, a bad TOML value). (A data dir
 /// that cannot be created is a runtime failure, exit 1, like a corrupt one.)
-fn bad_values(s: &TempDir) -> Vec<(&'static str, String, String)> {
+pub(super) fn bad_values(s: &TempDir) -> Vec<(&'static str, String, String)> {
     let weak_key = s.file("weak.key", &format!("1 {}\n", "00".repeat(32)), 0o600);
     let open_key = s.file(
         "world-readable.key",

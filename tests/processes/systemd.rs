@@ -419,6 +419,12 @@ fn the_shipped_units_pass_systemd_analyze_verify() {
         .collect();
     units.sort();
     assert!(units.len() >= 4, "{units:?}");
+    // The Debian package's unit (packaging/debian/), which names /usr/bin/votecast.
+    units.push(
+        boards
+            .with_file_name("packaging")
+            .join("debian/votecast.service"),
+    );
     for unit in &units {
         let text = fs::read_to_string(unit).expect("unit");
         for line in [
@@ -440,7 +446,10 @@ fn the_shipped_units_pass_systemd_analyze_verify() {
         fs::create_dir(&copy_dir).expect("dir");
         let copy = copy_dir.join("votecast.service");
         let text = fs::read_to_string(unit).expect("unit");
-        fs::write(&copy, text.replace("/usr/local/bin/votecast", EXE)).expect("copy");
+        let text = text
+            .replace("/usr/local/bin/votecast", EXE)
+            .replace("/usr/bin/votecast", EXE);
+        fs::write(&copy, text).expect("copy");
         verify(&analyze, &copy, &unit.display().to_string());
         // The same unit with the floating-IP drop-in, read from the unit's directory.
         let drop_in = copy_dir.join("votecast.service.d");
