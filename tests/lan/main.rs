@@ -45,8 +45,11 @@
 //! snoops IGMP.
 //! `lan/link.rs` tests the interface lifecycle (deleted and recreated, down and up, a new
 //! address, absent at start) on its own. `lan/vip.rs` tests the floating IP (`--vip`) with
-//! a client namespace probing it through each fault of the leader.
+//! a client namespace probing it through each fault of the leader. `lan/appliance.rs` tests
+//! an IPv6 floating address on the wire (the client's neighbour entry rewritten by the
+//! unsolicited advertisement) and a leader handing over when its `--track` check fails.
 
+mod appliance;
 mod drive;
 mod link;
 mod netns;
