@@ -382,6 +382,10 @@ votecast_overlaps() {
     local old=$1 snaps=$2
     shift 2
     awk -v old="$old" '
+        function digits(key,   m) {
+            if (match($0, "\"" key "\":[0-9]+")) { m = substr($0, RSTART, RLENGTH); sub(/.*:/, "", m); return m }
+            return "-"
+        }
         function num(key,   m) {
             if (match($0, "\"" key "\":[0-9]+")) { m = substr($0, RSTART, RLENGTH); sub(/.*:/, "", m); return m + 0 }
             return -1
@@ -389,7 +393,8 @@ votecast_overlaps() {
         FNR == 1 { fileno++ }
         fileno == 1 {
             if ($0 !~ /"state":"LEADING"/) next
-            id = num("id"); e = num("epoch"); u = num("updated_unix_ms"); v = num("valid_until_unix_ms")
+            # The epoch stays a string: as a number it would become "2.18e+11" in a key.
+            id = num("id"); e = digits("epoch"); u = num("updated_unix_ms"); v = num("valid_until_unix_ms")
             k = id SUBSEP e; ids[k] = id
             if (!(k in lo) || u < lo[k]) lo[k] = u
             if (v > hi[k]) hi[k] = v
