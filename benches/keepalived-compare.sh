@@ -40,13 +40,18 @@
 # "exit 101" so that its service does not start). Build first: cargo build --release.
 #
 # Usage: benches/keepalived-compare.sh [--quick] [--reps N] [--ticks 50,10]
-#        [--faults kill,stop,cut,term] [--idle SECS] [--idle-rounds N] [--exe PATH]
-#        [--seed N] [--keep DIR] [--tsv PATH]
+#        [--faults kill,stop,cut,term] [--daemons votecast,keepalived] [--idle SECS]
+#        [--idle-rounds N] [--exe PATH] [--seed N] [--keep DIR] [--tsv PATH]
+#        benches/keepalived-compare.sh --report PATH   (the tables again, from --tsv PATH)
+# --reps 0 measures idle cost only; --keep DIR keeps every rep's files (hooks, state
+# snapshots, logs); VOTECAST_CHILD_LOG sets votecast's RUST_LOG (default warn).
 set -euo pipefail
 
 REPS=10
 TICKS=50,10
 FAULTS=kill,stop,cut,term
+DAEMONS=votecast,keepalived
+REPORT=""
 IDLE=20
 IDLE_ROUNDS=2
 SETTLE_MS=1000
@@ -74,6 +79,8 @@ while (($#)); do
     --reps) REPS=${2:?--reps needs a number}; shift ;;
     --ticks) TICKS=${2:?--ticks needs a list of milliseconds}; shift ;;
     --faults) FAULTS=${2:?--faults needs a list}; shift ;;
+    --daemons) DAEMONS=${2:?--daemons needs a list}; shift ;;
+    --report) REPORT=${2:?--report needs the --tsv path of a run}; shift ;;
     --idle) IDLE=${2:?--idle needs seconds}; shift ;;
     --idle-rounds) IDLE_ROUNDS=${2:?--idle-rounds needs a number}; shift ;;
     --exe) EXE=${2:?--exe needs a path}; shift ;;
@@ -89,11 +96,15 @@ while (($#)); do
     shift
 done
 
-[[ $REPS =~ ^[1-9][0-9]*$ ]] || die "--reps: a positive number, not '$REPS'"
+[[ $REPS =~ ^[0-9]+$ ]] || die "--reps: a number, not '$REPS'"
 [[ $IDLE =~ ^[1-9][0-9]*$ ]] || die "--idle: whole seconds > 0, not '$IDLE'"
 [[ $IDLE_ROUNDS =~ ^[0-9]+$ ]] || die "--idle-rounds: a number, not '$IDLE_ROUNDS'"
 IFS=, read -ra TICK_LIST <<<"$TICKS"
 IFS=, read -ra FAULT_LIST <<<"$FAULTS"
+IFS=, read -ra DAEMON_LIST <<<"$DAEMONS"
+for d in "${DAEMON_LIST[@]}"; do
+    [[ $d =~ ^(votecast|keepalived)$ ]] || die "--daemons: votecast or keepalived, not '$d'"
+done
 for t in "${TICK_LIST[@]}"; do
     if ! [[ $t =~ ^[1-9][0-9]*$ ]] || ((t < 10 || t > 1000)); then
         die "--ticks: milliseconds from 10 to 1000, not '$t'"
@@ -105,11 +116,16 @@ done
 [[ -z $SEED ]] || [[ $SEED =~ ^[0-9]+$ ]] || die "--seed: a number, not '$SEED'"
 RANDOM=${SEED:-$$}
 
-((EUID == 0)) || die "needs root (network namespaces, nftables)"
+REPORT_MODE=""
+if [[ -n $REPORT ]]; then
+    REPORT_MODE=1
+fi
+((EUID == 0)) || [[ -n $REPORT_MODE ]] || die "needs root (network namespaces, nftables)"
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 EXE=${EXE:-$HERE/target/release/votecast}
-[[ -x $EXE ]] || die "--exe: no votecast binary at $EXE (run cargo build --release)"
+[[ -n $REPORT_MODE || -x $EXE ]] || die "--exe: no votecast binary at $EXE (run cargo build --release)"
 for tool in ip nft; do
+    [[ -z $REPORT_MODE ]] || break
     command -v "$tool" >/dev/null || die "needs $tool (apt-get install iproute2 nftables)"
 done
 
@@ -154,7 +170,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if ! command -v keepalived >/dev/null; then
+if [[ -z $REPORT_MODE ]] && ! command -v keepalived >/dev/null; then
     echo "installing keepalived (Debian package; policy-rc.d keeps its service stopped)" >&3
     if [[ -e /usr/sbin/policy-rc.d ]]; then
         cp -p /usr/sbin/policy-rc.d "$WORK/policy-rc.d"
@@ -336,16 +352,19 @@ last_hook_state() {
 
 is_leading() { [[ $1 == LEADING || $1 == MASTER ]]; }
 
-# Wait (at most 10 s) until exactly one node leads and the others follow; prints it.
+# Wait (at most 10 s) until exactly one node leads and the others follow, as the hooks
+# report it (and, for votecast, the state files as well, so that no hook of the election
+# is still to come); prints the leader.
 wait_leader() {
     local deadline=$((${EPOCHREALTIME/./} + 10000000)) i s leader n line
     while ((${EPOCHREALTIME/./} < deadline)); do
         leader=0 n=0
         for i in 1 2 3; do
             s=$(last_hook_state "$i")
-            if [[ $DAEMON == votecast && -e ${NODE_DIR[i]}/state ]]; then
-                read -r line <"${NODE_DIR[i]}/state" || true
-                [[ $line =~ \"state\":\"([A-Z]+)\" ]] && s=${BASH_REMATCH[1]}
+            if [[ $DAEMON == votecast ]]; then
+                line=""
+                { read -r line <"${NODE_DIR[i]}/state"; } 2>/dev/null || true
+                [[ $line =~ \"state\":\"([A-Z]+)\" && ${BASH_REMATCH[1]} == "$s" ]] || s=-
             fi
             if is_leading "$s"; then leader=$i n=$((n + 1)); fi
             [[ $s == LEADING || $s == MASTER || $s == FOLLOWING || $s == BACKUP ]] || n=9
@@ -474,6 +493,14 @@ attempt() {
     poll_files "$snaps" $((${EPOCHREALTIME/./} + 20000000)) "${files[@]}" &
     local poller=$!
     STARTED+=("$poller")
+    # The fault waits (at most 2 s) until the poller has read every node once.
+    local ready=$((${EPOCHREALTIME/./} + 2000000)) seen
+    while :; do
+        seen=0
+        while read -r _; do seen=$((seen + 1)); done <"$snaps"
+        ((seen < 3 && ${EPOCHREALTIME/./} < ready)) || break
+        nap 0.001
+    done
     local -a victim
     read -ra victim <<<"${PIDS[old]}"
     case $fault in
@@ -618,12 +645,92 @@ idle_window() {
             >>"$IDLE_TSV"
     done
     tail -n 3 "$IDLE_TSV" | sed 's/^/  idle /' >&3
+    [[ -z $KEEP ]] || cp -a "$WORK/run" "$WORK/idle-$DAEMON-$tick-$round.$try"
     stop_all
     rm -rf "$WORK/run"
     ((changes == 0))
 }
 
+# ---------------------------------------------------------------- report
+# The tables, from $RESULTS, $IDLE_TSV, $UNSTABLE and the run's description.
+report() {
+    median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "NA"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+    cell() { awk -F'\t' -v d="$1" -v t="$2" -v f="$3" -v c="$4" '$1 == d && $2 == t && $3 == f && $c != "NA" { print $c }' "$RESULTS"; }
+    count() { cell "$@" | awk -v want="$5" '$1 == want { n++ } END { print n + 0 }'; }
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
+
+    echo
+    echo "machine: $MACHINE"
+    echo "versions: $VERSIONS"
+    echo "load average (1/5/15 min): $LOAD_START at the start, $LOAD_END at the end"
+    echo "reps per cell: $REPS; votecast --tick T --sync-limit 3 --finalize-wait T; keepalived VRRPv3 advert_int T, nopreempt, priorities 100/99/98"
+    echo
+    echo "Failover (fault -> another node reports LEADING / MASTER through its hook), medians in ms:"
+    echo
+    echo "| heartbeat | fault | keepalived | votecast | votecast ÷ keepalived | keepalived: two hold the VIP | votecast: leases overlap (valid_until / after the step-down hook) | votecast, state file | min lease gap |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for tick in "${TICK_LIST[@]}"; do
+        for fault in "${FAULT_LIST[@]}"; do
+            k=$(cell keepalived "$tick" "$fault" 5 | median)
+            v=$(cell votecast "$tick" "$fault" 5 | median)
+            kn=$(cell keepalived "$tick" "$fault" 5 | wc -l)
+            vn=$(cell votecast "$tick" "$fault" 5 | wc -l)
+            kb=$(count keepalived "$tick" "$fault" 6 1)
+            vb=$(cell votecast "$tick" "$fault" 6 | awk '$1 > 0 { n++ } END { print n + 0 }')
+            vh=$(cell votecast "$tick" "$fault" 9 | awk '$1 > 0 { n++ } END { print n + 0 }')
+            vs=$(cell votecast "$tick" "$fault" 7 | median)
+            gap=$(cell votecast "$tick" "$fault" 8 | awk '$1 != "-"' | sort -g | sed -n 1p)
+            echo "| $tick ms | $fault | $k (n=$kn) | $v (n=$vn) | $(ratio "$v" "$k") | $kb/$kn | $vb/$vn / $vh/$vn | $vs | ${gap:-NA} ms |"
+        done
+    done
+    if [[ -s $IDLE_TSV ]]; then
+        echo
+        echo "Idle, per node over ${IDLE} s, medians over the windows without a role change ($IDLE_ROUNDS round(s), up to 3 tries each), then over every window; CPU in % of one core, wake-ups = voluntary context switches /s:"
+        echo
+        echo "| heartbeat | | keepalived | votecast | votecast ÷ keepalived |"
+        echo "|---|---|---|---|---|"
+        for tick in "${TICK_LIST[@]}"; do
+            for metric in "CPU leader:5:leader" "CPU follower:5:follower" "wake-ups leader:6:leader" "wake-ups follower:6:follower"; do
+                IFS=: read -r label col role <<<"$metric"
+                k=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "keepalived" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
+                v=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "votecast" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
+                echo "| $tick ms | $label | $k | $v | $(ratio "$v" "$k") |"
+            done
+            k=$(awk -F'\t' -v t="$tick" '$1 == "keepalived" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
+            v=$(awk -F'\t' -v t="$tick" '$1 == "votecast" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
+            echo "| $tick ms | CPU, whole cluster | $k | $v | $(ratio "$v" "$k") |"
+        for metric in "CPU per node, every window:5" "wake-ups per node, every window:6" "role changes per window:7"; do
+            IFS=: read -r label col <<<"$metric"
+            k=$(awk -F'\t' -v t="$tick" -v c="$col" '$1 == "keepalived" && $2 == t { print $c }' "$IDLE_TSV" | median)
+            v=$(awk -F'\t' -v t="$tick" -v c="$col" '$1 == "votecast" && $2 == t { print $c }' "$IDLE_TSV" | median)
+            echo "| $tick ms | $label | $k | $v | $(ratio "$v" "$k") |"
+        done
+        done
+    fi
+    echo
+    echo "Stability under this load (a leader change nobody caused):"
+    for tick in "${TICK_LIST[@]}"; do
+        for d in keepalived votecast; do
+            u=$(awk -F'\t' -v d="$d" -v t="$tick" '$1 == d && $2 == t { n++ } END { print n + 0 }' "$UNSTABLE")
+            w=$(awk -F'\t' -v d="$d" -v t="$tick" '$1 == d && $2 == t && $4 == "CHANGED" { n++ } END { print n / 3 }' "$IDLE_TSV")
+            echo "- $tick ms, $d: $u fault attempt(s) repeated because the leader changed during the settling time; $w idle window(s) of ${IDLE} s (+2 s) with a role change (excluded from the idle table)"
+        done
+    done
+}
+
 # ---------------------------------------------------------------- run
+if [[ -n $REPORT_MODE ]]; then
+    for f in "$REPORT" "$REPORT.idle" "$REPORT.unstable" "$REPORT.meta"; do
+        [[ -r $f ]] || die "--report: cannot read $f (written by a run with --tsv $REPORT)"
+    done
+    # shellcheck disable=SC1090 # written by this script, one VAR=%q line each
+    source "$REPORT.meta"
+    IFS=, read -ra TICK_LIST <<<"$TICKS"
+    IFS=, read -ra FAULT_LIST <<<"$FAULTS"
+    RESULTS=$REPORT IDLE_TSV=$REPORT.idle UNSTABLE=$REPORT.unstable
+    report
+    exit 0
+fi
 MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, Linux $(uname -r)"
 VERSIONS="$("$EXE" --version 2>&1 | sed -n 1p); $(keepalived --version 2>&1 | sed -n 1p)"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -638,72 +745,27 @@ build_lan
 for tick in "${TICK_LIST[@]}"; do
     for ((r = 1; r <= IDLE_ROUNDS; r++)); do
         if ((r % 2)); then order=(votecast keepalived); else order=(keepalived votecast); fi
-        for d in "${order[@]}"; do idle "$d" "$tick" "$r"; done
+        for d in "${order[@]}"; do
+            [[ ,$DAEMONS, == *,$d,* ]] && idle "$d" "$tick" "$r"
+        done
     done
     for ((n = 1; n <= REPS; n++)); do
         for fault in "${FAULT_LIST[@]}"; do
             if (((n + RANDOM) % 2)); then order=(votecast keepalived); else order=(keepalived votecast); fi
-            for d in "${order[@]}"; do rep "$d" "$tick" "$fault" "$n"; done
+            for d in "${order[@]}"; do
+                [[ ,$DAEMONS, == *,$d,* ]] && rep "$d" "$tick" "$fault" "$n"
+            done
         done
     done
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-[[ -z $TSV ]] || { cp "$RESULTS" "$TSV"; cp "$IDLE_TSV" "$TSV.idle"; }
-
-# ---------------------------------------------------------------- report
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "NA"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-cell() { awk -F'\t' -v d="$1" -v t="$2" -v f="$3" -v c="$4" '$1 == d && $2 == t && $3 == f && $c != "NA" { print $c }' "$RESULTS"; }
-count() { cell "$@" | awk -v want="$5" '$1 == want { n++ } END { print n + 0 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
-
-echo
-echo "machine: $MACHINE"
-echo "versions: $VERSIONS"
-echo "load average (1/5/15 min): $LOAD_START at the start, $LOAD_END at the end"
-echo "reps per cell: $REPS; votecast --tick T --sync-limit 3 --finalize-wait T; keepalived VRRPv3 advert_int T, nopreempt, priorities 100/99/98"
-echo
-echo "Failover (fault -> another node reports LEADING / MASTER through its hook), medians in ms:"
-echo
-echo "| heartbeat | fault | keepalived | votecast | votecast ÷ keepalived | keepalived: two hold the VIP | votecast: leases overlap (valid_until / after the step-down hook) | votecast, state file | min lease gap |"
-echo "|---|---|---|---|---|---|---|---|---|"
-for tick in "${TICK_LIST[@]}"; do
-    for fault in "${FAULT_LIST[@]}"; do
-        k=$(cell keepalived "$tick" "$fault" 5 | median)
-        v=$(cell votecast "$tick" "$fault" 5 | median)
-        kn=$(cell keepalived "$tick" "$fault" 5 | wc -l)
-        vn=$(cell votecast "$tick" "$fault" 5 | wc -l)
-        kb=$(count keepalived "$tick" "$fault" 6 1)
-        vb=$(cell votecast "$tick" "$fault" 6 | awk '$1 > 0 { n++ } END { print n + 0 }')
-        vh=$(cell votecast "$tick" "$fault" 9 | awk '$1 > 0 { n++ } END { print n + 0 }')
-        vs=$(cell votecast "$tick" "$fault" 7 | median)
-        gap=$(cell votecast "$tick" "$fault" 8 | awk '$1 != "-"' | sort -g | sed -n 1p)
-        echo "| $tick ms | $fault | $k (n=$kn) | $v (n=$vn) | $(ratio "$v" "$k") | $kb/$kn | $vb/$vn / $vh/$vn | $vs | ${gap:-NA} ms |"
-    done
-done
-if [[ -s $IDLE_TSV ]]; then
-    echo
-    echo "Idle, per node over ${IDLE} s (median over $IDLE_ROUNDS round(s)); CPU in % of one core, wake-ups = voluntary context switches /s:"
-    echo
-    echo "| heartbeat | | keepalived | votecast | votecast ÷ keepalived |"
-    echo "|---|---|---|---|---|"
-    for tick in "${TICK_LIST[@]}"; do
-        for metric in "CPU leader:5:leader" "CPU follower:5:follower" "wake-ups leader:6:leader" "wake-ups follower:6:follower"; do
-            IFS=: read -r label col role <<<"$metric"
-            k=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "keepalived" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
-            v=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "votecast" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
-            echo "| $tick ms | $label | $k | $v | $(ratio "$v" "$k") |"
-        done
-        k=$(awk -F'\t' -v t="$tick" '$1 == "keepalived" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
-        v=$(awk -F'\t' -v t="$tick" '$1 == "votecast" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
-        echo "| $tick ms | CPU, whole cluster | $k | $v | $(ratio "$v" "$k") |"
-    done
+if [[ -n $TSV ]]; then
+    cp "$RESULTS" "$TSV"
+    cp "$IDLE_TSV" "$TSV.idle"
+    cp "$UNSTABLE" "$TSV.unstable"
+    for v in MACHINE VERSIONS LOAD_START LOAD_END REPS IDLE IDLE_ROUNDS TICKS FAULTS DAEMONS; do
+        printf '%s=%q\n' "$v" "${!v}"
+    done >"$TSV.meta"
 fi
-echo
-echo "Stability under this load (a leader change nobody caused):"
-for tick in "${TICK_LIST[@]}"; do
-    for d in keepalived votecast; do
-        u=$(awk -F'\t' -v d="$d" -v t="$tick" '$1 == d && $2 == t { n++ } END { print n + 0 }' "$UNSTABLE")
-        w=$(awk -F'\t' -v d="$d" -v t="$tick" '$1 == d && $2 == t && $4 == "CHANGED" { n++ } END { print n / 3 }' "$IDLE_TSV")
-        echo "- $tick ms, $d: $u fault attempt(s) repeated because the leader changed during the settling time; $w idle window(s) of ${IDLE} s (+2 s) with a role change (excluded from the idle table)"
-    done
-done
+report
+
