@@ -4,7 +4,7 @@
 # Three nodes, each in a network namespace of its own on one bridge (built like the LAN
 # test harness, tests/lan/netns.rs: a bridge namespace, one veth pair per host, addresses
 # in 169.254.0.0/16). For each heartbeat T and each fault, the two daemons take turns rep
-# by rep (the first one alternates), each rep on a freshly started cluster:
+# by rep (which goes first is random), each rep on a freshly started cluster:
 #   votecast   run --tick T --sync-limit 3 --finalize-wait T   (multicast group, TTL 1)
 #   keepalived vrrp_version 3, advert_int T, multicast 224.0.0.18, priorities 100/99/98,
 #              every node state BACKUP + nopreempt (a node that comes back does not take
