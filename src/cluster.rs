@@ -291,6 +291,12 @@ impl LocalCluster {
     /// SIGTERM node `id` and wait (at most `limit`) for it to exit; returns its exit code.
     pub fn terminate(&mut self, id: u64, limit: Duration) -> io::Result<Option<i32>> {
         self.signal(id, Signal::SIGTERM)?;
+        self.wait_exit(id, limit)
+    }
+
+    /// Wait (at most `limit`) for node `id` to exit; its exit code (`None`: ended by a
+    /// signal, or killed at the limit). The node no longer counts as running.
+    pub fn wait_exit(&mut self, id: u64, limit: Duration) -> io::Result<Option<i32>> {
         let mut child = self
             .node_mut(id)
             .child

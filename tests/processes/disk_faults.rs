@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use votecast::cluster::LocalCluster;
 
@@ -20,24 +20,6 @@ fn strace() -> String {
         "this test needs strace (apt-get install strace) to inject disk errors"
     );
     "strace".into()
-}
-
-/// Waits (bounded) for node `id` to exit on its own; its exit code.
-fn wait_exit(c: &mut LocalCluster, id: u64, limit: Duration) -> Option<i32> {
-    let node = c.nodes.iter_mut().find(|n| n.id == id).expect("node");
-    let mut child = node.child.take().expect("running");
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status.code();
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
@@ -61,7 +43,9 @@ fn a_failing_epochs_write_or_flush_stops_the_node_with_exit_1() {
         ];
         c.set_launcher(3, Path::new(EXE), prefix);
         c.start_all().expect("start");
-        let code = wait_exit(&mut c, 3, Duration::from_secs(10));
+        let code = c
+            .wait_exit(3, Duration::from_secs(10))
+            .expect("node running");
         let log = c.log(3);
         assert_eq!(code, Some(1), "{syscall}: {}", c.report("exit status"));
         let epochs = c.data_dir(3).join("epochs");

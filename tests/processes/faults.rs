@@ -24,24 +24,6 @@ fn agree(c: &LocalCluster, what: &str) -> (u64, u64) {
     (leader, epoch)
 }
 
-/// Waits (bounded) for node `id` to exit after a signal; its exit code.
-fn wait_exit(c: &mut LocalCluster, id: u64, limit: Duration) -> Option<i32> {
-    let node = c.nodes.iter_mut().find(|n| n.id == id).expect("node");
-    let mut child = node.child.take().expect("running");
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status.code();
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// What a tight poll of every state file saw during a handover.
 #[derive(Debug, Default)]
 struct Watch {
@@ -105,7 +87,9 @@ fn sigterm_handover_never_overlaps_the_published_lease() {
     std::thread::sleep(Duration::from_millis(300));
     let signalled = Instant::now();
     let w = watch_handover(&mut c, leader, Signal::SIGTERM);
-    let code = wait_exit(&mut c, leader, Duration::from_secs(10));
+    let code = c
+        .wait_exit(leader, Duration::from_secs(10))
+        .expect("node running");
     assert_eq!(code, Some(0), "{}", c.report("exit after SIGTERM"));
     let (new, first_leading) = w
         .new_leading
@@ -151,7 +135,11 @@ fn a_successful_step_down_hook_ends_before_the_next_leader_and_keeps_the_handove
     let (leader, _) = agree(&c, "cold start");
     std::thread::sleep(Duration::from_millis(300));
     let w = watch_handover(&mut c, leader, Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut c, leader, Duration::from_secs(10)), Some(0));
+    assert_eq!(
+        c.wait_exit(leader, Duration::from_secs(10))
+            .expect("node running"),
+        Some(0)
+    );
     let (new, first_leading) = w
         .new_leading
         .unwrap_or_else(|| panic!("{}", c.report("no new leader")));
@@ -182,7 +170,9 @@ fn every_terminating_signal_resigns_and_exits_0() {
     for signal in [Signal::SIGQUIT, Signal::SIGUSR2, Signal::SIGALRM] {
         let (leader, _) = agree(&c, "before the signal");
         c.signal(leader, signal).expect("signal");
-        let code = wait_exit(&mut c, leader, Duration::from_secs(10));
+        let code = c
+            .wait_exit(leader, Duration::from_secs(10))
+            .expect("node running");
         assert_eq!(code, Some(0), "{signal}: {}", c.report("exit code"));
         let last = c.state(leader).expect("state file");
         assert_ne!(last.state, "LEADING", "{signal}: {last:?}");

@@ -203,7 +203,7 @@ fn a_fake_notify_socket_sees_ready_status_watchdog_reload_and_stop() {
     c.signal(1, Signal::SIGTERM).expect("SIGTERM");
     let stopping = m.until(ELECT, |msg| msg.starts_with("STOPPING=1\n"));
     assert!(stopping.is_some(), "{}", report(&m, &c, "no STOPPING=1"));
-    let code = wait_exit(&mut c, 1, ELECT);
+    let code = c.wait_exit(1, ELECT).expect("node running");
     assert_eq!(code, Some(0), "{}", report(&m, &c, "exit status"));
 }
 
@@ -279,25 +279,6 @@ fn no_watchdog_while_stopped(m: &mut Manager, c: &LocalCluster) {
         report(m, c, "no WATCHDOG=1 after SIGCONT")
     );
     eprintln!("watchdog: none for {:?} while stopped", stopped.elapsed());
-}
-
-/// Waits (bounded) for node `id` to exit by itself; its exit code (`None`: killed at the
-/// limit, or ended by a signal).
-fn wait_exit(c: &mut LocalCluster, id: u64, limit: Duration) -> Option<i32> {
-    let node = c.nodes.iter_mut().find(|n| n.id == id).expect("node");
-    let mut child = node.child.take().expect("running");
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status.code();
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// `name`'s value in a metrics file (the first sample line that starts with it).
