@@ -13,15 +13,14 @@ use std::fs::File;
 use std::mem::MaybeUninit;
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::path::Path;
-use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use votecast::daemon::state_file::read_state_file;
-use votecast::daemon::unix_now_ms;
 
-use crate::netns::{run, Lan, HOST_IF};
+use crate::netns::{Lan, HOST_IF};
+use crate::vip::{ip_out, leader_of};
 use crate::EXE;
 
 const VIP6: &str = "fe80::f00d";
@@ -35,10 +34,6 @@ const NEIGH_SWITCH_BOUND: Duration = Duration::from_secs(5);
 /// From the leader's check failing (its file removed) to another node leading: `fall`
 /// runs of the check (2 × 100 ms) plus the stand-down and one election; margin for load.
 const HANDOVER_BOUND: Duration = Duration::from_secs(3);
-
-fn ip_out(args: &[&str]) -> String {
-    run(Command::new("ip").args(args)).unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// The MAC of `lan0` in `ns`, as `ip` prints it (lower-case, colon-separated).
 fn mac_of(ns: &str) -> String {
@@ -64,24 +59,6 @@ fn client_neigh(client: &str) -> (Option<String>, String) {
         .nth(1)
         .map(str::to_owned);
     (mac, out.trim().to_owned())
-}
-
-/// The node every one of `nodes` agrees leads (the leader LEADING, the others FOLLOWING,
-/// each from its current process with a live validity), if any.
-fn leader_of(lan: &Lan, nodes: &[usize]) -> Option<usize> {
-    let now = unix_now_ms();
-    let mut agreed = None;
-    for &i in nodes {
-        let s = read_state_file(&lan.state_file(i)).ok()?;
-        let live = Some(s.pid) == lan.pid(i) && s.valid_until_unix_ms.is_some_and(|v| v > now);
-        let leader = s.leader? as usize;
-        let role = if leader == i { "LEADING" } else { "FOLLOWING" };
-        if !live || s.state != role || agreed.is_some_and(|a| a != leader) {
-            return None;
-        }
-        agreed = Some(leader);
-    }
-    agreed
 }
 
 /// Waits (at most `bound`) for a leader of `nodes` other than `not`; returns it and the

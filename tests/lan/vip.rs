@@ -321,7 +321,7 @@ impl Drop for Prober {
     }
 }
 
-fn ip_out(args: &[&str]) -> String {
+pub(crate) fn ip_out(args: &[&str]) -> String {
     run(Command::new("ip").args(args)).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -344,8 +344,9 @@ fn holds_vip(ns: &str) -> bool {
     ip_out(&["-o", "-n", ns, "addr", "show", "dev", HOST_IF]).contains(&format!("inet {VIP}/"))
 }
 
-/// The node every voter but `but` agrees leads, with a live lease, if any.
-fn leader_of(lan: &Lan, nodes: &[usize]) -> Option<usize> {
+/// The node every one of `nodes` agrees leads (the leader LEADING, the others FOLLOWING,
+/// each from its current process with a live validity), if any.
+pub(crate) fn leader_of(lan: &Lan, nodes: &[usize]) -> Option<usize> {
     let now = unix_now_ms();
     let mut agreed = None;
     for &i in nodes {
