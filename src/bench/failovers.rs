@@ -17,7 +17,7 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 
 use super::proc::loadavg;
-use super::report::{fmt_stats, machine_line};
+use super::report::machine_line;
 use super::scenarios::{Row, Scenarios};
 use super::{default_timing, BenchError, BenchSettings};
 
@@ -94,29 +94,8 @@ pub(super) fn run(settings: &BenchSettings, count: usize, exe: PathBuf) -> Resul
 
 /// The summary line and every slow failover.
 fn report(row: &Row, faults: &[Fault]) -> String {
-    let mut text = format!(
-        "{:<22} {:>3} {:>4} {:>4} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8}\n",
-        "scenario",
-        "N",
-        "ok",
-        "fail",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "node p50",
-        "node p99",
-        "node max"
-    );
-    let _ = writeln!(
-        text,
-        "{:<22} {:>3} {:>4} {:>4} | {} | {}",
-        row.scenario,
-        row.nodes,
-        row.latency.samples.len(),
-        row.latency.failures,
-        fmt_stats(&row.latency),
-        fmt_stats(&row.node_election)
-    );
+    // The same columns as the latency table, for this one row.
+    let mut text = super::latency::table(std::slice::from_ref(row));
     let slow: Vec<&Fault> = faults.iter().filter(|f| f.took_ms > SLOW_MS).collect();
     let _ = writeln!(
         text,

@@ -84,7 +84,8 @@ fn measure(settings: &BenchSettings, scenarios: &mut Scenarios) -> Vec<Row> {
     rows
 }
 
-fn table(rows: &[Row]) -> String {
+/// The latency table: a header, a rule and one line per row.
+pub(super) fn table(rows: &[Row]) -> String {
     let mut table = String::new();
     let _ = writeln!(
         table,
