@@ -221,15 +221,18 @@ impl NodeIo {
             self.stats.sends_unlinked += 1;
             return;
         };
+        // One clock reading for the frame, not one per destination (the silence watch
+        // needs it only to the tick).
+        let now = self.clock.core();
         for to in &self.destinations {
             match socket.send_to(frame, *to) {
-                Ok(_) => self.last_send_ok = Some(self.clock.core()),
+                Ok(_) => self.last_send_ok = Some(now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Never queue: the next frame carries the newer state anyway.
                     self.stats.sends_dropped += 1;
                 }
                 Err(e) => {
-                    self.last_send_failed = Some(self.clock.core());
+                    self.last_send_failed = Some(now);
                     self.stats.send_errors += 1;
                     self.send_errors_logged += 1;
                     // A link that vanished under the socket: re-check it (bounded in rate).
