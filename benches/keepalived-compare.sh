@@ -137,6 +137,9 @@ CREATED_NS=()
 STARTED=()
 POLICY_BACKUP=""
 WORK=$(mktemp -d "/tmp/$TAG.XXXXXX")
+# votecast's state files live on a tmpfs, as in the package (/run/votecast); its data
+# dirs (the durable epochs, fsynced on the failover path) stay on disk under $WORK.
+RUNDIR=$(mktemp -d "/dev/shm/$TAG.XXXXXX")
 
 # Everything this run started or created goes, also on failure or Ctrl-C: its processes
 # (by PID, plus whatever still runs inside its own namespaces), its namespaces (by the
@@ -165,7 +168,7 @@ cleanup() {
     if [[ -n $KEEP ]]; then
         mkdir -p "$KEEP" && cp -a "$WORK/." "$KEEP/" && echo "files kept in $KEEP" >&3
     fi
-    rm -rf "$WORK"
+    rm -rf "$WORK" "$RUNDIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -255,11 +258,11 @@ start_votecast() {
     local tick=$1 i d
     for i in 1 2 3; do
         d=$WORK/run/vc$i
-        rm -rf "$d" && mkdir -p "$d/data"
+        rm -rf "$d" "$RUNDIR/vc$i.state" && mkdir -p "$d/data"
         NODE_DIR[i]=$d
         RUST_LOG=${VOTECAST_CHILD_LOG:-warn} ip netns exec "${HOSTS[i - 1]}" "$EXE" run --id "$i" --voters 1,2,3 \
             --interface lan0 --group 239.192.77.77:7277 --data-dir "$d/data" \
-            --state-file "$d/state" --tick "${tick}ms" --sync-limit 3 \
+            --state-file "$RUNDIR/vc$i.state" --tick "${tick}ms" --sync-limit 3 \
             --finalize-wait "${tick}ms" \
             --on-change "exec $HOOK $d/hooks \"\$VOTECAST_STATE\" \"\$VOTECAST_VALID_UNTIL_UNIX_MS\" \"\$VOTECAST_EPOCH\"" \
             </dev/null >>"$d/log" 2>&1 &
@@ -363,7 +366,7 @@ wait_leader() {
             s=$(last_hook_state "$i")
             if [[ $DAEMON == votecast ]]; then
                 line=""
-                { read -r line <"${NODE_DIR[i]}/state"; } 2>/dev/null || true
+                { read -r line <"$RUNDIR/vc$i.state"; } 2>/dev/null || true
                 [[ $line =~ \"state\":\"([A-Z]+)\" && ${BASH_REMATCH[1]} == "$s" ]] || s=-
             fi
             if is_leading "$s"; then leader=$i n=$((n + 1)); fi
@@ -488,7 +491,7 @@ attempt() {
     : >"$snaps"
     local files=()
     for i in 1 2 3; do
-        if [[ $DAEMON == votecast ]]; then files+=("${NODE_DIR[i]}/state"); else files+=("${NODE_DIR[i]}/hooks"); fi
+        if [[ $DAEMON == votecast ]]; then files+=("$RUNDIR/vc$i.state"); else files+=("${NODE_DIR[i]}/hooks"); fi
     done
     poll_files "$snaps" $((${EPOCHREALTIME/./} + 20000000)) "${files[@]}" &
     local poller=$!

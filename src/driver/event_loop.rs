@@ -157,7 +157,10 @@ impl Loop<'_> {
     /// received ask for.
     fn turn(&mut self, limit: Option<Duration>) -> Result<Requests, DaemonError> {
         let now = self.io.now();
-        let housekeeping = self.last_housekeeping + self.tick;
+        // Housekeeping rides on the turns the loop makes anyway (each heartbeat, sent or
+        // received), so it runs on any turn at least 3/4 of a tick after the last one and
+        // wakes the loop by itself only if no turn came for a tick and a half.
+        let housekeeping = self.last_housekeeping + self.tick * 3 / 2;
         let deadline = [
             self.node.poll_timeout(),
             self.io.link.next_check(),
@@ -173,7 +176,9 @@ impl Loop<'_> {
         }
         let mut requests = Requests::default();
         let (socket, signalled) = self.wait(wait)?;
-        if socket {
+        // An unwatched socket (see `watch_socket`) is read on every turn, before the
+        // timeouts: the heartbeat reads the answers to the previous one.
+        if socket || !self.io.socket_watched {
             receive_all(self.io, self.node)?;
         }
         self.io.check_link(self.poll.registry(), self.node);
@@ -186,9 +191,9 @@ impl Loop<'_> {
         self.node.handle_timeout(now);
         self.io.drain(self.node)?;
         self.io.track_health(self.node)?;
-        // The zxid file is re-read and the epoch floor renewed once per tick, so an
-        // election always starts with values at most one tick old.
-        if now.saturating_duration_since(self.last_housekeeping) >= self.tick {
+        // The zxid file is re-read and the epoch floor renewed about once per tick, so an
+        // election always starts with values at most a tick and a half old.
+        if now.saturating_duration_since(self.last_housekeeping) >= self.tick * 3 / 4 {
             self.last_housekeeping = now;
             if let Some(file) = self.zxid_file.as_deref_mut() {
                 self.node.set_zxid(file.read());
@@ -201,6 +206,8 @@ impl Loop<'_> {
         }
         self.io.vip_update(self.node);
         self.io.announce_due(self.node);
+        self.io
+            .watch_socket(self.poll.registry(), !self.node.frames_can_wait());
         Ok(requests)
     }
 
@@ -421,7 +428,7 @@ fn receive_all(io: &mut NodeIo, node: &mut Node) -> Result<(), DaemonError> {
                 let now = io.now();
                 let duplicates_before = node.stats().duplicate_id_frames;
                 match node.handle_datagram(now, &buf[..len]) {
-                    Ok(()) => {}
+                    Ok(()) => io.learn_leader_addr(node, &buf[..len], from, now),
                     Err(err @ DatagramError::Unauthentic(_)) => {
                         // A peer with another key (or an attacker): visible without a log
                         // flood: the 1st, 2nd, 4th, 8th... such frame.

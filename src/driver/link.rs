@@ -396,9 +396,35 @@ impl NodeIo {
 
     fn close_socket(&mut self, registry: &Registry) {
         if let Some(mut socket) = self.socket.take() {
-            let _ = registry.deregister(&mut socket);
+            if self.socket_watched {
+                let _ = registry.deregister(&mut socket);
+            }
         }
+        self.socket_watched = true;
         self.link.bound = None;
+    }
+
+    /// Watch the socket for frames (`watch`), or leave it to be read on the loop's turns
+    /// while the node says its frames can wait (`Node::frames_can_wait`): a leader then
+    /// wakes once per tick, for its heartbeat, instead of once more per answer. A socket
+    /// registered again with frames waiting is reported readable at once.
+    pub(super) fn watch_socket(&mut self, registry: &Registry, watch: bool) {
+        if watch == self.socket_watched {
+            return;
+        }
+        let Some(socket) = self.socket.as_mut() else {
+            return;
+        };
+        let result = if watch {
+            registry.register(socket, SOCKET, Interest::READABLE)
+        } else {
+            registry.deregister(socket)
+        };
+        match result {
+            Ok(()) => self.socket_watched = watch,
+            // Still in its old registration: the loop reads it as before.
+            Err(e) => log::warn!("epoll: cannot change the socket's registration: {e}"),
+        }
     }
 
     /// Replaces the socket with one opened for `binding`. `changed`: the interface came
@@ -420,11 +446,14 @@ impl NodeIo {
                     what: "epoll register",
                     source,
                 })?;
-            Ok((socket, o.destinations))
+            Ok((socket, o.destinations, o.unicast_answers))
         });
         match opened {
-            Ok((socket, destinations)) => {
+            Ok((socket, destinations, unicast_answers)) => {
                 self.socket = Some(socket);
+                // A new socket may have a new source address: learn the leader's again.
+                self.leader_addr = None;
+                node.set_unicast_answers(unicast_answers);
                 // Re-derived on every open: own addresses may have changed (unicast).
                 self.destinations = destinations;
                 self.link.bound = Some(binding);

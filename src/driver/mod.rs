@@ -54,8 +54,10 @@ use crate::daemon::state_file::StateFileWriter;
 use crate::daemon::track::Tracker;
 use crate::daemon::DaemonError;
 use votecast_core::auth::Fingerprint;
-use votecast_core::election::{Epochs, Event, Instant, Node, Output, StateChange, OUTPUT_CAPACITY};
-use votecast_core::wire::FRAME_LEN;
+use votecast_core::election::{
+    Epochs, Event, Frame, Instant, Node, Output, StateChange, OUTPUT_CAPACITY,
+};
+use votecast_core::wire::{Packet, FRAME_LEN};
 
 use self::announce::Announcer;
 use self::clock::{epoch_floor, fresh_incarnation, incarnation_floor, process_nonce, Clock};
@@ -91,6 +93,11 @@ pub struct DriverStats {
 struct NodeIo {
     /// None while the interface is unusable (see [`link`]).
     socket: Option<UdpSocket>,
+    /// This process's id, as published (read once: `getpid` is a system call).
+    pid: u32,
+    /// The socket is registered with the loop's poller (see `watch_socket`); true when
+    /// there is no socket.
+    socket_watched: bool,
     /// The transport the socket is (re-)opened for.
     transport: Transport,
     /// Where every frame goes: the group, or every peer but this node (set when the
@@ -98,6 +105,9 @@ struct NodeIo {
     destinations: Vec<SocketAddr>,
     /// With `--peers`: only their frames are accepted.
     peers: Option<Peers>,
+    /// The leader we follow and the address its last accepted frame came from: where a
+    /// frame for it alone (`Frame::to`) goes.
+    leader_addr: Option<(u64, SocketAddr)>,
     link: LinkWatch,
     /// Send errors since the interface last came back (the log's rate limit counts these,
     /// so a new outage is logged from its first error again).
@@ -146,7 +156,7 @@ impl NodeIo {
             &NodeView::of(node, now.core),
             now,
             self.stepping_down,
-            std::process::id(),
+            self.pid,
         );
         if p.is_leading() {
             self.published_until = self.published_until.max(p.valid_until);
@@ -188,7 +198,7 @@ impl NodeIo {
                     self.write_state(node);
                 }
                 Output::Transmit(frame) => {
-                    self.send(&frame.bytes);
+                    self.send(&frame);
                     if RoundTrace::enabled() {
                         self.trace.sent(self.now(), &frame.repr);
                     }
@@ -214,8 +224,25 @@ impl NodeIo {
         Ok(())
     }
 
-    /// Sends `frame` to every destination; a failure for one does not stop the others.
-    fn send(&mut self, frame: &[u8; FRAME_LEN]) {
+    /// After `datagram` from `from` was handed to the node at `now`: if it is a frame of
+    /// the leader we follow and the node accepted it, answers for that leader go to
+    /// `from` from now on. Only accepted frames count, so a forged or replayed frame from
+    /// elsewhere cannot divert the answers.
+    fn learn_leader_addr(&mut self, node: &Node, datagram: &[u8], from: SocketAddr, now: Instant) {
+        let Some(leader) = node.leader() else {
+            return;
+        };
+        if datagram.len() >= FRAME_LEN
+            && Packet::new_unchecked(datagram).sender() == leader
+            && node.last_heard_from(leader) == Some(now)
+        {
+            self.leader_addr = Some((leader, from));
+        }
+    }
+
+    /// Sends `frame` to the one voter it is for, if its address is known, or else to
+    /// every destination; a failure for one does not stop the others.
+    fn send(&mut self, frame: &Frame) {
         let Some(socket) = self.socket.as_ref() else {
             // The interface is unusable; its loss was logged once.
             self.stats.sends_unlinked += 1;
@@ -224,8 +251,16 @@ impl NodeIo {
         // One clock reading for the frame, not one per destination (the silence watch
         // needs it only to the tick).
         let now = self.clock.core();
-        for to in &self.destinations {
-            match socket.send_to(frame, *to) {
+        let leader = match (frame.to, self.leader_addr) {
+            (Some(to), Some((leader, addr))) if to == leader => Some(addr),
+            _ => None,
+        };
+        let destinations = match &leader {
+            Some(addr) => std::slice::from_ref(addr),
+            None => &self.destinations[..],
+        };
+        for to in destinations {
+            match socket.send_to(&frame.bytes, *to) {
                 Ok(_) => self.last_send_ok = Some(now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Never queue: the next frame carries the newer state anyway.
@@ -355,12 +390,17 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     };
     let transport = settings.transport();
     let (link, opened) = open_at_start(&settings.interface, &transport)?;
-    let (socket, destinations) = match opened {
-        Some(o) => (Some(UdpSocket::from_std(o.socket.into())), o.destinations),
-        None => (None, Vec::new()),
+    let (socket, destinations, unicast_answers) = match opened {
+        Some(o) => (
+            Some(UdpSocket::from_std(o.socket.into())),
+            o.destinations,
+            o.unicast_answers,
+        ),
+        None => (None, Vec::new(), false),
     };
     let mut node = Node::new(settings.election.clone(), epochs, incarnation)?;
     node.set_process_nonce(process_nonce());
+    node.set_unicast_answers(unicast_answers);
     node.set_epoch_floor(epoch_floor(started.unix_ms));
     let mut zxid_file = match &settings.zxid {
         ZxidSource::Fixed(zxid) => {
@@ -386,12 +426,15 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     let announce = Announcer::new(&settings, started);
     let mut io = NodeIo {
         socket,
+        pid: std::process::id(),
+        socket_watched: true,
         transport: transport.clone(),
         destinations,
         peers: match transport {
             Transport::Unicast(peers) => Some(peers),
             Transport::Multicast(_) => None,
         },
+        leader_addr: None,
         link,
         send_errors_logged: 0,
         data_dir,

@@ -20,11 +20,14 @@ pub struct LastWrite {
 /// Whether the state file must be rewritten at `now` to keep `updated`/`valid_until`
 /// fresh for its readers, given the last write (`None`: never written).
 ///
-/// Rewritten at most once a tick, and then when the lease end in the file is less than two
-/// ticks away (so a reader does not see a live lease as run out) or the file is
-/// [`STATE_REFRESH`] old (so a live LOOKING node is not mistaken for a dead one). Writing
-/// every tick instead would cost an idle node about half its CPU. State changes are
-/// written at once by the loop, whatever this rule says.
+/// Rewritten when the lease end in the file is less than two ticks away (so a reader does
+/// not see a live lease as run out before the loop's next turn, which comes about a tick
+/// later: the next heartbeat, sent or received) or the file is [`STATE_REFRESH`] old (so a
+/// live LOOKING node is not mistaken for a dead one), and never twice within half a tick.
+/// The loop turns about once a tick in steady state, so this is at most one write per
+/// turn; "once a tick" measured between two writes would skip a turn whenever the later
+/// one came a little early, and let the file's lease run out. State changes are written
+/// at once by the loop, whatever this rule says.
 pub fn refresh_due(last: Option<LastWrite>, now: Instant, tick: Duration) -> bool {
     let Some(last) = last else {
         return true;
@@ -33,7 +36,7 @@ pub fn refresh_due(last: Option<LastWrite>, now: Instant, tick: Duration) -> boo
     let lease_runs_out = last
         .valid_until
         .is_some_and(|until| until.saturating_duration_since(now) < tick * 2);
-    since >= tick && (lease_runs_out || since >= STATE_REFRESH)
+    since >= tick / 2 && (lease_runs_out || since >= STATE_REFRESH)
 }
 
 #[cfg(test)]
@@ -73,24 +76,37 @@ mod tests {
     }
 
     #[test]
-    fn a_lease_end_less_than_two_ticks_away_is_due_once_a_tick_has_passed() {
+    fn a_lease_end_less_than_two_ticks_away_is_due_once_half_a_tick_has_passed() {
         assert!(refresh_due(written(1_000, Some(1_300)), ms(1_201), TICK));
         // Already run out: due as well.
         assert!(refresh_due(written(1_000, Some(1_030)), ms(1_050), TICK));
-        // But never twice within one tick, however close the lease end.
-        assert!(!refresh_due(written(1_000, Some(1_010)), ms(1_049), TICK));
+        // But never twice within half a tick, however close the lease end.
+        assert!(!refresh_due(written(1_000, Some(1_010)), ms(1_024), TICK));
+        assert!(refresh_due(written(1_000, Some(1_010)), ms(1_025), TICK));
+    }
+
+    #[test]
+    fn a_turn_a_little_less_than_a_tick_after_the_write_still_refreshes() {
+        // A leader with sync-limit 3 writes at each heartbeat a lease end about two ticks
+        // ahead; the next heartbeat's turn may come a little less than a tick after the
+        // write (the write itself took time). Skipping it would let the file's lease run
+        // out before the turn after.
+        let written_at = 1_000 + 2;
+        let last = written(written_at, Some(1_000 + 99));
+        assert!(refresh_due(last, ms(1_050), TICK));
     }
 
     #[test]
     fn the_tick_scales_the_rule() {
         let tick = Duration::from_millis(200);
-        // 150 ms since the write: less than a tick, not due although the lease ends soon.
-        assert!(!refresh_due(written(0, Some(300)), ms(150), tick));
-        // 250 ms: a tick has passed and the end (50 ms away) is within two ticks.
+        // 90 ms since the write: less than half a tick, not due although the lease ends
+        // soon.
+        assert!(!refresh_due(written(0, Some(300)), ms(90), tick));
+        // 250 ms: half a tick has passed and the end (50 ms away) is within two ticks.
         assert!(refresh_due(written(0, Some(300)), ms(250), tick));
-        // A tick longer than the refresh interval still bounds the rate.
-        let slow = Duration::from_secs(2);
-        assert!(!refresh_due(written(0, None), ms(1_500), slow));
-        assert!(refresh_due(written(0, None), ms(2_000), slow));
+        // Half a tick longer than the refresh interval still bounds the rate.
+        let slow = Duration::from_secs(3);
+        assert!(!refresh_due(written(0, None), ms(1_499), slow));
+        assert!(refresh_due(written(0, None), ms(1_500), slow));
     }
 }

@@ -17,30 +17,52 @@ pub struct Opened {
     pub socket: Socket,
     /// The group, or every peer but this node.
     pub destinations: Vec<SocketAddr>,
+    /// The socket receives unicast at the source address of the frames it sends, so
+    /// followers may answer this node's heartbeats there (`Node::set_unicast_answers`).
+    pub unicast_answers: bool,
 }
 
 /// Opens the node's socket of `transport` on `interface`, non-blocking. Every (re-)open
 /// goes through here.
 pub fn open_socket(interface: &str, transport: &Transport) -> Result<Opened, DaemonError> {
     match transport {
-        Transport::Multicast(group) => Ok(Opened {
-            socket: open_multicast_socket(interface, *group)?,
-            destinations: vec![*group],
-        }),
+        Transport::Multicast(group) => {
+            let shared_host = is_loopback(interface)?;
+            Ok(Opened {
+                socket: open_multicast_socket(interface, *group, shared_host)?,
+                destinations: vec![*group],
+                unicast_answers: !shared_host,
+            })
+        }
         Transport::Unicast(peers) => {
             let unicast = open_unicast_socket(interface, peers)?;
             Ok(Opened {
                 socket: unicast.socket,
                 destinations: unicast.targets,
+                unicast_answers: true,
             })
         }
     }
 }
 
-/// Open the multicast socket: bound to the group port with SO_REUSEADDR/SO_REUSEPORT so
-/// several nodes share a host, joined on `interface` only, sending through `interface`
-/// only, TTL / hop limit 1, loopback on (our own frames come back and the core drops them).
-pub fn open_multicast_socket(interface: &str, group: SocketAddr) -> Result<Socket, DaemonError> {
+/// Open the multicast socket: joined on `interface` only, sending through `interface`
+/// only, TTL / hop limit 1. Two shapes:
+/// - `shared_host` (the loopback interface, where every node of a cluster runs on one
+///   host): bound to the group address and port with SO_REUSEADDR/SO_REUSEPORT, so the
+///   nodes share the port; multicast loopback on, since that is how they reach each
+///   other (our own frames come back too, and the core drops them). Unicast to one of
+///   them cannot be told apart by address, so answers stay multicast.
+/// - otherwise (one node per host): bound to the wildcard address and the group port,
+///   receiving only the groups it joined (IP_MULTICAST_ALL / IPV6_MULTICAST_ALL off) and
+///   unicast to this host's addresses on that port, which is where followers answer a
+///   leader's heartbeats. Multicast loopback off: our own frames do not come back, so no
+///   node wakes for them (VRRP daemons do the same). No SO_REUSEPORT: a second daemon on
+///   the same port would share the unicast answers at random; its bind fails instead.
+pub fn open_multicast_socket(
+    interface: &str,
+    group: SocketAddr,
+    shared_host: bool,
+) -> Result<Socket, DaemonError> {
     let index = nix::net::if_::if_nametoindex(interface).map_err(|source| {
         DaemonError::InterfaceNotFound {
             interface: interface.to_string(),
@@ -62,8 +84,10 @@ pub fn open_multicast_socket(interface: &str, group: SocketAddr) -> Result<Socke
             source,
         })
     };
-    setup("SO_REUSEADDR", socket.set_reuse_address(true))?;
-    setup("SO_REUSEPORT", socket.set_reuse_port(true))?;
+    if shared_host {
+        setup("SO_REUSEADDR", socket.set_reuse_address(true))?;
+        setup("SO_REUSEPORT", socket.set_reuse_port(true))?;
+    }
     match group.ip() {
         IpAddr::V4(addr) => {
             let local = interface_ipv4(interface)?;
@@ -73,19 +97,39 @@ pub fn open_multicast_socket(interface: &str, group: SocketAddr) -> Result<Socke
             )?;
             setup("IP_MULTICAST_IF", socket.set_multicast_if_v4(&local))?;
             setup("IP_MULTICAST_TTL", socket.set_multicast_ttl_v4(1))?;
-            setup("IP_MULTICAST_LOOP", socket.set_multicast_loop_v4(true))?;
+            setup(
+                "IP_MULTICAST_LOOP",
+                socket.set_multicast_loop_v4(shared_host),
+            )?;
+            if !shared_host {
+                setup("IP_MULTICAST_ALL", socket.set_multicast_all_v4(false))?;
+            }
         }
         IpAddr::V6(addr) => {
             setup("IPV6_V6ONLY", socket.set_only_v6(true))?;
             setup("joining the group", socket.join_multicast_v6(&addr, index))?;
             setup("IPV6_MULTICAST_IF", socket.set_multicast_if_v6(index))?;
             setup("IPV6_MULTICAST_HOPS", socket.set_multicast_hops_v6(1))?;
-            setup("IPV6_MULTICAST_LOOP", socket.set_multicast_loop_v6(true))?;
+            setup(
+                "IPV6_MULTICAST_LOOP",
+                socket.set_multicast_loop_v6(shared_host),
+            )?;
+            if !shared_host {
+                setup("IPV6_MULTICAST_ALL", socket.set_multicast_all_v6(false))?;
+            }
         }
     }
-    // Binding to the group address (not the wildcard) keeps other groups on the same port
-    // out of this socket. A link-local IPv6 group needs the interface as its scope.
+    // Shared host: binding to the group address (not the wildcard) keeps other groups on
+    // the same port out of this socket. A link-local IPv6 group needs the interface as
+    // its scope. Otherwise the wildcard, so that unicast to this host arrives too.
     let bind_addr = match group {
+        _ if !shared_host => SocketAddr::new(
+            match group {
+                SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                SocketAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            },
+            group.port(),
+        ),
         SocketAddr::V6(v6) if v6.scope_id() == 0 => {
             SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, index))
         }
@@ -97,6 +141,15 @@ pub fn open_multicast_socket(interface: &str, group: SocketAddr) -> Result<Socke
     )?;
     setup("O_NONBLOCK", socket.set_nonblocking(true))?;
     Ok(socket)
+}
+
+/// Whether `interface` is a loopback interface (IFF_LOOPBACK).
+fn is_loopback(interface: &str) -> Result<bool, DaemonError> {
+    let addrs = nix::ifaddrs::getifaddrs().map_err(DaemonError::ListInterfaces)?;
+    Ok(addrs.filter(|a| a.interface_name == interface).any(|a| {
+        a.flags
+            .contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK)
+    }))
 }
 
 /// The first IPv4 address of `interface`: IP_MULTICAST_IF takes an address.
@@ -121,8 +174,8 @@ mod tests {
 
     #[test]
     fn an_unknown_interface_is_named() {
-        let err =
-            open_multicast_socket("nosuchif0", "239.1.2.3:7000".parse().unwrap()).unwrap_err();
+        let err = open_multicast_socket("nosuchif0", "239.1.2.3:7000".parse().unwrap(), false)
+            .unwrap_err();
         assert!(
             matches!(err, DaemonError::InterfaceNotFound { .. }),
             "{err}"

@@ -591,6 +591,8 @@ impl Drop for Lan {
 
 /// Name of the nftables table that drops multicast in the bridge namespace.
 const NFT_BRIDGE_TABLE: &str = "vclan_nomcast";
+/// The table of [`Lan::count_on_bridge`].
+const NFT_COUNT_TABLE: &str = "vclan_count";
 
 /// The bridge itself: a bridge that loses multicast, and IGMP snooping.
 impl Lan {
@@ -633,6 +635,53 @@ impl Lan {
             }
         }
         Ok(total)
+    }
+
+    /// Count what the bridge forwards: one named counter per `(name, match)`, each an
+    /// nftables `bridge` match expression (e.g. `ip saddr 169.254.0.11 ip daddr
+    /// 224.0.0.0/4`), in a table of its own in the bridge namespace. Nothing is dropped.
+    pub fn count_on_bridge(&self, counters: &[(&str, String)]) -> Result<(), String> {
+        let mut script = format!("table bridge {NFT_COUNT_TABLE} {{\n");
+        for (name, _) in counters {
+            script.push_str(&format!("  counter {name} {{ }}\n"));
+        }
+        script.push_str(
+            "  chain forward {\n    type filter hook forward priority 0; policy accept;\n",
+        );
+        for (name, matches) in counters {
+            script.push_str(&format!("    {matches} counter name {name}\n"));
+        }
+        script.push_str("  }\n}\n");
+        run_with_input(
+            Command::new("ip").args(["netns", "exec", &self.bridge, "nft", "-f", "-"]),
+            Some(&script),
+        )
+        .map(drop)
+    }
+
+    /// Packets counted so far by counter `name` of [`Lan::count_on_bridge`].
+    pub fn bridge_count(&self, name: &str) -> Result<u64, String> {
+        let out = run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.bridge,
+            "nft",
+            "list",
+            "counter",
+            "bridge",
+            NFT_COUNT_TABLE,
+            name,
+        ]))?;
+        let mut words = out.split_whitespace();
+        while let Some(word) = words.next() {
+            if word == "packets" {
+                return words
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("counter {name}: cannot read {out:?}"));
+            }
+        }
+        Err(format!("counter {name}: no packet count in {out:?}"))
     }
 
     /// Turn IGMP snooping on with the bridge as the querier, and check that it took.

@@ -10,6 +10,9 @@
 //! - IPv6: `--peers` with the hosts' link-local addresses elects, fails over and rejoins.
 //! - A node whose address is not in the others' `--peers`: its frames are dropped and
 //!   counted (the log names its address, the stats line counts them).
+//! - Multicast, steady state: followers answer the leader's heartbeats by unicast to the
+//!   leader (counted on the bridge), the group carries the leader's heartbeats only, and
+//!   each follower hears its leader alone while the leader hears both.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -339,4 +342,118 @@ fn frames_from_a_source_not_in_peers_are_dropped_and_counted_as_root() {
     };
     assert!(counted >= 1, "node 1 counted node 4's frames: {counted}");
     println!("node 1 dropped {counted} datagrams from node 4 (not in its --peers)");
+}
+
+#[test]
+fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only() {
+    let mut lan = Lan::new(Path::new(EXE), "uansw", 3).expect("build the LAN");
+    for i in 1..=3 {
+        lan.start(i).expect("start");
+    }
+    let (leader, _, _) = agreement(&lan, &[1, 2, 3], 1, Instant::now(), "start")
+        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lan)));
+    let leader = leader as usize;
+    let followers: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
+    let port = GROUP.rsplit(':').next().expect("port");
+    let mut counters = Vec::new();
+    for i in 1..=3 {
+        let name = format!("group{i}");
+        // Frames only (IGMP reports go to the group too); the bridge counts a multicast
+        // frame once per port it leaves by, so twice here.
+        let matches = format!(
+            "ip saddr {} ip daddr 224.0.0.0/4 udp dport {port}",
+            host_addr(i)
+        );
+        counters.push((name, matches));
+    }
+    for &f in &followers {
+        let name = format!("answer{f}");
+        let matches = format!(
+            "ip saddr {} ip daddr {} udp dport {port}",
+            host_addr(f),
+            host_addr(leader)
+        );
+        counters.push((name, matches));
+    }
+    let named: Vec<(&str, String)> = counters
+        .iter()
+        .map(|(n, m)| (n.as_str(), m.clone()))
+        .collect();
+    lan.count_on_bridge(&named).expect("counters");
+    let pids: Vec<u32> = (1..=3).map(|i| lan.pid(i).expect("running")).collect();
+    let wakeups_before: Vec<Option<u64>> = pids.iter().map(|&p| voluntary_switches(p)).collect();
+    let window = Duration::from_secs(2);
+    std::thread::sleep(window);
+    let wakeups: Vec<Option<u64>> = pids
+        .iter()
+        .zip(&wakeups_before)
+        .map(|(&p, before)| Some(voluntary_switches(p)? - (*before)?))
+        .collect();
+    let count = |name: &str| lan.bridge_count(name).expect("counter");
+    let (group, answers): (Vec<u64>, Vec<u64>) = (
+        (1..=3).map(|i| count(&format!("group{i}"))).collect(),
+        followers
+            .iter()
+            .map(|f| count(&format!("answer{f}")))
+            .collect(),
+    );
+    let heard: Vec<Option<Vec<u64>>> = (1..=3)
+        .map(|i| {
+            read_state_file(&lan.state_file(i))
+                .ok()
+                .and_then(|s| s.heard)
+        })
+        .map(|h| h.map(|h| h.iter().map(|v| v.id).collect()))
+        .collect();
+    let still = agreement(&lan, &[1, 2, 3], 1, Instant::now(), "after the window");
+    println!(
+        "over {window:?}: to the group {group:?} (leader {leader}), unicast answers {answers:?} \
+         from {followers:?}; heard {heard:?}; wake-ups of each main thread {wakeups:?}"
+    );
+    stop_all(&mut lan);
+    assert!(
+        still.is_ok_and(|(l, _, _)| l as usize == leader),
+        "leader changed"
+    );
+    // The default tick is 50 ms: about 40 heartbeats (80 copies) and 40 answers each in
+    // 2 s.
+    let floor = 20;
+    assert!(
+        group[leader - 1] >= 2 * floor,
+        "heartbeats to the group {group:?}"
+    );
+    for &f in &followers {
+        assert_eq!(group[f - 1], 0, "follower {f} sent to the group: {group:?}");
+    }
+    assert!(answers.iter().all(|&a| a >= floor), "answers {answers:?}");
+    let others = |i: usize| (1..=3u64).filter(|&v| v != i as u64).collect::<Vec<_>>();
+    assert_eq!(
+        heard[leader - 1],
+        Some(others(leader)),
+        "the leader hears both"
+    );
+    for &f in &followers {
+        assert_eq!(
+            heard[f - 1],
+            Some(vec![leader as u64]),
+            "follower {f}: {heard:?}"
+        );
+    }
+    // One wake-up per tick: the leader's heartbeat timer (it reads the answers then),
+    // each follower's heartbeat. Generous: 1.5 per tick (each was 3.5 to 5 when followers
+    // answered to the group and the leader woke for every answer and its own frames).
+    for (i, w) in wakeups.iter().enumerate() {
+        let w = w.expect("/proc readable");
+        assert!(w <= 60, "node {}: {w} wake-ups in {window:?}", i + 1);
+    }
+}
+
+/// Voluntary context switches of process `pid`'s main thread (its event loop): how often
+/// it went to sleep, hence woke up.
+fn voluntary_switches(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
 }

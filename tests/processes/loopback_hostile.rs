@@ -359,9 +359,10 @@ fn flood_of_forged_and_replayed_frames_changes_nothing() {
 
     // The flooder listens to the group too: it replays the cluster's own signed frames,
     // captured moments earlier (up to the last 500), as an attacker on the LAN would.
-    let listener: std::net::UdpSocket = votecast::driver::open_multicast_socket("lo", c.group)
-        .expect("listen to the group")
-        .into();
+    let listener: std::net::UdpSocket =
+        votecast::driver::open_multicast_socket("lo", c.group, true)
+            .expect("listen to the group")
+            .into();
     listener.set_nonblocking(true).unwrap();
 
     let key_ring = votecast_core::auth::parse_key_file(&format!("{KEY_A}\n")).unwrap();

@@ -25,6 +25,8 @@ pub(super) struct Following {
     /// same incarnation in that round is an old retransmission, not an abandonment.
     round: u64,
     leader_incarnation: Option<u32>,
+    /// The leader's last LEADING frame carried UNICAST_ANSWERS.
+    leader_unicast: bool,
 }
 
 impl Following {
@@ -38,6 +40,7 @@ impl Following {
             echo: 0,
             round,
             leader_incarnation,
+            leader_unicast: false,
         }
     }
 
@@ -125,6 +128,7 @@ impl Node {
             return;
         }
         follow.leader_incarnation = Some(frame.incarnation);
+        follow.leader_unicast = frame.flags.contains(Flags::UNICAST_ANSWERS);
         self.timers
             .set(Timer::SyncTimeout, now + self.config.sync_timeout());
         if self.is_voter {
@@ -147,8 +151,15 @@ impl Node {
             });
         }
         if self.is_voter {
-            // The heartbeat answer; it carries our echo and acknowledgement.
-            self.broadcast(now);
+            // The heartbeat answer; it carries our echo and acknowledgement. Once the
+            // epoch is established only the leader needs it, so it goes to the leader
+            // alone if the leader takes answers by unicast; until then a LOOKING node may
+            // join on it (FOLLOWING frames of a quorum), so it goes to everyone.
+            if follow.acked_established() && follow.leader_unicast {
+                self.reply_to_leader(leader);
+            } else {
+                self.broadcast(now);
+            }
         }
     }
 
@@ -301,6 +312,39 @@ mod tests {
             Some(t + node.config.sync_timeout()),
             "the follower timeout"
         );
+    }
+
+    #[test]
+    fn heartbeat_answers_go_to_a_unicast_leader_alone_once_established() {
+        // Until the epoch is established the answer goes to everyone (a LOOKING node may
+        // join on FOLLOWING frames); after it, to a leader that takes answers by unicast
+        // alone, and to everyone if the leader does not.
+        let (mut node, mut leader) = follower();
+        let mut lead = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        (lead.epoch, lead.flags) = (1, Flags::UNICAST_ANSWERS);
+        node.handle_frame(Instant::from_millis(10), &lead);
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, None, "epoch not established yet");
+        let mut unicast = established(&mut leader);
+        unicast.flags.insert(Flags::UNICAST_ANSWERS);
+        node.handle_frame(Instant::from_millis(20), &unicast);
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, Some(3));
+        assert_eq!(sent[0].repr.state, ServerState::Following);
+        node.handle_frame(Instant::from_millis(30), &established(&mut leader));
+        assert_eq!(frames(&mut node)[0].to, None, "the leader wants the group");
+        // A LOOKING node is answered to everyone, whatever the leader takes.
+        let mut unicast = established(&mut leader);
+        unicast.flags.insert(Flags::UNICAST_ANSWERS);
+        node.handle_frame(Instant::from_millis(40), &unicast);
+        assert_eq!(frames(&mut node)[0].to, Some(3));
+        let mut two = Sender::new(2);
+        two.sequence_from(10);
+        let looking = two.frame(ServerState::Looking, vote(2, 0, 0), 2);
+        node.handle_frame(Instant::from_millis(41), &looking);
+        assert_eq!(frames(&mut node)[0].to, None);
     }
 
     #[test]

@@ -323,6 +323,47 @@ mod tests {
         assert!(matches!(node.role, Role::Looking(_)));
     }
 
+    #[test]
+    fn frames_wait_for_the_heartbeat_only_while_the_lease_outlasts_it() {
+        // sync-limit 3: an echo of the latest heartbeat's stamp puts the lease end about
+        // two ticks past it, which outlasts the next heartbeat by more than half a tick.
+        let mut config = crate::election::Config::new(3, &[1, 2, 3]).unwrap();
+        config.sync_limit = 3;
+        let mut node = Node::new(config, Epochs::default(), 1).unwrap();
+        let mut one = Sender::new(1);
+        let mut two = Sender::new(2);
+        node.start(Instant::ZERO);
+        node.handle_frame(t(0), &one.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        node.handle_frame(t(0), &two.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        assert!(matches!(node.role, Role::Leading(_)));
+        assert!(
+            !node.frames_can_wait(),
+            "epoch round: every frame counts at once"
+        );
+        node.handle_frame(t(1), &ack(&mut one, 1, None));
+        assert!(!node.frames_can_wait(), "established, but no lease yet");
+        let tick = node.config.tick;
+        let heartbeat = node.timers.get(Timer::Heartbeat).unwrap();
+        node.handle_timeout(heartbeat);
+        node.handle_frame(heartbeat, &ack(&mut one, 1, Some(heartbeat)));
+        assert_eq!(node.state(), ServerState::Leading);
+        assert!(node.frames_can_wait());
+        // No answer to the next heartbeat and the one after: the lease, still from the
+        // first stamp, no longer outlasts the next heartbeat by half a tick.
+        node.handle_timeout(heartbeat + tick);
+        assert!(node.frames_can_wait(), "ends {:?}", node.valid_until());
+        node.handle_timeout(heartbeat + tick * 2);
+        assert_eq!(node.state(), ServerState::Leading);
+        assert!(!node.frames_can_wait());
+        // Answers again: waiting is fine again.
+        let now = heartbeat + tick * 2;
+        node.handle_frame(now, &ack(&mut one, 1, Some(now)));
+        assert!(node.frames_can_wait());
+        // A node that steps down never waits.
+        node.step_down(now);
+        assert!(!node.frames_can_wait());
+    }
+
     /// The `Restarted` events among `out`.
     fn restarts(out: &[Output]) -> std::vec::Vec<Restart> {
         out.iter()

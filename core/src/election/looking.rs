@@ -278,12 +278,15 @@ impl Node {
     /// Voters that are gone are left out of "every voter": one that announced its shutdown
     /// (RESIGN) sends nothing more; the leader we followed until our follower timeout
     /// fired on its silence is, by that same rule, down (until it is heard again); and
-    /// any other voter silent for twice the detection window (counted from our own start
-    /// if we never heard it) is treated as down too. Silence alone is a weak sign for the
-    /// others, because followers only answer their leader: when a leader crashes, its
-    /// followers fall silent with it, and one whose last answers were lost stays silent
-    /// until its own timeout fires, up to a window after its last frame; so only a voter
-    /// silent well past that is left out. The outcome is the one ZooKeeper reaches with
+    /// any other voter silent for twice the detection window while we look (counted from
+    /// the start of this election, or from its last frame if that came later) is treated
+    /// as down too. Silence alone is a weak sign for the others, because followers only
+    /// answer their leader (by unicast, when it takes answers so, so followers never hear
+    /// each other while they follow): when a leader crashes, its followers fall silent
+    /// with it, and one whose last answers were lost stays silent until its own timeout
+    /// fires, up to a window after its last frame; a live voter that is LOOKING sends its
+    /// vote at once and repeats it within the notification interval, so only a voter
+    /// silent well past the start of our election is left out. The outcome is the one ZooKeeper reaches with
     /// those servers stopped: the remaining voters run the same FLE rules on the same
     /// votes, and a gone voter that comes back follows the established leader (FLE's
     /// out-of-election path) like any restarted server. Safety does not depend on this
@@ -315,9 +318,9 @@ impl Node {
 
     /// When the last voter that does not (yet) agree with `proposal` in `round` counts as
     /// gone (see [`Node::check_decision`]): at once if it resigned or we timed out on it
-    /// as its follower, else two detection windows after the last frame we accepted
-    /// from it (or after our own start, if none). `Instant::ZERO` when every voter
-    /// agrees.
+    /// as its follower, else two detection windows after the start of this election or
+    /// the last frame we accepted from it, whichever is later. `Instant::ZERO` when every
+    /// voter agrees.
     fn undecided_gone_at(&self, proposal: &Vote, round: u64) -> Instant {
         let silence = self.config.sync_timeout() * 2;
         self.voters
@@ -328,7 +331,8 @@ impl Node {
                 if p.resigned || p.timed_out {
                     Instant::ZERO
                 } else {
-                    p.positions.map_or(self.started, |pos| pos.heard_at) + silence
+                    let heard = p.positions.map_or(self.started, |pos| pos.heard_at);
+                    heard.max(self.election_started()) + silence
                 }
             })
             .max()
@@ -546,6 +550,44 @@ mod tests {
         assert!(node.voters[2].timed_out);
         node.handle_frame(later, &three.frame(ServerState::Looking, vote(3, 0, 0), 2));
         assert!(!node.voters[2].timed_out);
+    }
+
+    #[test]
+    fn a_follower_unheard_while_following_is_not_gone_at_once() {
+        // Node 1 of five follows 5 for a second without hearing 2, 3 or 4 (followers
+        // answer a leader that takes answers by unicast to it alone). 5 falls silent;
+        // 3 and 2 vote for 3, which node 1 adopts: a quorum agrees, 5 is gone (we timed
+        // out on it), but 4 is silent only since this election started, not for two
+        // detection windows: it may still send a better vote, so finalizeWait runs.
+        let mut node = started(1, &[1, 2, 3, 4, 5]);
+        drain(&mut node);
+        let mut senders: Vec<Sender> = (1..=5).map(Sender::new).collect();
+        for sender in &mut senders[1..] {
+            let f = sender.frame(ServerState::Looking, vote(5, 0, 0), 1);
+            node.handle_frame(Instant::ZERO, &f);
+        }
+        assert!(matches!(node.role, Role::Following(f) if f.vote.leader == 5));
+        let mut t = Instant::ZERO;
+        for _ in 0..10 {
+            t = t + Duration::from_millis(100);
+            let f = senders[4].frame(ServerState::Leading, vote(5, 0, 0), 1);
+            node.handle_frame(t, &f);
+        }
+        drain(&mut node);
+        let timeout = node.timers.get(Timer::SyncTimeout).expect("following");
+        node.handle_timeout(timeout);
+        assert_eq!(node.state(), ServerState::Looking);
+        let later = timeout + Duration::from_millis(2);
+        for i in [2, 1] {
+            let f = senders[i].frame(ServerState::Looking, vote(3, 0, 0), 2);
+            node.handle_frame(later, &f);
+        }
+        assert_eq!(node.proposal(), Some(vote(3, 0, 0)));
+        assert_eq!(node.state(), ServerState::Looking, "4 is not gone yet");
+        assert_eq!(
+            node.timers.get(Timer::Finalize),
+            Some(later + node.config.finalize_wait)
+        );
     }
 
     #[test]

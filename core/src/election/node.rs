@@ -78,6 +78,12 @@ pub struct Node {
     outputs: heapless::Deque<Output, OUTPUT_CAPACITY>,
     /// A frame is due: built from the then current state when polled.
     pub(super) transmit_pending: bool,
+    /// The due frame is only a heartbeat answer to this leader (see [`Frame::to`]);
+    /// any other reason to send clears it.
+    pub(super) reply_to: Option<u64>,
+    /// Our socket receives unicast at our frames' source address: our LEADING frames
+    /// carry UNICAST_ANSWERS ([`Node::set_unicast_answers`]).
+    pub(super) unicast_answers: bool,
     /// The next frame carries RESIGN.
     pub(super) resign_pending: bool,
     /// Answers to LOOKING nodes, one token per answer interval.
@@ -132,6 +138,8 @@ impl Node {
             public: PublicView::LOOKING,
             outputs: heapless::Deque::new(),
             transmit_pending: false,
+            reply_to: None,
+            unicast_answers: false,
             resign_pending: false,
             answers: TokenBucket::FULL,
             now: Instant::ZERO,
@@ -147,6 +155,15 @@ impl Node {
             renounced: false,
             eligible: true,
         })
+    }
+
+    /// Whether our socket receives unicast at the source address and port of our frames
+    /// (the driver knows: a socket bound to the group address does not). While set, our
+    /// LEADING frames carry UNICAST_ANSWERS and followers answer our heartbeats by
+    /// unicast, so they do not wake each other every tick. May change at any time (a
+    /// re-opened socket); takes effect with the next frame.
+    pub fn set_unicast_answers(&mut self, enabled: bool) {
+        self.unicast_answers = enabled;
     }
 
     /// Bind this process's leader time stamps to `nonce` (call before [`Node::start`];
@@ -208,6 +225,7 @@ impl Node {
         self.timers.clear_all();
         self.resign_pending = true;
         self.transmit_pending = true;
+        self.reply_to = None;
     }
 
     /// First step of a graceful handover: stop leading without releasing anyone.
@@ -552,6 +570,28 @@ impl Node {
         }
     }
 
+    /// Whether the frames that arrive until the next heartbeat may wait for it: true
+    /// while we lead an established epoch whose lease, as it stands, outlasts the next
+    /// heartbeat by half a tick (the margin for a late wake-up). Frames then change nothing that
+    /// cannot wait a tick: an echo extends the lease from the time stamp it carries,
+    /// not from when it is read, and a LOOKING voter is answered a tick later. A driver
+    /// may then leave the socket unwatched and read it when [`Node::poll_timeout`]
+    /// fires, *before* [`Node::handle_timeout`], so that the heartbeat reads every
+    /// answer to the previous one in the same wake-up. If the lease stops outlasting the
+    /// next read (answers lost), this turns false and frames count at once again.
+    pub fn frames_can_wait(&self) -> bool {
+        let Role::Leading(lead) = &self.role else {
+            return false;
+        };
+        let (Some(lease), Some(heartbeat)) = (lead.lease_until, self.timers.get(Timer::Heartbeat))
+        else {
+            return false;
+        };
+        lead.established
+            && self.public.state == ServerState::Leading
+            && lease > heartbeat + self.config.tick / 2
+    }
+
     /// How recently a voter must have been heard to count as heard: `sync_limit` ticks,
     /// the time a follower waits for its leader.
     pub fn detection_window(&self) -> Duration {
@@ -564,6 +604,17 @@ impl Node {
     pub fn heard(&self, now: Instant) -> impl Iterator<Item = Heard> + '_ {
         self.voters
             .heard(&self.config.voters, now, self.detection_window())
+    }
+
+    /// When the last frame of voter `id` was accepted (on the clock of the inputs); None
+    /// if never, or if `id` is no other voter. A driver that just handed a datagram to
+    /// [`Node::handle_datagram`] at `now` tells by `Some(now)` that it was accepted.
+    pub fn last_heard_from(&self, id: u64) -> Option<Instant> {
+        let index = self.config.voter_index(id)?;
+        if Some(index) == self.voters.own() {
+            return None;
+        }
+        self.voters[index].positions.map(|p| p.heard_at)
     }
 
     /// Every other voter heard since the start, in voter order, with the time its last
@@ -606,6 +657,11 @@ impl Node {
     pub(super) fn advance_clock(&mut self, now: Instant) {
         // Inputs come from a monotonic clock; guard against a driver bug anyway.
         self.now = self.now.max(now);
+    }
+
+    /// When the current (or last) election started.
+    pub(super) fn election_started(&self) -> Instant {
+        self.election_started
     }
 
     /// Mark the start of an election, for the election time reported with its outcome.

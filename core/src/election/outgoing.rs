@@ -33,9 +33,21 @@ impl Node {
             return;
         }
         self.transmit_pending = true;
+        self.reply_to = None;
         if let Some(looking) = self.looking() {
             self.timers
                 .set(Timer::Notification, now + looking.notification_interval);
+        }
+    }
+
+    /// Send our state to `leader` only: a follower's heartbeat answer to a leader that
+    /// takes answers by unicast. Nobody else needs it: the leader's lease counts the
+    /// echoes, and a LOOKING node learns of the leader from the answers to its own votes
+    /// (see [`Node::answer`]). If a frame to everyone is due already, that one serves.
+    pub(super) fn reply_to_leader(&mut self, leader: u64) {
+        if !self.transmit_pending {
+            self.transmit_pending = true;
+            self.reply_to = Some(leader);
         }
     }
 
@@ -52,7 +64,11 @@ impl Node {
         let crc = Packet::new_unchecked(&bytes[..]).checksum();
         self.own_frames.record(repr.sequence, crc);
         self.stats.frames_sent += 1;
-        Frame { repr, bytes }
+        Frame {
+            repr,
+            bytes,
+            to: self.reply_to.take(),
+        }
     }
 
     /// Our current state as a frame, with the next sequence number.
@@ -101,6 +117,9 @@ impl Node {
                 frame.echo = encode_echo(self.now, self.nonce);
                 if l.established {
                     frame.flags.insert(Flags::ESTABLISHED);
+                }
+                if self.unicast_answers {
+                    frame.flags.insert(Flags::UNICAST_ANSWERS);
                 }
             }
             // Never sent (`poll_output` keeps a stepped-down node silent); built like the

@@ -98,12 +98,17 @@ pub enum Event {
     DuplicateId(DuplicateId),
 }
 
-/// A frame to multicast: its fields, and its bytes as they go on the wire (signed when
-/// authentication is on, CRC last).
+/// A frame to send: its fields, its bytes as they go on the wire (signed when
+/// authentication is on, CRC last), and who needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frame {
     pub repr: Repr,
     pub bytes: [u8; FRAME_LEN],
+    /// `Some(id)`: only voter `id` needs this frame: a follower's answer to the heartbeat
+    /// of a leader whose frames carry UNICAST_ANSWERS. The driver sends it by unicast to
+    /// the address that leader's accepted frames come from, or, if it knows none, like
+    /// any other frame. `None`: to every node (the group, or every peer).
+    pub to: Option<u64>,
 }
 
 /// What the node asks its driver to do, in order.
@@ -112,7 +117,7 @@ pub enum Output {
     Event(Event),
     /// Store these epochs durably before acting on any later output.
     Persist(Epochs),
-    /// Multicast this frame.
+    /// Send this frame (to the group, or to [`Frame::to`] only).
     Transmit(Frame),
 }
 

@@ -55,6 +55,11 @@ impl Sender {
         }
     }
 
+    /// Continue numbering after `sequence` (a sender whose earlier frames we skip).
+    pub(super) fn sequence_from(&mut self, sequence: u64) {
+        self.sequence = sequence;
+    }
+
     /// Its next frame: `state`, `vote` in `round`, no epochs, flags or echo.
     pub(super) fn frame(&mut self, state: ServerState, vote: Vote, round: u64) -> Repr {
         self.sequence += 1;

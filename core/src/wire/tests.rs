@@ -95,8 +95,8 @@ fn leading_repr() -> Repr {
     }
 }
 
-/// LEADING_FRAME with every flag bit set (0xfe: ESTABLISHED plus all reserved bits,
-/// RESIGN clear) and the CRC recomputed (also with `zlib.crc32`).
+/// LEADING_FRAME with every flag bit set (0xfe: ESTABLISHED, INELIGIBLE, UNICAST_ANSWERS
+/// and all reserved bits, RESIGN clear) and the CRC recomputed (also with `zlib.crc32`).
 #[rustfmt::skip]
 static RESERVED_FLAGS_FRAME: [u8; FRAME_LEN] = [
     0x56, 0x43, 0x53, 0x54, 0x01, 0x02, 0xfe, 0x01, // magic, version, state, flags, key id
@@ -414,7 +414,8 @@ fn validation_order() {
 
 #[test]
 fn reserved_flag_bits_ignored_on_parse() {
-    // 0xfe: the reserved bits 3..8, ESTABLISHED and the vote's INELIGIBLE bit.
+    // 0xfe: the reserved bits 4..8, UNICAST_ANSWERS, ESTABLISHED and the vote's
+    // INELIGIBLE bit.
     let repr = parse_datagram(&RESERVED_FLAGS_FRAME, CLUSTER).unwrap();
     assert!(repr.vote.ineligible);
     let eligible = Repr {
@@ -424,12 +425,19 @@ fn reserved_flag_bits_ignored_on_parse() {
         },
         ..repr
     };
+    assert_eq!(
+        repr.flags.bits(),
+        Flags::ESTABLISHED.with(Flags::UNICAST_ANSWERS).bits()
+    );
+    let eligible = Repr {
+        flags: Flags::ESTABLISHED,
+        ..eligible
+    };
     assert_eq!(eligible, leading_repr());
-    assert_eq!(repr.flags.bits(), Flags::ESTABLISHED.bits());
     // Re-emitting drops the reserved bits.
     assert_eq!(emit_to_array(&eligible), LEADING_FRAME);
     let mut kept = LEADING_FRAME;
-    kept[field::FLAGS] |= VOTE_INELIGIBLE_BIT;
+    kept[field::FLAGS] |= VOTE_INELIGIBLE_BIT | Flags::UNICAST_ANSWERS.bits();
     assert_eq!(emit_to_array(&repr)[..104], kept[..104]);
 }
 
@@ -438,8 +446,9 @@ fn reserved_flag_bits_emitted_as_zero() {
     let mut repr = looking_repr();
     repr.flags = Flags::from_bits_truncate(0xff);
     assert!(repr.flags.contains(Flags::RESIGN.with(Flags::ESTABLISHED)));
+    assert!(repr.flags.contains(Flags::UNICAST_ANSWERS));
     let frame = emit_to_array(&repr);
-    assert_eq!(frame[field::FLAGS], 0x03);
+    assert_eq!(frame[field::FLAGS], 0x0b);
 }
 
 #[test]
@@ -470,7 +479,9 @@ fn flags_ops() {
     assert!(!f.contains(Flags::RESIGN.with(Flags::ESTABLISHED)));
     let both = f.with(Flags::ESTABLISHED);
     assert_eq!(both.bits(), 0x03);
-    assert_eq!(Flags::from_bits_truncate(0xfd), Flags::RESIGN);
+    assert_eq!(Flags::from_bits_truncate(0xf5), Flags::RESIGN);
+    assert_eq!(Flags::from_bits_truncate(0x08), Flags::UNICAST_ANSWERS);
+    assert_eq!(Flags::UNICAST_ANSWERS.bits(), 0x08);
 }
 
 #[test]
@@ -505,7 +516,7 @@ fn round_trip_many() {
         let repr = random_repr(&mut rng);
         let mut buf = [0u8; FRAME_LEN];
         assert_eq!(emit_datagram(&repr, &mut buf), Ok(FRAME_LEN));
-        assert_eq!(buf[field::FLAGS] & !0x07, 0);
+        assert_eq!(buf[field::FLAGS] & !0x0f, 0);
         assert_eq!(buf[field::FLAGS] & 0x04 != 0, repr.vote.ineligible);
         assert_eq!(parse_datagram(&buf, repr.cluster), Ok(repr));
         // The Packet view agrees with the Repr.
@@ -598,7 +609,7 @@ fn check_arbitrary(data: &[u8]) -> Result<Repr, Error> {
         let mut expected = [0u8; FRAME_LEN];
         expected.copy_from_slice(data);
         let mut p = Packet::new_unchecked(&mut expected[..]);
-        p.set_flags(p.flags() & 0x07);
+        p.set_flags(p.flags() & 0x0f);
         p.fill_checksum();
         assert_eq!(emit_to_array(&repr), expected);
     }

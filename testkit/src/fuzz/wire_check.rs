@@ -5,7 +5,7 @@
 //!   unchecked packet never panic and agree with each other;
 //! - the outcome equals an independent oracle written from the layout table in the module
 //!   docs (its own bitwise CRC-32, its own offsets), including which error comes first;
-//! - an accepted frame re-emits byte-exactly (apart from reserved flag bits 3..8, which
+//! - an accepted frame re-emits byte-exactly (apart from reserved flag bits 4..8, which
 //!   are masked, and hence the CRC; bit 2 is the vote's INELIGIBLE bit) and the re-emitted frame parses to the same `Repr`;
 //! - the bytes, read as field values, form a `Repr` whose emit → parse round-trips, so the
 //!   emitting side sees arbitrary values too.
@@ -106,12 +106,12 @@ pub fn emit(repr: &Repr) -> [u8; FRAME_LEN] {
     b
 }
 
-/// The frame `data` (accepted) should re-emit as: reserved flag bits (3..8) cleared, CRC
+/// The frame `data` (accepted) should re-emit as: reserved flag bits (4..8) cleared, CRC
 /// redone.
 fn canonical(data: &[u8]) -> [u8; FRAME_LEN] {
     let mut out = [0u8; FRAME_LEN];
     out.copy_from_slice(data);
-    out[6] &= 0x07;
+    out[6] &= 0x0f;
     let crc = crc32_reference(&out[..104]);
     out[104..].copy_from_slice(&crc.to_be_bytes());
     out
@@ -186,7 +186,7 @@ pub fn check(data: &[u8]) {
             if let Ok(repr) = own {
                 let emitted = emit(&repr);
                 assert_eq!(emitted, canonical(data), "accepted frame does not re-emit");
-                if data[6] & !0x07 == 0 {
+                if data[6] & !0x0f == 0 {
                     assert_eq!(emitted[..], data[..], "re-emit is not byte-exact");
                 }
                 assert_eq!(parse_datagram(&emitted, repr.cluster), Ok(repr));
@@ -198,7 +198,7 @@ pub fn check(data: &[u8]) {
     let frame = emit(&repr);
     assert_eq!(frame[0..4], MAGIC);
     assert_eq!(frame[4], VERSION);
-    assert_eq!(frame[6] & !0x07, 0, "reserved flag bits emitted");
+    assert_eq!(frame[6] & !0x0f, 0, "reserved flag bits emitted");
     assert_eq!(parse_datagram(&frame, repr.cluster), Ok(repr));
     assert_eq!(oracle(&frame, repr.cluster), Ok(repr));
 }

@@ -311,6 +311,9 @@ impl Sim {
             self.seed ^ (sim_node.id << 40) ^ sim_node.starts,
         ));
         node.set_epoch_floor(sim_node.epoch_floor(now_us));
+        // Most processes take heartbeat answers by unicast, some (an older version, or a
+        // node on the loopback interface) from the group: a cluster mixes both.
+        node.set_unicast_answers((random >> 17) & 3 != 0);
         let now = sim_node.local(now_us);
         node.set_eligible(now, sim_node.eligible);
         if let Some(hold) = faults::start_hold(sim_node.storage, &sim_node.config) {
@@ -497,6 +500,9 @@ impl Sim {
                     self.unstall(i);
                     continue;
                 }
+                // A leader whose frames can wait reads them when its timer fires, before
+                // the timeout, as the daemon does (see `Node::frames_can_wait`).
+                self.read_waiting(i);
                 let floor = self.nodes[i].epoch_floor(self.now_us);
                 let now = self.nodes[i].local(self.now_us);
                 if let Some(node) = self.nodes[i].node.as_mut() {
@@ -518,7 +524,25 @@ impl Sim {
             self.nodes[i].inbox.push(delivery);
             return;
         }
+        if self.nodes[i]
+            .node
+            .as_ref()
+            .is_some_and(Node::frames_can_wait)
+        {
+            // The daemon leaves the socket unwatched: the frame waits for the next timer.
+            self.nodes[i].inbox.push(delivery);
+            return;
+        }
+        self.read_waiting(i);
         self.handle_delivery(delivery, self.now_us);
+    }
+
+    /// Node `i` (not stalled) reads the frames that waited in its socket, each with the
+    /// clock read now.
+    fn read_waiting(&mut self, i: usize) {
+        for delivery in std::mem::take(&mut self.nodes[i].inbox) {
+            self.handle_delivery(delivery, self.now_us);
+        }
     }
 
     /// Node `delivery.to` handles one frame with `now` read at global time `read_us`.
@@ -605,7 +629,11 @@ impl Sim {
                 }
                 Output::Transmit(frame) => {
                     self.nodes[i].frames_sent += 1;
-                    self.multicast(i, frame.bytes);
+                    // A frame for one voter goes to it alone, as the daemon unicasts it.
+                    let only = frame
+                        .to
+                        .and_then(|id| self.nodes.iter().position(|n| n.id == id));
+                    self.multicast(i, frame.bytes, only);
                 }
             }
         }
@@ -615,12 +643,12 @@ impl Sim {
         }
     }
 
-    fn multicast(&mut self, from: usize, bytes: [u8; FRAME_LEN]) {
+    fn multicast(&mut self, from: usize, bytes: [u8; FRAME_LEN], only: Option<usize>) {
         if self.record {
             self.recorded.push((self.now_us, bytes));
         }
         for to in 0..self.nodes.len() {
-            if to == from {
+            if to == from || only.is_some_and(|only| only != to) {
                 continue;
             }
             if self.blocked[from][to] || self.rng.chance(self.loss[from][to]) {
