@@ -24,7 +24,8 @@
 //! [`HookRunner::skipped`] and in the log). Like keepalived's notify scripts, a hook sees
 //! the latest state, not every transition; the last change before shutdown always runs
 //! (within the shutdown grace). `VOTECAST_PREVIOUS_STATE` is the state of the previous
-//! run, so a hook's own records always chain.
+//! run, so a hook's own records always chain. The driver holds a follower's LOOKING back
+//! for two ticks (it is usually over by then; see `driver::NodeIo::notify_hook`).
 //!
 //! Each run is its own process group. It ends when the shell exits, at `--hook-timeout`,
 //! or at shutdown; then the whole group gets SIGTERM and, after at most 0.5 s, SIGKILL, so
@@ -39,7 +40,7 @@ pub(crate) mod run;
 mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,8 @@ struct Shared {
     skipped: AtomicU64,
     /// Runs by outcome, in [`run::Outcome`] order.
     outcomes: [AtomicU64; 4],
+    /// Woken when a run ends, so an event loop waiting for it need not poll.
+    waker: OnceLock<mio::Waker>,
 }
 
 impl Shared {
@@ -144,6 +147,7 @@ impl HookRunner {
             stop: AtomicBool::new(false),
             skipped: AtomicU64::new(0),
             outcomes: Default::default(),
+            waker: OnceLock::new(),
         });
         let worker_shared = Arc::clone(&shared);
         let worker = thread::Builder::new()
@@ -170,6 +174,12 @@ impl HookRunner {
         }
         drop(pending);
         self.shared.wake.notify_one();
+    }
+
+    /// Wake `waker` whenever a run ends (the event loop's, while it waits for the
+    /// step-down hook of a graceful handover). The first one set stays.
+    pub fn set_waker(&self, waker: mio::Waker) {
+        let _ = self.shared.waker.set(waker);
     }
 
     /// How many changes were replaced by a newer one before the hook ran for them.
@@ -318,5 +328,10 @@ fn worker(shared: &Shared, command: &str, timeout: Duration) {
         pending.finished_ok = outcome == Outcome::Succeeded;
         drop(pending);
         shared.ran.notify_all();
+        if let Some(waker) = shared.waker.get() {
+            if let Err(e) = waker.wake() {
+                log::debug!("on-change hook: cannot wake the event loop: {e}");
+            }
+        }
     }
 }

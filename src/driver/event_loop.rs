@@ -39,7 +39,10 @@ use votecast_core::auth::Fingerprint;
 use votecast_core::election::{DatagramError, Instant, Node, ServerState};
 
 const SIGNALS: Token = Token(1);
-/// How often the handover looks at the hook while it keeps the loop running.
+/// The hook worker wakes the loop when a run ends.
+const HOOKS: Token = Token(3);
+/// The longest the handover waits before looking at the hook again; the hook worker
+/// wakes it sooner when the run ends.
 const HANDOVER_POLL: Duration = Duration::from_millis(5);
 
 /// The loop's state between turns.
@@ -136,6 +139,10 @@ fn register(io: &mut NodeIo) -> Result<(Poll, Signals), DaemonError> {
     poll.registry()
         .register(&mut signals, SIGNALS, Interest::READABLE)
         .map_err(event_loop("epoll register"))?;
+    if let Some(hooks) = &io.hooks {
+        let waker = mio::Waker::new(poll.registry(), HOOKS).map_err(event_loop("eventfd"))?;
+        hooks.set_waker(waker);
+    }
     Ok((poll, signals))
 }
 
@@ -166,6 +173,7 @@ impl Loop<'_> {
             self.io.link.next_check(),
             self.io.announce.next_due(),
             self.io.vip_next_due(),
+            self.io.hook_deferred_due(),
         ]
         .into_iter()
         .flatten()
@@ -206,6 +214,7 @@ impl Loop<'_> {
         }
         self.io.vip_update(self.node);
         self.io.announce_due(self.node);
+        self.io.flush_deferred_hook(self.node);
         self.io
             .watch_socket(self.poll.registry(), !self.node.frames_can_wait());
         Ok(requests)

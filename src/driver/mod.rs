@@ -55,7 +55,7 @@ use crate::daemon::track::Tracker;
 use crate::daemon::DaemonError;
 use votecast_core::auth::Fingerprint;
 use votecast_core::election::{
-    Epochs, Event, Frame, Instant, Node, Output, StateChange, OUTPUT_CAPACITY,
+    Epochs, Event, Frame, Instant, Node, Output, ServerState, StateChange, OUTPUT_CAPACITY,
 };
 use votecast_core::wire::{Packet, FRAME_LEN};
 
@@ -124,6 +124,11 @@ struct NodeIo {
     published_until: Option<Instant>,
     /// The state, leader and epoch the hook was last given.
     hook_state: Option<(&'static str, Option<u64>, Option<u64>)>,
+    /// A follower's LOOKING not yet handed to the hook: when it is due, and the state
+    /// before it (see `notify_hook`).
+    hook_deferred: Option<(Instant, &'static str)>,
+    /// How long a follower's LOOKING must last before its hook hears of it.
+    hook_settle: Duration,
     /// `--interface`, for the silence warning.
     interface: String,
     /// When a send last succeeded, and last failed (core clock): the silence watch's input.
@@ -317,6 +322,58 @@ impl NodeIo {
         let s = self.publication(node).snapshot;
         let view = (s.state, s.leader, s.epoch);
         if self.hook_state == Some(view) {
+            self.hook_deferred = None;
+            return;
+        }
+        let looking = ServerState::Looking.as_str();
+        let lost_leader = s.state == looking
+            && (previous_state == ServerState::Following.as_str()
+                || previous_state == ServerState::Observing.as_str())
+            && !self.stepping_down;
+        if lost_leader {
+            // A follower that lost its leader usually follows or leads again within a few
+            // ms (the survivors elect at once); its hook hears of the LOOKING only if it
+            // lasts HOOK_SETTLE_TICKS, so the change that ends it is not queued behind a
+            // run for LOOKING (a fork and exec on the failover path). A VRRP backup's
+            // notify script, likewise, hears nothing until it becomes MASTER. Never for a
+            // leader: its application must hear of the end of its lease at once.
+            if self.hook_deferred.is_none() {
+                self.hook_deferred = Some((self.now() + self.hook_settle, previous_state));
+            }
+            return;
+        }
+        self.hook_deferred = None;
+        self.hook_state = Some(view);
+        if let Some(hooks) = &self.hooks {
+            hooks.notify(HookChange {
+                id: s.id,
+                state: s.state,
+                previous_state,
+                leader: s.leader,
+                epoch: s.epoch,
+                valid_until_unix_ms: s.valid_until_unix_ms,
+                valid_until_boottime_ms: s.valid_until_boottime_ms,
+            });
+        }
+    }
+
+    /// When a deferred LOOKING is due for the hook (a deadline of the loop).
+    fn hook_deferred_due(&self) -> Option<Instant> {
+        self.hook_deferred.map(|(due, _)| due)
+    }
+
+    /// Hands a deferred LOOKING to the hook once it has lasted (see `notify_hook`).
+    fn flush_deferred_hook(&mut self, node: &Node) {
+        let Some((due, previous_state)) = self.hook_deferred else {
+            return;
+        };
+        if self.now() < due {
+            return;
+        }
+        self.hook_deferred = None;
+        let s = self.publication(node).snapshot;
+        let view = (s.state, s.leader, s.epoch);
+        if self.hook_state == Some(view) {
             return;
         }
         self.hook_state = Some(view);
@@ -350,6 +407,9 @@ impl NodeIo {
         });
     }
 }
+
+/// Ticks a follower's LOOKING must last before its hook hears of it.
+const HOOK_SETTLE_TICKS: u32 = 2;
 
 struct OptionDisplay(Option<u64>);
 
@@ -449,6 +509,8 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         stepping_down: false,
         published_until: None,
         hook_state: None,
+        hook_deferred: None,
+        hook_settle: settings.election.tick * HOOK_SETTLE_TICKS,
         interface: settings.interface.clone(),
         last_send_ok: None,
         last_send_failed: None,

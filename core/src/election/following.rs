@@ -153,9 +153,10 @@ impl Node {
         if self.is_voter {
             // The heartbeat answer; it carries our echo and acknowledgement. Once the
             // epoch is established only the leader needs it, so it goes to the leader
-            // alone if the leader takes answers by unicast; until then a LOOKING node may
-            // join on it (FOLLOWING frames of a quorum), so it goes to everyone.
-            if follow.acked_established() && follow.leader_unicast {
+            // alone if the leader takes answers by unicast. Until then, and while another
+            // node may still be LOOKING, it goes to everyone: a LOOKING node joins on the
+            // FOLLOWING frames of a quorum, and one answer to its vote may be lost.
+            if follow.acked_established() && follow.leader_unicast && !self.someone_looking(now) {
                 self.reply_to_leader(leader);
             } else {
                 self.broadcast(now);
@@ -205,6 +206,8 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
+    use core::time::Duration;
+
     use super::super::testing::{drain, frames, started, vote, Sender};
     use super::*;
     use crate::election::outgoing::encode_echo;
@@ -320,6 +323,13 @@ mod tests {
         // join on FOLLOWING frames); after it, to a leader that takes answers by unicast
         // alone, and to everyone if the leader does not.
         let (mut node, mut leader) = follower();
+        // 2 voted LOOKING in the election; its FOLLOWING frame shows it is no longer.
+        let mut two = Sender::new(2);
+        two.sequence_from(1);
+        node.handle_frame(
+            Instant::from_millis(5),
+            &two.frame(ServerState::Following, vote(3, 0, 0), 1),
+        );
         let mut lead = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
         (lead.epoch, lead.flags) = (1, Flags::UNICAST_ANSWERS);
         node.handle_frame(Instant::from_millis(10), &lead);
@@ -340,11 +350,20 @@ mod tests {
         unicast.flags.insert(Flags::UNICAST_ANSWERS);
         node.handle_frame(Instant::from_millis(40), &unicast);
         assert_eq!(frames(&mut node)[0].to, Some(3));
-        let mut two = Sender::new(2);
-        two.sequence_from(10);
         let looking = two.frame(ServerState::Looking, vote(2, 0, 0), 2);
         node.handle_frame(Instant::from_millis(41), &looking);
         assert_eq!(frames(&mut node)[0].to, None);
+        // ...and, while it may still be looking (it repeats its vote at least every
+        // max_notification_interval), so are the heartbeat answers: it may join on them.
+        let quiet = Instant::from_millis(41) + node.config.max_notification_interval;
+        let mut unicast = established(&mut leader);
+        unicast.flags.insert(Flags::UNICAST_ANSWERS);
+        node.handle_frame(quiet - Duration::from_millis(1), &unicast);
+        assert_eq!(frames(&mut node)[0].to, None, "2 may still be looking");
+        let mut unicast = established(&mut leader);
+        unicast.flags.insert(Flags::UNICAST_ANSWERS);
+        node.handle_frame(quiet, &unicast);
+        assert_eq!(frames(&mut node)[0].to, Some(3));
     }
 
     #[test]

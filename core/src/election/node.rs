@@ -81,6 +81,9 @@ pub struct Node {
     /// The due frame is only a heartbeat answer to this leader (see [`Frame::to`]);
     /// any other reason to send clears it.
     pub(super) reply_to: Option<u64>,
+    /// When we last accepted a LOOKING frame from an observer (voters are followed one by
+    /// one, see `Peer::looking`): see `Node::someone_looking`.
+    pub(super) observer_looking_at: Option<Instant>,
     /// Our socket receives unicast at our frames' source address: our LEADING frames
     /// carry UNICAST_ANSWERS ([`Node::set_unicast_answers`]).
     pub(super) unicast_answers: bool,
@@ -139,6 +142,7 @@ impl Node {
             outputs: heapless::Deque::new(),
             transmit_pending: false,
             reply_to: None,
+            observer_looking_at: None,
             unicast_answers: false,
             resign_pending: false,
             answers: TokenBucket::FULL,
@@ -377,6 +381,7 @@ impl Node {
         let peer = &mut self.voters[index];
         peer.accepted_epoch = frame.accepted_epoch;
         peer.resigned = frame.flags.contains(Flags::RESIGN);
+        peer.looking = frame.state == ServerState::Looking && !peer.resigned;
         if peer.resigned {
             self.handle_resign(now, frame.sender, frame.incarnation);
             return;
@@ -398,8 +403,11 @@ impl Node {
     fn receive_non_voter(&mut self, now: Instant, frame: &Repr) {
         self.stats.non_voter_frames += 1;
         let settled = matches!(self.role, Role::Following(_) | Role::Leading(_));
-        if settled && frame.state == ServerState::Looking && !frame.flags.contains(Flags::RESIGN) {
-            self.answer(now);
+        if frame.state == ServerState::Looking && !frame.flags.contains(Flags::RESIGN) {
+            self.observer_looking_at = Some(now);
+            if settled {
+                self.answer(now);
+            }
         }
     }
 
@@ -657,6 +665,25 @@ impl Node {
     pub(super) fn advance_clock(&mut self, now: Instant) {
         // Inputs come from a monotonic clock; guard against a driver bug anyway.
         self.now = self.now.max(now);
+    }
+
+    /// Whether another node may still be LOOKING: a voter whose latest frame said so, or
+    /// an observer that said so, heard within `max_notification_interval` (a LOOKING
+    /// node repeats its vote at least that often; at least the detection window). Such
+    /// a node may join the leader on the FOLLOWING frames of a quorum. A voter that
+    /// joined since, and answers its leader alone, counts until that window passes.
+    pub(super) fn someone_looking(&self, now: Instant) -> bool {
+        let window = self
+            .config
+            .max_notification_interval
+            .max(self.config.sync_timeout());
+        let recent = |t: Instant| now.saturating_duration_since(t) < window;
+        self.observer_looking_at.is_some_and(recent)
+            || self.voters.iter().enumerate().any(|(i, p)| {
+                Some(i) != self.voters.own()
+                    && p.looking
+                    && p.positions.is_some_and(|pos| recent(pos.heard_at))
+            })
     }
 
     /// When the current (or last) election started.

@@ -111,6 +111,8 @@ pub(super) struct Peer {
     pub(super) resigned: bool,
     /// We followed it and timed out on its silence (until it is heard again).
     pub(super) timed_out: bool,
+    /// Its latest accepted frame said LOOKING (not a RESIGN).
+    pub(super) looking: bool,
     /// Its accepted epoch, as last reported.
     pub(super) accepted_epoch: u64,
     /// While we lead: the epoch it acknowledged to us in its latest frame (0 = none).
@@ -129,6 +131,7 @@ impl Peer {
         out_of_election: None,
         resigned: false,
         timed_out: false,
+        looking: false,
         accepted_epoch: 0,
         acked_epoch: 0,
         echo: None,

@@ -132,14 +132,9 @@ fn hooks_and_state_file_see_every_transition_in_order() {
             "{}",
             c.report(format!("node {id}: first transition\n{}", hooks(&c)))
         );
-        assert!(
-            states.contains(&"LOOKING"),
-            "{}",
-            c.report(format!(
-                "node {id}: the failover goes through LOOKING\n{}",
-                hooks(&c)
-            ))
-        );
+        // A follower's LOOKING reaches its hook only if it lasts two ticks (README,
+        // Hooks); the survivors here elect at once, so it usually does not.
+        println!("node {id}: hook states {states:?}");
         let epochs: Vec<u64> = chain.iter().filter_map(|h| h.epoch).collect();
         assert!(
             epochs.windows(2).all(|w| w[0] <= w[1]),
@@ -170,4 +165,20 @@ fn hooks_and_state_file_see_every_transition_in_order() {
         c.report(format!("node 3's last record\n{}", hooks(&c)))
     );
     assert_all_alive(&mut c);
+
+    // Node 1 alone: it loses its leader for good, and its hook hears LOOKING once that
+    // has lasted two ticks.
+    let before = hook_chain(&c, 1).len();
+    c.kill(2).expect("SIGKILL node 2");
+    let looking = c.wait_until(ELECT, |c| {
+        hook_chain(c, 1)
+            .iter()
+            .skip(before)
+            .any(|h| h.state == "LOOKING" && h.leader.is_none())
+    });
+    assert!(
+        looking.is_some(),
+        "{}",
+        c.report(format!("node 1's hook never heard LOOKING\n{}", hooks(&c)))
+    );
 }
