@@ -50,7 +50,7 @@ use mio::net::UdpSocket;
 use crate::daemon::hooks::{HookChange, HookRunner};
 use crate::daemon::persist::DataDir;
 use crate::daemon::settings::{RunSettings, ZxidSource};
-use crate::daemon::state_file::StateFileWriter;
+use crate::daemon::state_file::{StateFileWriter, StateSnapshot};
 use crate::daemon::track::Tracker;
 use crate::daemon::DaemonError;
 use votecast_core::auth::Fingerprint;
@@ -343,7 +343,12 @@ impl NodeIo {
             return;
         }
         self.hook_deferred = None;
-        self.hook_state = Some(view);
+        self.give_hook(&s, previous_state);
+    }
+
+    /// Hands snapshot `s` to the hook and remembers its view.
+    fn give_hook(&mut self, s: &StateSnapshot<&'static str>, previous_state: &'static str) {
+        self.hook_state = Some((s.state, s.leader, s.epoch));
         if let Some(hooks) = &self.hooks {
             hooks.notify(HookChange {
                 id: s.id,
@@ -372,21 +377,8 @@ impl NodeIo {
         }
         self.hook_deferred = None;
         let s = self.publication(node).snapshot;
-        let view = (s.state, s.leader, s.epoch);
-        if self.hook_state == Some(view) {
-            return;
-        }
-        self.hook_state = Some(view);
-        if let Some(hooks) = &self.hooks {
-            hooks.notify(HookChange {
-                id: s.id,
-                state: s.state,
-                previous_state,
-                leader: s.leader,
-                epoch: s.epoch,
-                valid_until_unix_ms: s.valid_until_unix_ms,
-                valid_until_boottime_ms: s.valid_until_boottime_ms,
-            });
+        if self.hook_state != Some((s.state, s.leader, s.epoch)) {
+            self.give_hook(&s, previous_state);
         }
     }
 

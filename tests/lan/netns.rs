@@ -591,6 +591,16 @@ impl Drop for Lan {
 
 /// Name of the nftables table that drops multicast in the bridge namespace.
 const NFT_BRIDGE_TABLE: &str = "vclan_nomcast";
+/// The numbers after each `packets` in `nft list` output (an unreadable one counts 0).
+fn packet_counts(out: &str) -> Vec<u64> {
+    let words: Vec<&str> = out.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter(|w| w[0] == "packets")
+        .map(|w| w[1].parse().unwrap_or(0))
+        .collect()
+}
+
 /// The table of [`Lan::count_on_bridge`].
 const NFT_COUNT_TABLE: &str = "vclan_count";
 
@@ -610,31 +620,17 @@ impl Lan {
         .map(drop)
     }
 
+    /// `nft ARGS` in the bridge namespace; its output.
+    fn nft_on_bridge(&self, args: &[&str]) -> Result<String, String> {
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.bridge, "nft"])
+            .args(args))
+    }
+
     /// Packets the rules of [`Lan::drop_multicast_on_bridge`] dropped so far.
     pub fn bridge_multicast_drops(&self) -> Result<u64, String> {
-        let out = run(Command::new("ip").args([
-            "netns",
-            "exec",
-            &self.bridge,
-            "nft",
-            "list",
-            "table",
-            "bridge",
-            NFT_BRIDGE_TABLE,
-        ]))?;
-        let mut total = 0;
-        for line in out.lines() {
-            let mut words = line.split_whitespace();
-            while let Some(word) = words.next() {
-                if word == "packets" {
-                    total += words
-                        .next()
-                        .and_then(|n| n.parse::<u64>().ok())
-                        .unwrap_or(0);
-                }
-            }
-        }
-        Ok(total)
+        let out = self.nft_on_bridge(&["list", "table", "bridge", NFT_BRIDGE_TABLE])?;
+        Ok(packet_counts(&out).iter().sum())
     }
 
     /// Count what the bridge forwards: one named counter per `(name, match)`, each an
@@ -661,27 +657,11 @@ impl Lan {
 
     /// Packets counted so far by counter `name` of [`Lan::count_on_bridge`].
     pub fn bridge_count(&self, name: &str) -> Result<u64, String> {
-        let out = run(Command::new("ip").args([
-            "netns",
-            "exec",
-            &self.bridge,
-            "nft",
-            "list",
-            "counter",
-            "bridge",
-            NFT_COUNT_TABLE,
-            name,
-        ]))?;
-        let mut words = out.split_whitespace();
-        while let Some(word) = words.next() {
-            if word == "packets" {
-                return words
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| format!("counter {name}: cannot read {out:?}"));
-            }
-        }
-        Err(format!("counter {name}: no packet count in {out:?}"))
+        let out = self.nft_on_bridge(&["list", "counter", "bridge", NFT_COUNT_TABLE, name])?;
+        packet_counts(&out)
+            .first()
+            .copied()
+            .ok_or_else(|| format!("counter {name}: no packet count in {out:?}"))
     }
 
     /// Turn IGMP snooping on with the bridge as the querier, and check that it took.

@@ -85,6 +85,22 @@
 //! application treats leadership as ending at [`Node::valid_until`] even if its process is
 //! descheduled.
 //!
+//! # Who hears what
+//! Frames are broadcast (the driver multicasts them, or sends them to every peer), with
+//! one exception: a follower's answer to its leader's heartbeat, once the epoch is
+//! established, is a frame for the leader alone ([`Frame::to`]) if the leader's frames
+//! carry UNICAST_ANSWERS ([`Node::set_unicast_answers`]: its socket receives unicast) and
+//! no other node may still be LOOKING (one that said so within the notification
+//! backoff's maximum, since it joins on the FOLLOWING frames of a quorum). Nothing in
+//! the safety argument depends on who hears a frame; the lease counts echoes wherever
+//! they travel. Two consequences are handled where they arise: followers do not hear
+//! each other while they follow, so the "every live voter agrees" rule counts silence
+//! from the start of the election at the earliest (see `looking`); and two boards with
+//! one id that follow the same leader notice each other only once either sends to
+//! everyone (they both support that one leader meanwhile). A leader may read its frames
+//! only when its next heartbeat is due ([`Node::frames_can_wait`]): an echo extends the
+//! lease from the stamp it carries, not from when it is read.
+//!
 //! # Restarts
 //! - Each process start has its own nonce and may restart its clock at a new origin. The
 //!   default nonce mixes the id and the incarnation, so it is per-process only if
