@@ -268,6 +268,16 @@ fn ipv6_group() {
         "node 1 runs on the IPv6 group: {}",
         lan.log(1)
     );
+    // Followers answer the leader by unicast to its link-local address (with the
+    // interface as scope): the term must hold, and the leader hear both, while the
+    // followers hear only the leader.
+    std::thread::sleep(Duration::from_secs(1));
+    let (held, held_epoch, _) = agreed(&lan, &[1, 2, 3], 1, "one second later");
+    assert_eq!((held, held_epoch), (leader, epoch), "the term held");
+    let heard = |i: usize| read_state_file(&lan.state_file(i)).ok().and_then(|s| s.heard);
+    let ids = |i: usize| heard(i).map(|h| h.iter().map(|v| v.id).collect::<Vec<_>>());
+    assert_eq!(ids(3), Some(vec![1, 2]), "the leader hears both");
+    assert_eq!(ids(1), Some(vec![3]), "a follower hears its leader alone");
     lan.kill(3).expect("kill the leader");
     let (next, next_epoch, took) = agreed(&lan, &[1, 2], epoch + 1, "failover");
     println!(
