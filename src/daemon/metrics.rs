@@ -217,6 +217,11 @@ impl Metrics {
             "Frames built for sending.",
             c.frames_sent,
         )?;
+        e.counter(
+            "votecast_group_answer_requests_total",
+            "Times this leader, its followers' unicast answers missing, asked for answers to the group.",
+            c.group_answer_requests,
+        )?;
         e.family(
             "votecast_frames_dropped_total",
             "counter",

@@ -95,6 +95,8 @@ struct NodeIo {
     socket: Option<UdpSocket>,
     /// This process's id, as published (read once: `getpid` is a system call).
     pid: u32,
+    /// `Stats::group_answer_requests` as last seen (see `watch_group_requests`).
+    group_requests_seen: u64,
     /// The socket is registered with the loop's poller (see `watch_socket`); true when
     /// there is no socket.
     socket_watched: bool,
@@ -213,7 +215,29 @@ impl NodeIo {
         for change in changes {
             self.report(node, change);
         }
+        self.watch_group_requests(node);
         Ok(())
+    }
+
+    /// Logs (at the 1st, 2nd, 4th, 8th... time) that this leader asked its followers to
+    /// answer to the group because their unicast answers went missing.
+    fn watch_group_requests(&mut self, node: &Node) {
+        let n = node.stats().group_answer_requests;
+        if n <= self.group_requests_seen {
+            return;
+        }
+        self.group_requests_seen = n;
+        if n.is_power_of_two() {
+            let port = self.transport.port();
+            log::warn!(
+                "node {}: our followers' answers went missing, so they were asked to answer \
+                 to the group instead ({n} times so far). Lost frames do this now and then; \
+                 if the count keeps climbing, unicast UDP to port {port} of this host is \
+                 likely blocked (a firewall that passes only the multicast group): allow it \
+                 from the other nodes. The lease holds either way. See README, Diagnosis.",
+                node.id()
+            );
+        }
     }
 
     fn persist(&mut self, epochs: Epochs) -> Result<(), DaemonError> {
@@ -479,6 +503,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     let mut io = NodeIo {
         socket,
         pid: std::process::id(),
+        group_requests_seen: 0,
         socket_watched: true,
         transport: transport.clone(),
         destinations,

@@ -24,6 +24,15 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// The port frames are received on: the group's, or (unicast) the default port of
+    /// the peers (a peer listed with its own port uses that one).
+    pub fn port(&self) -> u16 {
+        match self {
+            Transport::Multicast(group) => group.port(),
+            Transport::Unicast(peers) => peers.default_port,
+        }
+    }
+
     /// Whether frames travel over IPv4 (the socket then needs an IPv4 address).
     pub fn is_ipv4(&self) -> bool {
         match self {

@@ -274,7 +274,11 @@ fn ipv6_group() {
     std::thread::sleep(Duration::from_secs(1));
     let (held, held_epoch, _) = agreed(&lan, &[1, 2, 3], 1, "one second later");
     assert_eq!((held, held_epoch), (leader, epoch), "the term held");
-    let heard = |i: usize| read_state_file(&lan.state_file(i)).ok().and_then(|s| s.heard);
+    let heard = |i: usize| {
+        read_state_file(&lan.state_file(i))
+            .ok()
+            .and_then(|s| s.heard)
+    };
     let ids = |i: usize| heard(i).map(|h| h.iter().map(|v| v.id).collect::<Vec<_>>());
     assert_eq!(ids(3), Some(vec![1, 2]), "the leader hears both");
     assert_eq!(ids(1), Some(vec![3]), "a follower hears its leader alone");

@@ -13,6 +13,9 @@
 //! - Multicast, steady state: followers answer the leader's heartbeats by unicast to the
 //!   leader (counted on the bridge), the group carries the leader's heartbeats only, and
 //!   each follower hears its leader alone while the leader hears both.
+//! - A firewall on the leader's host that drops unicast to the port but passes the group:
+//!   the term holds (the leader asks for answers to the group whenever its lease runs
+//!   short) and the leader's log says what is wrong.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -456,4 +459,47 @@ fn voluntary_switches(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
         .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn a_firewall_dropping_unicast_answers_costs_the_leader_nothing_but_a_warning() {
+    let mut lan = Lan::new(Path::new(EXE), "ufw", 3).expect("build the LAN");
+    for i in 1..=3 {
+        lan.start(i).expect("start");
+    }
+    let (leader, epoch, _) = agreement(&lan, &[1, 2, 3], 1, Instant::now(), "start")
+        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lan)));
+    let leader = leader as usize;
+    let port = GROUP.rsplit(':').next().expect("port");
+    lan.apply_rules(
+        leader,
+        vec![format!(
+            "udp dport {port} ip daddr != 224.0.0.0/4 counter drop"
+        )],
+        true,
+    )
+    .expect("firewall");
+    // Three seconds: the default lease is about six ticks (300 ms); unicast answers alone
+    // would have ended this term ten times over.
+    let began = Instant::now();
+    let mut changed = None;
+    while began.elapsed() < Duration::from_secs(3) {
+        let now = states(&lan, &[1, 2, 3]);
+        let same = now.iter().all(|s| {
+            s.as_ref()
+                .is_some_and(|s| s.leader == Some(leader as u64) && s.epoch == Some(epoch))
+        });
+        if !same {
+            changed = Some(now);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let log = lan.log(leader);
+    stop_all(&mut lan);
+    assert!(changed.is_none(), "the term ended: {changed:?}\n{log}");
+    assert!(
+        log.contains("answers went missing, so they were asked to answer to the group"),
+        "no warning in the leader's log:\n{log}"
+    );
 }

@@ -241,3 +241,59 @@ fn a_lost_decision_frame_does_not_stall_the_epoch_round_until_a_sync_timeout() {
         );
     }
 }
+
+/// A firewall on the leader's host that passes the group but drops unicast: followers
+/// answer its heartbeats by unicast, which never arrive, so its lease runs short; it then
+/// asks for answers to the group, which renew it. The term holds for ten seconds (a
+/// lease is six ticks), with most answers lost.
+#[test]
+fn a_firewall_dropping_unicast_to_the_leader_never_ends_its_term() {
+    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    sim.unicast_answers = Some(true);
+    sim.start_all();
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("a leader");
+    sim.run_for(ms(500));
+    let terms = sim.node(leader).transitions.len();
+    sim.block_unicast_to(leader);
+    sim.run_for(ms(10_000));
+    sim.assert_ok();
+    assert_eq!(sim.state_of(leader), Some(Leading));
+    assert_eq!(
+        sim.node(leader).transitions.len(),
+        terms,
+        "no state change of the leader: {:?}",
+        sim.node(leader).transitions
+    );
+    let requests = sim
+        .node(leader)
+        .node
+        .as_ref()
+        .expect("up")
+        .stats()
+        .group_answer_requests;
+    // At the default sync-limit of 6 a lease from one answer outlasts about four
+    // heartbeats: a request every fifth heartbeat or so, 40 in these 200 ticks.
+    assert!(
+        requests >= 20,
+        "{requests} requests for answers to the group"
+    );
+    // Healed, it asks for unicast again and stops counting.
+    sim.heal();
+    sim.run_for(ms(500));
+    let settled = sim
+        .node(leader)
+        .node
+        .as_ref()
+        .expect("up")
+        .stats()
+        .group_answer_requests;
+    sim.run_for(ms(2_000));
+    let later = sim
+        .node(leader)
+        .node
+        .as_ref()
+        .expect("up")
+        .stats()
+        .group_answer_requests;
+    assert_eq!(later, settled, "no more requests once unicast arrives");
+}

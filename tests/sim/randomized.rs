@@ -83,6 +83,9 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
     // Health: its own generator, so that the schedule above is drawn as without it.
     let mut health = Rng::new(seed ^ 0x6865_616c_7468);
     let health_faults = health.chance(25);
+    // Firewalls that pass the group but not unicast: their own generator too.
+    let mut firewall = Rng::new(seed ^ 0x6669_7265_7761_6c6c);
+    let firewall_faults = firewall.chance(20);
     // Faults.
     let faults = rng.range(2, 10);
     for _ in 0..faults {
@@ -177,6 +180,14 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
                 let id = rng.pick(&voter_ids);
                 sim.set_zxid(id, rng.range(0, 5));
             }
+        }
+        if firewall_faults && firewall.chance(40) {
+            // Until the next heal; most often on the leader, whose answers it blocks.
+            let id = match sim.leaders().first() {
+                Some(&leader) if firewall.chance(70) => leader,
+                _ => firewall.pick(&ids),
+            };
+            sim.block_unicast_to(id);
         }
         if health_faults && health.chance(50) {
             let id = match sim.leaders().first() {

@@ -21,6 +21,8 @@ pub(super) struct Leading {
     /// Time stamps echoed before this are from an earlier term and ignored.
     term_start: Instant,
     pub(super) lease_until: Option<Instant>,
+    /// Our latest frame asked for unicast answers (UNICAST_ANSWERS).
+    pub(super) asked_unicast: bool,
 }
 
 impl Leading {
@@ -55,6 +57,7 @@ impl Node {
             established: false,
             term_start: now,
             lease_until: None,
+            asked_unicast: false,
         });
         self.propose_epoch(now);
         self.timers.set(Timer::Heartbeat, now + self.config.tick);
@@ -259,6 +262,7 @@ mod tests {
             established: false,
             term_start: t(10),
             lease_until: None,
+            asked_unicast: false,
         };
         assert!(lead.is_own_stamp(t(10), t(20)));
         assert!(lead.is_own_stamp(t(20), t(20)));
@@ -362,6 +366,56 @@ mod tests {
         // A node that steps down never waits.
         node.step_down(now);
         assert!(!node.frames_can_wait());
+    }
+
+    #[test]
+    fn unicast_answers_are_asked_for_only_while_they_arrive() {
+        // A leader whose answers stop (lost, or unicast to it blocked) asks for answers
+        // to the group at the next heartbeat whose lease runs short, and for unicast
+        // again once an answer has renewed it: the lease never depends on unicast alone.
+        let mut config = crate::election::Config::new(3, &[1, 2, 3]).unwrap();
+        config.sync_limit = 3;
+        let mut node = Node::new(config, Epochs::default(), 1).unwrap();
+        node.set_unicast_answers(true);
+        let mut one = Sender::new(1);
+        let mut two = Sender::new(2);
+        node.start(t(0));
+        node.handle_frame(t(0), &one.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        node.handle_frame(t(0), &two.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        node.handle_frame(t(1), &ack(&mut one, 1, None));
+        let asks = |node: &mut Node| {
+            let sent = frames(node);
+            assert!(!sent.is_empty());
+            sent.iter()
+                .all(|f| f.repr.flags.contains(Flags::UNICAST_ANSWERS))
+        };
+        assert!(!asks(&mut node), "no lease yet: answers to the group");
+        let tick = node.config.tick;
+        let first = node.timers.get(Timer::Heartbeat).unwrap();
+        node.handle_timeout(first);
+        drain(&mut node);
+        node.handle_frame(first, &ack(&mut one, 1, Some(first)));
+        node.handle_timeout(first + tick);
+        assert!(asks(&mut node), "the lease outlasts the next heartbeat");
+        assert_eq!(node.stats().group_answer_requests, 0);
+        // That heartbeat's answer never comes.
+        node.handle_timeout(first + tick * 2);
+        assert!(
+            !asks(&mut node),
+            "the lease runs short: answers to the group"
+        );
+        assert_eq!(node.stats().group_answer_requests, 1);
+        node.handle_timeout(first + tick * 2 + tick / 4);
+        assert_eq!(node.state(), ServerState::Leading);
+        let now = first + tick * 2 + tick / 4;
+        node.handle_frame(now, &ack(&mut one, 1, Some(first + tick * 2)));
+        node.handle_timeout(first + tick * 3);
+        assert!(asks(&mut node), "renewed: unicast again");
+        assert_eq!(
+            node.stats().group_answer_requests,
+            1,
+            "counted once per episode"
+        );
     }
 
     /// The `Restarted` events among `out`.

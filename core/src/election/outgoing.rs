@@ -118,8 +118,19 @@ impl Node {
                 if l.established {
                     frame.flags.insert(Flags::ESTABLISHED);
                 }
-                if self.unicast_answers {
+                // Unicast answers only while they demonstrably arrive: once the lease no
+                // longer outlasts the next heartbeat comfortably, answers are missing (lost,
+                // or unicast to us blocked), and the followers answer to the group until
+                // it does again. A firewall that passes the group but not unicast thus
+                // costs every other answer, never the lease.
+                let ask_unicast = self.unicast_answers && self.frames_can_wait();
+                if ask_unicast {
                     frame.flags.insert(Flags::UNICAST_ANSWERS);
+                } else if l.asked_unicast {
+                    self.stats.group_answer_requests += 1;
+                }
+                if let Role::Leading(lead) = &mut self.role {
+                    lead.asked_unicast = ask_unicast;
                 }
             }
             // Never sent (`poll_output` keeps a stepped-down node silent); built like the

@@ -30,6 +30,10 @@ pub struct Stats {
     /// Frames with our id that we did not send (another board with our id).
     pub duplicate_id_frames: u64,
     pub elections_started: u64,
+    /// Times a leader that had asked for unicast answers asked for answers to the group
+    /// again, because its lease ran short: answers went missing (lost, or unicast to it
+    /// blocked by a firewall). See `outgoing`.
+    pub group_answer_requests: u64,
     /// Outputs dropped because the queue was full (a driver that does not poll); never
     /// expected.
     pub outputs_dropped: u64,

@@ -26,6 +26,7 @@ fn leader() -> Metrics {
             invalid_votes: 7,
             duplicate_id_frames: 8,
             elections_started: 9,
+            group_answer_requests: 21,
             ..Stats::default()
         },
         sends_dropped: 10,
@@ -84,6 +85,9 @@ votecast_frames_received_total 100
 # HELP votecast_frames_sent_total Frames built for sending.
 # TYPE votecast_frames_sent_total counter
 votecast_frames_sent_total 90
+# HELP votecast_group_answer_requests_total Times this leader, its followers' unicast answers missing, asked for answers to the group.
+# TYPE votecast_group_answer_requests_total counter
+votecast_group_answer_requests_total 21
 # HELP votecast_frames_dropped_total Received datagrams and frames dropped, by reason.
 # TYPE votecast_frames_dropped_total counter
 votecast_frames_dropped_total{reason=\"malformed\"} 1

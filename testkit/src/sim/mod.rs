@@ -134,6 +134,12 @@ pub struct Sim {
     pub net: NetConfig,
     /// blocked[from][to]: frames from `from` never reach `to`.
     pub blocked: Vec<Vec<bool>>,
+    /// Whether processes take heartbeat answers by unicast (`Node::set_unicast_answers`);
+    /// None: each start draws it, yes with odds 3/4.
+    pub unicast_answers: Option<bool>,
+    /// `[to]`: frames for node `to` alone (`Frame::to`, sent by unicast) are dropped, as
+    /// by a firewall on its host that passes the multicast group but not unicast.
+    pub unicast_blocked: Vec<bool>,
     /// loss[from][to]: percentage of frames lost on that link (starts at the net's rate).
     pub loss: Vec<Vec<u32>>,
     pub rng: Rng,
@@ -214,6 +220,8 @@ impl Sim {
             nodes,
             net,
             blocked: vec![vec![false; n]; n],
+            unicast_blocked: vec![false; n],
+            unicast_answers: None,
             loss: vec![vec![net.loss_percent; n]; n],
             rng,
             queue: BinaryHeap::new(),
@@ -313,7 +321,7 @@ impl Sim {
         node.set_epoch_floor(sim_node.epoch_floor(now_us));
         // Most processes take heartbeat answers by unicast, some (an older version, or a
         // node on the loopback interface) from the group: a cluster mixes both.
-        node.set_unicast_answers((random >> 17) & 3 != 0);
+        node.set_unicast_answers(self.unicast_answers.unwrap_or((random >> 17) & 3 != 0));
         let now = sim_node.local(now_us);
         node.set_eligible(now, sim_node.eligible);
         if let Some(hold) = faults::start_hold(sim_node.storage, &sim_node.config) {
@@ -426,6 +434,13 @@ impl Sim {
         self.blocked[f][t] = true;
     }
 
+    /// Frames for `to` alone are dropped (a firewall on its host that passes the group).
+    pub fn block_unicast_to(&mut self, to: u64) {
+        trace(self.now_us, format_args!("unicast to {to} blocked"));
+        let t = self.index(to);
+        self.unicast_blocked[t] = true;
+    }
+
     /// Loss rate of one direction of one link.
     pub fn set_link_loss(&mut self, from: u64, to: u64, percent: u32) {
         trace(self.now_us, format_args!("loss {from} -> {to} {percent} %"));
@@ -443,6 +458,7 @@ impl Sim {
         for row in self.blocked.iter_mut() {
             row.iter_mut().for_each(|b| *b = false);
         }
+        self.unicast_blocked.iter_mut().for_each(|b| *b = false);
     }
 
     /// Advance virtual time by `duration`, processing everything due.
@@ -633,6 +649,13 @@ impl Sim {
                     let only = frame
                         .to
                         .and_then(|id| self.nodes.iter().position(|n| n.id == id));
+                    if only.is_some_and(|to| self.unicast_blocked[to]) {
+                        trace(
+                            self.now_us,
+                            format_args!("{} -> {:?} dropped: unicast blocked", i + 1, frame.to),
+                        );
+                        continue;
+                    }
                     self.multicast(i, frame.bytes, only);
                 }
             }
