@@ -163,9 +163,12 @@ impl Node {
 
     /// Whether our socket receives unicast at the source address and port of our frames
     /// (the driver knows: a socket bound to the group address does not). While set, our
-    /// LEADING frames carry UNICAST_ANSWERS and followers answer our heartbeats by
-    /// unicast, so they do not wake each other every tick. May change at any time (a
-    /// re-opened socket); takes effect with the next frame.
+    /// LEADING frames carry UNICAST_ANSWERS, as long as our lease is renewed comfortably
+    /// ([`Node::frames_can_wait`]), and followers answer our heartbeats by unicast, so
+    /// they do not wake each other every tick. When answers go missing (lost, or unicast
+    /// blocked) the flag is dropped until they arrive again (counted in
+    /// [`Stats::group_answer_requests`]). May change at any time (a re-opened socket);
+    /// takes effect with the next frame.
     pub fn set_unicast_answers(&mut self, enabled: bool) {
         self.unicast_answers = enabled;
     }
@@ -580,13 +583,15 @@ impl Node {
 
     /// Whether the frames that arrive until the next heartbeat may wait for it: true
     /// while we lead an established epoch whose lease, as it stands, outlasts the next
-    /// heartbeat by half a tick (the margin for a late wake-up). Frames then change nothing that
-    /// cannot wait a tick: an echo extends the lease from the time stamp it carries,
-    /// not from when it is read, and a LOOKING voter is answered a tick later. A driver
-    /// may then leave the socket unwatched and read it when [`Node::poll_timeout`]
-    /// fires, *before* [`Node::handle_timeout`], so that the heartbeat reads every
-    /// answer to the previous one in the same wake-up. If the lease stops outlasting the
-    /// next read (answers lost), this turns false and frames count at once again.
+    /// heartbeat by half a tick (the margin for a late wake-up). Frames then change
+    /// nothing that cannot wait a tick: an echo extends the lease from the time stamp it
+    /// carries, not from when it is read, and a LOOKING voter is answered a tick later. A
+    /// driver may then leave the socket unwatched and read it when
+    /// [`Node::poll_timeout`] fires, *before* [`Node::handle_timeout`], so that the
+    /// heartbeat reads every answer to the previous one in the same wake-up. If the lease
+    /// stops outlasting the next read (answers lost), this turns false and frames count
+    /// at once again; our frames then also stop asking for unicast answers (see
+    /// [`Node::set_unicast_answers`]).
     pub fn frames_can_wait(&self) -> bool {
         let Role::Leading(lead) = &self.role else {
             return false;
