@@ -349,6 +349,12 @@ fn frames_from_a_source_not_in_peers_are_dropped_and_counted_as_root() {
 
 #[test]
 fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only() {
+    crate::userns::as_root(
+        followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only_as_root,
+    );
+}
+
+fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only_as_root() {
     let mut lan = Lan::new(Path::new(EXE), "uansw", 3).expect("build the LAN");
     for i in 1..=3 {
         lan.start(i).expect("start");
@@ -463,6 +469,12 @@ fn voluntary_switches(pid: u32) -> Option<u64> {
 
 #[test]
 fn a_firewall_dropping_unicast_answers_costs_the_leader_nothing_but_a_warning() {
+    crate::userns::as_root(
+        a_firewall_dropping_unicast_answers_costs_the_leader_nothing_but_a_warning_as_root,
+    );
+}
+
+fn a_firewall_dropping_unicast_answers_costs_the_leader_nothing_but_a_warning_as_root() {
     let mut lan = Lan::new(Path::new(EXE), "ufw", 3).expect("build the LAN");
     for i in 1..=3 {
         lan.start(i).expect("start");
