@@ -231,6 +231,8 @@ pub(super) struct LinkWatch {
     last_check: Option<Instant>,
     last_forced: Option<Instant>,
     open_failures: RateLimit,
+    /// Warnings about a socket registration that could not be changed.
+    pub(super) watch_failures: RateLimit,
     forced_reopens: RateLimit,
 }
 
@@ -261,6 +263,7 @@ impl LinkWatch {
             last_check: None,
             last_forced: None,
             open_failures: RateLimit::new(WARN_EVERY),
+            watch_failures: RateLimit::new(WARN_EVERY),
             forced_reopens: RateLimit::new(WARN_EVERY),
         }
     }
@@ -422,8 +425,13 @@ impl NodeIo {
         };
         match result {
             Ok(()) => self.socket_watched = watch,
-            // Still in its old registration: the loop reads it as before.
-            Err(e) => log::warn!("epoll: cannot change the socket's registration: {e}"),
+            // Still in its old registration: the loop reads it as before, and tries again
+            // on the next turn.
+            Err(e) => {
+                if let Some(s) = self.link.watch_failures.allow(std::time::Instant::now()) {
+                    log::warn!("epoll: cannot change the socket's registration: {e}{s}");
+                }
+            }
         }
     }
 
