@@ -355,13 +355,7 @@ fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only(
 }
 
 fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only_as_root() {
-    let mut lan = Lan::new(Path::new(EXE), "uansw", 3).expect("build the LAN");
-    for i in 1..=3 {
-        lan.start(i).expect("start");
-    }
-    let (leader, _, _) = agreement(&lan, &[1, 2, 3], 1, Instant::now(), "start")
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lan)));
-    let leader = leader as usize;
+    let (mut lan, leader, _) = three_agreed("uansw");
     let followers: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
     let port = GROUP.rsplit(':').next().expect("port");
     let mut counters = Vec::new();
@@ -475,13 +469,7 @@ fn a_firewall_dropping_unicast_answers_costs_the_leader_nothing_but_a_warning() 
 }
 
 fn a_firewall_dropping_unicast_answers_costs_the_leader_nothing_but_a_warning_as_root() {
-    let mut lan = Lan::new(Path::new(EXE), "ufw", 3).expect("build the LAN");
-    for i in 1..=3 {
-        lan.start(i).expect("start");
-    }
-    let (leader, epoch, _) = agreement(&lan, &[1, 2, 3], 1, Instant::now(), "start")
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lan)));
-    let leader = leader as usize;
+    let (mut lan, leader, epoch) = three_agreed("ufw");
     let port = GROUP.rsplit(':').next().expect("port");
     lan.apply_rules(
         leader,
@@ -514,4 +502,15 @@ fn a_firewall_dropping_unicast_answers_costs_the_leader_nothing_but_a_warning_as
         log.contains("answers went missing, so they were asked to answer to the group"),
         "no warning in the leader's log:\n{log}"
     );
+}
+
+/// A multicast LAN `tag` of three nodes, started and agreed: (LAN, leader, epoch).
+fn three_agreed(tag: &str) -> (Lan, usize, u64) {
+    let mut lan = Lan::new(Path::new(EXE), tag, 3).expect("build the LAN");
+    for i in 1..=3 {
+        lan.start(i).expect("start");
+    }
+    let (leader, epoch, _) = agreement(&lan, &[1, 2, 3], 1, Instant::now(), "start")
+        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lan)));
+    (lan, leader as usize, epoch)
 }

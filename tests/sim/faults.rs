@@ -264,13 +264,7 @@ fn a_firewall_dropping_unicast_to_the_leader_never_ends_its_term() {
         "no state change of the leader: {:?}",
         sim.node(leader).transitions
     );
-    let requests = sim
-        .node(leader)
-        .node
-        .as_ref()
-        .expect("up")
-        .stats()
-        .group_answer_requests;
+    let requests = group_requests(&sim, leader);
     // At the default sync-limit of 6 a lease from one answer outlasts about four
     // heartbeats: a request every fifth heartbeat or so, 40 in these 200 ticks.
     assert!(
@@ -280,20 +274,14 @@ fn a_firewall_dropping_unicast_to_the_leader_never_ends_its_term() {
     // Healed, it asks for unicast again and stops counting.
     sim.heal();
     sim.run_for(ms(500));
-    let settled = sim
-        .node(leader)
-        .node
-        .as_ref()
-        .expect("up")
-        .stats()
-        .group_answer_requests;
+    let settled = group_requests(&sim, leader);
     sim.run_for(ms(2_000));
-    let later = sim
-        .node(leader)
-        .node
-        .as_ref()
-        .expect("up")
-        .stats()
-        .group_answer_requests;
+    let later = group_requests(&sim, leader);
     assert_eq!(later, settled, "no more requests once unicast arrives");
+}
+
+/// `Stats::group_answer_requests` of node `id`, which is up.
+fn group_requests(sim: &Sim, id: u64) -> u64 {
+    let node = sim.node(id).node.as_ref().expect("up");
+    node.stats().group_answer_requests
 }
