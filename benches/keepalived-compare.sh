@@ -243,10 +243,13 @@ cut_off() { ip netns exec "${HOSTS[$1 - 1]}" nft delete table netdev vcka_cut; }
 
 # ---------------------------------------------------------------- daemons
 # One hook for both daemons: "$EPOCHREALTIME(us) STATE VALID_UNTIL EPOCH" per line.
+# Both start it directly, without a shell: keepalived gives the state as an argument,
+# votecast in its environment.
 HOOK=$WORK/hook.sh
 cat >"$HOOK" <<'EOF'
 #!/bin/bash
-printf '%s %s %s %s\n' "${EPOCHREALTIME/./}" "$2" "${3:--}" "${4:--}" >>"$1"
+printf '%s %s %s %s\n' "${EPOCHREALTIME/./}" "${2:-$VOTECAST_STATE}" \
+    "${VOTECAST_VALID_UNTIL_UNIX_MS:--}" "${VOTECAST_EPOCH:--}" >>"$1"
 EOF
 chmod 0755 "$HOOK"
 
@@ -264,7 +267,7 @@ start_votecast() {
             --interface lan0 --group 239.192.77.77:7277 --data-dir "$d/data" \
             --state-file "$RUNDIR/vc$i.state" --tick "${tick}ms" --sync-limit 3 \
             --finalize-wait "${tick}ms" \
-            --on-change "exec $HOOK $d/hooks \"\$VOTECAST_STATE\" \"\$VOTECAST_VALID_UNTIL_UNIX_MS\" \"\$VOTECAST_EPOCH\"" \
+            --on-change "$HOOK $d/hooks" \
             </dev/null >>"$d/log" 2>&1 &
         STARTED+=("$!")
         PIDS[i]=$!

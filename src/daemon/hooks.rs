@@ -5,7 +5,8 @@
 //! (process group, timeout, captured output) is [`run`], the line capture [`output`]; the
 //! health checks (`super::track`) run their commands through the same two.
 //!
-//! The worker runs `/bin/sh -c CMD` with stdin `/dev/null` and
+//! The worker runs `/bin/sh -c CMD` (or CMD directly when it is plain words: [`run`]) with
+//! stdin `/dev/null` and
 //!
 //! | variable                          | value                                                  |
 //! |-----------------------------------|--------------------------------------------------------|

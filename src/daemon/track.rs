@@ -6,7 +6,7 @@
 //!
 //! Each check has a thread of its own that runs it every `--track-interval` (runs never
 //! overlap: the timeout is at most the interval, and a late run is not made up for):
-//! - a command runs as `/bin/sh -c CMD` exactly like an on-change hook run
+//! - a command runs as `/bin/sh -c CMD` would run it, exactly like an on-change hook run
 //!   ([`crate::daemon::hooks::run::run_in_group`]): stdin `/dev/null`, a process group of
 //!   its own, the whole group ended when the shell exits, at `--track-timeout` (a failure)
 //!   or at shutdown; exit 0 is a success. Its output is kept (at most 1 KiB), not logged
@@ -31,7 +31,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::hooks::output::Output;
-use super::hooks::run::{run_in_group, shell, End};
+use super::hooks::run::{run_in_group, End};
 use super::settings::track::TrackSettings;
 use crate::logging::{RateLimit, WARN_EVERY};
 
@@ -122,7 +122,7 @@ fn run_command(cmd: &str, timeout: Duration, stop: &AtomicBool) -> Result<(), St
         .keeping()
     };
     let (ran, mut output) =
-        run_in_group(shell(cmd), timeout, stop, output).map_err(|e| format!("/bin/sh: {e}"))?;
+        run_in_group(cmd, &|_| {}, timeout, stop, output).map_err(|e| format!("/bin/sh: {e}"))?;
     if ran.succeeded() {
         return Ok(());
     }

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{ErrorKind, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -90,30 +90,36 @@ impl Output {
         self.streams.iter().all(|s| s.pipe.is_none())
     }
 
-    /// Waits up to `wait` for output and logs what arrives (one read per ready pipe).
-    pub fn pump(&mut self, wait: Duration) {
+    /// Waits up to `wait` for output and logs what arrives (one read per ready pipe). With
+    /// `wake`, the wait also ends as soon as that descriptor is readable (or hung up); it is
+    /// not read here.
+    pub fn pump(&mut self, wait: Duration, wake: Option<BorrowedFd<'_>>) {
         let mut ready = [false; 2];
         {
-            let open: Vec<(usize, PollFd<'_>)> = self
-                .streams
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| {
-                    let fd = s.pipe.as_ref()?.as_fd();
-                    Some((i, PollFd::new(fd, PollFlags::POLLIN)))
-                })
-                .collect();
-            if open.is_empty() {
+            let mut index = Vec::with_capacity(3);
+            let mut fds = Vec::with_capacity(3);
+            for (i, s) in self.streams.iter().enumerate() {
+                if let Some(pipe) = s.pipe.as_ref() {
+                    index.push(Some(i));
+                    fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
+                }
+            }
+            if let Some(wake) = wake {
+                index.push(None);
+                fds.push(PollFd::new(wake, PollFlags::POLLIN));
+            }
+            if fds.is_empty() {
                 std::thread::sleep(wait);
                 return;
             }
-            let (index, mut fds): (Vec<usize>, Vec<PollFd<'_>>) = open.into_iter().unzip();
             let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
             if poll(&mut fds, timeout).is_err() {
                 return; // EINTR: the caller's loop comes back
             }
             for (i, fd) in index.into_iter().zip(fds) {
-                ready[i] = fd.any().unwrap_or(true);
+                if let Some(i) = i {
+                    ready[i] = fd.any().unwrap_or(true);
+                }
             }
         }
         for (i, stream_ready) in ready.into_iter().enumerate() {
@@ -132,7 +138,7 @@ impl Output {
                 break;
             }
             let before = (self.logged, self.not_logged);
-            self.pump(Duration::ZERO);
+            self.pump(Duration::ZERO, None);
             if (self.logged, self.not_logged) == before {
                 break;
             }

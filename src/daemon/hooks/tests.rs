@@ -471,3 +471,107 @@ fn counters_tell_how_each_run_ended() {
     let stopped = counters.outcomes[Outcome::Stopped as usize].load(Ordering::Relaxed);
     assert_eq!(stopped, 1);
 }
+
+/// Voluntary context switches of the calling thread so far: each is a wait that ended.
+fn voluntary_switches() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").expect("/proc");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("voluntary_ctxt_switches in /proc/thread-self/status")
+}
+
+/// The worker learns of a command's exit when it happens, not at its next look: it sleeps
+/// through a run and wakes for the exit, whether the command's pipes are still open at
+/// that moment or were closed long before. (A graceful handover waits for the step-down
+/// hook's end; looking every 10 ms made it up to 10 ms late, and woke the worker ~30
+/// times in these 0.3 s runs.)
+#[test]
+fn the_exit_of_a_command_wakes_the_worker_without_polling() {
+    for script in ["sleep 0.3", "exec >/dev/null 2>&1; sleep 0.3"] {
+        let before = voluntary_switches();
+        let started = Instant::now();
+        let output = |_, stdout, stderr| {
+            output::Output::with_kind("test command", script.to_string(), stdout, stderr)
+        };
+        let stop = AtomicBool::new(false);
+        let (ran, _) = run::run_in_group(script, &|_| {}, Duration::from_secs(30), &stop, output)
+            .expect("/bin/sh starts");
+        let took = started.elapsed();
+        let woke = voluntary_switches() - before;
+        assert!(ran.succeeded(), "{script}: {:?}", ran.status);
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+            "{script}: {took:?}"
+        );
+        assert!(
+            woke <= 15,
+            "{script}: the worker woke {woke} times in {took:?}"
+        );
+    }
+}
+
+/// Writes an executable file `name` in `dir` with `text`.
+fn executable(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = file(dir, name);
+    std::fs::write(&path, text).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// Runs `line` to its end as a track command would; its status code and kept output.
+fn run_line(line: &str) -> (Option<i32>, String) {
+    let output = |_, stdout, stderr| {
+        output::Output::with_kind("test", line.into(), stdout, stderr).keeping()
+    };
+    let stop = AtomicBool::new(false);
+    let (ran, mut out) =
+        run::run_in_group(line, &|_| {}, Duration::from_secs(30), &stop, output).expect("starts");
+    let code = ran.status.as_ref().ok().and_then(|s| s.code());
+    (code, out.take_kept())
+}
+
+/// A command is run as `/bin/sh -c` would run it, whether or not it is started without
+/// the shell: words as arguments, a builtin, a script without `#!`, a missing program.
+#[test]
+fn a_command_runs_as_the_shell_would_run_it() {
+    let dir = temp();
+    let args = executable(&dir, "args", "#!/bin/sh\nprintf '%s|' \"$@\"\n");
+    let bare = executable(&dir, "bare", "printf 'no interpreter line'\n");
+    let args = args.to_str().unwrap();
+    assert_eq!(
+        run_line(&format!("{args} a  b=c\t-d")),
+        (Some(0), "a|b=c|-d|\n".into())
+    );
+    assert_eq!(
+        run_line(&format!("{args} 'x y' $NO_SUCH_VAR")),
+        (Some(0), "x y|\n".into())
+    );
+    assert_eq!(run_line("exit 3"), (Some(3), String::new()));
+    assert_eq!(
+        run_line(bare.to_str().unwrap()),
+        (Some(0), "no interpreter line\n".into())
+    );
+    let (code, said) = run_line("votecast-no-such-program --flag");
+    assert_eq!(code, Some(127), "{said}");
+    assert!(said.contains("not found"), "{said}");
+}
+
+/// A hook started without the shell gets the change in its environment.
+#[test]
+fn a_plain_hook_command_gets_the_environment() {
+    let dir = temp();
+    let out = file(&dir, "out");
+    let hook = executable(
+        &dir,
+        "hook",
+        "#!/bin/sh\nprintf '%s %s %s\\n' \"$1\" \"$VOTECAST_STATE\" \"$VOTECAST_EPOCH\" >>\"$2\"\n",
+    );
+    let cmd = format!("{} leader-hook {}", hook.display(), out.display());
+    let hooks = HookRunner::start(cmd, Duration::from_secs(10));
+    hooks.notify(change("LEADING", "LOOKING", 9));
+    hooks.shutdown(Duration::from_secs(20));
+    assert_eq!(read(&out), "leader-hook LEADING 9\n");
+}
