@@ -331,8 +331,13 @@ impl Loop<'_> {
         self.node.step_down(began);
         self.io.stepping_down = true;
         self.io.vip_update(self.node);
+        let written = self.io.last_state_write;
         self.io.drain(self.node)?;
-        self.io.write_state(self.node);
+        // The change the core reported is written already; only a view the core did not
+        // change (a health stand-down) still needs it. The hook is starting meanwhile.
+        if self.io.last_state_write == written {
+            self.io.write_state(self.node);
+        }
         self.io.announce_change(self.node);
         // The core's step-down reported the change already, unless it is still leading in
         // the core's view; the hook must hear of the end of the lease either way.
