@@ -29,7 +29,10 @@
 # different nodes that intersect.
 # Idle: per node, CPU (sum of /proc/PID/task/*/schedstat run time) and wake-ups
 # (voluntary context switches, all tasks) over a window after the election; keepalived's
-# figures add its parent and VRRP child process.
+# figures add its parent and VRRP child process. votecast idles twice: as in the reps
+# (with the state file, rewritten before its lease end passes: every tick or two at
+# sync-limit 3) and as a keepalived replacement runs ("votecast-vip": keepalived's VIP
+# through --vip, the hook, no state file).
 #
 # VRRP requires TTL 255 on the wire; to keep every packet this script causes at TTL 1, an
 # nftables table in each host namespace sets TTL 1 on outgoing VRRP and 255 again on
@@ -267,6 +270,25 @@ start_votecast() {
             --interface lan0 --group 239.192.77.77:7277 --data-dir "$d/data" \
             --state-file "$RUNDIR/vc$i.state" --tick "${tick}ms" --sync-limit 3 \
             --finalize-wait "${tick}ms" \
+            --on-change "$HOOK $d/hooks" \
+            </dev/null >>"$d/log" 2>&1 &
+        STARTED+=("$!")
+        PIDS[i]=$!
+    done
+}
+
+# As a keepalived replacement runs: the same VIP as keepalived's (netlink, renewed about
+# every 0.5 s), the hook, no state file. For the idle figures only (the failover reps
+# need the state files for the overlap count).
+start_votecast-vip() {
+    local tick=$1 i d
+    for i in 1 2 3; do
+        d=$WORK/run/vv$i
+        rm -rf "$d" && mkdir -p "$d/data"
+        NODE_DIR[i]=$d
+        RUST_LOG=${VOTECAST_CHILD_LOG:-warn} ip netns exec "${HOSTS[i - 1]}" "$EXE" run --id "$i" --voters 1,2,3 \
+            --interface lan0 --group 239.192.77.77:7277 --data-dir "$d/data" \
+            --vip "$VIP/16" --tick "${tick}ms" --sync-limit 3 --finalize-wait "${tick}ms" \
             --on-change "$HOOK $d/hooks" \
             </dev/null >>"$d/log" 2>&1 &
         STARTED+=("$!")
@@ -705,6 +727,17 @@ report() {
             k=$(awk -F'\t' -v t="$tick" '$1 == "keepalived" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
             v=$(awk -F'\t' -v t="$tick" '$1 == "votecast" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
             echo "| $tick ms | CPU, whole cluster | $k | $v | $(ratio "$v" "$k") |"
+            w=$(awk -F'\t' -v t="$tick" '$1 == "votecast-vip" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
+            if [[ $w != NA ]]; then
+                local kc=$k
+                for metric in "CPU leader:5:leader" "CPU follower:5:follower"; do
+                    IFS=: read -r label col role <<<"$metric"
+                    k=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "keepalived" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
+                    v=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "votecast-vip" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
+                    echo "| $tick ms | $label, votecast with --vip, no state file | $k | $v | $(ratio "$v" "$k") |"
+                done
+                echo "| $tick ms | CPU, whole cluster, votecast with --vip, no state file | $kc | $w | $(ratio "$w" "$kc") |"
+            fi
         for metric in "CPU per node, every window:5" "wake-ups per node, every window:6" "role changes per window:7"; do
             IFS=: read -r label col <<<"$metric"
             k=$(awk -F'\t' -v t="$tick" -v c="$col" '$1 == "keepalived" && $2 == t { print $c }' "$IDLE_TSV" | median)
@@ -750,9 +783,9 @@ build_lan
 
 for tick in "${TICK_LIST[@]}"; do
     for ((r = 1; r <= IDLE_ROUNDS; r++)); do
-        if ((r % 2)); then order=(votecast keepalived); else order=(keepalived votecast); fi
+        if ((r % 2)); then order=(votecast votecast-vip keepalived); else order=(keepalived votecast-vip votecast); fi
         for d in "${order[@]}"; do
-            [[ ,$DAEMONS, == *,$d,* ]] && idle "$d" "$tick" "$r"
+            [[ ,$DAEMONS, == *,${d%-vip},* ]] && idle "$d" "$tick" "$r"
         done
     done
     for ((n = 1; n <= REPS; n++)); do
