@@ -11,9 +11,13 @@
 //! The exit is seen the moment it happens ([`ExitWatch`]), not at the next check: the
 //! step-down hook's end is on the path of a graceful handover.
 
+use std::fs::File;
+use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -100,9 +104,10 @@ fn shell(line: &str) -> Command {
 }
 
 /// `LINE` as a program and its arguments, when it is nothing but words of plain characters
-/// (no quoting, variables, globs, redirections, comments or assignments): what
-/// `/bin/sh -c LINE` would run in the end, without starting the shell first (~0.6 ms
-/// here, twice on a graceful handover's path). `None` when the line needs the shell.
+/// (no quoting, variables, globs, redirections, comments or assignments) and the program
+/// is a file the kernel runs itself ([`runnable`]): what `/bin/sh -c LINE` would run in
+/// the end, without starting the shell first (~0.6 ms here, twice on a graceful
+/// handover's path). `None` when the line needs the shell.
 fn direct(line: &str) -> Option<Command> {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_-./,:+=@".contains(c);
     let mut words = line.split([' ', '\t']).filter(|w| !w.is_empty());
@@ -111,9 +116,38 @@ fn direct(line: &str) -> Option<Command> {
     if !plain_line || program.contains('=') {
         return None;
     }
-    let mut command = Command::new(program);
-    command.args(words);
+    let mut command = Command::new(runnable(program)?);
+    // The name as written, as the shell passes it.
+    command.arg0(program).args(words);
     Some(command)
+}
+
+/// The file the shell would run for `program` (a path as written, else the first
+/// executable regular file of that name along `PATH`), when the kernel runs it itself: a
+/// binary or a `#!` script. Not a builtin (no such file), not a script without `#!` (the
+/// shell reads that itself). Looked up here rather than left to a failed spawn: not every
+/// platform reports a failed exec to the spawner (under qemu-user the child just exits
+/// 127).
+fn runnable(program: &str) -> Option<PathBuf> {
+    let found = if program.contains('/') {
+        Some(PathBuf::from(program)).filter(|p| executable_file(p))
+    } else {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|dir| match dir.as_os_str().is_empty() {
+                true => PathBuf::from(".").join(program),
+                false => dir.join(program),
+            })
+            .find(|p| executable_file(p))
+    }?;
+    let mut head = [0u8; 4];
+    let read = File::open(&found).and_then(|mut f| f.read_exact(&mut head));
+    let kernel_runs_it = read.is_ok() && (head.starts_with(b"#!") || head == *b"\x7fELF");
+    kernel_runs_it.then_some(found)
+}
+
+fn executable_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The hook's environment: the change it runs for.
@@ -321,6 +355,7 @@ fn end_group(pid: Pid, output: &mut Output, watch: &Option<ExitWatch>) {
 mod tests {
     use super::*;
 
+    /// The program started and its arguments.
     fn argv(line: &str) -> Option<Vec<String>> {
         let command = direct(line)?;
         let words = std::iter::once(command.get_program()).chain(command.get_args());
@@ -330,17 +365,42 @@ mod tests {
     #[test]
     fn plain_words_are_started_without_the_shell() {
         assert_eq!(
-            argv("/usr/libexec/votecast/up lan0 169.254.1.1/16"),
-            Some(vec![
-                "/usr/libexec/votecast/up".into(),
-                "lan0".into(),
-                "169.254.1.1/16".into()
-            ])
+            argv("/bin/sh  -c\tx=1,y:z+w@h/16"),
+            Some(vec!["/bin/sh".into(), "-c".into(), "x=1,y:z+w@h/16".into()])
         );
+        // Along PATH, as the shell looks it up.
+        let found = argv("sh -c true").expect("sh on PATH");
+        assert!(
+            found[0].ends_with("/sh") && found[1..] == ["-c", "true"],
+            "{found:?}"
+        );
+    }
+
+    /// Only what the kernel runs itself skips the shell; the shell is left whatever it
+    /// would treat itself.
+    #[test]
+    fn only_binaries_and_hash_bang_scripts_skip_the_shell() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::cluster::TempDir::new("votecast-run-test").expect("temp dir");
+        let file = |name: &str, text: &str, mode: u32| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            path.to_str().expect("utf-8 path").to_string()
+        };
+        let script = file("script", "#!/bin/sh\nexit 0\n", 0o755);
+        let bare = file("bare", "exit 0\n", 0o755);
+        let unexecutable = file("unexecutable", "#!/bin/sh\nexit 0\n", 0o644);
+        assert_eq!(argv(&script), Some(vec![script.clone()]));
         assert_eq!(
-            argv("  notify-app\t--state=lead,x:y+z@h  "),
-            Some(vec!["notify-app".into(), "--state=lead,x:y+z@h".into()])
+            argv(&bare),
+            None,
+            "a script without #! is the shell's to read"
         );
+        assert_eq!(argv(&unexecutable), None);
+        assert_eq!(argv(dir.path().to_str().unwrap()), None, "a directory");
+        assert_eq!(argv("exit 3"), None, "a builtin, no such file");
+        assert_eq!(argv("votecast-no-such-program"), None);
     }
 
     #[test]
