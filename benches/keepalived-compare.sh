@@ -21,6 +21,9 @@
 # reported by the same hook script (votecast --on-change, keepalived notify_*), which
 # stamps bash's $EPOCHREALTIME, so both figures include one fork+exec. votecast's own
 # state-file time (updated_unix_ms of the first LEADING snapshot) is recorded too.
+# VIP moved = fault -> the virtual IP (both daemons hold 169.254.100.1/16, votecast through
+# --vip) added on another node, as `ip monitor address` reports it (stamped on arrival):
+# no hook on that path.
 # Split brain: keepalived - two nodes hold the virtual IP at once (checked at the end of
 # the hold time, before the fault is healed; a SIGKILLed node counts as gone, though its
 # namespace keeps the VIP). votecast - two leases overlap: per (node, epoch) the interval
@@ -268,7 +271,7 @@ start_votecast() {
         NODE_DIR[i]=$d
         RUST_LOG=${VOTECAST_CHILD_LOG:-warn} ip netns exec "${HOSTS[i - 1]}" "$EXE" run --id "$i" --voters 1,2,3 \
             --interface lan0 --group 239.192.77.77:7277 --data-dir "$d/data" \
-            --state-file "$RUNDIR/vc$i.state" --tick "${tick}ms" --sync-limit 3 \
+            --state-file "$RUNDIR/vc$i.state" --vip "$VIP/16" --tick "${tick}ms" --sync-limit 3 \
             --finalize-wait "${tick}ms" \
             --on-change "$HOOK $d/hooks" \
             </dev/null >>"$d/log" 2>&1 &
@@ -403,6 +406,37 @@ wait_leader() {
     return 1
 }
 
+# ---------------------------------------------------------------- the VIP watch
+# Every line of standard input, stamped "$EPOCHREALTIME(us) LINE", appended to $1.
+stamp_lines() {
+    local line
+    while IFS= read -r line; do printf '%s %s\n' "${EPOCHREALTIME/./}" "$line"; done >>"$1"
+}
+
+# Watches the VIP's address notifications on node $1's lan0 into NODE_DIR/addr; the PID
+# of the `ip monitor` goes to the caller's watches (ending it ends the stamping too).
+watch_vip() {
+    ip -o -n "${HOSTS[$1 - 1]}" monitor address dev lan0 \
+        > >(stamp_lines "${NODE_DIR[$1]}/addr" >/dev/null 2>&1) 2>/dev/null &
+    watches+=("$!")
+    STARTED+=("$!")
+}
+
+# The first time (us) after $1 that the VIP was added on a node other than $2; empty if
+# never.
+vip_added() {
+    local after=$1 old=$2 i ts rest first=""
+    for i in 1 2 3; do
+        ((i == old)) && continue
+        [[ -s ${NODE_DIR[i]}/addr ]] || continue
+        while read -r ts rest; do
+            [[ $rest != Deleted* && $rest == *" inet $VIP/"* ]] || continue
+            if ((ts > after)) && [[ -z $first || ts -lt first ]]; then first=$ts; fi
+        done <"${NODE_DIR[i]}/addr"
+    done
+    echo "$first"
+}
+
 # ---------------------------------------------------------------- the state-file poller
 # Appends every new line of the given files as "INDEX LINE" to $1 until $2 (us).
 poll_files() {
@@ -495,7 +529,7 @@ rep() {
         attempt "$@" && return 0
         printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$UNSTABLE"
     done
-    printf '%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
 }
 
 attempt() {
@@ -509,6 +543,11 @@ attempt() {
         stop_all
         return 1
     fi
+    local -a watches=()
+    for i in 1 2 3; do
+        ((i == old)) && continue
+        watch_vip "$i"
+    done
     # Settle, then a random phase within one heartbeat.
     local settle_us=${EPOCHREALTIME/./}
     nap "$(secs $((SETTLE_MS * 1000 + (RANDOM * 32768 + RANDOM) % (tick * 1000))))"
@@ -565,8 +604,8 @@ attempt() {
     cut) cut_off "$old" ;;
     esac
     nap 0.3
-    kill "$poller" 2>/dev/null || true
-    wait "$poller" 2>/dev/null || true
+    kill "$poller" "${watches[@]}" 2>/dev/null || true
+    wait "$poller" "${watches[@]}" 2>/dev/null || true
     local churn=0
     for i in 1 2 3; do
         [[ -s ${NODE_DIR[i]}/hooks ]] || continue
@@ -590,18 +629,20 @@ attempt() {
         rm -rf "$WORK/run"
         return 1
     fi
-    local failover=NA state_ms=NA gap=NA hooked=NA
+    local failover=NA state_ms=NA gap=NA hooked=NA vip_ms=NA vip_us
     [[ -n $new_us ]] && failover=$(awk -v a="$new_us" -v b="$fault_us" 'BEGIN { printf "%.1f", (a - b) / 1000 }')
+    vip_us=$(vip_added "$fault_us" "$old")
+    [[ -n $vip_us ]] && vip_ms=$(awk -v a="$vip_us" -v b="$fault_us" 'BEGIN { printf "%.1f", (a - b) / 1000 }')
     if [[ $DAEMON == votecast ]]; then
         local first
         read -r brain hooked gap first < <(votecast_overlaps "$old" "$snaps" \
             "${NODE_DIR[1]}/hooks" "${NODE_DIR[2]}/hooks" "${NODE_DIR[3]}/hooks")
         [[ $first == - ]] || state_ms=$(awk -v a="$first" -v b="$fault_us" 'BEGIN { printf "%.1f", a - b / 1000 }')
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$DAEMON" "$tick" "$fault" "$n" "$failover" \
-        "$brain" "$state_ms" "$gap" "$hooked" >>"$RESULTS"
-    printf '  %-10s T=%-3s %-4s #%-2s leader %s -> %s  %7s ms  split/overlap %s%s\n' "$DAEMON" \
-        "$tick" "$fault" "$n" "$old" "${new:--}" "$failover" "$brain" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$DAEMON" "$tick" "$fault" "$n" "$failover" \
+        "$brain" "$state_ms" "$gap" "$hooked" "$vip_ms" >>"$RESULTS"
+    printf '  %-10s T=%-3s %-4s #%-2s leader %s -> %s  %7s ms (VIP %s ms)  split/overlap %s%s\n' "$DAEMON" \
+        "$tick" "$fault" "$n" "$old" "${new:--}" "$failover" "$vip_ms" "$brain" \
         "$([[ $DAEMON == votecast ]] && echo " (after the step-down hook $hooked; state file $state_ms ms, lease gap $gap ms)")" >&3
     [[ -z $KEEP ]] || cp -a "$WORK/run" "$WORK/rep-$DAEMON-$tick-$fault-$n"
     stop_all
@@ -711,6 +752,22 @@ report() {
             echo "| $tick ms | $fault | $k (n=$kn) | $v (n=$vn) | $(ratio "$v" "$k") | $kb/$kn | $vb/$vn / $vh/$vn | $vs | ${gap:-NA} ms |"
         done
     done
+    if [[ -n $(cell votecast "${TICK_LIST[0]}" "${FAULT_LIST[0]}" 10) ]]; then
+        echo
+        echo "VIP moved (fault -> the virtual IP added on another node, from the kernel's address notifications; both hold $VIP/16), medians in ms:"
+        echo
+        echo "| heartbeat | fault | keepalived | votecast | votecast ÷ keepalived |"
+        echo "|---|---|---|---|---|"
+        for tick in "${TICK_LIST[@]}"; do
+            for fault in "${FAULT_LIST[@]}"; do
+                k=$(cell keepalived "$tick" "$fault" 10 | median)
+                v=$(cell votecast "$tick" "$fault" 10 | median)
+                kn=$(cell keepalived "$tick" "$fault" 10 | wc -l)
+                vn=$(cell votecast "$tick" "$fault" 10 | wc -l)
+                echo "| $tick ms | $fault | $k (n=$kn) | $v (n=$vn) | $(ratio "$v" "$k") |"
+            done
+        done
+    fi
     if [[ -s $IDLE_TSV ]]; then
         echo
         echo "Idle, per node over ${IDLE} s, medians over the windows without a role change ($IDLE_ROUNDS round(s), up to 3 tries each), then over every window; CPU in % of one core, wake-ups = voluntary context switches /s:"
