@@ -5,7 +5,8 @@
 # test harness, tests/lan/netns.rs: a bridge namespace, one veth pair per host, addresses
 # in 169.254.0.0/16). For each heartbeat T and each fault, the two daemons take turns rep
 # by rep (which goes first is random), each rep on a freshly started cluster:
-#   votecast   run --tick T --sync-limit 3 --finalize-wait T   (multicast group, TTL 1)
+#   votecast   run --tick T --sync-limit 3 --finalize-wait T   (multicast group, TTL 1),
+#              --vip 169.254.100.1/16 (keepalived's address), --state-file on a tmpfs
 #   keepalived vrrp_version 3, advert_int T, multicast 224.0.0.18, priorities 100/99/98,
 #              every node state BACKUP + nopreempt (a node that comes back does not take
 #              the lead back: votecast's behaviour), one virtual IP 169.254.100.1/16.
@@ -33,9 +34,9 @@
 # Idle: per node, CPU (sum of /proc/PID/task/*/schedstat run time) and wake-ups
 # (voluntary context switches, all tasks) over a window after the election; keepalived's
 # figures add its parent and VRRP child process. votecast idles twice: as in the reps
-# (with the state file, rewritten before its lease end passes: every tick or two at
-# sync-limit 3) and as a keepalived replacement runs ("votecast-vip": keepalived's VIP
-# through --vip, the hook, no state file).
+# (--vip and the state file, which is rewritten before its lease end passes: every tick
+# or two at sync-limit 3) and as a keepalived replacement runs ("votecast-vip":
+# keepalived's VIP through --vip, the hook, no state file).
 #
 # VRRP requires TTL 255 on the wire; to keep every packet this script causes at TTL 1, an
 # nftables table in each host namespace sets TTL 1 on outgoing VRRP and 255 again on
