@@ -727,6 +727,14 @@ report() {
     median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "NA"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
     cell() { awk -F'\t' -v d="$1" -v t="$2" -v f="$3" -v c="$4" '$1 == d && $2 == t && $3 == f && $c != "NA" { print $c }' "$RESULTS"; }
     count() { cell "$@" | awk -v want="$5" '$1 == want { n++ } END { print n + 0 }'; }
+    # k, v, kn, vn: keepalived's and votecast's median and count of column $3 in the cell
+    # of tick $1 and fault $2.
+    pair() {
+        k=$(cell keepalived "$1" "$2" "$3" | median)
+        v=$(cell votecast "$1" "$2" "$3" | median)
+        kn=$(cell keepalived "$1" "$2" "$3" | wc -l)
+        vn=$(cell votecast "$1" "$2" "$3" | wc -l)
+    }
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
 
     echo
@@ -741,10 +749,7 @@ report() {
     echo "|---|---|---|---|---|---|---|---|---|"
     for tick in "${TICK_LIST[@]}"; do
         for fault in "${FAULT_LIST[@]}"; do
-            k=$(cell keepalived "$tick" "$fault" 5 | median)
-            v=$(cell votecast "$tick" "$fault" 5 | median)
-            kn=$(cell keepalived "$tick" "$fault" 5 | wc -l)
-            vn=$(cell votecast "$tick" "$fault" 5 | wc -l)
+            pair "$tick" "$fault" 5
             kb=$(count keepalived "$tick" "$fault" 6 1)
             vb=$(cell votecast "$tick" "$fault" 6 | awk '$1 > 0 { n++ } END { print n + 0 }')
             vh=$(cell votecast "$tick" "$fault" 9 | awk '$1 > 0 { n++ } END { print n + 0 }')
@@ -761,10 +766,7 @@ report() {
         echo "|---|---|---|---|---|"
         for tick in "${TICK_LIST[@]}"; do
             for fault in "${FAULT_LIST[@]}"; do
-                k=$(cell keepalived "$tick" "$fault" 10 | median)
-                v=$(cell votecast "$tick" "$fault" 10 | median)
-                kn=$(cell keepalived "$tick" "$fault" 10 | wc -l)
-                vn=$(cell votecast "$tick" "$fault" 10 | wc -l)
+                pair "$tick" "$fault" 10
                 echo "| $tick ms | $fault | $k (n=$kn) | $v (n=$vn) | $(ratio "$v" "$k") |"
             done
         done
