@@ -244,8 +244,8 @@ fn exit_wake<'a>(watch: &'a Option<ExitWatch>, shell_exited: bool) -> Option<Bor
         .map(|w| w.wake.as_fd())
 }
 
-/// Runs `line` ([`start`]; stdout and stderr into `output`) until it exits, `timeout` passes (a timeout too large for the clock means no
-/// limit) or `stop` is set; then ends the whole group and reaps the shell. `output` is
+/// Runs `line` ([`start`]; stdout and stderr into `output`) until it exits, `timeout`
+/// passes (a timeout too large for the clock means no limit) or `stop` is set; then ends the whole group and reaps the shell. `output` is
 /// made from the shell's pid and its two pipes. `Err` when it cannot start.
 pub fn run_in_group(
     line: &str,
@@ -380,12 +380,9 @@ mod tests {
     /// would treat itself.
     #[test]
     fn only_binaries_and_hash_bang_scripts_skip_the_shell() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = crate::cluster::TempDir::new("votecast-run-test").expect("temp dir");
         let file = |name: &str, text: &str, mode: u32| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).expect("write");
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let path = super::super::tests::file_with_mode(&dir, name, text, mode);
             path.to_str().expect("utf-8 path").to_string()
         };
         let script = file("script", "#!/bin/sh\nexit 0\n", 0o755);

@@ -512,13 +512,18 @@ fn the_exit_of_a_command_wakes_the_worker_without_polling() {
     }
 }
 
-/// Writes an executable file `name` in `dir` with `text`.
-fn executable(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+/// Writes a file `name` in `dir` with `text` and permission bits `mode`.
+pub(super) fn file_with_mode(dir: &TempDir, name: &str, text: &str, mode: u32) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = file(dir, name);
-    std::fs::write(&path, text).expect("write script");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(&path, text).expect("write file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
     path
+}
+
+/// Writes an executable file `name` in `dir` with `text`.
+fn executable(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+    file_with_mode(dir, name, text, 0o755)
 }
 
 /// Runs `line` to its end as a track command would; its status code and kept output.
