@@ -34,7 +34,9 @@ use super::socket::open_socket;
 use super::NodeIo;
 use crate::logging::{RateLimit, WARN_EVERY};
 use crate::netlink::socket::is_overrun;
-use crate::netlink::wire::{LinkMessage, Message, Messages};
+use crate::netlink::wire::{
+    AddressMessage, LinkMessage, Message, Messages, AF_INET, IFA_F_SECONDARY,
+};
 use crate::netlink::{groups, RouteSocket};
 
 /// The node's UDP socket in the poller.
@@ -107,6 +109,18 @@ pub fn probe(interface: &str, ipv4: bool) -> Option<Link> {
         }),
         (true, false, _) => Link::Usable(Binding { index, ipv4: None }),
     })
+}
+
+/// Whether an address notification can change what [`probe`] finds on the interface
+/// with `index`. The probe reads addresses only for an IPv4 group, and then only the first
+/// IPv4 address, which is a primary one: the kernel lists every primary address before the
+/// secondaries (addresses in the subnet of one already there). So an IPv6 address, or a
+/// secondary IPv4 one such as a floating address in the LAN's subnet renewed twice a
+/// second (`--vip`), cannot change the binding.
+pub fn address_matters(address: &AddressMessage<'_>, index: Option<u32>, ipv4: bool) -> bool {
+    ipv4 && address.family == AF_INET
+        && Some(address.index) == index
+        && address.flags & IFA_F_SECONDARY == 0
 }
 
 /// What to do with the socket.
@@ -237,11 +251,13 @@ pub(super) struct LinkWatch {
 }
 
 impl LinkWatch {
-    /// Subscribes to link and address notifications (before the first probe, so that no
-    /// change between the two is missed). Without netlink (a warning) the interface is
+    /// Subscribes to link notifications, and to IPv4 address notifications for an IPv4
+    /// group (the only addresses [`probe`] reads), before the first probe, so that no
+    /// change between the two is missed. Without netlink (a warning) the interface is
     /// re-checked every [`RECHECK`] while there is no socket.
     pub(super) fn new(interface: &str, ipv4: bool) -> LinkWatch {
-        let subscribed = groups::LINK | groups::IPV4_ADDRESS | groups::IPV6_ADDRESS;
+        let addresses = if ipv4 { groups::IPV4_ADDRESS } else { 0 };
+        let subscribed = groups::LINK | addresses;
         let netlink = RouteSocket::open(subscribed)
             .inspect_err(|e| {
                 log::warn!(
@@ -309,7 +325,7 @@ impl LinkWatch {
                         ours(&l)
                     }
                     Ok(Message::NewAddress(a) | Message::DelAddress(a)) => {
-                        Some(a.index) == self.link.index()
+                        address_matters(&a, self.link.index(), self.ipv4)
                     }
                     Ok(_) => false,
                     // Cannot tell: look.
@@ -591,6 +607,43 @@ mod tests {
         };
         assert_eq!(b.ipv4, Some(Ipv4Addr::LOCALHOST));
         assert_eq!(Some(b.index), nix::net::if_::if_nametoindex("lo").ok());
+    }
+
+    #[test]
+    fn only_a_primary_ipv4_address_of_our_interface_matters_to_an_ipv4_group() {
+        let primary = AddressMessage {
+            family: AF_INET,
+            prefix_len: 16,
+            flags: 0x80, // IFA_F_PERMANENT
+            scope: 0,
+            index: 4,
+            address: Some(Ipv4Addr::new(169, 254, 0, 11).into()),
+            local: Some(Ipv4Addr::new(169, 254, 0, 11).into()),
+            label: None,
+            cache_info: None,
+        };
+        assert!(address_matters(&primary, Some(4), true));
+        assert!(
+            !address_matters(&primary, Some(5), true),
+            "another interface"
+        );
+        assert!(!address_matters(&primary, None, true), "ours is gone");
+        assert!(!address_matters(&primary, Some(4), false), "an IPv6 group");
+        // A floating address in the LAN's subnet, as a --vip renewal announces it.
+        let secondary = AddressMessage {
+            flags: IFA_F_SECONDARY,
+            address: Some(Ipv4Addr::new(169, 254, 100, 1).into()),
+            local: Some(Ipv4Addr::new(169, 254, 100, 1).into()),
+            ..primary
+        };
+        assert!(!address_matters(&secondary, Some(4), true));
+        let v6 = AddressMessage {
+            family: crate::netlink::wire::AF_INET6,
+            address: Some(std::net::Ipv6Addr::LOCALHOST.into()),
+            local: None,
+            ..primary
+        };
+        assert!(!address_matters(&v6, Some(4), true));
     }
 
     #[test]

@@ -496,7 +496,11 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         .then(|| Tracker::start(&settings.track, &settings.interface));
     let vip = match settings.vip.addrs.is_empty() {
         true => None,
-        false => Some(vip::VipHolder::open(&settings.interface, &settings.vip)?),
+        false => Some(vip::VipHolder::open(
+            &settings.interface,
+            &settings.vip,
+            settings.election.tick,
+        )?),
     };
     let silence = SilenceWatch::new(clock.core(), NodeIo::silence_threshold(&node));
     let announce = Announcer::new(&settings, started);

@@ -8,7 +8,10 @@
 //!   remaining published lease rounded down to whole seconds, at least 1 s (the kernel
 //!   counts lifetimes in seconds and refuses 0).
 //! - **Renew** (the same request: create-or-replace) when less than half of that lifetime
-//!   is left, or when the interface's index changed (a recreated interface lost it).
+//!   is left, or when the interface's index changed (a recreated interface lost it). A
+//!   renewal may come up to a tick (at most a quarter of the lifetime) before the halfway
+//!   point: a leader's loop wakes for its heartbeat every tick, so the renewal rides on a
+//!   heartbeat's turn instead of waking the node on its own twice a second.
 //! - **Remove** at `lease end - RELEASE_EARLY`, a deadline of the loop
 //!   ([`VipHolder::next_due`]), and at once when the publication stops being LEADING
 //!   (step-down, resign, lease lost, shutdown). After every add the clock is read again,
@@ -83,12 +86,15 @@ pub fn lifetime_secs(remaining: Duration) -> u32 {
 }
 
 /// The decision, a pure function: `lease_end` is the published lease end (`None` unless
-/// the publication is LEADING), `index` the interface's index now (`None`: it is gone).
+/// the publication is LEADING), `index` the interface's index now (`None`: it is gone),
+/// `early` how long before the halfway point of a lifetime a renewal may come (the tick;
+/// at most a quarter of the lifetime is used).
 pub fn plan(
     held: Option<Held>,
     lease_end: Option<Instant>,
     index: Option<u32>,
     now: Instant,
+    early: Duration,
 ) -> Step {
     let running = lease_end.filter(|&end| now + RELEASE_EARLY < end);
     let (Some(end), Some(index)) = (running, index) else {
@@ -110,7 +116,7 @@ pub fn plan(
         },
         Some(h) => {
             let half = Duration::from_millis(u64::from(h.lifetime_secs) * 500);
-            if h.expires.saturating_duration_since(now) < half {
+            if h.expires.saturating_duration_since(now) < half + early.min(half / 2) {
                 Step::Add {
                     lifetime_secs,
                     fresh: false,
@@ -122,7 +128,8 @@ pub fn plan(
     }
 }
 
-/// When [`plan`] may change its answer: the removal deadline and the renewal point.
+/// When [`plan`] may change its answer: the removal deadline and the renewal point (the
+/// latest one; the loop's turns before it may renew earlier).
 pub fn next_change(held: Option<Held>, lease_end: Option<Instant>) -> Option<Instant> {
     let held = held?;
     let renew = held.expires - Duration::from_millis(u64::from(held.lifetime_secs) * 500);
@@ -156,13 +163,19 @@ pub(super) struct VipHolder {
     retry_at: Option<Instant>,
     announcing: Option<Announcing>,
     warn: RateLimit,
+    /// How early a renewal may come ([`plan`]): the tick.
+    renew_early: Duration,
 }
 
 impl VipHolder {
     /// Opens the sockets and removes any of the addresses still on the interface (left by
     /// a process that could not remove them). A failure is a runtime error: a node that
     /// cannot manage its floating addresses must not lead without them.
-    pub(super) fn open(interface: &str, settings: &VipSettings) -> Result<VipHolder, DaemonError> {
+    pub(super) fn open(
+        interface: &str,
+        settings: &VipSettings,
+        tick: Duration,
+    ) -> Result<VipHolder, DaemonError> {
         let vip = |what| move |source| DaemonError::Vip { what, source };
         let requests = Requester::open().map_err(vip("rtnetlink socket"))?;
         let packet = PacketSocket::open().map_err(vip("AF_PACKET socket (needs CAP_NET_RAW)"))?;
@@ -196,6 +209,7 @@ impl VipHolder {
             retry_at: None,
             announcing: None,
             warn: RateLimit::new(WARN_EVERY),
+            renew_early: tick,
         })
     }
 
@@ -357,14 +371,14 @@ impl NodeIo {
             return;
         };
         vip.read_acks(now);
-        let step = plan(vip.held, lease_end, index, now);
+        let step = plan(vip.held, lease_end, index, now, vip.renew_early);
         vip.act(step, index, now);
         if matches!(step, Step::Add { .. }) {
             // Stopped between the decision and the request: never keep an address past
             // the lease.
             let now = self.clock.core();
             if let Some(vip) = self.vip.as_mut() {
-                let step = plan(vip.held, lease_end, index, now);
+                let step = plan(vip.held, lease_end, index, now, vip.renew_early);
                 if step == Step::Remove {
                     vip.act(step, index, now);
                 }
@@ -401,6 +415,8 @@ impl NodeIo {
 mod tests {
     use super::*;
 
+    const NO_EARLY: Duration = Duration::ZERO;
+
     fn ms(n: u64) -> Instant {
         Instant::from_millis(n)
     }
@@ -426,23 +442,38 @@ mod tests {
     fn added_only_while_a_lease_runs_and_removed_before_it_ends() {
         let now = ms(10_000);
         // Not leading, nothing held: nothing to do.
-        assert_eq!(plan(None, None, Some(3), now), Step::Nothing);
+        assert_eq!(plan(None, None, Some(3), now, NO_EARLY), Step::Nothing);
         // Leading with 290 ms left: add for the kernel's least, 1 s.
         let add = Step::Add {
             lifetime_secs: 1,
             fresh: true,
         };
-        assert_eq!(plan(None, Some(ms(10_290)), Some(3), now), add);
+        assert_eq!(plan(None, Some(ms(10_290)), Some(3), now, NO_EARLY), add);
         // Not when the lease ends within RELEASE_EARLY, and not without the interface.
-        assert_eq!(plan(None, Some(ms(10_005)), Some(3), now), Step::Nothing);
-        assert_eq!(plan(None, Some(ms(10_290)), None, now), Step::Nothing);
+        assert_eq!(
+            plan(None, Some(ms(10_005)), Some(3), now, NO_EARLY),
+            Step::Nothing
+        );
+        assert_eq!(
+            plan(None, Some(ms(10_290)), None, now, NO_EARLY),
+            Step::Nothing
+        );
         // Held: removed when the lease is about to end, has ended, or is not published.
         let h = held(3, 10_900, 1);
-        assert_eq!(plan(h, Some(ms(10_290)), Some(3), now), Step::Nothing);
-        assert_eq!(plan(h, Some(ms(10_004)), Some(3), now), Step::Remove);
-        assert_eq!(plan(h, Some(ms(9_990)), Some(3), now), Step::Remove);
-        assert_eq!(plan(h, None, Some(3), now), Step::Remove);
-        assert_eq!(plan(h, Some(ms(10_290)), None, now), Step::Remove);
+        assert_eq!(
+            plan(h, Some(ms(10_290)), Some(3), now, NO_EARLY),
+            Step::Nothing
+        );
+        assert_eq!(
+            plan(h, Some(ms(10_004)), Some(3), now, NO_EARLY),
+            Step::Remove
+        );
+        assert_eq!(
+            plan(h, Some(ms(9_990)), Some(3), now, NO_EARLY),
+            Step::Remove
+        );
+        assert_eq!(plan(h, None, Some(3), now, NO_EARLY), Step::Remove);
+        assert_eq!(plan(h, Some(ms(10_290)), None, now, NO_EARLY), Step::Remove);
     }
 
     #[test]
@@ -450,17 +481,56 @@ mod tests {
         let now = ms(10_000);
         let lease = Some(ms(12_700));
         // 2.7 s of lease left: 2 s lifetimes, renewed once less than 1 s is left.
-        assert_eq!(plan(held(3, 11_001, 2), lease, Some(3), now), Step::Nothing);
+        assert_eq!(
+            plan(held(3, 11_001, 2), lease, Some(3), now, NO_EARLY),
+            Step::Nothing
+        );
         let renew = Step::Add {
             lifetime_secs: 2,
             fresh: false,
         };
-        assert_eq!(plan(held(3, 10_999, 2), lease, Some(3), now), renew);
+        assert_eq!(
+            plan(held(3, 10_999, 2), lease, Some(3), now, NO_EARLY),
+            renew
+        );
         let readd = Step::Add {
             lifetime_secs: 2,
             fresh: true,
         };
-        assert_eq!(plan(held(3, 11_500, 2), lease, Some(4), now), readd);
+        assert_eq!(
+            plan(held(3, 11_500, 2), lease, Some(4), now, NO_EARLY),
+            readd
+        );
+    }
+
+    #[test]
+    fn a_renewal_may_ride_on_a_turn_up_to_a_tick_early() {
+        let now = ms(10_000);
+        let lease = Some(ms(12_700));
+        let renew = Step::Add {
+            lifetime_secs: 2,
+            fresh: false,
+        };
+        let tick = Duration::from_millis(50);
+        // 2 s lifetime, halfway at 1 s left: a turn 40 ms before that renews, one 60 ms
+        // before it does not.
+        assert_eq!(plan(held(3, 11_040, 2), lease, Some(3), now, tick), renew);
+        assert_eq!(
+            plan(held(3, 11_060, 2), lease, Some(3), now, tick),
+            Step::Nothing
+        );
+        // A tick longer than a quarter of the lifetime: a quarter at most (250 ms early
+        // for a 1 s lifetime), so renewals never follow each other on every turn.
+        let slow = Duration::from_secs(2);
+        let short = Step::Add {
+            lifetime_secs: 2,
+            fresh: false,
+        };
+        assert_eq!(plan(held(3, 10_740, 1), lease, Some(3), now, slow), short);
+        assert_eq!(
+            plan(held(3, 10_760, 1), lease, Some(3), now, slow),
+            Step::Nothing
+        );
     }
 
     #[test]

@@ -16,7 +16,6 @@ use nix::sys::socket::{
 pub mod groups {
     pub const LINK: u32 = 0x1;
     pub const IPV4_ADDRESS: u32 = 0x10;
-    pub const IPV6_ADDRESS: u32 = 0x100;
 }
 
 /// Receive buffer of the socket in the kernel: room for a burst of notifications (an

@@ -77,6 +77,9 @@ pub mod address_attr {
 pub const IFF_UP: u32 = 0x1;
 /// `IFF_RUNNING`: the interface is up and has a carrier.
 pub const IFF_RUNNING: u32 = 0x40;
+/// `IFA_F_SECONDARY`: an IPv4 address in the subnet of another address of the interface
+/// (the primary); the kernel lists every primary address before the secondaries.
+pub const IFA_F_SECONDARY: u32 = 0x01;
 /// Address families.
 pub const AF_INET: u8 = 2;
 pub const AF_INET6: u8 = 10;
