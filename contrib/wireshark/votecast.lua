@@ -18,7 +18,10 @@ local votecast = Proto("votecast", "votecast leader election")
 local FRAME_LEN = 108
 local STATES = { [0] = "LOOKING", [1] = "FOLLOWING", [2] = "LEADING", [3] = "OBSERVING" }
 -- Named flag bits; any other set bit is shown as "bit N".
-local FLAG_NAMES = { [0] = "RESIGN", [1] = "ESTABLISHED", [2] = "INELIGIBLE", [3] = "UNICAST_ANSWERS" }
+local FLAG_NAMES = {
+    [0] = "RESIGN", [1] = "ESTABLISHED", [2] = "INELIGIBLE", [3] = "UNICAST_ANSWERS",
+    [4] = "ANSWER_OPTIONAL",
+}
 
 local f = {}
 f.magic = ProtoField.string("votecast.magic", "Magic")

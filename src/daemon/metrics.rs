@@ -222,6 +222,11 @@ impl Metrics {
             "Times this leader, its followers' unicast answers missing, asked for answers to the group.",
             c.group_answer_requests,
         )?;
+        e.counter(
+            "votecast_answers_skipped_total",
+            "Heartbeats this follower left unanswered because its leader said its support outlasts the next ones.",
+            c.answers_skipped,
+        )?;
         e.family(
             "votecast_frames_dropped_total",
             "counter",

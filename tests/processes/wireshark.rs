@@ -164,7 +164,7 @@ fn tshark_decodes_real_frames_like_the_state_files_say() {
         .collect();
     let probe = UdpSocket::bind("127.0.0.1:0").expect("bind");
     probe
-        .send_to(&frame(98, 0b1000_1001, true), ("127.0.0.1", port))
+        .send_to(&frame(98, 0b1001_1001, true), ("127.0.0.1", port))
         .expect("send");
     probe
         .send_to(&frame(99, 0, false), ("127.0.0.1", port))
@@ -245,7 +245,10 @@ fn tshark_decodes_real_frames_like_the_state_files_say() {
     }
     let unnamed = &last.get(&98).expect("the frame with bit 7")[..];
     assert_eq!(unnamed[5], "good", "{unnamed:?}");
-    assert_eq!(unnamed[6], "RESIGN,UNICAST_ANSWERS,bit 7", "{unnamed:?}");
+    assert_eq!(
+        unnamed[6], "RESIGN,UNICAST_ANSWERS,ANSWER_OPTIONAL,bit 7",
+        "{unnamed:?}"
+    );
     let bad = &last.get(&99).expect("the frame with a bad CRC")[..];
     assert_eq!(bad[5], "bad", "{bad:?}");
     let _ = fs::remove_file(&pcap);

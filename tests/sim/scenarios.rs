@@ -148,10 +148,11 @@ fn s06_leader_without_majority_steps_down() {
     sim.run_for(ms(500));
     assert_eq!(sim.state_of(3), Some(Looking), "lease ran out");
     let stepped_down_after = sim.node(3).transitions.last().unwrap().at_us - crashed_at;
-    // The lease is 294 ms after the last acknowledged heartbeat (300 ms · 0.99/1.01), and
-    // that heartbeat went out at most one tick (50 ms) before the crash.
+    // The lease is 294 ms after the last answered heartbeat (300 ms · 0.99/1.01). Answers
+    // are asked for once a follower's support has less than four ticks (200 ms) left, so
+    // that heartbeat went out at most two ticks (100 ms) before the crash.
     assert!(
-        (244_000..=294_100).contains(&stepped_down_after),
+        (194_000..=294_100).contains(&stepped_down_after),
         "stepped down {stepped_down_after} us after losing its followers"
     );
     sim.run_for(ms(5000));
@@ -422,4 +423,63 @@ fn s16_a_follower_whose_last_answers_were_lost_still_counts() {
     let (leader, _) = sim.await_agreement(ms(3000)).expect("failover");
     sim.assert_ok();
     assert_eq!(leader, 4, "{}", sim.history());
+}
+
+/// Frames each node sent over `window` of steady leadership, and whether the leader
+/// stayed in office throughout.
+fn steady_frames(sim: &mut Sim, window: Duration) -> (u64, Vec<(u64, u64)>, bool) {
+    let (leader, _) = sim.await_agreement(ms(2000)).expect("agreement");
+    sim.run_for(ms(500));
+    let terms = sim.leader_terms();
+    let before: Vec<u64> = sim
+        .ids()
+        .iter()
+        .map(|&id| sim.node(id).frames_sent)
+        .collect();
+    sim.run_for(window);
+    let sent = sim
+        .ids()
+        .iter()
+        .zip(before)
+        .map(|(&id, b)| (id, sim.node(id).frames_sent - b))
+        .collect();
+    let stayed = sim.leader_terms() == terms && sim.leaders() == [leader];
+    sim.assert_ok();
+    (leader, sent, stayed)
+}
+
+/// Leases: answers renew support, so a follower answers only the heartbeats that ask
+/// (ANSWER_OPTIONAL) — every other one at the default sync-limit 6, every one at
+/// sync-limit 3 — and the lease never runs out in steady state, nor with 5 % loss.
+#[test]
+fn s17_followers_answer_only_the_heartbeats_that_ask() {
+    for (sync_limit, loss_percent, least, most) in
+        [(6, 0, 0.45, 0.55), (3, 0, 0.95, 1.05), (6, 5, 0.45, 0.75)]
+    {
+        let net = NetConfig {
+            loss_percent,
+            ..NetConfig::PERFECT
+        };
+        let mut sim = Sim::with_config(SEED, 3, 0, net, |c| c.sync_limit = sync_limit);
+        sim.start_all();
+        let (leader, sent, stayed) = steady_frames(&mut sim, ms(10_000));
+        let heartbeats = sent.iter().find(|(id, _)| *id == leader).unwrap().1;
+        assert!(
+            (195..=205).contains(&heartbeats),
+            "{heartbeats} heartbeats in 10 s"
+        );
+        for &(id, answers) in sent.iter().filter(|(id, _)| *id != leader) {
+            let share = answers as f64 / heartbeats as f64;
+            assert!(
+                (least..=most).contains(&share),
+                "sync-limit {sync_limit}, {loss_percent} % loss: node {id} answered {answers} of \
+                 {heartbeats} heartbeats"
+            );
+        }
+        assert!(
+            stayed,
+            "sync-limit {sync_limit}, {loss_percent} % loss:\n{}",
+            sim.history()
+        );
+    }
 }

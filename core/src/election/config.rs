@@ -161,6 +161,17 @@ impl Config {
         self.tick * self.sync_limit
     }
 
+    /// While every voter's support of a leader outlasts this, its heartbeats may go
+    /// unanswered (ANSWER_OPTIONAL): `max(sync_limit - 2, 3)` ticks. A support (it lasts
+    /// about `sync_limit` ticks from the heartbeat answered) is then asked to be renewed
+    /// by each heartbeat of its last `sync_limit - 2` ticks: it ends only if the answers
+    /// to `sync_limit - 2` heartbeats in a row are lost, one fewer than when every
+    /// heartbeat is answered. At the default `sync_limit` 6 followers answer every other
+    /// heartbeat; at 3 or 4, every one, as before.
+    pub fn answer_slack(&self) -> Duration {
+        self.tick * self.sync_limit.saturating_sub(2).max(3)
+    }
+
     /// How long the leadership phase may take: init_limit ticks.
     pub fn init_timeout(&self) -> Duration {
         self.tick * self.init_limit
@@ -192,8 +203,9 @@ impl Config {
     ///   `sync_timeout`) and a leader it was has lost its lease.
     /// - At least `max_notification_interval + tick`: a live voter retransmits its vote at
     ///   least that often even while LOOKING and backed off (and sends every tick while
-    ///   FOLLOWING or LEADING), so an attacker's replay of an old incarnation cannot slip
-    ///   in between the frames of a voter that is merely quiet.
+    ///   LEADING, and answers at least every other heartbeat while FOLLOWING: see
+    ///   [`Config::answer_slack`]), so an attacker's replay of an old incarnation cannot
+    ///   slip in between the frames of a voter that is merely quiet.
     pub fn readmit_after(&self) -> Duration {
         self.sync_timeout()
             .saturating_mul(2)

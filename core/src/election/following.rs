@@ -129,6 +129,7 @@ impl Node {
         }
         follow.leader_incarnation = Some(frame.incarnation);
         follow.leader_unicast = frame.flags.contains(Flags::UNICAST_ANSWERS);
+        let was_established = follow.acked_established() && frame.epoch == follow.acked_epoch;
         self.timers
             .set(Timer::SyncTimeout, now + self.config.sync_timeout());
         if self.is_voter {
@@ -153,10 +154,17 @@ impl Node {
         if self.is_voter {
             // The heartbeat answer; it carries our echo and acknowledgement. Once the
             // epoch is established only the leader needs it, so it goes to the leader
-            // alone if the leader takes answers by unicast. Until then, and while another
-            // node may still be LOOKING, it goes to everyone: a LOOKING node joins on the
-            // FOLLOWING frames of a quorum, and one answer to its vote may be lost.
-            if follow.acked_established() && follow.leader_unicast && !self.someone_looking(now) {
+            // alone if the leader takes answers by unicast, and not at all if the leader
+            // says our support outlasts the next heartbeats (ANSWER_OPTIONAL) and we had
+            // acknowledged its established epoch before this frame. Until then, and while
+            // another node may still be LOOKING, it goes to everyone: a LOOKING node joins
+            // on the FOLLOWING frames of a quorum, and one answer to its vote may be lost.
+            let looking = self.someone_looking(now);
+            let optional = was_established && frame.flags.contains(Flags::ANSWER_OPTIONAL);
+            if optional && !looking {
+                // No answer; our promise was renewed all the same.
+                self.stats.answers_skipped += 1;
+            } else if follow.acked_established() && follow.leader_unicast && !looking {
                 self.reply_to_leader(leader);
             } else {
                 self.broadcast(now);
@@ -364,6 +372,57 @@ mod tests {
         unicast.flags.insert(Flags::UNICAST_ANSWERS);
         node.handle_frame(quiet, &unicast);
         assert_eq!(frames(&mut node)[0].to, Some(3));
+    }
+
+    #[test]
+    fn an_optional_heartbeat_goes_unanswered_once_the_established_epoch_was_acknowledged() {
+        let (mut node, mut leader) = follower();
+        let ms = Instant::from_millis;
+        // 2 voted LOOKING in the election; its FOLLOWING frame shows it is no longer.
+        let mut two = Sender::new(2);
+        two.sequence_from(1);
+        node.handle_frame(ms(5), &two.frame(ServerState::Following, vote(3, 0, 0), 1));
+        let optional = |leader: &mut Sender| {
+            let mut frame = established(leader);
+            frame.flags.insert(Flags::ANSWER_OPTIONAL);
+            frame
+        };
+        // The first frame with the epoch: acknowledged, optional or not.
+        node.handle_frame(ms(10), &optional(&mut leader));
+        assert_eq!(frames(&mut node).len(), 1, "the acknowledgement");
+        // Acknowledged and established: no answer, but the promise is renewed.
+        node.handle_frame(ms(20), &optional(&mut leader));
+        assert!(frames(&mut node).is_empty());
+        assert_eq!(node.stats().answers_skipped, 1);
+        assert_eq!(
+            node.valid_until(),
+            Some(ms(20) + node.config.sync_timeout())
+        );
+        assert_eq!(node.state(), ServerState::Following);
+        // Without the flag every heartbeat is answered.
+        node.handle_frame(ms(30), &established(&mut leader));
+        assert_eq!(frames(&mut node).len(), 1);
+        // A proposal of a new epoch is acknowledged even when the flag is set.
+        let mut next = optional(&mut leader);
+        (next.epoch, next.accepted_epoch) = (2, 2);
+        next.flags = Flags::ANSWER_OPTIONAL;
+        node.handle_frame(ms(40), &next);
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].repr.epoch, 2);
+        // While a node may still be LOOKING it hears our answers: it may join on them.
+        node.handle_frame(ms(41), &two.frame(ServerState::Looking, vote(2, 0, 0), 2));
+        drain(&mut node);
+        let epoch_2 = |leader: &mut Sender| {
+            let mut frame = optional(leader);
+            (frame.epoch, frame.accepted_epoch) = (2, 2);
+            frame
+        };
+        node.handle_frame(ms(50), &epoch_2(&mut leader));
+        drain(&mut node);
+        node.handle_frame(ms(60), &epoch_2(&mut leader));
+        assert_eq!(frames(&mut node).len(), 1, "2 may still be looking");
+        assert_eq!(node.stats().answers_skipped, 1);
     }
 
     #[test]

@@ -208,6 +208,31 @@ impl Node {
         true
     }
 
+    /// Whether followers may leave the LEADING frame we send at `now` unanswered
+    /// (ANSWER_OPTIONAL): our epoch is established and every other voter has acknowledged
+    /// it with an echo whose support runs at least [`answer_slack`](super::config::Config::answer_slack) longer.
+    ///
+    /// Answers exist to renew support, and asking for them every tick renews a support
+    /// `sync_limit` ticks long far sooner than needed: each answer is a frame sent and a
+    /// frame received. With this rule a support is asked to be renewed by every heartbeat
+    /// of its last `answer_slack`, so it ends only if the answers to all of them are lost
+    /// (see [`answer_slack`](super::config::Config::answer_slack)). A voter whose support is not running (silent,
+    /// lossy, not yet acknowledged) makes every heartbeat ask, as before. Safety does not
+    /// depend on it: the lease counts only the echoes that arrived.
+    pub(super) fn answers_optional(&self, now: Instant) -> bool {
+        let Role::Leading(lead) = &self.role else {
+            return false;
+        };
+        let lease = self.config.lease_duration();
+        let needed = now + self.config.answer_slack();
+        lead.established
+            && self.voters.iter().enumerate().all(|(i, peer)| {
+                Some(i) == self.voters.own()
+                    || (peer.acked_epoch == lead.epoch
+                        && peer.echo.is_some_and(|stamp| stamp + lease >= needed))
+            })
+    }
+
     /// The lease on `epoch`: each voter that acknowledged it supports us until its newest
     /// echo plus the lease duration, and we support ourselves while our promise is to us.
     fn lease_until(&self, epoch: u64) -> Option<Instant> {
@@ -416,6 +441,103 @@ mod tests {
             1,
             "counted once per episode"
         );
+    }
+
+    /// Node 3 of three at `sync_limit`, leading with epoch 1 established; returns the node,
+    /// the other two voters and the time of its next heartbeat.
+    fn established(sync_limit: u32) -> (Node, Sender, Sender, Instant) {
+        let mut config = crate::election::Config::new(3, &[1, 2, 3]).unwrap();
+        config.sync_limit = sync_limit;
+        let mut node = Node::new(config, Epochs::default(), 1).unwrap();
+        let (mut one, mut two) = (Sender::new(1), Sender::new(2));
+        node.start(t(0));
+        node.handle_frame(t(0), &one.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        node.handle_frame(t(0), &two.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        node.handle_frame(t(1), &ack(&mut one, 1, None));
+        drain(&mut node);
+        let heartbeat = node.timers.get(Timer::Heartbeat).unwrap();
+        (node, one, two, heartbeat)
+    }
+
+    /// Runs the heartbeat due at `at`; whether its frames carry ANSWER_OPTIONAL.
+    fn heartbeat_optional(node: &mut Node, at: Instant) -> bool {
+        node.handle_timeout(at);
+        let sent = frames(node);
+        assert_eq!(sent.len(), 1, "one heartbeat");
+        sent[0].repr.flags.contains(Flags::ANSWER_OPTIONAL)
+    }
+
+    #[test]
+    fn heartbeats_may_go_unanswered_only_while_every_support_outlasts_the_slack() {
+        // sync-limit 6 (support ≈ 6 ticks, slack 4): with both followers answering every
+        // heartbeat that asks, every other heartbeat asks.
+        let (mut node, mut one, mut two, first) = established(6);
+        let tick = node.config.tick;
+        assert!(!heartbeat_optional(&mut node, first), "no support yet");
+        let mut asked = 0;
+        for k in 0..12 {
+            let at = first + tick * k;
+            if k > 0 && !heartbeat_optional(&mut node, at) {
+                asked += 1;
+            }
+            if k == 0 || !node.answers_optional(at) {
+                // The answers to the heartbeat just sent (or to the first one).
+                for f in [&mut one, &mut two] {
+                    node.handle_frame(at, &ack(f, 1, Some(at)));
+                }
+            }
+            assert_eq!(node.state(), ServerState::Leading);
+        }
+        assert_eq!(
+            asked, 5,
+            "11 heartbeats after the first, every other one asks"
+        );
+        // One follower silent: its support runs out, and every heartbeat asks again
+        // although the other one's support (and the lease) is far from its end.
+        let (mut node, mut one, _, first) = established(6);
+        for k in 0..10 {
+            let at = first + tick * k;
+            let optional = heartbeat_optional(&mut node, at);
+            assert!(
+                !optional,
+                "heartbeat {k} asks: node 2's support is not running"
+            );
+            node.handle_frame(at, &ack(&mut one, 1, Some(at)));
+        }
+        // sync-limit 3 (slack 3 ticks, support < 3 ticks): every heartbeat asks.
+        let (mut node, mut one, mut two, first) = established(3);
+        for k in 0..10 {
+            let at = first + tick * k;
+            assert!(!heartbeat_optional(&mut node, at), "heartbeat {k}");
+            for f in [&mut one, &mut two] {
+                node.handle_frame(at, &ack(f, 1, Some(at)));
+            }
+        }
+    }
+
+    #[test]
+    fn unanswered_heartbeats_ask_again_before_any_support_runs_out() {
+        // sync-limit 6: answers stop after the first heartbeat. The heartbeats ask again
+        // from the moment a support has less than the slack left, and the lease lasts its
+        // full length from the last answer.
+        let (mut node, mut one, mut two, first) = established(6);
+        let tick = node.config.tick;
+        assert!(!heartbeat_optional(&mut node, first));
+        for f in [&mut one, &mut two] {
+            node.handle_frame(first, &ack(f, 1, Some(first)));
+        }
+        let until = first + node.config.lease_duration();
+        assert_eq!(node.valid_until(), Some(until));
+        let mut optional = std::vec::Vec::new();
+        let mut at = first + tick;
+        while at < until {
+            optional.push(heartbeat_optional(&mut node, at));
+            at = at + tick;
+        }
+        assert_eq!(optional, [true, false, false, false, false]);
+        assert_eq!(node.state(), ServerState::Leading);
+        node.handle_timeout(until);
+        assert_eq!(node.state(), ServerState::Looking, "lease ran out");
     }
 
     /// The `Restarted` events among `out`.

@@ -132,6 +132,9 @@ impl Node {
                 if let Role::Leading(lead) = &mut self.role {
                     lead.asked_unicast = ask_unicast;
                 }
+                if self.answers_optional(self.now) {
+                    frame.flags.insert(Flags::ANSWER_OPTIONAL);
+                }
             }
             // Never sent (`poll_output` keeps a stepped-down node silent); built like the
             // frame of a node that stopped, without RESIGN.

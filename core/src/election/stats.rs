@@ -34,6 +34,9 @@ pub struct Stats {
     /// again, because its lease ran short: answers went missing (lost, or unicast to it
     /// blocked by a firewall). See `outgoing`.
     pub group_answer_requests: u64,
+    /// Heartbeats of our leader that we left unanswered because it said our support
+    /// outlasts the next ones (ANSWER_OPTIONAL). See `leading::Node::answers_optional`.
+    pub answers_skipped: u64,
     /// Outputs dropped because the queue was full (a driver that does not poll); never
     /// expected.
     pub outputs_dropped: u64,

@@ -27,6 +27,7 @@ fn leader() -> Metrics {
             duplicate_id_frames: 8,
             elections_started: 9,
             group_answer_requests: 21,
+            answers_skipped: 22,
             ..Stats::default()
         },
         sends_dropped: 10,
@@ -88,6 +89,9 @@ votecast_frames_sent_total 90
 # HELP votecast_group_answer_requests_total Times this leader, its followers' unicast answers missing, asked for answers to the group.
 # TYPE votecast_group_answer_requests_total counter
 votecast_group_answer_requests_total 21
+# HELP votecast_answers_skipped_total Heartbeats this follower left unanswered because its leader said its support outlasts the next ones.
+# TYPE votecast_answers_skipped_total counter
+votecast_answers_skipped_total 22
 # HELP votecast_frames_dropped_total Received datagrams and frames dropped, by reason.
 # TYPE votecast_frames_dropped_total counter
 votecast_frames_dropped_total{reason=\"malformed\"} 1

@@ -106,12 +106,16 @@ pub fn emit(repr: &Repr) -> [u8; FRAME_LEN] {
     b
 }
 
-/// The frame `data` (accepted) should re-emit as: reserved flag bits (4..8) cleared, CRC
+/// The defined bits of the flags byte (RESIGN, ESTABLISHED, INELIGIBLE, UNICAST_ANSWERS,
+/// ANSWER_OPTIONAL); bits 5..8 are reserved.
+const DEFINED_FLAG_BITS: u8 = 0x1f;
+
+/// The frame `data` (accepted) should re-emit as: reserved flag bits (5..8) cleared, CRC
 /// redone.
 fn canonical(data: &[u8]) -> [u8; FRAME_LEN] {
     let mut out = [0u8; FRAME_LEN];
     out.copy_from_slice(data);
-    out[6] &= 0x0f;
+    out[6] &= DEFINED_FLAG_BITS;
     let crc = crc32_reference(&out[..104]);
     out[104..].copy_from_slice(&crc.to_be_bytes());
     out
@@ -186,7 +190,7 @@ pub fn check(data: &[u8]) {
             if let Ok(repr) = own {
                 let emitted = emit(&repr);
                 assert_eq!(emitted, canonical(data), "accepted frame does not re-emit");
-                if data[6] & !0x0f == 0 {
+                if data[6] & !DEFINED_FLAG_BITS == 0 {
                     assert_eq!(emitted[..], data[..], "re-emit is not byte-exact");
                 }
                 assert_eq!(parse_datagram(&emitted, repr.cluster), Ok(repr));
@@ -198,7 +202,11 @@ pub fn check(data: &[u8]) {
     let frame = emit(&repr);
     assert_eq!(frame[0..4], MAGIC);
     assert_eq!(frame[4], VERSION);
-    assert_eq!(frame[6] & !0x0f, 0, "reserved flag bits emitted");
+    assert_eq!(
+        frame[6] & !DEFINED_FLAG_BITS,
+        0,
+        "reserved flag bits emitted"
+    );
     assert_eq!(parse_datagram(&frame, repr.cluster), Ok(repr));
     assert_eq!(oracle(&frame, repr.cluster), Ok(repr));
 }
