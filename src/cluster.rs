@@ -98,6 +98,8 @@ pub struct LocalNode {
     pub child: Option<Child>,
     pub dir: PathBuf,
     pub state_file: PathBuf,
+    /// Whether the node is started with `--state-file` (the default).
+    pub writes_state_file: bool,
     pub log_file: PathBuf,
     pub hook_log: PathBuf,
     pub extra_args: Vec<String>,
@@ -144,6 +146,7 @@ impl LocalCluster {
                 id,
                 child: None,
                 state_file: node_dir.join("state.json"),
+                writes_state_file: true,
                 log_file: node_dir.join("log.txt"),
                 hook_log: node_dir.join("hooks.txt"),
                 dir: node_dir,
@@ -230,11 +233,11 @@ impl LocalCluster {
             .args(["--interface", "lo"])
             .args(["--group", &self.group.to_string()])
             .arg("--data-dir")
-            .arg(self.data_dir(id))
-            .arg("--state-file")
-            .arg(&node.state_file)
-            .args(&self.common_args)
-            .args(&node.extra_args);
+            .arg(self.data_dir(id));
+        if node.writes_state_file {
+            cmd.arg("--state-file").arg(&node.state_file);
+        }
+        cmd.args(&self.common_args).args(&node.extra_args);
         if self.with_hooks {
             cmd.arg("--on-change").arg(format!(
                 "echo \"$VOTECAST_PREVIOUS_STATE $VOTECAST_STATE $VOTECAST_LEADER $VOTECAST_EPOCH\" >> '{}'",

@@ -109,6 +109,11 @@ impl Announcer {
             self.next_watchdog = n.watchdog().map(|every| now + every);
         }
     }
+
+    /// Whether the metrics file (it carries the lease's remaining time) is written.
+    pub(super) fn publishes_leases(&self) -> bool {
+        self.metrics.is_some()
+    }
 }
 
 impl NodeIo {

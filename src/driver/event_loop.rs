@@ -330,7 +330,9 @@ impl Loop<'_> {
         }
         self.node.step_down(began);
         self.io.stepping_down = true;
+        let vip_held_on = self.io.vip_lease_end;
         self.io.vip_update(self.node);
+        self.io.vip_confirm_released(vip_held_on);
         let written = self.io.last_state_write;
         self.io.drain(self.node)?;
         // The change the core reported is written already; only a view the core did not
@@ -385,6 +387,11 @@ impl Loop<'_> {
         }
         if acknowledged {
             return Ok("the step-down hook succeeded".into());
+        }
+        if self.io.published_until.is_none() {
+            // No state file, hook or metrics file, and the floating addresses (if any)
+            // confirmed gone: no application holds a lease end of ours to act on.
+            return Ok("no lease end was published".into());
         }
         // Bounded by sync-limit: no other leader can be elected before the followers'
         // promises run out anyway, which a lease never outlasts. (A single voter's lease

@@ -122,7 +122,9 @@ struct NodeIo {
     last_state_write: Option<LastWrite>,
     /// A graceful shutdown has begun: LEADING is no longer published.
     stepping_down: bool,
-    /// The latest lease end published as LEADING (state file or hook), on the core's clock.
+    /// The latest lease end published as LEADING to a reader that may act on it (state
+    /// file, hook, metrics file; floating addresses whose removal was not confirmed), on
+    /// the core's clock: a graceful handover waits it out.
     published_until: Option<Instant>,
     /// The state, leader and epoch the hook was last given.
     hook_state: Option<(&'static str, Option<u64>, Option<u64>)>,
@@ -165,10 +167,20 @@ impl NodeIo {
             self.stepping_down,
             self.pid,
         );
-        if p.is_leading() {
+        if p.is_leading() && self.publishes_leases() {
             self.published_until = self.published_until.max(p.valid_until);
         }
         p
+    }
+
+    /// Whether an application can learn a lease end from this node: the state file, the
+    /// hook's environment and the metrics file carry one (a hook told LEADING may act on
+    /// it for as long as the lease is renewed, which it cannot see). The floating
+    /// addresses are not among them: they are removed at step-down, before the handover
+    /// waits, and count only if that removal is not confirmed (`vip_confirm_released`);
+    /// the systemd status names no lease end.
+    fn publishes_leases(&self) -> bool {
+        self.state_file.is_some() || self.hooks.is_some() || self.announce.publishes_leases()
     }
 
     /// Act on every pending output of the node, in order, except that state changes are

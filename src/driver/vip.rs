@@ -165,6 +165,9 @@ pub(super) struct VipHolder {
     warn: RateLimit,
     /// How early a renewal may come ([`plan`]): the tick.
     renew_early: Duration,
+    /// A removal since the last add could not be sent or was refused: the addresses may
+    /// still be on the interface.
+    removal_failed: bool,
 }
 
 impl VipHolder {
@@ -210,6 +213,7 @@ impl VipHolder {
             announcing: None,
             warn: RateLimit::new(WARN_EVERY),
             renew_early: tick,
+            removal_failed: false,
         })
     }
 
@@ -227,11 +231,20 @@ impl VipHolder {
             .min()
     }
 
+    /// Whether the addresses are confirmed gone: none held, and the kernel acknowledged
+    /// every removal (or had nothing to remove). The kernel acts within the request, so
+    /// the acknowledgements are there to read at once.
+    pub(super) fn released(&mut self, now: Instant) -> bool {
+        self.read_acks(now);
+        self.held.is_none() && !self.removal_failed && !self.requests.removals_pending()
+    }
+
     /// Sends `op` for every address on `index`.
     fn request(&mut self, op: Op, index: u32) {
         for k in 0..self.settings.addrs.len() {
             let addr = self.settings.addrs[k];
             if let Err(e) = self.requests.send(op, addr, index) {
+                self.removal_failed |= op == Op::Remove;
                 warn(
                     &mut self.warn,
                     format_args!("{op:?} {addr} on {}: {e}", self.interface),
@@ -258,6 +271,7 @@ impl VipHolder {
                     r.op, self.interface
                 ),
             );
+            self.removal_failed |= r.op == Some(Op::Remove);
             if matches!(r.op, Some(Op::Add { .. })) {
                 self.held = None;
                 self.announcing = None;
@@ -287,6 +301,9 @@ impl VipHolder {
                     return;
                 }
                 self.retry_at = None;
+                if fresh {
+                    self.removal_failed = false;
+                }
                 self.request(Op::Add { lifetime_secs }, index);
                 self.held = Some(Held {
                     index,
@@ -394,6 +411,25 @@ impl NodeIo {
     /// When [`NodeIo::vip_update`] is next due (a deadline of the loop).
     pub(super) fn vip_next_due(&self) -> Option<Instant> {
         self.vip.as_ref()?.next_due(self.vip_lease_end)
+    }
+
+    /// At a step-down, after the addresses were removed for it: if their removal is not
+    /// confirmed, the lease they were held on (`held_on`) counts as published, and the
+    /// handover waits it out as for a state file (the kernel's lifetime bounds them
+    /// anyway). Confirmed, nothing of them is left for the next leader to overlap.
+    pub(super) fn vip_confirm_released(&mut self, held_on: Option<Instant>) {
+        let now = self.now();
+        let Some(vip) = self.vip.as_mut() else {
+            return;
+        };
+        if !vip.released(now) && held_on.is_some() {
+            log::warn!(
+                "floating addresses on {}: removal not confirmed; waiting out the lease they \
+                 were held on",
+                vip.interface
+            );
+            self.published_until = self.published_until.max(held_on);
+        }
     }
 
     /// At exit: the addresses go, whatever the state.

@@ -144,6 +144,11 @@ impl Requester {
         Ok(())
     }
 
+    /// Whether a removal was sent whose acknowledgement has not been read.
+    pub fn removals_pending(&self) -> bool {
+        self.sent.iter().flatten().any(|s| s.op == Op::Remove)
+    }
+
     /// Reads every acknowledgement queued, without waiting; calls `refused` for each
     /// error (removing an address that is not there is no error).
     pub fn read_acks(&mut self, mut refused: impl FnMut(Refused)) {

@@ -447,6 +447,16 @@ impl Lan {
 
     /// [`Lan::start`] with `extra` arguments after the harness's own (`--peers ...`).
     pub fn start_with(&mut self, i: usize, extra: &[String]) -> Result<u32, String> {
+        self.start_node(i, extra, true)
+    }
+
+    /// [`Lan::start_with`] without the harness's state file and hook: the node publishes
+    /// nothing but what `extra` asks for (`--vip`, say).
+    pub fn start_bare(&mut self, i: usize, extra: &[String]) -> Result<u32, String> {
+        self.start_node(i, extra, false)
+    }
+
+    fn start_node(&mut self, i: usize, extra: &[String], publish: bool) -> Result<u32, String> {
         assert!(self.procs[i - 1].is_none(), "node {i} already runs");
         let voters: Vec<String> = (1..=self.n).map(|v| v.to_string()).collect();
         let log = fs::OpenOptions::new()
@@ -468,24 +478,26 @@ impl Lan {
             .args(["--interface", HOST_IF])
             .args(["--group", &self.group])
             .arg("--data-dir")
-            .arg(self.data_dir(i))
-            .arg("--state-file")
-            .arg(self.state_file(i))
-            .arg("--on-change")
-            .arg(hook)
-            .args(
-                self.key_file
-                    .iter()
-                    .flat_map(|k| [OsStr::new("--key-file"), k.as_os_str()]),
-            )
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .env(
-                "RUST_LOG",
-                std::env::var("VOTECAST_CHILD_LOG").unwrap_or("info".into()),
-            );
+            .arg(self.data_dir(i));
+        if publish {
+            cmd.arg("--state-file")
+                .arg(self.state_file(i))
+                .arg("--on-change")
+                .arg(hook);
+        }
+        cmd.args(
+            self.key_file
+                .iter()
+                .flat_map(|k| [OsStr::new("--key-file"), k.as_os_str()]),
+        )
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .env(
+            "RUST_LOG",
+            std::env::var("VOTECAST_CHILD_LOG").unwrap_or("info".into()),
+        );
         let child = cmd.spawn().map_err(|e| format!("start node {i}: {e}"))?;
         let pid = child.id();
         self.procs[i - 1] = Some(NodeProc { child, pid });

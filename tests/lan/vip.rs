@@ -612,3 +612,151 @@ fn stale_addresses_as_root() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--vip"));
 }
+
+/// A leader that publishes nothing but the floating address (no state file, no hook: as a
+/// keepalived replacement runs) resigns on SIGTERM once the kernel has confirmed the
+/// address's removal, instead of waiting out its lease: the address moves within an
+/// election, and never sits on two nodes.
+#[test]
+fn vip_alone_moves_at_once_after_sigterm() {
+    crate::userns::as_root(vip_alone_after_sigterm);
+}
+
+fn vip_alone_after_sigterm() {
+    let mut lan = Lan::new(Path::new(EXE), "vbare", 3).expect("build the LAN");
+    let mut sampler = Sampler::start(&lan.hosts);
+    // Node 3 leads (equal zxids: the largest id) and publishes only the address.
+    lan.start_with(1, &vip_args()).expect("start node 1");
+    lan.start_with(2, &vip_args()).expect("start node 2");
+    lan.start_bare(3, &vip_args()).expect("start node 3");
+    let start = Instant::now();
+    while !holds_vip(&lan.hosts[2]) {
+        assert!(
+            start.elapsed() < ELECTION_BOUND,
+            "node 3 never took the address"
+        );
+        sleep(Duration::from_millis(5));
+    }
+    sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    lan.signal(3, Signal::SIGTERM).expect("SIGTERM");
+    let n = await_leader(&mut lan, &[1, 2], Some(3), "handover");
+    sleep(Duration::from_millis(300));
+    sampler.stop();
+    let added = sampler
+        .added_after(n, t0)
+        .expect("the new leader added the address");
+    let gone = sampler
+        .gone_after(3, t0)
+        .expect("node 3 removed the address");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "vip alone: SIGTERM of node 3; its address gone {:.1} ms after, node {n} added it {:.1} \
+         ms after",
+        ms(gone - t0),
+        ms(added - t0)
+    );
+    let both = proven_overlaps(&sampler.samples(), |_, _| true);
+    assert!(both.is_empty(), "two nodes held the address: {both:?}");
+    let log = lan.log(3);
+    assert!(log.contains("(no lease end was published)"), "{log}");
+}
+
+/// The handover's confirmation that the addresses are gone rests on the request socket:
+/// a removal is pending until its acknowledgement is read (the kernel acts within the
+/// send, so it is there at once); removing an absent address is no refusal; a removal
+/// the kernel refuses (here EPERM: a socket opened without CAP_NET_ADMIN) is reported,
+/// so the handover waits out the lease the addresses were held on.
+#[test]
+fn removals_are_confirmed_by_their_acknowledgements() {
+    crate::userns::as_root(removals_confirmed_as_root);
+}
+
+/// Drops CAP_NET_ADMIN from the calling thread's effective set (capabilities are per
+/// thread; a socket keeps the credentials of the thread that opened it).
+fn drop_net_admin() -> Result<(), String> {
+    use nix::libc;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_NET_ADMIN: u32 = 12;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: both calls get a valid header and room for the two data words of version 3.
+    let got = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    if got != 0 {
+        return Err(format!("capget: {}", std::io::Error::last_os_error()));
+    }
+    data[0].effective &= !(1 << CAP_NET_ADMIN);
+    // SAFETY: as above.
+    let set = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    if set != 0 {
+        return Err(format!("capset: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn removals_confirmed_as_root() {
+    use votecast::vip::requests::{Op, Requester};
+    let lan = Lan::new(Path::new(EXE), "vack", 1).expect("build the LAN");
+    let host = lan.hosts[0].clone();
+    let path = format!("/var/run/netns/{host}");
+    let vip: votecast::vip::VipAddr = VIP_CIDR.parse().expect("address");
+    let result = std::thread::spawn(move || -> Result<(), String> {
+        let netns = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+        nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("setns {path}: {e}"))?;
+        let index = nix::net::if_::if_nametoindex(HOST_IF).map_err(|e| e.to_string())?;
+        let mut requests = Requester::open().map_err(|e| e.to_string())?;
+        let mut refused = Vec::new();
+        requests
+            .send(Op::Add { lifetime_secs: 5 }, vip, index)
+            .map_err(|e| e.to_string())?;
+        requests
+            .send(Op::Remove, vip, index)
+            .map_err(|e| e.to_string())?;
+        assert!(requests.removals_pending(), "no acknowledgement read yet");
+        requests.read_acks(|r| refused.push(r));
+        assert!(!requests.removals_pending());
+        requests
+            .send(Op::Remove, vip, index)
+            .map_err(|e| e.to_string())?;
+        requests.read_acks(|r| refused.push(r));
+        assert!(
+            refused.is_empty(),
+            "the absent address is no refusal: {refused:?}"
+        );
+        // The address is there again; a socket without CAP_NET_ADMIN cannot remove it.
+        requests
+            .send(Op::Add { lifetime_secs: 5 }, vip, index)
+            .map_err(|e| e.to_string())?;
+        requests.read_acks(|r| refused.push(r));
+        drop_net_admin()?;
+        let mut powerless = Requester::open().map_err(|e| e.to_string())?;
+        powerless
+            .send(Op::Remove, vip, index)
+            .map_err(|e| e.to_string())?;
+        powerless.read_acks(|r| refused.push(r));
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].op, Some(Op::Remove));
+        assert_eq!(refused[0].error, nix::libc::EPERM);
+        Ok(())
+    })
+    .join()
+    .expect("the namespace thread");
+    result.expect("requests in the host namespace");
+    assert!(holds_vip(&host), "the refused removal left the address");
+}

@@ -161,6 +161,48 @@ fn a_successful_step_down_hook_ends_before_the_next_leader_and_keeps_the_handove
     assert!(log.contains("the step-down hook succeeded"), "{log}");
 }
 
+/// Graceful handover of a leader that publishes no lease end (no state file, hook or
+/// metrics file): no application can act on its lease, so it resigns at once instead of
+/// waiting one out, and the next leader is elected at once. (Before, it waited out the
+/// lease it held, up to sync-limit ticks: 300 ms at the defaults.)
+#[test]
+fn a_leader_that_published_no_lease_end_resigns_at_once() {
+    let mut c = cluster(3);
+    // Node 3 leads (equal zxids: the largest id) and writes no state file.
+    c.nodes[2].writes_state_file = false;
+    c.start_all().expect("start nodes");
+    let follow_3 = |c: &LocalCluster| {
+        [1, 2].iter().all(|&id| {
+            c.state(id)
+                .is_some_and(|s| s.state == "FOLLOWING" && s.leader == Some(3))
+        })
+    };
+    c.wait_until(ELECT, follow_3)
+        .unwrap_or_else(|| panic!("{}", c.report("1 and 2 never followed 3")));
+    std::thread::sleep(Duration::from_millis(300));
+    c.signal(3, Signal::SIGTERM).expect("SIGTERM");
+    let leading = |c: &LocalCluster| {
+        [1, 2]
+            .iter()
+            .any(|&id| c.state(id).is_some_and(|s| s.state == "LEADING"))
+    };
+    let took = c
+        .wait_until(ELECT, leading)
+        .unwrap_or_else(|| panic!("{}", c.report("no new leader")));
+    assert_eq!(
+        c.wait_exit(3, Duration::from_secs(10))
+            .expect("node running"),
+        Some(0)
+    );
+    let log = c.log(3);
+    println!(
+        "handover without a published lease: a new leader {:.1} ms after SIGTERM",
+        took.as_secs_f64() * 1000.0
+    );
+    assert!(log.contains("(no lease end was published)"), "{log}");
+    assert!(!log.contains("the published lease has run out"), "{log}");
+}
+
 /// SIGQUIT, SIGUSR2 and SIGALRM resign like SIGTERM: exit 0, state file not LEADING.
 /// (Before, they killed the daemon with the state file still saying LEADING.)
 #[test]
