@@ -257,10 +257,13 @@ impl VipHolder {
     fn read_acks(&mut self, now: Instant) {
         let mut refused: [Option<Refused>; 4] = [None; 4];
         let mut n = 0usize;
+        let mut removal_refused = false;
         self.requests.read_acks(|r| {
+            removal_refused |= r.op == Some(Op::Remove);
             refused[n % 4] = Some(r);
             n += 1;
         });
+        self.removal_failed |= removal_refused;
         for r in refused.into_iter().flatten() {
             let e = std::io::Error::from_raw_os_error(r.error);
             let addr = r.vip.map_or(String::from("?"), |a| a.to_string());
@@ -271,7 +274,6 @@ impl VipHolder {
                     r.op, self.interface
                 ),
             );
-            self.removal_failed |= r.op == Some(Op::Remove);
             if matches!(r.op, Some(Op::Add { .. })) {
                 self.held = None;
                 self.announcing = None;
