@@ -148,11 +148,10 @@ fn s06_leader_without_majority_steps_down() {
     sim.run_for(ms(500));
     assert_eq!(sim.state_of(3), Some(Looking), "lease ran out");
     let stepped_down_after = sim.node(3).transitions.last().unwrap().at_us - crashed_at;
-    // The lease is 294 ms after the last answered heartbeat (300 ms · 0.99/1.01). Answers
-    // are asked for once a follower's support has less than four ticks (200 ms) left, so
-    // that heartbeat went out at most two ticks (100 ms) before the crash.
+    // The lease is 294 ms after the last acknowledged heartbeat (300 ms · 0.99/1.01), and
+    // that heartbeat went out at most one tick (50 ms) before the crash.
     assert!(
-        (194_000..=294_100).contains(&stepped_down_after),
+        (244_000..=294_100).contains(&stepped_down_after),
         "stepped down {stepped_down_after} us after losing its followers"
     );
     sim.run_for(ms(5000));
@@ -448,19 +447,26 @@ fn steady_frames(sim: &mut Sim, window: Duration) -> (u64, Vec<(u64, u64)>, bool
     (leader, sent, stayed)
 }
 
-/// Leases: answers renew support, so a follower answers only the heartbeats that ask
-/// (ANSWER_OPTIONAL) — every other one at the default sync-limit 6, every one at
-/// sync-limit 3 — and the lease never runs out in steady state, nor with 5 % loss.
+/// Leases with sparse answers: answers renew support, so a follower answers only the
+/// heartbeats that ask (ANSWER_OPTIONAL) — every other one at the default sync-limit 6,
+/// every one at sync-limit 3, and every one without sparse answers — and the lease never
+/// runs out in steady state, nor with 5 % loss.
 #[test]
 fn s17_followers_answer_only_the_heartbeats_that_ask() {
-    for (sync_limit, loss_percent, least, most) in
-        [(6, 0, 0.45, 0.55), (3, 0, 0.95, 1.05), (6, 5, 0.45, 0.75)]
-    {
+    for (sparse, sync_limit, loss_percent, least, most) in [
+        (true, 6, 0, 0.45, 0.55),
+        (true, 3, 0, 0.95, 1.05),
+        (true, 6, 5, 0.45, 0.75),
+        (false, 6, 0, 0.95, 1.05),
+    ] {
         let net = NetConfig {
             loss_percent,
             ..NetConfig::PERFECT
         };
-        let mut sim = Sim::with_config(SEED, 3, 0, net, |c| c.sync_limit = sync_limit);
+        let mut sim = Sim::with_config(SEED, 3, 0, net, |c| {
+            c.sync_limit = sync_limit;
+            c.sparse_answers = sparse;
+        });
         sim.start_all();
         let (leader, sent, stayed) = steady_frames(&mut sim, ms(10_000));
         let heartbeats = sent.iter().find(|(id, _)| *id == leader).unwrap().1;
@@ -472,8 +478,8 @@ fn s17_followers_answer_only_the_heartbeats_that_ask() {
             let share = answers as f64 / heartbeats as f64;
             assert!(
                 (least..=most).contains(&share),
-                "sync-limit {sync_limit}, {loss_percent} % loss: node {id} answered {answers} of \
-                 {heartbeats} heartbeats"
+                "sparse {sparse}, sync-limit {sync_limit}, {loss_percent} % loss: node {id} \
+                 answered {answers} of {heartbeats} heartbeats"
             );
         }
         assert!(

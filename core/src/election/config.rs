@@ -79,6 +79,13 @@ pub struct Config {
     /// Shared keys that sign our frames and verify received ones; empty = authentication
     /// off (every frame is accepted whatever its key id and tag).
     pub keys: KeySet,
+    /// As leader, let followers leave heartbeats unanswered while every voter's support
+    /// outlasts [`Config::answer_slack`] (ANSWER_OPTIONAL). Fewer frames, but the lease
+    /// is renewed in steps of two ticks or more instead of every tick, so a state file
+    /// whose lease end must stay two ticks ahead is replaced more often (every other
+    /// tick instead of every third at the defaults): the daemon sets it when it writes
+    /// none. Off by default.
+    pub sparse_answers: bool,
 }
 
 impl Config {
@@ -102,6 +109,7 @@ impl Config {
             max_notification_interval: Duration::from_secs(2),
             max_clock_drift_ppm: 10_000,
             keys: KeySet::disabled(),
+            sparse_answers: false,
         };
         config.validate()?;
         Ok(config)
@@ -161,8 +169,9 @@ impl Config {
         self.tick * self.sync_limit
     }
 
-    /// While every voter's support of a leader outlasts this, its heartbeats may go
-    /// unanswered (ANSWER_OPTIONAL): `max(sync_limit - 2, 3)` ticks. A support (it lasts
+    /// With [`Config::sparse_answers`], while every voter's support of a leader outlasts
+    /// this, its heartbeats may go unanswered (ANSWER_OPTIONAL): `max(sync_limit - 2, 3)`
+    /// ticks. A support (it lasts
     /// about `sync_limit` ticks from the heartbeat answered) is then asked to be renewed
     /// by each heartbeat of its last `sync_limit - 2` ticks: it ends only if the answers
     /// to `sync_limit - 2` heartbeats in a row are lost, one fewer than when every
@@ -204,7 +213,7 @@ impl Config {
     /// - At least `max_notification_interval + tick`: a live voter retransmits its vote at
     ///   least that often even while LOOKING and backed off (and sends every tick while
     ///   LEADING, and answers at least every other heartbeat while FOLLOWING: see
-    ///   [`Config::answer_slack`]), so an attacker's replay of an old incarnation cannot
+    ///   [`Config::sparse_answers`]), so an attacker's replay of an old incarnation cannot
     ///   slip in between the frames of a voter that is merely quiet.
     pub fn readmit_after(&self) -> Duration {
         self.sync_timeout()

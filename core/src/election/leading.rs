@@ -209,7 +209,8 @@ impl Node {
     }
 
     /// Whether followers may leave the LEADING frame we send at `now` unanswered
-    /// (ANSWER_OPTIONAL): our epoch is established and every other voter has acknowledged
+    /// (ANSWER_OPTIONAL): [`sparse_answers`](super::config::Config::sparse_answers) is
+    /// on, our epoch is established and every other voter has acknowledged
     /// it with an echo whose support runs at least [`answer_slack`](super::config::Config::answer_slack) longer.
     ///
     /// Answers exist to renew support, and asking for them every tick renews a support
@@ -225,7 +226,8 @@ impl Node {
         };
         let lease = self.config.lease_duration();
         let needed = now + self.config.answer_slack();
-        lead.established
+        self.config.sparse_answers
+            && lead.established
             && self.voters.iter().enumerate().all(|(i, peer)| {
                 Some(i) == self.voters.own()
                     || (peer.acked_epoch == lead.epoch
@@ -448,6 +450,7 @@ mod tests {
     fn established(sync_limit: u32) -> (Node, Sender, Sender, Instant) {
         let mut config = crate::election::Config::new(3, &[1, 2, 3]).unwrap();
         config.sync_limit = sync_limit;
+        config.sparse_answers = true;
         let mut node = Node::new(config, Epochs::default(), 1).unwrap();
         let (mut one, mut two) = (Sender::new(1), Sender::new(2));
         node.start(t(0));

@@ -91,11 +91,12 @@
 //! established, is a frame for the leader alone ([`Frame::to`]) if the leader's frames
 //! carry UNICAST_ANSWERS ([`Node::set_unicast_answers`]: its socket receives unicast) and
 //! no other node may still be LOOKING (one that said so within the notification
-//! backoff's maximum, since it joins on the FOLLOWING frames of a quorum). A follower
-//! answers only the heartbeats that ask: while every voter's support outlasts
-//! [`Config::answer_slack`], the leader's frames carry ANSWER_OPTIONAL and a follower that
-//! acknowledged the established epoch sends nothing back (every other heartbeat at
-//! sync-limit 5 and more; see `leading::Node::answers_optional`). Nothing in
+//! backoff's maximum, since it joins on the FOLLOWING frames of a quorum). With
+//! [`Config::sparse_answers`] a follower answers only the heartbeats that ask: while every
+//! voter's support outlasts [`Config::answer_slack`], the leader's frames carry
+//! ANSWER_OPTIONAL and a follower that acknowledged the established epoch sends nothing
+//! back (every other heartbeat at sync-limit 5 and more; see
+//! `leading::Node::answers_optional`). Nothing in
 //! the safety argument depends on who hears a frame; the lease counts echoes wherever
 //! they travel. Two consequences are handled where they arise: followers do not hear
 //! each other while they follow, so the "every live voter agrees" rule counts silence

@@ -73,7 +73,11 @@ fn defaults_are_the_cores() {
     assert_eq!(
         s,
         RunSettings {
-            election: Config::new(1, &[1, 2, 3]).unwrap(),
+            // No state file: sparse heartbeat answers (see `Config::sparse_answers`).
+            election: Config {
+                sparse_answers: true,
+                ..Config::new(1, &[1, 2, 3]).unwrap()
+            },
             interface: "eth0".into(),
             group: "239.192.77.77:7277".parse().unwrap(),
             peers: None,
@@ -145,6 +149,10 @@ fn all_flags() {
     );
     assert_eq!(s.data_dir, Some("/var/lib/votecast".into()));
     assert_eq!(s.state_file, Some("/run/votecast.json".into()));
+    assert!(
+        !s.election.sparse_answers,
+        "a state file: every heartbeat answered"
+    );
     assert_eq!(s.on_change.as_deref(), Some("logger changed"));
     assert_eq!(s.hook_timeout, Duration::from_millis(1500));
     assert_eq!(s.election.tick, Duration::from_millis(100));
