@@ -756,6 +756,10 @@ report() {
         vn=$(cell votecast "$1" "$2" "$3" | wc -l)
     }
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
+    # The median of idle column COL over DAEMON's windows at TICK in ROLE.
+    role_median() { awk -F'\t' -v d="$1" -v t="$2" -v c="$3" -v r="$4" '$1 == d && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median; }
+    # The median of the whole cluster's CPU over DAEMON's windows at TICK without a role change.
+    cluster_median() { awk -F'\t' -v d="$1" -v t="$2" '$1 == d && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median; }
 
     echo
     echo "machine: $MACHINE"
@@ -800,34 +804,27 @@ report() {
         for tick in "${TICK_LIST[@]}"; do
             for metric in "CPU leader:5:leader" "CPU follower:5:follower" "wake-ups leader:6:leader" "wake-ups follower:6:follower"; do
                 IFS=: read -r label col role <<<"$metric"
-                k=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "keepalived" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
-                v=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "votecast" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
+                k=$(role_median keepalived "$tick" "$col" "$role")
+                v=$(role_median votecast "$tick" "$col" "$role")
                 echo "| $tick ms | $label | $k | $v | $(ratio "$v" "$k") |"
             done
-            k=$(awk -F'\t' -v t="$tick" '$1 == "keepalived" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
-            v=$(awk -F'\t' -v t="$tick" '$1 == "votecast" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
-            echo "| $tick ms | CPU, whole cluster | $k | $v | $(ratio "$v" "$k") |"
-            local kcluster=$k
-            w=$(awk -F'\t' -v t="$tick" '$1 == "votecast-vip" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
-            if [[ $w != NA ]]; then
-                for metric in "CPU leader:5:leader" "CPU follower:5:follower"; do
-                    IFS=: read -r label col role <<<"$metric"
-                    k=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "keepalived" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
-                    v=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "votecast-vip" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
-                    echo "| $tick ms | $label, votecast with --vip, no state file | $k | $v | $(ratio "$v" "$k") |"
+            local kcluster w
+            kcluster=$(cluster_median keepalived "$tick")
+            w=$(cluster_median votecast "$tick")
+            echo "| $tick ms | CPU, whole cluster | $kcluster | $w | $(ratio "$w" "$kcluster") |"
+            for variant in "votecast-vip/votecast with --vip, no state file" \
+                "votecast-defaults/votecast at its defaults (sync-limit 6, no --vip, no state file)"; do
+                local d=${variant%%/*} what=${variant#*/}
+                w=$(cluster_median "$d" "$tick")
+                [[ $w != NA ]] || continue
+                for metric in "CPU leader:leader" "CPU follower:follower"; do
+                    IFS=: read -r label role <<<"$metric"
+                    k=$(role_median keepalived "$tick" 5 "$role")
+                    v=$(role_median "$d" "$tick" 5 "$role")
+                    echo "| $tick ms | $label, $what | $k | $v | $(ratio "$v" "$k") |"
                 done
-                echo "| $tick ms | CPU, whole cluster, votecast with --vip, no state file | $kcluster | $w | $(ratio "$w" "$kcluster") |"
-            fi
-            w=$(awk -F'\t' -v t="$tick" '$1 == "votecast-defaults" && $2 == t && $4 != "CHANGED" { s[$3] += $5 } END { for (r in s) print s[r] }' "$IDLE_TSV" | median)
-            if [[ $w != NA ]]; then
-                for metric in "CPU leader:5:leader" "CPU follower:5:follower"; do
-                    IFS=: read -r label col role <<<"$metric"
-                    k=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "keepalived" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
-                    v=$(awk -F'\t' -v t="$tick" -v c="$col" -v r="$role" '$1 == "votecast-defaults" && $2 == t && $4 == r { print $c }' "$IDLE_TSV" | median)
-                    echo "| $tick ms | $label, votecast at its defaults (sync-limit 6, no --vip, no state file) | $k | $v | $(ratio "$v" "$k") |"
-                done
-                echo "| $tick ms | CPU, whole cluster, votecast at its defaults | $kcluster | $w | $(ratio "$w" "$kcluster") |"
-            fi
+                echo "| $tick ms | CPU, whole cluster, $what | $kcluster | $w | $(ratio "$w" "$kcluster") |"
+            done
         for metric in "CPU per node, every window:5" "wake-ups per node, every window:6" "role changes per window:7"; do
             IFS=: read -r label col <<<"$metric"
             k=$(awk -F'\t' -v t="$tick" -v c="$col" '$1 == "keepalived" && $2 == t { print $c }' "$IDLE_TSV" | median)
