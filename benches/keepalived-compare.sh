@@ -266,40 +266,45 @@ DAEMON=""
 PIDS=()  # per node (index 0 = node 1): the PIDs to signal (keepalived: parent and child)
 NODE_DIR=()
 
-start_votecast() {
-    local tick=$1 i d
+# votecast_nodes PREFIX ARG...: node i of 3 runs votecast in host namespace i, its files
+# in $WORK/run/PREFIXi, with the arguments every variant shares (the group, the data dir,
+# the hook) and then ARG...
+votecast_nodes() {
+    local prefix=$1 i d
+    shift
     for i in 1 2 3; do
-        d=$WORK/run/vc$i
-        rm -rf "$d" "$RUNDIR/vc$i.state" && mkdir -p "$d/data"
+        d=$WORK/run/$prefix$i
+        rm -rf "$d" && mkdir -p "$d/data"
         NODE_DIR[i]=$d
         RUST_LOG=${VOTECAST_CHILD_LOG:-warn} ip netns exec "${HOSTS[i - 1]}" "$EXE" run --id "$i" --voters 1,2,3 \
             --interface lan0 --group 239.192.77.77:7277 --data-dir "$d/data" \
-            --state-file "$RUNDIR/vc$i.state" --vip "$VIP/16" --tick "${tick}ms" --sync-limit 3 \
-            --finalize-wait "${tick}ms" \
-            --on-change "$HOOK $d/hooks" \
+            --on-change "$HOOK $d/hooks" "${@//@I@/$i}" \
             </dev/null >>"$d/log" 2>&1 &
         STARTED+=("$!")
         PIDS[i]=$!
     done
 }
 
+# As in the reps: the state file (@I@ is the node's number), keepalived's VIP, VRRP's
+# detection multiple.
+start_votecast() {
+    rm -f "$RUNDIR"/vc?.state
+    votecast_nodes vc --state-file "$RUNDIR/vc@I@.state" --vip "$VIP/16" --tick "${1}ms" \
+        --sync-limit 3 --finalize-wait "${1}ms"
+}
+
 # As a keepalived replacement runs: the same VIP as keepalived's (netlink, renewed about
 # every 0.5 s), the hook, no state file. For the idle figures only (the failover reps
 # need the state files for the overlap count).
 start_votecast-vip() {
-    local tick=$1 i d
-    for i in 1 2 3; do
-        d=$WORK/run/vv$i
-        rm -rf "$d" && mkdir -p "$d/data"
-        NODE_DIR[i]=$d
-        RUST_LOG=${VOTECAST_CHILD_LOG:-warn} ip netns exec "${HOSTS[i - 1]}" "$EXE" run --id "$i" --voters 1,2,3 \
-            --interface lan0 --group 239.192.77.77:7277 --data-dir "$d/data" \
-            --vip "$VIP/16" --tick "${tick}ms" --sync-limit 3 --finalize-wait "${tick}ms" \
-            --on-change "$HOOK $d/hooks" \
-            </dev/null >>"$d/log" 2>&1 &
-        STARTED+=("$!")
-        PIDS[i]=$!
-    done
+    votecast_nodes vv --vip "$VIP/16" --tick "${1}ms" --sync-limit 3 --finalize-wait "${1}ms"
+}
+
+# votecast at its defaults (tick 50 ms, sync-limit 6, finalize-wait 50 ms), no --vip, no
+# state file, the hook: the figure behind "at the defaults, at most 0.2 % of a core per
+# node". Idled at the 50 ms heartbeat only.
+start_votecast-defaults() {
+    votecast_nodes vd
 }
 
 start_keepalived() {
@@ -655,24 +660,6 @@ attempt() {
 
 # ---------------------------------------------------------------- idle cost
 # "runtime_ns voluntary_switches" of the PIDs given, summed over their tasks.
-# votecast at its defaults (tick 50 ms, sync-limit 6, finalize-wait 50 ms), no --vip, no
-# state file, the hook: the figure behind "at the defaults, at most 0.2 % of a core per
-# node". Idled at the 50 ms heartbeat only.
-start_votecast-defaults() {
-    local i d
-    for i in 1 2 3; do
-        d=$WORK/run/vd$i
-        rm -rf "$d" && mkdir -p "$d/data"
-        NODE_DIR[i]=$d
-        RUST_LOG=${VOTECAST_CHILD_LOG:-warn} ip netns exec "${HOSTS[i - 1]}" "$EXE" run --id "$i" --voters 1,2,3 \
-            --interface lan0 --group 239.192.77.77:7277 --data-dir "$d/data" \
-            --on-change "$HOOK $d/hooks" \
-            </dev/null >>"$d/log" 2>&1 &
-        STARTED+=("$!")
-        PIDS[i]=$!
-    done
-}
-
 sample() {
     local pid t rt=0 sw=0 a line
     for pid in "$@"; do
