@@ -245,8 +245,9 @@ fn exit_wake<'a>(watch: &'a Option<ExitWatch>, shell_exited: bool) -> Option<Bor
 }
 
 /// Runs `line` ([`start`]; stdout and stderr into `output`) until it exits, `timeout`
-/// passes (a timeout too large for the clock means no limit) or `stop` is set; then ends the whole group and reaps the shell. `output` is
-/// made from the shell's pid and its two pipes. `Err` when it cannot start.
+/// passes (a timeout too large for the clock means no limit) or `stop` is set; then ends
+/// the whole group and reaps the shell. `output` is made from the shell's pid and its two
+/// pipes. `Err` when it cannot start.
 pub fn run_in_group(
     line: &str,
     env: &dyn Fn(&mut Command),
