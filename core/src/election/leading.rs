@@ -209,30 +209,34 @@ impl Node {
     }
 
     /// Whether followers may leave the LEADING frame we send at `now` unanswered
-    /// (ANSWER_OPTIONAL): [`sparse_answers`](super::config::Config::sparse_answers) is
-    /// on, our epoch is established and every other voter has acknowledged
-    /// it with an echo whose support runs at least [`answer_slack`](super::config::Config::answer_slack) longer.
+    /// (ANSWER_OPTIONAL): [`Config::sparse_answers`] is on, our epoch is established and
+    /// every other voter has acknowledged it with an echo whose support runs at least
+    /// [`Config::answer_slack`] longer.
     ///
     /// Answers exist to renew support, and asking for them every tick renews a support
     /// `sync_limit` ticks long far sooner than needed: each answer is a frame sent and a
     /// frame received. With this rule a support is asked to be renewed by every heartbeat
-    /// of its last `answer_slack`, so it ends only if the answers to all of them are lost
-    /// (see [`answer_slack`](super::config::Config::answer_slack)). A voter whose support is not running (silent,
-    /// lossy, not yet acknowledged) makes every heartbeat ask, as before. Safety does not
-    /// depend on it: the lease counts only the echoes that arrived.
+    /// of its last `answer_slack`, so it ends only if the answers to all of them are lost.
+    /// A voter whose support is not running (silent, lossy, not yet acknowledged) makes
+    /// every heartbeat ask, as before. Safety does not depend on it: the lease counts only
+    /// the echoes that arrived.
+    ///
+    /// [`Config::sparse_answers`]: super::config::Config::sparse_answers
+    /// [`Config::answer_slack`]: super::config::Config::answer_slack
     pub(super) fn answers_optional(&self, now: Instant) -> bool {
         let Role::Leading(lead) = &self.role else {
             return false;
         };
+        if !self.config.sparse_answers || !lead.established {
+            return false;
+        }
         let lease = self.config.lease_duration();
         let needed = now + self.config.answer_slack();
-        self.config.sparse_answers
-            && lead.established
-            && self.voters.iter().enumerate().all(|(i, peer)| {
-                Some(i) == self.voters.own()
-                    || (peer.acked_epoch == lead.epoch
-                        && peer.echo.is_some_and(|stamp| stamp + lease >= needed))
-            })
+        self.voters.iter().enumerate().all(|(i, peer)| {
+            Some(i) == self.voters.own()
+                || (peer.acked_epoch == lead.epoch
+                    && peer.echo.is_some_and(|stamp| stamp + lease >= needed))
+        })
     }
 
     /// The lease on `epoch`: each voter that acknowledged it supports us until its newest
