@@ -224,7 +224,7 @@ impl Metrics {
         )?;
         e.counter(
             "votecast_answers_skipped_total",
-            "Heartbeats this follower left unanswered because its leader said its support outlasts the next ones.",
+            "Heartbeats this follower left unanswered: its leader said every support outlasts the next ones, and it was another follower's turn.",
             c.answers_skipped,
         )?;
         e.family(

@@ -79,12 +79,11 @@ pub struct Config {
     /// Shared keys that sign our frames and verify received ones; empty = authentication
     /// off (every frame is accepted whatever its key id and tag).
     pub keys: KeySet,
-    /// As leader, let followers leave heartbeats unanswered while every voter's support
-    /// outlasts [`Config::answer_slack`] (ANSWER_OPTIONAL). Fewer frames, but the lease
-    /// is renewed in steps of two ticks or more instead of every tick, so a state file
-    /// whose lease end must stay two ticks ahead is replaced more often (every other
-    /// tick instead of every third at the defaults): the daemon sets it when it writes
-    /// none. Off by default.
+    /// As leader, let followers take turns answering heartbeats while every voter's
+    /// support outlasts [`Config::answer_slack`] (ANSWER_OPTIONAL, see `answers`).
+    /// Fewer frames, but each support is renewed in steps of two ticks or more instead of
+    /// every tick, so a state file whose lease end must stay two ticks ahead is replaced
+    /// more often: the daemon sets it when it writes none. Off by default.
     pub sparse_answers: bool,
 }
 
@@ -170,15 +169,28 @@ impl Config {
     }
 
     /// With [`Config::sparse_answers`], while every voter's support of a leader outlasts
-    /// this, its heartbeats may go unanswered (ANSWER_OPTIONAL): `max(sync_limit - 2, 3)`
-    /// ticks. A support (it lasts
-    /// about `sync_limit` ticks from the heartbeat answered) is then asked to be renewed
-    /// by each heartbeat of its last `sync_limit - 2` ticks: it ends only if the answers
-    /// to `sync_limit - 2` heartbeats in a row are lost, one fewer than when every
-    /// heartbeat is answered. At the default `sync_limit` 6 followers answer every other
-    /// heartbeat; at 3 or 4, every one, as before.
+    /// this, its heartbeats carry ANSWER_OPTIONAL and only the follower whose turn it is
+    /// answers (see `answers`): `sync_limit − cycle` ticks less the drift margin of
+    /// [`Config::lease_duration`] less half a tick, where `cycle` is the number of
+    /// heartbeats from one follower's turn to its next; at least half a tick. A support
+    /// renewed on its turn has `sync_limit − cycle` ticks less the drift margin left when
+    /// its next turn comes, half a tick more than the slack, so in steady state every
+    /// heartbeat is optional. If a turn's answer is lost, a heartbeat asks every follower
+    /// before that support runs out whenever the turns leave two ticks to spare (three
+    /// voters at sync-limit 4 and more). When they leave one (three voters at sync-limit
+    /// 3) a support whose turn's answer was lost may run out before the next heartbeat
+    /// asks; the lease then stands on the other followers' supports.
     pub fn answer_slack(&self) -> Duration {
-        self.tick * self.sync_limit.saturating_sub(2).max(3)
+        let others = self.voters.len().saturating_sub(1);
+        let cycle = super::answers::cycle(self.sync_limit, others);
+        let spare =
+            u32::try_from(u64::from(self.sync_limit).saturating_sub(cycle)).unwrap_or(u32::MAX);
+        let drift_margin = self.sync_timeout().saturating_sub(self.lease_duration());
+        self.tick
+            .saturating_mul(spare)
+            .saturating_sub(drift_margin)
+            .saturating_sub(self.tick / 2)
+            .max(self.tick / 2)
     }
 
     /// How long the leadership phase may take: init_limit ticks.
@@ -212,9 +224,11 @@ impl Config {
     ///   `sync_timeout`) and a leader it was has lost its lease.
     /// - At least `max_notification_interval + tick`: a live voter retransmits its vote at
     ///   least that often even while LOOKING and backed off (and sends every tick while
-    ///   LEADING, and answers at least every other heartbeat while FOLLOWING: see
-    ///   [`Config::sparse_answers`]), so an attacker's replay of an old incarnation cannot
-    ///   slip in between the frames of a voter that is merely quiet.
+    ///   LEADING, and answers at least once per `sync_timeout` and a tick while
+    ///   FOLLOWING: on its turn, or when its support ran down and a heartbeat asks
+    ///   everyone, see [`Config::sparse_answers`]; both bounds are below this), so an
+    ///   attacker's replay of an old incarnation cannot slip in between the frames of a
+    ///   voter that is merely quiet.
     pub fn readmit_after(&self) -> Duration {
         self.sync_timeout()
             .saturating_mul(2)

@@ -4,6 +4,7 @@
 //! leader reports it established. Observers keep the same bookkeeping but never
 //! acknowledge, promise or send.
 
+use super::answers;
 use super::node::{Node, PublicView, Role};
 use super::output::{Epochs, RestartReason};
 use super::time::Instant;
@@ -155,12 +156,15 @@ impl Node {
             // The heartbeat answer; it carries our echo and acknowledgement. Once the
             // epoch is established only the leader needs it, so it goes to the leader
             // alone if the leader takes answers by unicast, and not at all if the leader
-            // says our support outlasts the next heartbeats (ANSWER_OPTIONAL) and we had
-            // acknowledged its established epoch before this frame. Until then, and while
-            // another node may still be LOOKING, it goes to everyone: a LOOKING node joins
-            // on the FOLLOWING frames of a quorum, and one answer to its vote may be lost.
+            // says every support outlasts the next heartbeats (ANSWER_OPTIONAL), we had
+            // acknowledged its established epoch before this frame and this heartbeat is
+            // another follower's turn (see `answers`). Until then, and while another node
+            // may still be LOOKING, it goes to everyone: a LOOKING node joins on the
+            // FOLLOWING frames of a quorum, and one answer to its vote may be lost.
             let looking = self.someone_looking(now);
-            let optional = was_established && frame.flags.contains(Flags::ANSWER_OPTIONAL);
+            let optional = was_established
+                && frame.flags.contains(Flags::ANSWER_OPTIONAL)
+                && !self.is_answer_turn(leader, frame.sequence);
             if optional && !looking {
                 // No answer; our promise was renewed all the same.
                 self.stats.answers_skipped += 1;
@@ -169,6 +173,18 @@ impl Node {
             } else {
                 self.broadcast(now);
             }
+        }
+    }
+
+    /// Whether an optional heartbeat of `leader` with `sequence` is ours to answer (see
+    /// [`answers`](super::answers)); a leader that is no voter (never the case when
+    /// configurations agree) is answered every time.
+    fn is_answer_turn(&self, leader: u64, sequence: u64) -> bool {
+        match answers::rank(&self.config.voters, self.config.id, leader) {
+            Some((rank, others)) => {
+                answers::is_turn(sequence, rank, others, self.config.sync_limit)
+            }
+            None => true,
         }
     }
 
@@ -423,6 +439,34 @@ mod tests {
         node.handle_frame(ms(60), &epoch_2(&mut leader));
         assert_eq!(frames(&mut node).len(), 1, "2 may still be looking");
         assert_eq!(node.stats().answers_skipped, 1);
+    }
+
+    #[test]
+    fn an_optional_heartbeat_is_answered_on_our_turn() {
+        // Node 1 of voters 1, 2, 3 following 3: rank 0 of 2 others; at the default
+        // sync-limit 6 its turn is every fourth sequence number, starting at 0.
+        let (mut node, mut leader) = follower();
+        let ms = Instant::from_millis;
+        // 2 voted LOOKING in the election; its FOLLOWING frame shows it is no longer.
+        let mut two = Sender::new(2);
+        two.sequence_from(1);
+        node.handle_frame(ms(5), &two.frame(ServerState::Following, vote(3, 0, 0), 1));
+        node.handle_frame(ms(10), &established(&mut leader));
+        drain(&mut node);
+        leader.sequence_from(99);
+        let mut answered = std::vec::Vec::new();
+        for k in 0..8u64 {
+            let mut frame = established(&mut leader);
+            frame.flags.insert(Flags::ANSWER_OPTIONAL);
+            let sequence = frame.sequence;
+            node.handle_frame(ms(20 + 10 * k), &frame);
+            if !frames(&mut node).is_empty() {
+                answered.push(sequence);
+            }
+        }
+        assert_eq!(answered, [100, 104]);
+        assert_eq!(node.stats().answers_skipped, 6);
+        assert_eq!(node.state(), ServerState::Following);
     }
 
     #[test]

@@ -208,18 +208,19 @@ impl Node {
         true
     }
 
-    /// Whether followers may leave the LEADING frame we send at `now` unanswered
-    /// (ANSWER_OPTIONAL): [`Config::sparse_answers`] is on, our epoch is established and
-    /// every other voter has acknowledged it with an echo whose support runs at least
-    /// [`Config::answer_slack`] longer.
+    /// Whether followers may leave the LEADING frame we send at `now` unanswered, all but
+    /// the one whose turn it is (ANSWER_OPTIONAL): [`Config::sparse_answers`] is on, our
+    /// epoch is established and every other voter has acknowledged it with an echo whose
+    /// support runs at least [`Config::answer_slack`] longer.
     ///
-    /// Answers exist to renew support, and asking for them every tick renews a support
-    /// `sync_limit` ticks long far sooner than needed: each answer is a frame sent and a
-    /// frame received. With this rule a support is asked to be renewed by every heartbeat
-    /// of its last `answer_slack`, so it ends only if the answers to all of them are lost.
-    /// A voter whose support is not running (silent, lossy, not yet acknowledged) makes
-    /// every heartbeat ask, as before. Safety does not depend on it: the lease counts only
-    /// the echoes that arrived.
+    /// Answers exist to renew support, and asking every follower every tick renews
+    /// supports `sync_limit` ticks long far sooner than needed: each answer is a frame
+    /// sent and a frame received. With this rule the followers take turns (see
+    /// `answers`), and a support that nears its end because its follower's answer was
+    /// lost or its turn was missed makes the next heartbeat ask everyone. A voter whose
+    /// support is not running (silent, lossy, not yet acknowledged) makes every heartbeat
+    /// ask, as before. Safety does not depend on it: the lease counts only the echoes that
+    /// arrived.
     ///
     /// [`Config::sparse_answers`]: super::config::Config::sparse_answers
     /// [`Config::answer_slack`]: super::config::Config::answer_slack
@@ -466,42 +467,83 @@ mod tests {
         (node, one, two, heartbeat)
     }
 
-    /// Runs the heartbeat due at `at`; whether its frames carry ANSWER_OPTIONAL.
-    fn heartbeat_optional(node: &mut Node, at: Instant) -> bool {
+    /// Runs the heartbeat due at `at`; the frame it sent.
+    fn heartbeat(node: &mut Node, at: Instant) -> crate::wire::Repr {
         node.handle_timeout(at);
         let sent = frames(node);
         assert_eq!(sent.len(), 1, "one heartbeat");
-        sent[0].repr.flags.contains(Flags::ANSWER_OPTIONAL)
+        sent[0].repr
+    }
+
+    /// Runs the heartbeat due at `at`; whether its frames carry ANSWER_OPTIONAL.
+    fn heartbeat_optional(node: &mut Node, at: Instant) -> bool {
+        heartbeat(node, at).flags.contains(Flags::ANSWER_OPTIONAL)
+    }
+
+    /// Whether follower `id` of node 3's followers 1 and 2 answers `frame`: every one
+    /// that asks, an optional one on its turn.
+    fn answers(node: &Node, id: u64, frame: &crate::wire::Repr) -> bool {
+        let (rank, others) = super::super::answers::rank(&[1, 2, 3], id, 3).unwrap();
+        !frame.flags.contains(Flags::ANSWER_OPTIONAL)
+            || super::super::answers::is_turn(frame.sequence, rank, others, node.config.sync_limit)
+    }
+
+    /// Runs `n` heartbeats from `first`, followers 1 and 2 answering as followers do
+    /// unless `lose(k, id)`; asserts that the node leads with a lease at least a tick
+    /// ahead throughout. Returns the heartbeats (after the first) that asked everyone
+    /// and how many answers each follower sent.
+    fn run_turns(
+        node: &mut Node,
+        (one, two): (&mut Sender, &mut Sender),
+        first: Instant,
+        n: u32,
+        lose: impl Fn(u32, u64) -> bool,
+    ) -> (std::vec::Vec<u32>, [u32; 2]) {
+        let tick = node.config.tick;
+        let (mut asked, mut sent) = (std::vec::Vec::new(), [0; 2]);
+        for k in 0..n {
+            let at = first + tick * k;
+            let frame = heartbeat(node, at);
+            if k > 0 && !frame.flags.contains(Flags::ANSWER_OPTIONAL) {
+                asked.push(k);
+            }
+            for (i, (id, f)) in [(1, &mut *one), (2, &mut *two)].into_iter().enumerate() {
+                if answers(node, id, &frame) {
+                    sent[i] += 1;
+                    if !lose(k, id) {
+                        node.handle_frame(at, &ack(f, 1, Some(at)));
+                    }
+                }
+            }
+            assert_eq!(node.state(), ServerState::Leading, "heartbeat {k}");
+            assert!(
+                node.valid_until().is_some_and(|v| v >= at + tick),
+                "heartbeat {k}: lease {:?}",
+                node.valid_until()
+            );
+        }
+        (asked, sent)
     }
 
     #[test]
-    fn heartbeats_may_go_unanswered_only_while_every_support_outlasts_the_slack() {
-        // sync-limit 6 (support ≈ 6 ticks, slack 4): with both followers answering every
-        // heartbeat that asks, every other heartbeat asks.
-        let (mut node, mut one, mut two, first) = established(6);
-        let tick = node.config.tick;
-        assert!(!heartbeat_optional(&mut node, first), "no support yet");
-        let mut asked = 0;
-        for k in 0..12 {
-            let at = first + tick * k;
-            if k > 0 && !heartbeat_optional(&mut node, at) {
-                asked += 1;
+    fn followers_take_turns_while_every_support_outlasts_the_slack() {
+        // Three voters: at sync-limit 3 and 4 each follower answers every other heartbeat,
+        // at 6 every fourth; after the first (no support yet) none asks everyone.
+        for (sync_limit, cycle) in [(3, 2), (4, 2), (6, 4)] {
+            let (mut node, mut one, mut two, first) = established(sync_limit);
+            let (asked, sent) = run_turns(&mut node, (&mut one, &mut two), first, 25, |_, _| false);
+            assert!(
+                asked.is_empty(),
+                "sync-limit {sync_limit}: asked at {asked:?}"
+            );
+            for n in sent {
+                assert_eq!(n, 1 + 24 / cycle, "sync-limit {sync_limit}: {sent:?}");
             }
-            if k == 0 || !node.answers_optional(at) {
-                // The answers to the heartbeat just sent (or to the first one).
-                for f in [&mut one, &mut two] {
-                    node.handle_frame(at, &ack(f, 1, Some(at)));
-                }
-            }
-            assert_eq!(node.state(), ServerState::Leading);
         }
-        assert_eq!(
-            asked, 5,
-            "11 heartbeats after the first, every other one asks"
-        );
         // One follower silent: its support runs out, and every heartbeat asks again
         // although the other one's support (and the lease) is far from its end.
         let (mut node, mut one, _, first) = established(6);
+        let tick = node.config.tick;
         for k in 0..10 {
             let at = first + tick * k;
             let optional = heartbeat_optional(&mut node, at);
@@ -511,22 +553,49 @@ mod tests {
             );
             node.handle_frame(at, &ack(&mut one, 1, Some(at)));
         }
-        // sync-limit 3 (slack 3 ticks, support < 3 ticks): every heartbeat asks.
-        let (mut node, mut one, mut two, first) = established(3);
-        for k in 0..10 {
-            let at = first + tick * k;
-            assert!(!heartbeat_optional(&mut node, at), "heartbeat {k}");
-            for f in [&mut one, &mut two] {
-                node.handle_frame(at, &ack(f, 1, Some(at)));
-            }
-        }
     }
 
     #[test]
-    fn unanswered_heartbeats_ask_again_before_any_support_runs_out() {
-        // sync-limit 6: answers stop after the first heartbeat. The heartbeats ask again
-        // from the moment a support has less than the slack left, and the lease lasts its
-        // full length from the last answer.
+    fn a_lost_answer_makes_a_heartbeat_ask_everyone_before_its_support_runs_out() {
+        // sync-limit 6: follower 1's answer on its turn at heartbeat 8 is lost. Its
+        // support (from heartbeat 4) runs out at 4 ticks + the lease; a heartbeat before
+        // that asks everyone, and then the turns go on.
+        for (sync_limit, cycle) in [(6, 4), (3, 2)] {
+            let (mut node, mut one, mut two, first) = established(sync_limit);
+            let tick = node.config.tick;
+            let lost = core::cell::Cell::new(None);
+            let (asked, _) = run_turns(&mut node, (&mut one, &mut two), first, 25, |k, id| {
+                let lose = k >= 8 && id == 1 && lost.get().is_none();
+                if lose {
+                    lost.set(Some(k));
+                }
+                lose
+            });
+            let lost = lost.get().unwrap();
+            assert_eq!(
+                asked.len(),
+                1,
+                "sync-limit {sync_limit}: lost {lost}, asked {asked:?}"
+            );
+            assert!(
+                asked[0] > lost,
+                "sync-limit {sync_limit}: lost {lost}, asked {asked:?}"
+            );
+            // The support from follower 1's turn before the lost one.
+            let runs_out = first + tick * (lost - cycle) + node.config.lease_duration();
+            let asked_at = first + tick * asked[0];
+            if sync_limit == 6 {
+                assert!(asked_at < runs_out, "lost {lost}, asked {asked:?}");
+            } else {
+                // The turns leave one tick: the next heartbeat after the lost answer's
+                // may come after that support ran out; the lease held on the other one's
+                // (`run_turns` checked it at every heartbeat).
+                assert!(asked_at < runs_out + tick, "lost {lost}, asked {asked:?}");
+            }
+        }
+        // Answers stop after the first heartbeat: the heartbeats ask everyone from the
+        // moment a support has less than the slack left, and the lease lasts its full
+        // length from the last answer.
         let (mut node, mut one, mut two, first) = established(6);
         let tick = node.config.tick;
         assert!(!heartbeat_optional(&mut node, first));
@@ -541,7 +610,7 @@ mod tests {
             optional.push(heartbeat_optional(&mut node, at));
             at = at + tick;
         }
-        assert_eq!(optional, [true, false, false, false, false]);
+        assert_eq!(optional, [true, true, true, true, false]);
         assert_eq!(node.state(), ServerState::Leading);
         node.handle_timeout(until);
         assert_eq!(node.state(), ServerState::Looking, "lease ran out");

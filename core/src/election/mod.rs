@@ -92,10 +92,11 @@
 //! carry UNICAST_ANSWERS ([`Node::set_unicast_answers`]: its socket receives unicast) and
 //! no other node may still be LOOKING (one that said so within the notification
 //! backoff's maximum, since it joins on the FOLLOWING frames of a quorum). With
-//! [`Config::sparse_answers`] a follower answers only the heartbeats that ask: while every
-//! voter's support outlasts [`Config::answer_slack`], the leader's frames carry
-//! ANSWER_OPTIONAL and a follower that acknowledged the established epoch sends nothing
-//! back (every other heartbeat at sync-limit 5 and more; see
+//! [`Config::sparse_answers`] followers take turns: while every voter's support outlasts
+//! [`Config::answer_slack`], the leader's frames carry ANSWER_OPTIONAL and a follower
+//! that acknowledged the established epoch answers only the heartbeats whose sequence
+//! makes it its turn (with three voters each follower answers every fourth heartbeat at
+//! the default sync-limit 6, every other one at 3; see `answers` and
 //! `leading::Node::answers_optional`). Nothing in
 //! the safety argument depends on who hears a frame; the lease counts echoes wherever
 //! they travel. Two consequences are handled where they arise: followers do not hear
@@ -181,6 +182,7 @@
 //! - `config`, `time`, `timers`, `vote`, `stats`: parameters, the clock type, the named
 //!   deadlines, the vote order and the counters.
 
+mod answers;
 mod budget;
 mod config;
 mod duplicate;

@@ -24,7 +24,7 @@
 //! | 0 | 4 | magic = `b"VCST"` (0x56 0x43 0x53 0x54) |
 //! | 4 | 1 | version = 1 |
 //! | 5 | 1 | sender state: 0 LOOKING, 1 FOLLOWING, 2 LEADING, 3 OBSERVING |
-//! | 6 | 1 | flags: bit 0 RESIGN (sender is shutting down and gives up its role), bit 1 ESTABLISHED (LEADING: a quorum acknowledged `epoch`; FOLLOWING: the sender has seen its leader establish `epoch`), bit 2 INELIGIBLE (part of the vote, [`Vote::ineligible`]: the vote's candidate failed its health checks when it cast the vote, so the vote loses to every eligible one), bit 3 UNICAST_ANSWERS (LEADING: the sender receives unicast at this frame's source address and port, so its followers answer its heartbeats there and not to the group; added in wire version 1 without a version change, since receivers that predate it mask it off and keep answering to the group), bit 4 ANSWER_OPTIONAL (LEADING: a follower that acknowledged the established epoch may leave this heartbeat unanswered, unless it knows of a LOOKING node: every voter's support of the sender outlasts `max(sync_limit - 2, 3)` more ticks, see `Config::answer_slack`; added in wire version 1 without a version change, since receivers that predate it mask it off and answer every heartbeat). Other bits reserved: emitted as 0, ignored (masked off) on parse. |
+//! | 6 | 1 | flags: bit 0 RESIGN (sender is shutting down and gives up its role), bit 1 ESTABLISHED (LEADING: a quorum acknowledged `epoch`; FOLLOWING: the sender has seen its leader establish `epoch`), bit 2 INELIGIBLE (part of the vote, [`Vote::ineligible`]: the vote's candidate failed its health checks when it cast the vote, so the vote loses to every eligible one), bit 3 UNICAST_ANSWERS (LEADING: the sender receives unicast at this frame's source address and port, so its followers answer its heartbeats there and not to the group; added in wire version 1 without a version change, since receivers that predate it mask it off and keep answering to the group), bit 4 ANSWER_OPTIONAL (LEADING: every voter's support of the sender outlasts half a tick more, see `Config::answer_slack`, so a follower that acknowledged the established epoch answers this heartbeat only if its `sequence` makes it that follower's turn, unless it knows of a LOOKING node; see `election::answers`; added in wire version 1 without a version change, since receivers that predate it mask it off and answer every heartbeat). Other bits reserved: emitted as 0, ignored (masked off) on parse. |
 //! | 7 | 1 | key id (0 = frame not authenticated) |
 //! | 8 | 4 | cluster id u32 |
 //! | 12 | 8 | sender server id u64 |
@@ -202,9 +202,9 @@ impl Flags {
     /// LEADING: the sender takes its followers' heartbeat answers by unicast at the
     /// frame's source address; without it they answer to the group.
     pub const UNICAST_ANSWERS: Flags = Flags(0b1000);
-    /// LEADING: a follower that acknowledged the established epoch may leave this
-    /// heartbeat unanswered (unless it knows of a LOOKING node); without it, every
-    /// heartbeat is answered.
+    /// LEADING: a follower that acknowledged the established epoch answers this
+    /// heartbeat only on its turn by the frame's `sequence` (unless it knows of a LOOKING
+    /// node); without it, every heartbeat is answered.
     pub const ANSWER_OPTIONAL: Flags = Flags(0b1_0000);
 
     /// All defined bits.

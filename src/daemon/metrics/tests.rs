@@ -89,7 +89,7 @@ votecast_frames_sent_total 90
 # HELP votecast_group_answer_requests_total Times this leader, its followers' unicast answers missing, asked for answers to the group.
 # TYPE votecast_group_answer_requests_total counter
 votecast_group_answer_requests_total 21
-# HELP votecast_answers_skipped_total Heartbeats this follower left unanswered because its leader said its support outlasts the next ones.
+# HELP votecast_answers_skipped_total Heartbeats this follower left unanswered: its leader said every support outlasts the next ones, and it was another follower's turn.
 # TYPE votecast_answers_skipped_total counter
 votecast_answers_skipped_total 22
 # HELP votecast_frames_dropped_total Received datagrams and frames dropped, by reason.
