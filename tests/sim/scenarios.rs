@@ -460,6 +460,7 @@ fn s17_followers_take_turns_answering() {
         (3, true, 6, 5, 0.2, 0.45),
         (3, true, 3, 5, 0.45, 0.75),
         (5, true, 6, 0, 0.2, 0.3),
+        (15, true, 6, 0, 0.15, 0.4),
         (3, false, 6, 0, 0.95, 1.05),
     ] {
         let net = NetConfig {

@@ -2,8 +2,9 @@
 //! sequence number, the follower's rank among the voters other than the leader and the
 //! sync limit.
 //!
-//! A leader marks a heartbeat ANSWER_OPTIONAL while every other voter's support outlasts
-//! [`Config::answer_slack`] (see `leading::Node::answers_optional`). Left at that, every
+//! A leader marks a heartbeat ANSWER_OPTIONAL while its lease outlasts a tick and a half
+//! and every other voter's support outlasts [`Config::answer_slack`] (see
+//! `leading::Node::answers_optional`). Left at that, every
 //! follower would skip the same heartbeats and answer the same ones, so the leader would
 //! hear from all of them at once, every other tick. But a lease needs a quorum, and every
 //! voter's support needs renewing only once per `sync_limit` ticks. So optional
@@ -20,7 +21,8 @@
 //! 1), more than the slack, so in steady state no heartbeat needs to ask everyone.
 //! Where a turn's answer is lost, that support runs down to the slack and the next
 //! heartbeat asks every follower again; where the turns come too rarely for the supports
-//! (many voters, small sync limit), heartbeats that ask everyone come between them. Neither the leader nor safety depends on the followers applying the rule
+//! (many voters, small sync limit), heartbeats that ask everyone come between them, at the
+//! latest when the lease is down to a tick and a half. Neither the leader nor safety depends on the followers applying the rule
 //! alike: the lease counts only the echoes that arrive, and a follower skipping its turn
 //! only makes the leader ask everyone sooner.
 //!

@@ -210,8 +210,9 @@ impl Node {
 
     /// Whether followers may leave the LEADING frame we send at `now` unanswered, all but
     /// the one whose turn it is (ANSWER_OPTIONAL): [`Config::sparse_answers`] is on, our
-    /// epoch is established and every other voter has acknowledged it with an echo whose
-    /// support runs at least [`Config::answer_slack`] longer.
+    /// epoch is established, our lease runs at least a tick and a half longer, and every
+    /// other voter has acknowledged the epoch with an echo whose support runs at least
+    /// [`Config::answer_slack`] longer.
     ///
     /// Answers exist to renew support, and asking every follower every tick renews
     /// supports `sync_limit` ticks long far sooner than needed: each answer is a frame
@@ -229,6 +230,18 @@ impl Node {
             return false;
         };
         if !self.config.sparse_answers || !lead.established {
+            return false;
+        }
+        // The lease stands on the quorum's supports, and one heartbeat's turn renews one
+        // of them: where a quorum needs more supports than the turns renew before they run
+        // out (many voters), they all run down together. So the lease itself must last
+        // until the next heartbeat, which can then ask everyone, and half a tick more for
+        // their answers; else this heartbeat asks.
+        let tick = self.config.tick;
+        if !lead
+            .lease_until
+            .is_some_and(|until| until >= now + tick + tick / 2)
+        {
             return false;
         }
         let lease = self.config.lease_duration();
