@@ -84,8 +84,8 @@ pub struct Config {
     /// Fewer frames (with three voters a quarter of them at sync-limit 6, half at 3), but
     /// the lease is renewed in steps of two ticks at sync-limit 6, so a state file whose
     /// lease end must stay two ticks ahead is replaced every other tick instead of every
-    /// third; the answers saved cost more (measured on the daemon), and it sets this.
-    /// Off by default, so that the core's own tests see every heartbeat answered.
+    /// third. The answers saved outweigh that (measured on the daemon, which always sets
+    /// this). Off by default, so that the core's own tests see every heartbeat answered.
     pub sparse_answers: bool,
 }
 

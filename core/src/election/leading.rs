@@ -238,10 +238,10 @@ impl Node {
         // until the next heartbeat, which can then ask everyone, and half a tick more for
         // their answers; else this heartbeat asks.
         let tick = self.config.tick;
-        if !lead
+        let lease_lasts = lead
             .lease_until
-            .is_some_and(|until| until >= now + tick + tick / 2)
-        {
+            .is_some_and(|until| until >= now + tick + tick / 2);
+        if !lease_lasts {
             return false;
         }
         let lease = self.config.lease_duration();
