@@ -4,10 +4,10 @@
 //!
 //! A leader marks a heartbeat ANSWER_OPTIONAL while its lease outlasts a tick and a half
 //! and every other voter's support outlasts [`Config::answer_slack`] (see
-//! `leading::Node::answers_optional`). Left at that, every
-//! follower would skip the same heartbeats and answer the same ones, so the leader would
-//! hear from all of them at once, every other tick. But a lease needs a quorum, and every
-//! voter's support needs renewing only once per `sync_limit` ticks. So optional
+//! `leading::Node::answers_optional`). Left at that, every follower would skip the same
+//! heartbeats and answer the same ones, so the leader would hear from all of them at
+//! once, every other tick. But a lease needs a quorum, and every voter's support needs
+//! renewing only once per `sync_limit` ticks. So optional
 //! heartbeats take turns instead: heartbeat `s` is answered by the follower of rank `r`
 //! if `s mod (others · spacing) = r · spacing`, where `others` is the number of voters
 //! other than the leader and `spacing = max(1, (sync_limit − 2) / others)` ticks. Each
@@ -16,15 +16,16 @@
 //!
 //! With three voters that is every other heartbeat for each follower at sync-limit 3 or
 //! 4, and every fourth at the default 6, where the leader hears one answer every other
-//! tick. A support renewed on its follower's turn has about `sync_limit − cycle` ticks
-//! left when the next turn comes (at least two whenever the spacing is not clamped to
-//! 1), more than the slack, so in steady state no heartbeat needs to ask everyone.
-//! Where a turn's answer is lost, that support runs down to the slack and the next
-//! heartbeat asks every follower again; where the turns come too rarely for the supports
-//! (many voters, small sync limit), heartbeats that ask everyone come between them, at the
-//! latest when the lease is down to a tick and a half. Neither the leader nor safety depends on the followers applying the rule
-//! alike: the lease counts only the echoes that arrive, and a follower skipping its turn
-//! only makes the leader ask everyone sooner.
+//! tick. A support renewed on its follower's turn has about `sync_limit − others ·
+//! spacing` ticks left when the next turn comes (at least two whenever the spacing is not
+//! clamped to 1), more than the slack, so in steady state no heartbeat needs to ask
+//! everyone. Where a turn's answer is lost, that support runs down to the slack and the
+//! next heartbeat asks every follower again; where the turns come too rarely for the
+//! supports (many voters, small sync limit), heartbeats that ask everyone come between
+//! them, at the latest when the lease is down to a tick and a half. Neither the leader nor
+//! safety depends on the followers applying the rule alike: the lease counts only the
+//! echoes that arrive, and a follower skipping its turn only makes the leader ask everyone
+//! sooner.
 //!
 //! A heartbeat's sequence number is the leader's frame counter, so the turns go round
 //! exactly while the leader sends nothing but heartbeats, and irregularly (never less
