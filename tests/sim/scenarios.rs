@@ -450,8 +450,10 @@ fn steady_frames(sim: &mut Sim, window: Duration) -> (u64, Vec<(u64, u64)>, bool
 /// Leases with sparse answers: answers renew support, so while every support outlasts
 /// the slack (ANSWER_OPTIONAL) the followers take turns — of three voters each answers
 /// every fourth heartbeat at the default sync-limit 6, every other one at sync-limit 3;
-/// of five, every fourth at 6 — and without sparse answers every one; the lease never
-/// runs out in steady state, nor with 5 % loss.
+/// of five, every fourth at 6; of fifteen, whose quorum needs more supports than the
+/// turns renew, with heartbeats that ask everyone in between — and without sparse
+/// answers every one; the lease never runs out in steady state (no new term), nor with
+/// 5 % loss.
 #[test]
 fn s17_followers_take_turns_answering() {
     for (voters, sparse, sync_limit, loss_percent, least, most) in [
