@@ -242,7 +242,7 @@ fn election_heartbeats_and_failover(keys: KeySet) {
         phases.push(format!("{name}: {} frames", cluster.frames - frames_before));
     };
 
-    // Election and heartbeats (followers answer every other heartbeat of 5).
+    // Election and heartbeats (5 leads with sparse answers: its followers take turns).
     let f = cluster.frames;
     cluster.run_for(Duration::from_secs(5));
     let (leader, epoch) = cluster.agreed().expect("a leader after 5 s");

@@ -34,17 +34,15 @@
 //!
 //! [`Config::answer_slack`]: super::config::Config::answer_slack
 
-/// The rank of voter `me` among the voters other than `leader` (in the order of
-/// `voters`), and how many such voters there are. `None` if either is not a voter or
-/// they are the same.
-pub(super) fn rank(voters: &[u64], me: u64, leader: u64) -> Option<(usize, usize)> {
-    let mine = voters.iter().position(|&v| v == me)?;
-    let theirs = voters.iter().position(|&v| v == leader)?;
-    if mine == theirs {
-        return None;
+/// The rank of the voter at index `mine` among the voters other than the one at index
+/// `leader` (in voter order). `None` if either is not a voter or they are the same.
+pub(super) fn rank(mine: Option<usize>, leader: Option<usize>) -> Option<usize> {
+    let (mine, leader) = (mine?, leader?);
+    match mine.cmp(&leader) {
+        core::cmp::Ordering::Less => Some(mine),
+        core::cmp::Ordering::Equal => None,
+        core::cmp::Ordering::Greater => Some(mine - 1),
     }
-    let rank = if theirs < mine { mine - 1 } else { mine };
-    Some((rank, voters.len() - 1))
 }
 
 /// Ticks between two followers' turns: `max(1, (sync_limit − 2) / others)`.
@@ -87,13 +85,17 @@ mod tests {
     #[test]
     fn the_rank_skips_the_leader() {
         let voters = [10, 20, 30, 40];
-        assert_eq!(rank(&voters, 10, 30), Some((0, 3)));
-        assert_eq!(rank(&voters, 20, 30), Some((1, 3)));
-        assert_eq!(rank(&voters, 40, 30), Some((2, 3)));
-        assert_eq!(rank(&voters, 40, 10), Some((2, 3)));
-        assert_eq!(rank(&voters, 30, 30), None, "the leader itself");
-        assert_eq!(rank(&voters, 50, 30), None, "an observer");
-        assert_eq!(rank(&voters, 10, 50), None, "a leader that is no voter");
+        let rank = |me: u64, leader: u64| {
+            let at = |id: u64| voters.iter().position(|&v| v == id);
+            rank(at(me), at(leader))
+        };
+        assert_eq!(rank(10, 30), Some(0));
+        assert_eq!(rank(20, 30), Some(1));
+        assert_eq!(rank(40, 30), Some(2));
+        assert_eq!(rank(40, 10), Some(2));
+        assert_eq!(rank(30, 30), None, "the leader itself");
+        assert_eq!(rank(50, 30), None, "an observer");
+        assert_eq!(rank(10, 50), None, "a leader that is no voter");
     }
 
     #[test]

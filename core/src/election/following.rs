@@ -180,10 +180,9 @@ impl Node {
     /// [`answers`](super::answers)); a leader that is no voter (never the case when
     /// configurations agree) is answered every time.
     fn is_answer_turn(&self, leader: u64, sequence: u64) -> bool {
-        match answers::rank(&self.config.voters, self.config.id, leader) {
-            Some((rank, others)) => {
-                answers::is_turn(sequence, rank, others, self.config.sync_limit)
-            }
+        let others = self.config.voters.len() - 1;
+        match answers::rank(self.voters.own(), self.config.voter_index(leader)) {
+            Some(rank) => answers::is_turn(sequence, rank, others, self.config.sync_limit),
             None => true,
         }
     }
@@ -390,14 +389,21 @@ mod tests {
         assert_eq!(frames(&mut node)[0].to, Some(3));
     }
 
-    #[test]
-    fn an_optional_heartbeat_goes_unanswered_once_the_established_epoch_was_acknowledged() {
-        let (mut node, mut leader) = follower();
-        let ms = Instant::from_millis;
-        // 2 voted LOOKING in the election; its FOLLOWING frame shows it is no longer.
+    /// [`follower`], then node 2's FOLLOWING frame at 5 ms: 2 voted LOOKING in the
+    /// election, and this shows it is no longer. Returns the node, the leader and 2.
+    fn follower_none_looking() -> (crate::election::Node, Sender, Sender) {
+        let (mut node, leader) = follower();
         let mut two = Sender::new(2);
         two.sequence_from(1);
-        node.handle_frame(ms(5), &two.frame(ServerState::Following, vote(3, 0, 0), 1));
+        let following = two.frame(ServerState::Following, vote(3, 0, 0), 1);
+        node.handle_frame(Instant::from_millis(5), &following);
+        (node, leader, two)
+    }
+
+    #[test]
+    fn an_optional_heartbeat_goes_unanswered_once_the_established_epoch_was_acknowledged() {
+        let (mut node, mut leader, mut two) = follower_none_looking();
+        let ms = Instant::from_millis;
         let optional = |leader: &mut Sender| {
             let mut frame = established(leader);
             frame.flags.insert(Flags::ANSWER_OPTIONAL);
@@ -445,12 +451,8 @@ mod tests {
     fn an_optional_heartbeat_is_answered_on_our_turn() {
         // Node 1 of voters 1, 2, 3 following 3: rank 0 of 2 others; at the default
         // sync-limit 6 its turn is every fourth sequence number, starting at 0.
-        let (mut node, mut leader) = follower();
+        let (mut node, mut leader, _) = follower_none_looking();
         let ms = Instant::from_millis;
-        // 2 voted LOOKING in the election; its FOLLOWING frame shows it is no longer.
-        let mut two = Sender::new(2);
-        two.sequence_from(1);
-        node.handle_frame(ms(5), &two.frame(ServerState::Following, vote(3, 0, 0), 1));
         node.handle_frame(ms(10), &established(&mut leader));
         drain(&mut node);
         leader.sequence_from(99);

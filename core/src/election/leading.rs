@@ -496,7 +496,9 @@ mod tests {
     /// Whether follower `id` of node 3's followers 1 and 2 answers `frame`: every one
     /// that asks, an optional one on its turn.
     fn answers(node: &Node, id: u64, frame: &crate::wire::Repr) -> bool {
-        let (rank, others) = super::super::answers::rank(&[1, 2, 3], id, 3).unwrap();
+        let index = |id: u64| node.config.voter_index(id);
+        let rank = super::super::answers::rank(index(id), index(3)).unwrap();
+        let others = node.config.voters.len() - 1;
         !frame.flags.contains(Flags::ANSWER_OPTIONAL)
             || super::super::answers::is_turn(frame.sequence, rank, others, node.config.sync_limit)
     }
