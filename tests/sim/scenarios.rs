@@ -495,3 +495,33 @@ fn s17_followers_take_turns_answering() {
         );
     }
 }
+
+/// A voter cut off from the others long enough for its notification backoff to reach its
+/// cap (2 s) rejoins within a few ticks of the partition healing, not at its next backed-off
+/// notification: the established ensemble it hears again (the leader's heartbeats) is news
+/// that makes it ask every voter for its vote at once. Followers answer only their leader,
+/// so the other follower's vote, which the join needs, comes only as an answer to that ask.
+#[test]
+fn s18_a_voter_cut_off_rejoins_soon_after_the_partition_heals() {
+    for (cut_ms, seed) in [(5_000, SEED), (5_350, 11), (5_700, 12), (6_100, 13)] {
+        let mut sim = Sim::new(seed, 3, 0, NetConfig::PERFECT);
+        sim.start_all();
+        let (leader, _) = sim.await_agreement(ms(2000)).expect("agreement");
+        let follower = if leader == 1 { 2 } else { 1 };
+        let others: Vec<u64> = (1..=3).filter(|&id| id != follower).collect();
+        sim.partition(&[follower], &others);
+        sim.run_for(ms(cut_ms));
+        assert_eq!(sim.state_of(follower), Some(Looking));
+        assert_eq!(sim.leaders(), vec![leader], "the other two keep the leader");
+        sim.heal();
+        let (agreed, took) = sim.await_agreement(ms(3000)).expect("rejoin");
+        sim.assert_ok();
+        assert_eq!(agreed, leader);
+        let tick = sim.node(follower).node.as_ref().unwrap().config().tick;
+        assert!(
+            took <= tick * 3,
+            "cut for {cut_ms} ms: rejoined {took:?} after the heal, more than three ticks\n{}",
+            sim.history()
+        );
+    }
+}

@@ -20,6 +20,9 @@ pub(super) struct Looking {
     pub(super) proposal: Option<Vote>,
     /// Silence for this long re-broadcasts our vote.
     pub(super) notification_interval: Duration,
+    /// The established ensemble (leader, epoch of its vote) a FOLLOWING or LEADING voter
+    /// last showed us, if any.
+    pub(super) heard_ensemble: Option<(u64, u64)>,
 }
 
 impl Looking {
@@ -101,6 +104,7 @@ impl Node {
             initial,
             proposal: None,
             notification_interval: self.config.min_notification_interval,
+            heard_ensemble: None,
         });
         self.timers.clear_all();
         self.set_public(PublicView::LOOKING);
@@ -233,11 +237,40 @@ impl Node {
         {
             self.round = notice.round;
             self.decide(now, notice.vote);
+            return;
+        }
+        self.heard_ensemble(now, (notice.vote.leader, notice.vote.peer_epoch));
+    }
+
+    /// A settled vote showed `ensemble` (leader, epoch) that we cannot join yet. If it is
+    /// news (a partition healed, or we started beside a running ensemble), ask every voter
+    /// for its vote now rather than at our next backed-off notification, which may be up
+    /// to `max_notification_interval` away: its followers answer only their leader, so
+    /// the votes the join needs come only as answers to ours. Beyond ZooKeeper, whose
+    /// TCP delivered the one notification we sent at the start of the round. The backoff
+    /// restarts from the minimum, and this never re-broadcasts sooner than that minimum
+    /// after the last broadcast.
+    fn heard_ensemble(&mut self, now: Instant, ensemble: (u64, u64)) {
+        let min = self.config.min_notification_interval;
+        let Role::Looking(looking) = &mut self.role else {
+            return;
+        };
+        if looking.heard_ensemble == Some(ensemble) {
+            return;
+        }
+        looking.heard_ensemble = Some(ensemble);
+        looking.notification_interval = min;
+        if self
+            .timers
+            .get(Timer::Notification)
+            .is_none_or(|due| due > now + min)
+        {
+            self.broadcast(now);
         }
     }
 
-    /// Store a voter's vote of this round; news restarts the notification timer (only
-    /// silence triggers a re-broadcast).
+    /// Store a voter's vote of this round; news restarts the notification timer (silence
+    /// triggers a re-broadcast, and so does news of an ensemble: see `heard_ensemble`).
     fn record_election_vote(&mut self, now: Instant, index: usize, notice: Notice) {
         if self.voters[index].election != Some(notice) {
             self.voters[index].election = Some(notice);
@@ -339,7 +372,8 @@ impl Node {
             .unwrap_or(Instant::ZERO)
     }
 
-    /// Nothing new arrived: re-broadcast and back off (the only retransmission).
+    /// Nothing new arrived: re-broadcast and back off (the retransmission; the other
+    /// early re-broadcast is on news of an ensemble, see `heard_ensemble`).
     pub(super) fn notification_expired(&mut self, now: Instant) {
         let Role::Looking(looking) = &mut self.role else {
             return;
@@ -390,6 +424,7 @@ mod tests {
             initial: None,
             proposal: None,
             notification_interval: Duration::from_millis(50),
+            heard_ensemble: None,
         };
         let max = Duration::from_millis(150);
         looking.back_off(max);
@@ -431,12 +466,53 @@ mod tests {
     }
 
     #[test]
+    fn news_of_an_ensemble_asks_every_voter_at_once_but_not_twice() {
+        let mut node = started(1, &[1, 2, 3]);
+        drain(&mut node);
+        // Cut off for a while: the backoff grows to its cap.
+        let mut now = Instant::ZERO;
+        for _ in 0..10 {
+            now = node.poll_timeout().expect("notification timer");
+            node.handle_timeout(now);
+            drain(&mut node);
+        }
+        let max = node.config.max_notification_interval;
+        let min = node.config.min_notification_interval;
+        assert_eq!(node.looking().unwrap().notification_interval, max);
+        // The link heals: the leader's heartbeat arrives (3 leads, 2 follows it), 10 ms
+        // after our last broadcast. One leader is not a quorum to join on.
+        let mut three = Sender::new(3);
+        now = now + Duration::from_millis(10);
+        node.handle_frame(now, &three.frame(ServerState::Leading, vote(3, 0, 7), 4));
+        assert_eq!(node.state(), ServerState::Looking);
+        assert_eq!(frames(&mut node).len(), 1, "our vote goes out at once");
+        assert_eq!(node.looking().unwrap().notification_interval, min);
+        assert_eq!(node.poll_timeout(), Some(now + min));
+        // More heartbeats of the same ensemble are no news.
+        now = now + Duration::from_millis(5);
+        node.handle_frame(now, &three.frame(ServerState::Leading, vote(3, 0, 7), 4));
+        assert!(frames(&mut node).is_empty());
+        // Another ensemble within the minimum interval: the backoff restarts, but the
+        // broadcast waits for the timer already due.
+        now = now + Duration::from_millis(5);
+        node.handle_frame(now, &three.frame(ServerState::Leading, vote(3, 0, 8), 5));
+        assert!(frames(&mut node).is_empty());
+        assert_eq!(node.looking().unwrap().notification_interval, min);
+        // The follower's answer completes the quorum: we decide to follow 3 (published
+        // once its epoch reaches us).
+        let mut two = Sender::new(2);
+        node.handle_frame(now, &two.frame(ServerState::Following, vote(3, 0, 8), 5));
+        assert!(matches!(node.role, Role::Following(_)), "decided to follow");
+    }
+
+    #[test]
     fn a_new_round_compares_with_the_initial_vote() {
         let looking = Looking {
             initial: Some(vote(2, 5, 0)),
             // An old round's proposal better than both: forgotten.
             proposal: Some(vote(3, 9, 0)),
             notification_interval: Duration::from_millis(50),
+            heard_ensemble: None,
         };
         assert_eq!(looking.proposal_in_new_round(vote(1, 4, 0)), vote(2, 5, 0));
         assert_eq!(looking.proposal_in_new_round(vote(1, 6, 0)), vote(1, 6, 0));

@@ -123,13 +123,20 @@ fn observer_never_proposes_itself_and_is_silent_once_observing() {
     assert_eq!((f.state, f.vote), (Looking, vote(2, 0, 0)));
 
     // Join leader 3 (1 follows it, 3 leads): decided, but silent.
-    let sent = node.stats().frames_sent;
     let mut leading = frame(3, Leading, vote(3, 0, 1), 4);
     leading.epoch = 1;
     leading.echo = 12_345;
     leading.flags = Flags::ESTABLISHED;
-    assert!(feed(&mut node, t(70), &frame(1, Following, vote(3, 0, 1), 4)).is_empty());
+    // A settled vote it cannot join on yet is news of an ensemble: it asks again at once
+    // (still with the vote it adopted, never its own), and only once for that ensemble.
+    let f = only_transmit(&feed(
+        &mut node,
+        t(70),
+        &frame(1, Following, vote(3, 0, 1), 4),
+    ));
+    assert_eq!((f.state, f.vote, f.sender), (Looking, vote(2, 0, 0), 9));
     assert!(feed(&mut node, t(71), &leading).is_empty());
+    let sent = node.stats().frames_sent;
     assert_eq!(node.proposal(), None);
     // The next leader frame makes it OBSERVING.
     leading.sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
