@@ -436,19 +436,25 @@ mod tests {
         assert_eq!(looking.notification_interval, Duration::MAX);
     }
 
-    #[test]
-    fn a_restored_link_restarts_the_backoff_and_rebroadcasts() {
-        let mut node = started(1, &[1, 2, 3]);
-        drain(&mut node);
-        // Alone for a while: the backoff grows to its cap.
+    /// Node 1 of three, alone since its start until its notification backoff reached its
+    /// cap; returns the time of its last broadcast.
+    fn backed_off_to_the_cap(node: &mut Node) -> Instant {
+        drain(node);
         let mut now = Instant::ZERO;
         for _ in 0..10 {
             now = node.poll_timeout().expect("notification timer");
             node.handle_timeout(now);
-            drain(&mut node);
+            drain(node);
         }
         let max = node.config.max_notification_interval;
         assert_eq!(node.looking().unwrap().notification_interval, max);
+        now
+    }
+
+    #[test]
+    fn a_restored_link_restarts_the_backoff_and_rebroadcasts() {
+        let mut node = started(1, &[1, 2, 3]);
+        let now = backed_off_to_the_cap(&mut node);
         let round = node.round();
         node.handle_link_restored(now);
         assert_eq!(frames(&mut node).len(), 1, "the vote goes out at once");
@@ -468,17 +474,8 @@ mod tests {
     #[test]
     fn news_of_an_ensemble_asks_every_voter_at_once_but_not_twice() {
         let mut node = started(1, &[1, 2, 3]);
-        drain(&mut node);
-        // Cut off for a while: the backoff grows to its cap.
-        let mut now = Instant::ZERO;
-        for _ in 0..10 {
-            now = node.poll_timeout().expect("notification timer");
-            node.handle_timeout(now);
-            drain(&mut node);
-        }
-        let max = node.config.max_notification_interval;
+        let mut now = backed_off_to_the_cap(&mut node);
         let min = node.config.min_notification_interval;
-        assert_eq!(node.looking().unwrap().notification_interval, max);
         // The link heals: the leader's heartbeat arrives (3 leads, 2 follows it), 10 ms
         // after our last broadcast. One leader is not a quorum to join on.
         let mut three = Sender::new(3);
