@@ -239,7 +239,7 @@ impl Node {
             self.decide(now, notice.vote);
             return;
         }
-        self.heard_ensemble(now, (notice.vote.leader, notice.vote.peer_epoch));
+        self.note_ensemble(now, (notice.vote.leader, notice.vote.peer_epoch));
     }
 
     /// A settled vote showed `ensemble` (leader, epoch) that we cannot join yet. If it is
@@ -248,9 +248,10 @@ impl Node {
     /// to `max_notification_interval` away: its followers answer only their leader, so
     /// the votes the join needs come only as answers to ours. Beyond ZooKeeper, whose
     /// TCP delivered the one notification we sent at the start of the round. The backoff
-    /// restarts from the minimum, and this never re-broadcasts sooner than that minimum
-    /// after the last broadcast.
-    fn heard_ensemble(&mut self, now: Instant, ensemble: (u64, u64)) {
+    /// restarts from the minimum. At most one such broadcast per ensemble, and none while
+    /// a notification is due within the minimum interval anyway (which also spaces these
+    /// broadcasts, should ensembles alternate, by at least that interval).
+    fn note_ensemble(&mut self, now: Instant, ensemble: (u64, u64)) {
         let min = self.config.min_notification_interval;
         let Role::Looking(looking) = &mut self.role else {
             return;
@@ -270,7 +271,7 @@ impl Node {
     }
 
     /// Store a voter's vote of this round; news restarts the notification timer (silence
-    /// triggers a re-broadcast, and so does news of an ensemble: see `heard_ensemble`).
+    /// triggers a re-broadcast, and so does news of an ensemble: see `note_ensemble`).
     fn record_election_vote(&mut self, now: Instant, index: usize, notice: Notice) {
         if self.voters[index].election != Some(notice) {
             self.voters[index].election = Some(notice);
@@ -373,7 +374,7 @@ impl Node {
     }
 
     /// Nothing new arrived: re-broadcast and back off (the retransmission; the other
-    /// early re-broadcast is on news of an ensemble, see `heard_ensemble`).
+    /// early re-broadcast is on news of an ensemble, see `note_ensemble`).
     pub(super) fn notification_expired(&mut self, now: Instant) {
         let Role::Looking(looking) = &mut self.role else {
             return;
