@@ -50,6 +50,11 @@ impl Clock {
         Clock { id }
     }
 
+    /// The clock the core runs on.
+    pub fn id(&self) -> ClockId {
+        self.id
+    }
+
     /// The core's clock now.
     pub fn core(&self) -> Instant {
         Instant::from_micros(micros(self.id))

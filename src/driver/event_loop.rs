@@ -19,6 +19,7 @@
 //! and elect without the RESIGN.
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,7 +28,8 @@ use signal_hook_mio::v1_0::Signals;
 
 use super::clock::epoch_floor;
 use super::link::{NETLINK, SOCKET};
-use super::refresh::refresh_due;
+use super::quiet::{clock_offset, receipt_time};
+use super::refresh::{next_refresh, refresh_due};
 use super::signals::{self, Requests};
 use super::zxid_file::ZxidFile;
 use super::{log_stats, NodeIo, RECV_BUFFER};
@@ -166,24 +168,55 @@ impl Loop<'_> {
         let now = self.io.now();
         // Housekeeping rides on the turns the loop makes anyway (each heartbeat, sent or
         // received), so it runs on any turn at least 3/4 of a tick after the last one and
-        // wakes the loop by itself only if no turn came for a tick and a half.
+        // wakes the loop by itself only if no turn came for a tick and a half. A follower
+        // that sleeps through heartbeats (see `quiet`) is not woken for it: it does it
+        // first thing on its next turn, before any frame or deadline can start an
+        // election.
         let housekeeping = self.last_housekeeping + self.tick * 3 / 2;
+        let sleeps_for = self.sleeps_for();
+        let sleeping = sleeps_for.is_some();
+        // A sleeping follower's state file is rewritten on the turn before its lease end
+        // comes close (see `refresh_due`); this deadline is for a turn that does not come.
+        let refresh = self
+            .io
+            .state_file
+            .as_ref()
+            .filter(|_| sleeping)
+            .and_then(|_| next_refresh(self.io.last_state_write, self.tick));
         let deadline = [
             self.node.poll_timeout(),
             self.io.link.next_check(),
             self.io.announce.next_due(),
             self.io.vip_next_due(),
             self.io.hook_deferred_due(),
+            refresh,
+            (!sleeping).then_some(housekeeping),
         ]
         .into_iter()
         .flatten()
-        .fold(housekeeping, Instant::min);
+        .min()
+        .unwrap_or(housekeeping);
         let mut wait = deadline.saturating_duration_since(now);
         if let Some(limit) = limit {
             wait = wait.min(limit);
         }
         let mut requests = Requests::default();
         let (socket, signalled) = self.wait(wait)?;
+        // The zxid file is re-read and the epoch floor renewed about once per tick, and
+        // before the turn's frames and deadlines, so an election always starts with values
+        // at most a tick and a half old (or read in the same turn).
+        let now = self.io.now();
+        if now.saturating_duration_since(self.last_housekeeping) >= self.tick * 3 / 4 {
+            self.last_housekeeping = now;
+            if let Some(file) = self.zxid_file.as_deref_mut() {
+                self.node.set_zxid(file.read());
+            }
+            self.node.set_epoch_floor(epoch_floor(unix_now_ms()));
+            self.io.watch_silence(self.node);
+        }
+        // The frames that waited came before anything the main socket holds now, and
+        // before any deadline that is due: read them first.
+        receive_quiet(self.io, self.node)?;
         // An unwatched socket (see `watch_socket`) is read on every turn, before the
         // timeouts: the heartbeat reads the answers to the previous one.
         if socket || !self.io.socket_watched {
@@ -199,17 +232,13 @@ impl Loop<'_> {
         self.node.handle_timeout(now);
         self.io.drain(self.node)?;
         self.io.track_health(self.node)?;
-        // The zxid file is re-read and the epoch floor renewed about once per tick, so an
-        // election always starts with values at most a tick and a half old.
-        if now.saturating_duration_since(self.last_housekeeping) >= self.tick * 3 / 4 {
-            self.last_housekeeping = now;
-            if let Some(file) = self.zxid_file.as_deref_mut() {
-                self.node.set_zxid(file.read());
-            }
-            self.node.set_epoch_floor(epoch_floor(unix_now_ms()));
-            self.io.watch_silence(self.node);
-        }
-        if refresh_due(self.io.last_state_write, self.io.now(), self.tick) {
+        let next_turn = self.sleeps_for().unwrap_or(self.tick);
+        if refresh_due(
+            self.io.last_state_write,
+            self.io.now(),
+            self.tick,
+            next_turn,
+        ) {
             self.io.write_state(self.node);
         }
         self.io.vip_update(self.node);
@@ -217,7 +246,18 @@ impl Loop<'_> {
         self.io.flush_deferred_hook(self.node);
         self.io
             .watch_socket(self.poll.registry(), !self.node.frames_can_wait());
+        self.io.quiet_update(self.node);
         Ok(requests)
+    }
+
+    /// How long this follower sleeps between turns while it sleeps through heartbeats
+    /// (see `quiet`): its turns to answer apart, or for an observer the sync timeout.
+    fn sleeps_for(&self) -> Option<Duration> {
+        let rule = self.io.quiet.as_ref()?.rule()?;
+        Some(match rule.turn {
+            Some(turn) => self.tick * turn.cycle,
+            None => self.sync_timeout,
+        })
     }
 
     /// Waits for events at most `wait`; reads the netlink notifications. Returns whether
@@ -271,7 +311,12 @@ impl Loop<'_> {
             if requests.terminate.is_some() {
                 return Ok(requests.terminate);
             }
-            if refresh_due(self.io.last_state_write, self.io.now(), self.tick) {
+            if refresh_due(
+                self.io.last_state_write,
+                self.io.now(),
+                self.tick,
+                self.tick,
+            ) {
                 self.io.write_state(self.node);
             }
             self.io.announce_due(self.node);
@@ -434,46 +479,8 @@ fn receive_all(io: &mut NodeIo, node: &mut Node) -> Result<(), DaemonError> {
         };
         match socket.recv_from(&mut buf) {
             Ok((len, from)) => {
-                if io.peers.as_ref().is_some_and(|p| !p.allows(from.ip())) {
-                    // A stray sender (or a node missing from the list): counted, and the
-                    // 1st, 2nd, 4th, 8th... logged, so a wrong list shows without a flood.
-                    io.stats.not_peer += 1;
-                    if io.stats.not_peer.is_power_of_two() {
-                        log::warn!(
-                            "dropped datagram from {from}: not in --peers ({} so far)",
-                            io.stats.not_peer
-                        );
-                    }
-                    continue;
-                }
                 let now = io.now();
-                let duplicates_before = node.stats().duplicate_id_frames;
-                match node.handle_datagram(now, &buf[..len]) {
-                    Ok(()) => io.learn_leader_addr(node, &buf[..len], from, now),
-                    Err(err @ DatagramError::Unauthentic(_)) => {
-                        // A peer with another key (or an attacker): visible without a log
-                        // flood: the 1st, 2nd, 4th, 8th... such frame.
-                        io.stats.unauthentic += 1;
-                        if io.stats.unauthentic.is_power_of_two() {
-                            log::warn!(
-                                "dropped frame from {from}: {err} ({} so far; check that every \
-                                 node has the same --key-file)",
-                                io.stats.unauthentic
-                            );
-                        } else {
-                            log::debug!("dropped frame from {from}: {err}");
-                        }
-                    }
-                    Err(err) => log::debug!("dropped datagram of {len} bytes from {from}: {err}"),
-                }
-                let duplicates = node.stats().duplicate_id_frames;
-                if duplicates > duplicates_before && duplicates.is_power_of_two() {
-                    log::error!(
-                        "frame with our id {} from {from} that we did not send ({duplicates} so far)",
-                        node.id()
-                    );
-                }
-                io.drain(node)?;
+                deliver(io, node, &buf[..len], from, now)?;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -483,4 +490,84 @@ fn receive_all(io: &mut NodeIo, node: &mut Node) -> Result<(), DaemonError> {
             }
         }
     }
+}
+
+/// Drain the quiet socket (see [`super::quiet`]): each frame goes to the node at the time
+/// the kernel received it, converted to the core's clock, or at the time it is read where
+/// that cannot be trusted.
+fn receive_quiet(io: &mut NodeIo, node: &mut Node) -> Result<(), DaemonError> {
+    let mut buf = [0u8; RECV_BUFFER];
+    let mut offset = None;
+    let mut first = true;
+    loop {
+        let Some(quiet) = io.quiet.as_mut().filter(|q| q.may_hold_frames()) else {
+            return Ok(());
+        };
+        let Some((len, from, stamp)) = quiet.recv(&mut buf) else {
+            return Ok(());
+        };
+        if std::mem::take(&mut first) {
+            offset = clock_offset(io.clock.id()).and_then(|o| quiet.turn_offset(o));
+        }
+        let read = io.clock.core();
+        let at = receipt_time(stamp, offset, node.last_input(), read);
+        if stamp.is_some() && offset.is_some() {
+            quiet.stamped += 1;
+        } else {
+            quiet.unstamped += 1;
+        }
+        deliver(io, node, &buf[..len], from, at)?;
+    }
+}
+
+/// One datagram from `from`, received at `now`, to the node; then its outputs.
+fn deliver(
+    io: &mut NodeIo,
+    node: &mut Node,
+    datagram: &[u8],
+    from: SocketAddr,
+    now: Instant,
+) -> Result<(), DaemonError> {
+    if io.peers.as_ref().is_some_and(|p| !p.allows(from.ip())) {
+        // A stray sender (or a node missing from the list): counted, and the 1st, 2nd,
+        // 4th, 8th... logged, so a wrong list shows without a flood.
+        io.stats.not_peer += 1;
+        if io.stats.not_peer.is_power_of_two() {
+            log::warn!(
+                "dropped datagram from {from}: not in --peers ({} so far)",
+                io.stats.not_peer
+            );
+        }
+        return Ok(());
+    }
+    let duplicates_before = node.stats().duplicate_id_frames;
+    match node.handle_datagram(now, datagram) {
+        Ok(()) => io.learn_leader_addr(node, datagram, from, now),
+        Err(err @ DatagramError::Unauthentic(_)) => {
+            // A peer with another key (or an attacker): visible without a log flood: the
+            // 1st, 2nd, 4th, 8th... such frame.
+            io.stats.unauthentic += 1;
+            if io.stats.unauthentic.is_power_of_two() {
+                log::warn!(
+                    "dropped frame from {from}: {err} ({} so far; check that every node has \
+                     the same --key-file)",
+                    io.stats.unauthentic
+                );
+            } else {
+                log::debug!("dropped frame from {from}: {err}");
+            }
+        }
+        Err(err) => log::debug!(
+            "dropped datagram of {} bytes from {from}: {err}",
+            datagram.len()
+        ),
+    }
+    let duplicates = node.stats().duplicate_id_frames;
+    if duplicates > duplicates_before && duplicates.is_power_of_two() {
+        log::error!(
+            "frame with our id {} from {from} that we did not send ({duplicates} so far)",
+            node.id()
+        );
+    }
+    io.drain(node)
 }

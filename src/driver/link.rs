@@ -414,6 +414,7 @@ impl NodeIo {
     }
 
     fn close_socket(&mut self, registry: &Registry) {
+        self.quiet = None;
         if let Some(mut socket) = self.socket.take() {
             if self.socket_watched {
                 let _ = registry.deregister(&mut socket);
@@ -451,6 +452,24 @@ impl NodeIo {
         }
     }
 
+    /// Sets the quiet socket's filters (and the main socket's) to the node's current
+    /// [`Node::wake_rule`]. A filter that cannot be set sends every frame to the main
+    /// socket again; that is logged (rate-limited) and tried again on a later turn.
+    pub(super) fn quiet_update(&mut self, node: &Node) {
+        let (Some(quiet), Some(socket)) = (self.quiet.as_mut(), self.socket.as_ref()) else {
+            return;
+        };
+        let rule = node.wake_rule(self.clock.core());
+        if rule == quiet.rule() {
+            return;
+        }
+        if let Err(e) = quiet.set_rule(socket, rule) {
+            if let Some(s) = self.link.watch_failures.allow(std::time::Instant::now()) {
+                log::warn!("cannot set the quiet socket's filters: {e}{s}");
+            }
+        }
+    }
+
     /// Replaces the socket with one opened for `binding`. `changed`: the interface came
     /// back or changed (not a re-open forced by send errors), so the send-error log
     /// counts from 1 again.
@@ -470,11 +489,12 @@ impl NodeIo {
                     what: "epoll register",
                     source,
                 })?;
-            Ok((socket, o.destinations, o.unicast_answers))
+            Ok((socket, o.destinations, o.unicast_answers, o.quiet))
         });
         match opened {
-            Ok((socket, destinations, unicast_answers)) => {
+            Ok((socket, destinations, unicast_answers, quiet)) => {
                 self.socket = Some(socket);
+                self.quiet = quiet.and_then(super::quiet::Quiet::open);
                 // A new socket may have a new source address: learn the leader's again.
                 self.leader_addr = None;
                 node.set_unicast_answers(unicast_answers);

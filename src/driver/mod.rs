@@ -31,6 +31,7 @@ pub mod link;
 pub mod notify;
 pub mod peers;
 pub mod publish;
+pub mod quiet;
 pub mod refresh;
 pub mod signals;
 pub mod silence;
@@ -100,6 +101,8 @@ struct NodeIo {
     /// The socket is registered with the loop's poller (see `watch_socket`); true when
     /// there is no socket.
     socket_watched: bool,
+    /// The second socket on the group, for the frames that can wait (see [`quiet`]).
+    quiet: Option<quiet::Quiet>,
     /// The transport the socket is (re-)opened for.
     transport: Transport,
     /// Where every frame goes: the group, or every peer but this node (set when the
@@ -478,13 +481,14 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     };
     let transport = settings.transport();
     let (link, opened) = open_at_start(&settings.interface, &transport)?;
-    let (socket, destinations, unicast_answers) = match opened {
+    let (socket, destinations, unicast_answers, quiet) = match opened {
         Some(o) => (
             Some(UdpSocket::from_std(o.socket.into())),
             o.destinations,
             o.unicast_answers,
+            o.quiet.and_then(quiet::Quiet::open),
         ),
-        None => (None, Vec::new(), false),
+        None => (None, Vec::new(), false, None),
     };
     let mut node = Node::new(settings.election.clone(), epochs, incarnation)?;
     node.set_process_nonce(process_nonce());
@@ -521,6 +525,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
         pid: std::process::id(),
         group_requests_seen: 0,
         socket_watched: true,
+        quiet,
         transport: transport.clone(),
         destinations,
         peers: match transport {

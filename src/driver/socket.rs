@@ -20,6 +20,9 @@ pub struct Opened {
     /// The socket receives unicast at the source address of the frames it sends, so
     /// followers may answer this node's heartbeats there (`Node::set_unicast_answers`).
     pub unicast_answers: bool,
+    /// A second socket on the group for the frames that can wait (see [`super::quiet`]):
+    /// with a multicast group on a real interface, where it could be opened.
+    pub quiet: Option<Socket>,
 }
 
 /// Opens the node's socket of `transport` on `interface`, non-blocking. Every (re-)open
@@ -28,10 +31,23 @@ pub fn open_socket(interface: &str, transport: &Transport) -> Result<Opened, Dae
     match transport {
         Transport::Multicast(group) => {
             let shared_host = is_loopback(interface)?;
+            let socket = open_multicast_socket(interface, *group, shared_host)?;
+            let quiet = if shared_host {
+                None
+            } else {
+                open_quiet_socket(&socket, interface, *group)
+                    .inspect_err(|e| {
+                        log::warn!(
+                            "{e}: every frame of the group wakes this node (no quiet socket)"
+                        )
+                    })
+                    .ok()
+            };
             Ok(Opened {
-                socket: open_multicast_socket(interface, *group, shared_host)?,
+                socket,
                 destinations: vec![*group],
                 unicast_answers: !shared_host,
+                quiet,
             })
         }
         Transport::Unicast(peers) => {
@@ -40,6 +56,7 @@ pub fn open_socket(interface: &str, transport: &Transport) -> Result<Opened, Dae
                 socket: unicast.socket,
                 destinations: unicast.targets,
                 unicast_answers: true,
+                quiet: None,
             })
         }
     }
@@ -137,6 +154,76 @@ pub fn open_multicast_socket(
     };
     setup(
         "binding the group port",
+        socket.bind(&SockAddr::from(bind_addr)),
+    )?;
+    setup("O_NONBLOCK", socket.set_nonblocking(true))?;
+    Ok(socket)
+}
+
+/// The quiet socket beside `main` (bound to the wildcard address and the group port,
+/// see [`open_multicast_socket`]): joined to the group on `interface` only, bound to the
+/// group address itself, so that unicast to this host never reaches it, receiving
+/// nothing until [`super::quiet::Quiet::set_rule`] sets its filter. Both sockets need
+/// SO_REUSEADDR to share the port; `main` gets it only after its own bind, which
+/// therefore still fails if another daemon holds the port.
+pub fn open_quiet_socket(
+    main: &Socket,
+    interface: &str,
+    group: SocketAddr,
+) -> Result<Socket, DaemonError> {
+    let index = nix::net::if_::if_nametoindex(interface).map_err(|source| {
+        DaemonError::InterfaceNotFound {
+            interface: interface.to_string(),
+            source,
+        }
+    })?;
+    let domain = if group.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let setup = |step: &'static str, r: io::Result<()>| {
+        r.map_err(|source| DaemonError::SocketSetup {
+            step,
+            interface: interface.to_string(),
+            group,
+            source,
+        })
+    };
+    let socket =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(DaemonError::CreateSocket)?;
+    // Nothing is kept before the rule's filter replaces this one.
+    setup(
+        "the quiet socket's filter",
+        socket.attach_filter(&super::quiet::drop_all()),
+    )?;
+    setup("SO_REUSEADDR", main.set_reuse_address(true))?;
+    setup("SO_REUSEADDR", socket.set_reuse_address(true))?;
+    let bind_addr = match group {
+        SocketAddr::V4(v4) => {
+            setup(
+                "joining the group",
+                socket.join_multicast_v4_n(v4.ip(), &InterfaceIndexOrAddress::Index(index)),
+            )?;
+            setup("IP_MULTICAST_ALL", socket.set_multicast_all_v4(false))?;
+            group
+        }
+        SocketAddr::V6(v6) => {
+            setup("IPV6_V6ONLY", socket.set_only_v6(true))?;
+            setup(
+                "joining the group",
+                socket.join_multicast_v6(v6.ip(), index),
+            )?;
+            setup("IPV6_MULTICAST_ALL", socket.set_multicast_all_v6(false))?;
+            if v6.scope_id() == 0 {
+                SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, index))
+            } else {
+                group
+            }
+        }
+    };
+    setup(
+        "binding the quiet socket to the group",
         socket.bind(&SockAddr::from(bind_addr)),
     )?;
     setup("O_NONBLOCK", socket.set_nonblocking(true))?;

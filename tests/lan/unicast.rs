@@ -446,12 +446,15 @@ fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only_
             "follower {f}: {heard:?}"
         );
     }
-    // One wake-up per tick: the leader's heartbeat timer (it reads the answers then),
-    // each follower's heartbeat. Generous: 1.5 per tick (each was 3.5 to 5 when followers
-    // answered to the group and the leader woke for every answer and its own frames).
+    // The leader wakes once per tick, for its heartbeat (it reads the answers then).
+    // Generous: 1.5 per tick (3.5 to 5 when followers answered to the group and the
+    // leader woke for every answer and its own frames). A follower sleeps through the
+    // heartbeats that are not its turn (see `driver::quiet`): about 10 wake-ups in 2 s,
+    // its turns; generous: 25 (it woke for every heartbeat, 40, before).
     for (i, w) in wakeups.iter().enumerate() {
         let w = w.expect("/proc readable");
-        assert!(w <= 60, "node {}: {w} wake-ups in {window:?}", i + 1);
+        let bound = if i + 1 == leader { 60 } else { 25 };
+        assert!(w <= bound, "node {}: {w} wake-ups in {window:?}", i + 1);
     }
 }
 

@@ -53,6 +53,11 @@ impl Following {
             && self.leader_incarnation == Some(frame.incarnation)
     }
 
+    /// The leader's incarnation as last heard.
+    pub(super) fn leader_incarnation(&self) -> Option<u32> {
+        self.leader_incarnation
+    }
+
     /// We acknowledged the epoch the leader reported established (our frames say so).
     pub(super) fn acked_established(&self) -> bool {
         self.acked_epoch != 0 && self.established_epoch == self.acked_epoch

@@ -199,6 +199,7 @@ mod stats;
 mod time;
 mod timers;
 mod vote;
+mod wake;
 
 #[cfg(test)]
 mod testing;
@@ -214,4 +215,5 @@ pub use self::peers::Heard;
 pub use self::stats::Stats;
 pub use self::time::Instant;
 pub use self::vote::beats;
+pub use self::wake::{Check, Turn, WakeRule, MAX_CHECKS, MAX_TURN_CYCLE};
 pub use crate::wire::{ServerState, Vote};

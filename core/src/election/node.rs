@@ -667,6 +667,12 @@ impl Node {
         )
     }
 
+    /// The latest time any input carried: a driver never hands the node an earlier one
+    /// (earlier times are taken as this one).
+    pub fn last_input(&self) -> Instant {
+        self.now
+    }
+
     pub(super) fn advance_clock(&mut self, now: Instant) {
         // Inputs come from a monotonic clock; guard against a driver bug anyway.
         self.now = self.now.max(now);

@@ -107,6 +107,12 @@ mod field {
     pub const CHECKED: Field = 0..CHECKSUM.start;
 }
 
+/// The offsets of the fields a receive filter looks at (see
+/// [`WakeRule`](crate::election::WakeRule)), from the start of the frame.
+pub mod layout {
+    pub use super::field::{EPOCH, FLAGS, INCARNATION, SENDER, SEQUENCE, STATE, VOTE_LEADER};
+}
+
 // The layout must tile the frame exactly.
 const _: () = assert!(field::CHECKSUM.end == FRAME_LEN);
 

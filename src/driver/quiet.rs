@@ -1,0 +1,372 @@
+//! A follower that sleeps through its leader's routine heartbeats.
+//!
+//! An established follower wakes for every heartbeat, but most of them ask it for no
+//! answer: they only renew its sync deadline and promise (see `votecast_core`'s
+//! [`WakeRule`]). With a multicast group on a real interface the node keeps a second
+//! socket on the group, never watched by the loop, and splits the group's frames between
+//! the two with a pair of classic BPF filters compiled from the core's rule: frames that
+//! can wait go to the quiet socket only, every other frame to the main socket only, which
+//! wakes the loop. The quiet socket is read at the start of every turn, before anything
+//! else: before a deadline can fire for a heartbeat that had arrived, and before the
+//! frames of the main socket, which came later. So a follower at the default timing
+//! wakes for one heartbeat in four (its turn to answer) instead of every one.
+//!
+//! A frame read late must not look as if it arrived late: its receipt starts the sync
+//! timeout, and a receipt time that is too late delays the failover (and the promise).
+//! Nor may it look earlier than it arrived: the promise made on it would run out early.
+//! The kernel stamps each frame on arrival (SO_TIMESTAMPNS), on the wall clock, which
+//! steps. [`receipt_time`] converts the stamp to the core's clock with the offset between
+//! the two clocks, read once per turn; the offset changes only when the wall clock is
+//! set, so if it is the same (within [`STEP_TOLERANCE_NS`]) at the turn before the frame
+//! arrived and at the turn that reads it, the conversion holds; otherwise, or without a
+//! stamp, the frame counts as received when it is read (late, never early).
+//!
+//! Where the filters cannot be set, or the rule changes, the frames go to the main socket
+//! as before: a filter that fails only costs wake-ups.
+
+use std::io::{self, IoSliceMut};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd};
+
+use nix::libc::sock_filter;
+use nix::sys::socket::{
+    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
+};
+use nix::sys::time::TimeSpec;
+use nix::time::{clock_gettime, ClockId};
+use socket2::{SockRef, Socket};
+use votecast_core::election::{Check, Instant, WakeRule, MAX_CHECKS};
+use votecast_core::wire::FRAME_LEN;
+
+/// A wall-clock step smaller than this between two turns goes unnoticed; receipt times
+/// are converted with the smaller of the two turns' offsets (the later result), so such
+/// a step cannot make one early either.
+pub const STEP_TOLERANCE_NS: i128 = 100_000;
+
+/// The UDP header before the frame, as a socket filter sees the datagram.
+const UDP_HEADER: u32 = 8;
+/// Instructions of the longest program: the length check, each check's (at most eight)
+/// instructions and the two returns.
+const MAX_PROGRAM: usize = 2 + MAX_CHECKS * 8 + 2;
+/// A filter's verdicts: keep the whole datagram, or drop it.
+const KEEP: u32 = u32::MAX;
+const DROP: u32 = 0;
+
+// Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
+const BPF_LD: u16 = 0x00;
+const BPF_ALU: u16 = 0x04;
+const BPF_JMP: u16 = 0x05;
+const BPF_RET: u16 = 0x06;
+const BPF_MISC: u16 = 0x07;
+const BPF_W: u16 = 0x00;
+const BPF_B: u16 = 0x10;
+const BPF_ABS: u16 = 0x20;
+const BPF_LEN: u16 = 0x80;
+const BPF_ADD: u16 = 0x00;
+const BPF_MUL: u16 = 0x20;
+const BPF_AND: u16 = 0x50;
+const BPF_MOD: u16 = 0x90;
+const BPF_JEQ: u16 = 0x10;
+const BPF_K: u16 = 0x00;
+const BPF_X: u16 = 0x08;
+const BPF_TAX: u16 = 0x00;
+
+/// Which side of the split a program is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The quiet socket: keeps the frames that can wait.
+    Waiting,
+    /// The main socket: keeps every other datagram.
+    Waking,
+}
+
+/// A classic BPF program.
+pub type Program = heapless::Vec<sock_filter, MAX_PROGRAM>;
+
+fn op(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+/// The program for `side` of `rule`: a datagram "can wait" if it is one whole frame and
+/// passes every check of the rule.
+pub fn program(rule: &WakeRule, side: Side) -> Program {
+    // Jumps to the end are patched once its place is known: `jf` of each marked
+    // instruction (or `jt`, for a check that fails on equality) goes to "cannot wait".
+    let mut code: heapless::Vec<(sock_filter, Jump), MAX_PROGRAM> = heapless::Vec::new();
+    let mut push = |i: sock_filter, jump: Jump| {
+        // MAX_PROGRAM covers the longest rule.
+        let _ = code.push((i, jump));
+    };
+    push(op(BPF_LD | BPF_W | BPF_LEN, 0), Jump::None);
+    push(
+        op(BPF_JMP | BPF_JEQ | BPF_K, UDP_HEADER + FRAME_LEN as u32),
+        Jump::FailIfFalse,
+    );
+    for check in rule.checks() {
+        match check {
+            Check::Byte {
+                offset,
+                mask,
+                value,
+            } => {
+                push(op(BPF_LD | BPF_B | BPF_ABS, at(offset)), Jump::None);
+                if mask != 0xff {
+                    push(op(BPF_ALU | BPF_AND | BPF_K, u32::from(mask)), Jump::None);
+                }
+                push(
+                    op(BPF_JMP | BPF_JEQ | BPF_K, u32::from(value)),
+                    Jump::FailIfFalse,
+                );
+            }
+            Check::Word { offset, value } => {
+                push(op(BPF_LD | BPF_W | BPF_ABS, at(offset)), Jump::None);
+                push(op(BPF_JMP | BPF_JEQ | BPF_K, value), Jump::FailIfFalse);
+            }
+            Check::NotModulo {
+                offset,
+                cycle,
+                residue,
+            } => {
+                // (hi · 2³² + lo) mod c = ((hi mod c) · (2³² mod c) + lo mod c) mod c, in
+                // 32 bits since c² < 2³² (MAX_TURN_CYCLE).
+                let wrap = ((1u64 << 32) % u64::from(cycle.max(1))) as u32;
+                push(op(BPF_LD | BPF_W | BPF_ABS, at(offset)), Jump::None);
+                push(op(BPF_ALU | BPF_MOD | BPF_K, cycle), Jump::None);
+                push(op(BPF_ALU | BPF_MUL | BPF_K, wrap), Jump::None);
+                push(op(BPF_MISC | BPF_TAX, 0), Jump::None);
+                push(op(BPF_LD | BPF_W | BPF_ABS, at(offset + 4)), Jump::None);
+                push(op(BPF_ALU | BPF_MOD | BPF_K, cycle), Jump::None);
+                push(op(BPF_ALU | BPF_ADD | BPF_X, 0), Jump::None);
+                push(op(BPF_ALU | BPF_MOD | BPF_K, cycle), Jump::None);
+                push(op(BPF_JMP | BPF_JEQ | BPF_K, residue), Jump::FailIfTrue);
+            }
+        }
+    }
+    let (wait, wake) = match side {
+        Side::Waiting => (KEEP, DROP),
+        Side::Waking => (DROP, KEEP),
+    };
+    push(op(BPF_RET | BPF_K, wait), Jump::None);
+    push(op(BPF_RET | BPF_K, wake), Jump::None);
+    let fail = code.len() - 1;
+    code.iter()
+        .enumerate()
+        .map(|(i, &(mut ins, jump))| {
+            // Relative to the next instruction; programs are far shorter than 256.
+            let to_fail = fail.saturating_sub(i + 1) as u8;
+            match jump {
+                Jump::None => {}
+                Jump::FailIfFalse => ins.jf = to_fail,
+                Jump::FailIfTrue => ins.jt = to_fail,
+            }
+            ins
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Jump {
+    None,
+    FailIfFalse,
+    FailIfTrue,
+}
+
+fn at(offset: usize) -> u32 {
+    UDP_HEADER + offset as u32
+}
+
+/// Drops every datagram: the quiet socket while no rule is set.
+pub fn drop_all() -> [sock_filter; 1] {
+    [op(BPF_RET | BPF_K, DROP)]
+}
+
+/// The quiet socket and the rule its filters (and the main socket's) are set for.
+pub struct Quiet {
+    socket: Socket,
+    rule: Option<WakeRule>,
+    /// The wall clock minus the core's, in ns, as read at the last turn that read a frame
+    /// (see [`receipt_time`]).
+    offset: Option<i128>,
+    /// Frames may still wait here although no rule is set (it was until lately).
+    leftover: bool,
+    /// The control-message buffer of `recvmsg`, allocated once.
+    control: Vec<u8>,
+    /// Frames read with a usable stamp, and without one (counted as received when read).
+    pub stamped: u64,
+    pub unstamped: u64,
+}
+
+impl Quiet {
+    /// The quiet side of a freshly opened group socket, which drops every datagram until
+    /// a rule is set.
+    pub fn new(socket: Socket) -> io::Result<Quiet> {
+        socket.attach_filter(&drop_all())?;
+        setsockopt(&socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
+        Ok(Quiet {
+            socket,
+            rule: None,
+            offset: None,
+            leftover: false,
+            control: nix::cmsg_space!(TimeSpec),
+            stamped: 0,
+            unstamped: 0,
+        })
+    }
+
+    /// [`Quiet::new`], or `None` (logged) if the socket cannot be made quiet: then every
+    /// frame goes to the main socket.
+    pub fn open(socket: Socket) -> Option<Quiet> {
+        Quiet::new(socket)
+            .inspect_err(|e| {
+                log::warn!("the quiet socket: {e}: every frame of the group wakes this node")
+            })
+            .ok()
+    }
+
+    /// The rule the filters are set for.
+    pub fn rule(&self) -> Option<WakeRule> {
+        self.rule
+    }
+
+    /// Whether frames may wait here: a rule is set, or was until the socket was last
+    /// found empty.
+    pub fn may_hold_frames(&self) -> bool {
+        self.rule.is_some() || self.leftover
+    }
+
+    /// Sets both filters for `rule` (`None`: every frame to `main`). The side that gains
+    /// frames is set first, so that none is dropped by both while they change; a frame
+    /// kept by both meanwhile reaches the node twice, and the second copy is stale. If a
+    /// filter cannot be set, every frame goes to `main`.
+    pub fn set_rule(&mut self, main: &impl AsFd, rule: Option<WakeRule>) -> io::Result<()> {
+        if rule == self.rule {
+            return Ok(());
+        }
+        let main = SockRef::from(main);
+        // From one rule to another through none: a frame that waits under the old rule
+        // but not under the new one would otherwise be dropped by both filters meanwhile.
+        if self.rule.is_some() {
+            self.release(&main);
+        }
+        let Some(rule) = rule else {
+            return Ok(());
+        };
+        let set = self
+            .socket
+            .attach_filter(&program(&rule, Side::Waiting))
+            .and_then(|()| main.attach_filter(&program(&rule, Side::Waking)));
+        match set {
+            Ok(()) => {
+                self.rule = Some(rule);
+                Ok(())
+            }
+            Err(e) => {
+                self.release(&main);
+                Err(e)
+            }
+        }
+    }
+
+    /// Every frame to the main socket: first it keeps everything, then the quiet one
+    /// nothing. (Detaching fails harmlessly where no filter was set.)
+    fn release(&mut self, main: &SockRef<'_>) {
+        let _ = main.detach_filter();
+        let _ = self.socket.attach_filter(&drop_all());
+        self.leftover |= self.rule.is_some();
+        self.rule = None;
+    }
+
+    /// Reads one datagram into `buf`: its length, sender and kernel stamp (ns since
+    /// 1970, if the kernel gave one). `None` when the socket has nothing (or fails).
+    pub fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr, Option<i128>)> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = loop {
+            match recvmsg::<SockaddrStorage>(
+                self.socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut self.control),
+                MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(msg) => break msg,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    if e != nix::errno::Errno::EAGAIN {
+                        log::debug!("the quiet socket: receive failed: {e}");
+                    }
+                    self.leftover = false;
+                    return None;
+                }
+            }
+        };
+        let stamp = msg.cmsgs().ok().and_then(|mut cmsgs| {
+            cmsgs.find_map(|c| match c {
+                ControlMessageOwned::ScmTimestampns(t) => {
+                    Some(i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec()))
+                }
+                _ => None,
+            })
+        });
+        let from = msg.address.as_ref().and_then(socket_addr)?;
+        Some((msg.bytes, from, stamp))
+    }
+
+    /// The offset to use for the frames of this turn (`None`: count them as received
+    /// when read), given the offset `now_offset` read at this turn; remembers it for the
+    /// next turn.
+    pub fn turn_offset(&mut self, now_offset: i128) -> Option<i128> {
+        let before = self.offset.replace(now_offset)?;
+        ((now_offset - before).abs() <= STEP_TOLERANCE_NS).then_some(before.min(now_offset))
+    }
+}
+
+fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::V4(SocketAddrV4::from(*v4)));
+    }
+    if let Some(v6) = addr.as_sockaddr_in6() {
+        return Some(SocketAddr::V6(SocketAddrV6::from(*v6)));
+    }
+    None
+}
+
+/// The wall clock minus the core's clock `core`, in ns. The wall clock is read first:
+/// the core's reading is the later one, so the offset can only come out small, and a
+/// receipt time converted with it (`stamp − offset`) only late, never early.
+pub fn clock_offset(core: ClockId) -> Option<i128> {
+    let ns = |t: TimeSpec| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec());
+    let wall = clock_gettime(ClockId::CLOCK_REALTIME).ok()?;
+    let core = clock_gettime(core).ok()?;
+    Some(ns(wall) - ns(core))
+}
+
+/// When a frame stamped `stamp` (wall clock, ns) arrived, on the core's clock: `stamp −
+/// offset`, but no earlier than `floor` (the node's last input: the core's inputs never
+/// go back) and no later than `read` (when it was read, which is always safe). Without a
+/// stamp or a trusted offset, `read`.
+pub fn receipt_time(
+    stamp: Option<i128>,
+    offset: Option<i128>,
+    floor: Instant,
+    read: Instant,
+) -> Instant {
+    let (Some(stamp), Some(offset)) = (stamp, offset) else {
+        return read;
+    };
+    let micros = (stamp - offset).div_euclid(1000) + 1;
+    let Ok(micros) = u64::try_from(micros) else {
+        return read;
+    };
+    let at = Instant::from_micros(micros);
+    if at > read {
+        return read;
+    }
+    at.max(floor)
+}
+
+#[cfg(test)]
+mod tests;

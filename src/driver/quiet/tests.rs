@@ -1,0 +1,265 @@
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use votecast_core::election::Turn;
+use votecast_core::wire::{emit_datagram, Flags, Repr, ServerState, Vote};
+
+use super::*;
+
+fn rule(turn: Option<Turn>) -> WakeRule {
+    WakeRule {
+        leader: 3,
+        incarnation: 0x0102_0304,
+        epoch: 77,
+        turn,
+    }
+}
+
+/// A heartbeat of `rule`'s leader that waits unless its sequence is the turn.
+fn heartbeat(rule: &WakeRule, sequence: u64) -> Repr {
+    Repr {
+        state: ServerState::Leading,
+        flags: Flags::ESTABLISHED.with(Flags::ANSWER_OPTIONAL),
+        key_id: 0,
+        cluster: 0,
+        sender: rule.leader,
+        incarnation: rule.incarnation,
+        sequence,
+        vote: Vote {
+            leader: rule.leader,
+            zxid: 0,
+            peer_epoch: rule.epoch,
+            ineligible: false,
+        },
+        round: 1,
+        accepted_epoch: rule.epoch,
+        epoch: rule.epoch,
+        echo: 12345,
+        auth_tag: [0; 16],
+    }
+}
+
+/// Datagrams around `rule`: heartbeats over many sequence numbers (some beyond 32 bits),
+/// the same heartbeat changed in each field a check looks at, and datagrams of other
+/// lengths.
+fn datagrams(rule: &WakeRule) -> Vec<Vec<u8>> {
+    let emit = |f: &Repr| {
+        let mut buf = vec![0u8; FRAME_LEN];
+        emit_datagram(f, &mut buf).unwrap();
+        buf
+    };
+    let mut out: Vec<Vec<u8>> = (0..12)
+        .chain([
+            (1 << 32) - 1,
+            1 << 32,
+            (1 << 32) + 5,
+            (7 << 40) + 3,
+            u64::MAX,
+        ])
+        .map(|s| emit(&heartbeat(rule, s)))
+        .collect();
+    let changes: [fn(&mut Repr); 9] = [
+        |f| f.flags = Flags::ESTABLISHED,
+        |f| f.flags.insert(Flags::RESIGN),
+        |f| f.vote.ineligible = true,
+        |f| f.epoch = 78,
+        |f| f.incarnation = 9,
+        |f| f.sender = 2,
+        |f| f.vote.leader = (1 << 32) | 3,
+        |f| f.state = ServerState::Looking,
+        |f| f.flags.insert(Flags::UNICAST_ANSWERS),
+    ];
+    for change in changes {
+        let mut f = heartbeat(rule, 5);
+        change(&mut f);
+        out.push(emit(&f));
+    }
+    let whole = emit(&heartbeat(rule, 5));
+    out.push(whole[..FRAME_LEN - 1].to_vec());
+    let mut longer = whole.clone();
+    longer.push(0);
+    out.push(longer);
+    out
+}
+
+/// Sends every datagram to a socket filtered with `side`'s program of `rule` on
+/// 127.0.0.1, and returns which of them it kept (by index: the first byte of each is
+/// replaced by nothing; the datagrams are told apart by their content).
+fn kept_by_the_kernel(rule: &WakeRule, side: Side, all: &[Vec<u8>]) -> Vec<bool> {
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    SockRef::from(&rx)
+        .attach_filter(&program(rule, side))
+        .unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for d in all {
+        tx.send_to(d, rx.local_addr().unwrap()).unwrap();
+    }
+    // A marker the filter of either side keeps (a heartbeat of the turn, or one that
+    // cannot wait) ends the stream: every datagram before it has been filtered by then.
+    let marker_waits = side == Side::Waiting;
+    let marker = all
+        .iter()
+        .position(|d| rule.lets_wait(d) == marker_waits)
+        .expect("a datagram for each side");
+    tx.send_to(&all[marker], rx.local_addr().unwrap()).unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 2 * FRAME_LEN];
+    loop {
+        let (n, _) = rx.recv_from(&mut buf).expect("the marker arrives");
+        received.push(buf[..n].to_vec());
+        let markers = received.iter().filter(|d| **d == all[marker]).count();
+        if markers == 2 {
+            break;
+        }
+    }
+    received.pop();
+    all.iter().map(|d| received.contains(d)).collect()
+}
+
+#[test]
+fn the_kernel_splits_frames_as_the_rule_says() {
+    for turn in [
+        Some(Turn {
+            cycle: 4,
+            residue: 2,
+        }),
+        Some(Turn {
+            cycle: 3,
+            residue: 0,
+        }),
+        Some(Turn {
+            cycle: 2,
+            residue: 1,
+        }),
+        None,
+    ] {
+        let rule = rule(turn);
+        let all = datagrams(&rule);
+        let waits: Vec<bool> = all.iter().map(|d| rule.lets_wait(d)).collect();
+        assert!(waits.iter().any(|w| *w) && waits.iter().any(|w| !*w));
+        assert_eq!(
+            kept_by_the_kernel(&rule, Side::Waiting, &all),
+            waits,
+            "quiet socket, {turn:?}"
+        );
+        let wakes: Vec<bool> = waits.iter().map(|w| !w).collect();
+        assert_eq!(
+            kept_by_the_kernel(&rule, Side::Waking, &all),
+            wakes,
+            "main socket, {turn:?}"
+        );
+    }
+}
+
+#[test]
+fn a_quiet_socket_keeps_nothing_until_a_rule_is_set_and_again_after() {
+    let main = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let quiet_socket = Socket::from(UdpSocket::bind("127.0.0.1:0").unwrap());
+    let quiet_addr = quiet_socket.local_addr().unwrap().as_socket().unwrap();
+    quiet_socket.set_nonblocking(true).unwrap();
+    let mut quiet = Quiet::new(quiet_socket).unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rule = rule(None);
+    let frame = &datagrams(&rule)[0];
+    assert!(rule.lets_wait(frame));
+    let mut buf = [0u8; 2 * FRAME_LEN];
+    let mut arrives = |quiet: &mut Quiet| {
+        tx.send_to(frame, quiet_addr).unwrap();
+        // Loopback delivers within the send; a short wait covers a slow machine.
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        loop {
+            if let Some(got) = quiet.recv(&mut buf) {
+                return Some(got);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    assert!(arrives(&mut quiet).is_none(), "dropped without a rule");
+    quiet.set_rule(&main, Some(rule)).unwrap();
+    assert_eq!(quiet.rule(), Some(rule));
+    let (len, from, stamp) = arrives(&mut quiet).expect("kept under the rule");
+    assert_eq!(len, FRAME_LEN);
+    assert_eq!(from, tx.local_addr().unwrap());
+    let stamp = stamp.expect("SO_TIMESTAMPNS gives a stamp");
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128;
+    assert!(
+        (wall - stamp).abs() < 5_000_000_000,
+        "stamp {stamp}, wall {wall}"
+    );
+    quiet.set_rule(&main, None).unwrap();
+    assert!(arrives(&mut quiet).is_none(), "dropped again");
+}
+
+fn us(n: u64) -> Instant {
+    Instant::from_micros(n)
+}
+
+#[test]
+fn a_stamp_converts_to_the_core_clock_never_early_and_within_the_turn() {
+    // Wall clock 1,000 s ahead of the core's.
+    let offset = 1_000_000_000_000i128;
+    let stamp = |core_ns: i128| Some(core_ns + offset);
+    // 5.0004 ms on the core's clock: rounded up to the next µs.
+    assert_eq!(
+        receipt_time(stamp(5_000_400), Some(offset), us(0), us(9_000)),
+        us(5_001)
+    );
+    assert_eq!(
+        receipt_time(stamp(5_000_000), Some(offset), us(0), us(9_000)),
+        us(5_001)
+    );
+    // Never before the node's last input, never after the read.
+    assert_eq!(
+        receipt_time(stamp(5_000_000), Some(offset), us(7_000), us(9_000)),
+        us(7_000)
+    );
+    assert_eq!(
+        receipt_time(stamp(12_000_000), Some(offset), us(0), us(9_000)),
+        us(9_000)
+    );
+    // No stamp, or no trusted offset: when read.
+    assert_eq!(
+        receipt_time(None, Some(offset), us(0), us(9_000)),
+        us(9_000)
+    );
+    assert_eq!(
+        receipt_time(stamp(5_000_000), None, us(0), us(9_000)),
+        us(9_000)
+    );
+    // A stamp before the core clock's start.
+    assert_eq!(
+        receipt_time(Some(5), Some(offset), us(0), us(9_000)),
+        us(9_000)
+    );
+}
+
+#[test]
+fn a_wall_clock_step_between_two_turns_makes_the_frames_count_when_read() {
+    let socket = Socket::from(UdpSocket::bind("127.0.0.1:0").unwrap());
+    let mut quiet = Quiet::new(socket).unwrap();
+    let base = 1_000_000_000_000i128;
+    assert_eq!(quiet.turn_offset(base), None, "nothing to compare with yet");
+    assert_eq!(
+        quiet.turn_offset(base + 30),
+        Some(base),
+        "the smaller reading"
+    );
+    assert_eq!(
+        quiet.turn_offset(base + 30 - STEP_TOLERANCE_NS),
+        Some(base + 30 - STEP_TOLERANCE_NS)
+    );
+    assert_eq!(quiet.turn_offset(base + 2_000_000), None, "a step of 2 ms");
+    assert_eq!(quiet.turn_offset(base + 2_000_000), Some(base + 2_000_000));
+    assert_eq!(
+        quiet.turn_offset(base - 3_600_000_000_000),
+        None,
+        "back an hour"
+    );
+}
