@@ -512,9 +512,9 @@ fn receive_quiet(io: &mut NodeIo, node: &mut Node) -> Result<(), DaemonError> {
         let read = io.clock.core();
         let at = receipt_time(stamp, offset, node.last_input(), read);
         if stamp.is_some() && offset.is_some() {
-            quiet.stamped += 1;
+            io.stats.waited_stamped += 1;
         } else {
-            quiet.unstamped += 1;
+            io.stats.waited_unstamped += 1;
         }
         deliver(io, node, &buf[..len], from, at)?;
     }

@@ -463,9 +463,16 @@ impl NodeIo {
         if rule == quiet.rule() {
             return;
         }
-        if let Err(e) = quiet.set_rule(socket, rule) {
-            if let Some(s) = self.link.watch_failures.allow(std::time::Instant::now()) {
-                log::warn!("cannot set the quiet socket's filters: {e}{s}");
+        match quiet.set_rule(socket, rule) {
+            // The first frame to wait arrives after this reading.
+            Ok(()) if rule.is_some() => {
+                quiet.note_offset(super::quiet::clock_offset(self.clock.id()));
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if let Some(s) = self.link.watch_failures.allow(std::time::Instant::now()) {
+                    log::warn!("cannot set the quiet socket's filters: {e}{s}");
+                }
             }
         }
     }

@@ -88,6 +88,10 @@ pub struct DriverStats {
     pub unauthentic: u64,
     /// Datagrams dropped because their source is not in `--peers`.
     pub not_peer: u64,
+    /// Frames read from the quiet socket (see [`quiet`]) and counted from the kernel's
+    /// receive stamp, or from when they were read (no stamp, or the wall clock was set).
+    pub waited_stamped: u64,
+    pub waited_unstamped: u64,
 }
 
 /// Everything the loop touches besides the node: the socket, the files, the hooks, the clock.
@@ -654,7 +658,8 @@ fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
         "node {}: {what}; frames received {}, sent {}, malformed {}, other cluster {}, \
          unauthenticated {}, bad tags {}, stale {}, throttled {}, own id from elsewhere {}, \
          not from --peers {}, sends dropped {}, send errors {}, not sent without a usable \
-         interface {}, elections {}",
+         interface {}, elections {}; heartbeats slept through {} (counted from the kernel's \
+         stamp) and {} (from when read)",
         node.id(),
         stats.frames_received,
         stats.frames_sent,
@@ -669,6 +674,8 @@ fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
         driver.sends_dropped,
         driver.send_errors,
         driver.sends_unlinked,
-        stats.elections_started
+        stats.elections_started,
+        driver.waited_stamped,
+        driver.waited_unstamped
     );
 }

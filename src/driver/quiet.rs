@@ -196,9 +196,6 @@ pub struct Quiet {
     leftover: bool,
     /// The control-message buffer of `recvmsg`, allocated once.
     control: Vec<u8>,
-    /// Frames read with a usable stamp, and without one (counted as received when read).
-    pub stamped: u64,
-    pub unstamped: u64,
 }
 
 impl Quiet {
@@ -213,8 +210,6 @@ impl Quiet {
             offset: None,
             leftover: false,
             control: nix::cmsg_space!(TimeSpec),
-            stamped: 0,
-            unstamped: 0,
         })
     }
 
@@ -313,6 +308,12 @@ impl Quiet {
         });
         let from = msg.address.as_ref().and_then(socket_addr)?;
         Some((msg.bytes, from, stamp))
+    }
+
+    /// Remembers `offset` (see [`clock_offset`]) as read before any frame now waiting here
+    /// arrived: when the rule is set, the socket is empty.
+    pub fn note_offset(&mut self, offset: Option<i128>) {
+        self.offset = offset;
     }
 
     /// The offset to use for the frames of this turn (`None`: count them as received

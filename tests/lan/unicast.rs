@@ -409,6 +409,16 @@ fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only_
         .map(|h| h.map(|h| h.iter().map(|v| v.id).collect()))
         .collect();
     let still = agreement(&lan, &[1, 2, 3], 1, Instant::now(), "after the window");
+    // The heartbeats a follower slept through were read later, each counted from the
+    // kernel's receive stamp (the stats line, SIGUSR1), not from when it was read.
+    let slept: Vec<(u64, u64)> = followers.iter().map(|&f| slept_through(&lan, f)).collect();
+    println!("heartbeats slept through (by stamp, when read): {slept:?} for {followers:?}");
+    for (f, (stamped, read)) in followers.iter().zip(&slept) {
+        assert!(
+            *stamped >= 20 && *read <= 2,
+            "follower {f}: {stamped} by the kernel's stamp, {read} when read"
+        );
+    }
     println!(
         "over {window:?}: to the group {group:?} (leader {leader}), unicast answers {answers:?} \
          from {followers:?}; heard {heard:?}; wake-ups of each main thread {wakeups:?}"
@@ -455,6 +465,37 @@ fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only_
         let w = w.expect("/proc readable");
         let bound = if i + 1 == leader { 60 } else { 25 };
         assert!(w <= bound, "node {}: {w} wake-ups in {window:?}", i + 1);
+    }
+}
+
+/// Node `i`'s count of heartbeats it slept through, by the kernel's stamp and by the
+/// time they were read, from the stats line SIGUSR1 makes it log.
+fn slept_through(lan: &Lan, i: usize) -> (u64, u64) {
+    let marker = "heartbeats slept through ";
+    let lines_before = lan.log(i).matches(marker).count();
+    lan.signal(i, nix::sys::signal::Signal::SIGUSR1)
+        .expect("SIGUSR1");
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let log = lan.log(i);
+        if log.matches(marker).count() > lines_before {
+            let line = log
+                .lines()
+                .rev()
+                .find(|l| l.contains(marker))
+                .expect("line");
+            let rest = &line[line.find(marker).expect("marker") + marker.len()..];
+            let numbers: Vec<u64> = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            return (numbers[0], numbers[1]);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stats line from node {i}: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
