@@ -173,8 +173,7 @@ impl Loop<'_> {
         // first thing on its next turn, before any frame or deadline can start an
         // election.
         let housekeeping = self.last_housekeeping + self.tick * 3 / 2;
-        let sleeps_for = self.sleeps_for();
-        let sleeping = sleeps_for.is_some();
+        let sleeping = self.sleeps_for().is_some();
         // A sleeping follower's state file is rewritten on the turn before its lease end
         // comes close (see `refresh_due`); this deadline is for a turn that does not come.
         let refresh = self

@@ -190,7 +190,7 @@ pub struct Quiet {
     socket: Socket,
     rule: Option<WakeRule>,
     /// The wall clock minus the core's, in ns, as read at the last turn that read a frame
-    /// (see [`receipt_time`]).
+    /// or when the rule was set (see [`receipt_time`]).
     offset: Option<i128>,
     /// Frames may still wait here although no rule is set (it was until lately).
     leftover: bool,
@@ -310,10 +310,12 @@ impl Quiet {
         Some((msg.bytes, from, stamp))
     }
 
-    /// Remembers `offset` (see [`clock_offset`]) as read before any frame now waiting here
-    /// arrived: when the rule is set, the socket is empty.
+    /// Remembers `offset` (see [`clock_offset`]), read just after the rule was set, as
+    /// read before any frame that waits here arrives. Not if frames of an earlier rule
+    /// may still be here: they arrived before this reading, so the first turn counts
+    /// them (and the others it reads) from when it reads them.
     pub fn note_offset(&mut self, offset: Option<i128>) {
-        self.offset = offset;
+        self.offset = if self.leftover { None } else { offset };
     }
 
     /// The offset to use for the frames of this turn (`None`: count them as received

@@ -263,3 +263,33 @@ fn a_wall_clock_step_between_two_turns_makes_the_frames_count_when_read() {
         "back an hour"
     );
 }
+
+#[test]
+fn the_offset_noted_with_a_rule_counts_only_if_no_earlier_frame_waits() {
+    let main = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let socket = Socket::from(UdpSocket::bind("127.0.0.1:0").unwrap());
+    let mut quiet = Quiet::new(socket).unwrap();
+    let base = 1_000_000_000_000i128;
+    quiet.set_rule(&main, Some(rule(None))).unwrap();
+    quiet.note_offset(Some(base));
+    assert_eq!(
+        quiet.turn_offset(base),
+        Some(base),
+        "the first turn trusts it"
+    );
+    // Straight to another rule: frames of the first may still wait, which arrived
+    // before the reading taken now.
+    quiet
+        .set_rule(
+            &main,
+            Some(rule(Some(Turn {
+                cycle: 2,
+                residue: 1,
+            }))),
+        )
+        .unwrap();
+    assert!(quiet.may_hold_frames());
+    quiet.note_offset(Some(base));
+    assert_eq!(quiet.turn_offset(base), None, "counted when read");
+    assert_eq!(quiet.turn_offset(base), Some(base));
+}
