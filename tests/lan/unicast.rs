@@ -12,7 +12,11 @@
 //!   counted (the log names its address, the stats line counts them).
 //! - Multicast, steady state: followers answer the leader's heartbeats by unicast to the
 //!   leader (counted on the bridge), the group carries the leader's heartbeats only, and
-//!   each follower hears its leader alone while the leader hears both.
+//!   each follower hears its leader alone while the leader hears both; a follower sleeps
+//!   through the heartbeats that are not its turn, and counts them from the kernel's
+//!   receive stamp.
+//! - A follower that slept through its leader's last heartbeats still leaves a SIGKILLed
+//!   leader `sync-limit` ticks after the last one arrived, not after it read them.
 //! - A firewall on the leader's host that drops unicast to the port but passes the group:
 //!   the term holds (the leader asks for answers to the group whenever its lease runs
 //!   short) and the leader's log says what is wrong.
@@ -466,6 +470,82 @@ fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only_
         let bound = if i + 1 == leader { 60 } else { 25 };
         assert!(w <= bound, "node {}: {w} wake-ups in {window:?}", i + 1);
     }
+}
+
+#[test]
+fn a_sleeping_follower_detects_a_dead_leader_from_the_last_heartbeat_that_arrived() {
+    crate::userns::as_root(
+        a_sleeping_follower_detects_a_dead_leader_from_the_last_heartbeat_that_arrived_as_root,
+    );
+}
+
+/// Followers that sleep through heartbeats (`driver::quiet`) read the last ones late, and
+/// must count them from their arrival: at a 100 ms tick and the default sync-limit 6,
+/// each follower leaves its leader at most 600 ms after the leader's SIGKILL (plus the
+/// loop's own delays; bound 700 ms). Counting them from when they are read would push
+/// the follower whose turn lay one to three heartbeats back to 800–1,200 ms.
+fn a_sleeping_follower_detects_a_dead_leader_from_the_last_heartbeat_that_arrived_as_root() {
+    let tick = ["--tick".to_string(), "100ms".to_string()];
+    let mut lan = Lan::new(Path::new(EXE), "qdet", 3).expect("build the LAN");
+    for i in 1..=3 {
+        lan.start_with(i, &tick).expect("start");
+    }
+    let bound = Duration::from_millis(700);
+    let mut min_epoch = 1;
+    for round in 0..3 {
+        let (leader, epoch, _) = agreement(&lan, &[1, 2, 3], min_epoch, Instant::now(), "start")
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{e}
+{}",
+                    logs(&lan)
+                )
+            });
+        // A LOOKING node (the one that just rejoined) keeps followers awake for 2 s.
+        std::thread::sleep(Duration::from_secs(3));
+        let leader = leader as usize;
+        let followers: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
+        // Nothing may wake the followers before the kill (a signal for the stats line
+        // would: that turn reads every heartbeat that waited).
+        let killed = Instant::now();
+        lan.kill(leader).expect("kill the leader");
+        let mut left: Vec<Option<Duration>> = vec![None; followers.len()];
+        while left.iter().any(Option::is_none) {
+            assert!(
+                killed.elapsed() < BOUND,
+                "followers {followers:?} still follow {leader}\n{}",
+                logs(&lan)
+            );
+            for (k, &f) in followers.iter().enumerate() {
+                let still = read_state_file(&lan.state_file(f))
+                    .is_ok_and(|s| s.state == "FOLLOWING" && s.leader == Some(leader as u64));
+                if left[k].is_none() && !still {
+                    left[k] = Some(killed.elapsed());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let left: Vec<Duration> = left.into_iter().flatten().collect();
+        let (_, new_epoch, _) = agreement(&lan, &followers, epoch + 1, killed, "failover")
+            .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lan)));
+        let slept: Vec<(u64, u64)> = followers.iter().map(|&f| slept_through(&lan, f)).collect();
+        println!(
+            "round {round}: leader {leader} killed; followers {followers:?} left it after \
+             {left:?} (heartbeats slept through so far, by stamp and when read: {slept:?})"
+        );
+        for ((f, took), (stamped, _)) in followers.iter().zip(&left).zip(&slept) {
+            assert!(*stamped > 0, "follower {f} never slept through a heartbeat");
+            assert!(
+                *took <= bound,
+                "follower {f} left after {took:?}\n{}",
+                logs(&lan)
+            );
+        }
+        min_epoch = new_epoch;
+        lan.start_with(leader, &tick)
+            .expect("restart the old leader");
+    }
+    stop_all(&mut lan);
 }
 
 /// Node `i`'s count of heartbeats it slept through, by the kernel's stamp and by the

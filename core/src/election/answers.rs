@@ -57,14 +57,17 @@ pub(super) fn cycle(sync_limit: u32, others: usize) -> u64 {
     n.saturating_mul(spacing(sync_limit, others))
 }
 
+/// The sequence numbers, modulo [`cycle`], that are the turns of the follower of `rank`
+/// (of `others`): `rank · spacing mod cycle`.
+pub(super) fn residue(rank: usize, others: usize, sync_limit: u32) -> u64 {
+    let rank = u64::try_from(rank).unwrap_or(u64::MAX);
+    rank.saturating_mul(spacing(sync_limit, others)) % cycle(sync_limit, others)
+}
+
 /// Whether the follower of `rank` (of `others`) answers the optional heartbeat with
 /// `sequence` (see the module docs).
 pub(super) fn is_turn(sequence: u64, rank: usize, others: usize, sync_limit: u32) -> bool {
-    let Ok(rank) = u64::try_from(rank) else {
-        return true;
-    };
-    let cycle = cycle(sync_limit, others);
-    sequence % cycle == rank.saturating_mul(spacing(sync_limit, others)) % cycle
+    sequence % cycle(sync_limit, others) == residue(rank, others, sync_limit)
 }
 
 #[cfg(test)]

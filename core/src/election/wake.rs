@@ -187,8 +187,7 @@ impl Node {
             if cycle > MAX_TURN_CYCLE {
                 return None;
             }
-            let residue =
-                (0..cycle).find(|&s| answers::is_turn(s, rank, others, self.config.sync_limit))?;
+            let residue = answers::residue(rank, others, self.config.sync_limit);
             Some(Turn {
                 cycle: u32::try_from(cycle).ok()?,
                 residue: u32::try_from(residue).ok()?,
