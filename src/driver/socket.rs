@@ -197,7 +197,6 @@ pub fn open_quiet_socket(
         "the quiet socket's filter",
         socket.attach_filter(&super::quiet::drop_all()),
     )?;
-    setup("SO_REUSEADDR", main.set_reuse_address(true))?;
     setup("SO_REUSEADDR", socket.set_reuse_address(true))?;
     let bind_addr = match group {
         SocketAddr::V4(v4) => {
@@ -222,10 +221,15 @@ pub fn open_quiet_socket(
             }
         }
     };
-    setup(
+    // The main socket shares the port only if the quiet one is there to share it.
+    setup("SO_REUSEADDR", main.set_reuse_address(true))?;
+    if let Err(e) = setup(
         "binding the quiet socket to the group",
         socket.bind(&SockAddr::from(bind_addr)),
-    )?;
+    ) {
+        let _ = main.set_reuse_address(false);
+        return Err(e);
+    }
     setup("O_NONBLOCK", socket.set_nonblocking(true))?;
     Ok(socket)
 }
