@@ -80,27 +80,8 @@ pub fn open_multicast_socket(
     group: SocketAddr,
     shared_host: bool,
 ) -> Result<Socket, DaemonError> {
-    let index = nix::net::if_::if_nametoindex(interface).map_err(|source| {
-        DaemonError::InterfaceNotFound {
-            interface: interface.to_string(),
-            source,
-        }
-    })?;
-    let domain = if group.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    };
-    let socket =
-        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(DaemonError::CreateSocket)?;
-    let setup = |step: &'static str, r: io::Result<()>| {
-        r.map_err(|source| DaemonError::SocketSetup {
-            step,
-            interface: interface.to_string(),
-            group,
-            source,
-        })
-    };
+    let (socket, index) = group_socket(interface, group)?;
+    let setup = setup_step(interface, group);
     if shared_host {
         setup("SO_REUSEADDR", socket.set_reuse_address(true))?;
         setup("SO_REUSEPORT", socket.set_reuse_port(true))?;
@@ -171,27 +152,8 @@ pub fn open_quiet_socket(
     interface: &str,
     group: SocketAddr,
 ) -> Result<Socket, DaemonError> {
-    let index = nix::net::if_::if_nametoindex(interface).map_err(|source| {
-        DaemonError::InterfaceNotFound {
-            interface: interface.to_string(),
-            source,
-        }
-    })?;
-    let domain = if group.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    };
-    let setup = |step: &'static str, r: io::Result<()>| {
-        r.map_err(|source| DaemonError::SocketSetup {
-            step,
-            interface: interface.to_string(),
-            group,
-            source,
-        })
-    };
-    let socket =
-        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(DaemonError::CreateSocket)?;
+    let (socket, index) = group_socket(interface, group)?;
+    let setup = setup_step(interface, group);
     // Nothing is kept before the rule's filter replaces this one.
     setup(
         "the quiet socket's filter",
@@ -232,6 +194,39 @@ pub fn open_quiet_socket(
     }
     setup("O_NONBLOCK", socket.set_nonblocking(true))?;
     Ok(socket)
+}
+
+/// A new UDP socket of `group`'s address family, and the index of `interface`.
+fn group_socket(interface: &str, group: SocketAddr) -> Result<(Socket, u32), DaemonError> {
+    let index = nix::net::if_::if_nametoindex(interface).map_err(|source| {
+        DaemonError::InterfaceNotFound {
+            interface: interface.to_string(),
+            source,
+        }
+    })?;
+    let domain = if group.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let socket =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(DaemonError::CreateSocket)?;
+    Ok((socket, index))
+}
+
+/// Names the failed `step` of setting up a socket for `group` on `interface`.
+fn setup_step(
+    interface: &str,
+    group: SocketAddr,
+) -> impl Fn(&'static str, io::Result<()>) -> Result<(), DaemonError> + '_ {
+    move |step, r| {
+        r.map_err(|source| DaemonError::SocketSetup {
+            step,
+            interface: interface.to_string(),
+            group,
+            source,
+        })
+    }
 }
 
 /// Whether `interface` is a loopback interface (IFF_LOOPBACK).

@@ -236,7 +236,7 @@ impl Node {
 mod tests {
     use core::time::Duration;
 
-    use super::super::testing::{drain, frames, started, vote, Sender};
+    use super::super::testing::{drain, follower, follower_none_looking, frames, vote, Sender};
     use super::*;
     use crate::election::outgoing::encode_echo;
     use crate::election::{Event, Output, StateChange};
@@ -269,24 +269,6 @@ mod tests {
         assert!(!follow.is_late_vote(&leader.frame(ServerState::Following, vote(2, 0, 0), 4)));
         leader.incarnation = 10;
         assert!(!follow.is_late_vote(&leader.frame(ServerState::Looking, vote(3, 0, 0), 4)));
-    }
-
-    /// Node 1 of three, following 3 after the election of round 1.
-    fn follower() -> (crate::election::Node, Sender) {
-        let mut node = started(1, &[1, 2, 3]);
-        let mut leader = Sender::new(3);
-        let mut two = Sender::new(2);
-        node.handle_frame(
-            Instant::ZERO,
-            &leader.frame(ServerState::Looking, vote(3, 0, 0), 1),
-        );
-        node.handle_frame(
-            Instant::ZERO,
-            &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
-        );
-        assert!(matches!(node.role, Role::Following(_)));
-        drain(&mut node);
-        (node, leader)
     }
 
     #[test]
@@ -392,17 +374,6 @@ mod tests {
         unicast.flags.insert(Flags::UNICAST_ANSWERS);
         node.handle_frame(quiet, &unicast);
         assert_eq!(frames(&mut node)[0].to, Some(3));
-    }
-
-    /// [`follower`], then node 2's FOLLOWING frame at 5 ms: 2 voted LOOKING in the
-    /// election, and this shows it is no longer. Returns the node, the leader and 2.
-    fn follower_none_looking() -> (crate::election::Node, Sender, Sender) {
-        let (mut node, leader) = follower();
-        let mut two = Sender::new(2);
-        two.sequence_from(1);
-        let following = two.frame(ServerState::Following, vote(3, 0, 0), 1);
-        node.handle_frame(Instant::from_millis(5), &following);
-        (node, leader, two)
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::vec::Vec;
 
+use super::node::Role;
 use super::{Config, Epochs, Frame, Instant, Node, Output, ServerState, Vote};
 use crate::wire::{Flags, Repr};
 
@@ -12,6 +13,36 @@ pub(super) fn started(id: u64, voters: &[u64]) -> Node {
     let mut node = Node::new(Config::new(id, voters).unwrap(), Epochs::default(), 1).unwrap();
     node.start(Instant::ZERO);
     node
+}
+
+/// Node 1 of three, following 3 after the election of round 1 (2 and 3 voted for 3), its
+/// outputs drained. Returns the node and the leader.
+pub(super) fn follower() -> (Node, Sender) {
+    let mut node = started(1, &[1, 2, 3]);
+    let mut leader = Sender::new(3);
+    let mut two = Sender::new(2);
+    node.handle_frame(
+        Instant::ZERO,
+        &leader.frame(ServerState::Looking, vote(3, 0, 0), 1),
+    );
+    node.handle_frame(
+        Instant::ZERO,
+        &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
+    );
+    assert!(matches!(node.role, Role::Following(_)));
+    drain(&mut node);
+    (node, leader)
+}
+
+/// [`follower`], then node 2's FOLLOWING frame at 5 ms: 2 voted LOOKING in the
+/// election, and this shows it is no longer. Returns the node, the leader and 2.
+pub(super) fn follower_none_looking() -> (Node, Sender, Sender) {
+    let (mut node, leader) = follower();
+    let mut two = Sender::new(2);
+    two.sequence_from(1);
+    let following = two.frame(ServerState::Following, vote(3, 0, 0), 1);
+    node.handle_frame(Instant::from_millis(5), &following);
+    (node, leader, two)
 }
 
 /// Every queued output, frames included.

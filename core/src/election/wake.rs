@@ -207,7 +207,7 @@ impl Node {
 #[cfg(test)]
 mod tests {
 
-    use super::super::testing::{drain, frames, started, vote, Sender};
+    use super::super::testing::{drain, follower_none_looking, frames, started, vote, Sender};
     use super::*;
     use crate::election::Output;
     use crate::wire::{emit_datagram, Repr};
@@ -224,20 +224,7 @@ mod tests {
     /// Node 1 following 3 in a cluster of 1, 2, 3 (2 following too), the established
     /// epoch 1 acknowledged, at 10 ms. Returns the node and the leader.
     fn established_follower() -> (Node, Sender) {
-        let mut node = started(1, &[1, 2, 3]);
-        let (mut leader, mut two) = (Sender::new(3), Sender::new(2));
-        node.handle_frame(
-            Instant::ZERO,
-            &leader.frame(ServerState::Looking, vote(3, 0, 0), 1),
-        );
-        node.handle_frame(
-            Instant::ZERO,
-            &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
-        );
-        node.handle_frame(
-            Instant::from_millis(5),
-            &two.frame(ServerState::Following, vote(3, 0, 0), 1),
-        );
+        let (mut node, mut leader, _) = follower_none_looking();
         assert_eq!(
             node.wake_rule(Instant::from_millis(5)),
             None,
