@@ -189,9 +189,9 @@ pub fn drop_all() -> [sock_filter; 1] {
 pub struct Quiet {
     socket: Socket,
     rule: Option<WakeRule>,
-    /// The wall clock minus the core's, in ns, as read at the last turn that read a frame
-    /// or when the rule was set (see [`receipt_time`]).
-    offset: Option<i128>,
+    /// The wall clock minus the core's, as read at the last turn that read a frame or
+    /// when the rule was set.
+    offset: OffsetCheck,
     /// Frames may still wait here although no rule is set (it was until lately).
     leftover: bool,
     /// The control-message buffer of `recvmsg`, allocated once.
@@ -200,14 +200,22 @@ pub struct Quiet {
 
 impl Quiet {
     /// The quiet side of a freshly opened group socket, which drops every datagram until
-    /// a rule is set.
+    /// a rule is set. Fails where the kernel cannot filter or stamp the frames (qemu-user
+    /// does not emulate SO_TIMESTAMPNS): without stamps, frames read late would delay
+    /// the failure detection, so the node stays awake instead.
     pub fn new(socket: Socket) -> io::Result<Quiet> {
+        let quiet = Quiet::unstamped(socket)?;
+        setsockopt(&quiet.socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
+        Ok(quiet)
+    }
+
+    /// [`Quiet::new`] without the receive stamps.
+    fn unstamped(socket: Socket) -> io::Result<Quiet> {
         socket.attach_filter(&drop_all())?;
-        setsockopt(&socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
         Ok(Quiet {
             socket,
             rule: None,
-            offset: None,
+            offset: OffsetCheck::default(),
             leftover: false,
             control: nix::cmsg_space!(TimeSpec),
         })
@@ -315,15 +323,35 @@ impl Quiet {
     /// may still be here: they arrived before this reading, so the first turn counts
     /// them (and the others it reads) from when it reads them.
     pub fn note_offset(&mut self, offset: Option<i128>) {
-        self.offset = if self.leftover { None } else { offset };
+        self.offset.note(if self.leftover { None } else { offset });
+    }
+
+    /// See [`OffsetCheck::turn`].
+    pub fn turn_offset(&mut self, now_offset: i128) -> Option<i128> {
+        self.offset.turn(now_offset)
+    }
+}
+
+/// The wall-minus-core clock offset from one turn to the next: whether the wall clock
+/// was set between them (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OffsetCheck {
+    /// In ns, as last read (`None`: not read, or not to be trusted).
+    last: Option<i128>,
+}
+
+impl OffsetCheck {
+    /// Remembers `offset`, read before any frame the next turn will read arrived.
+    pub fn note(&mut self, offset: Option<i128>) {
+        self.last = offset;
     }
 
     /// The offset to use for the frames of this turn (`None`: count them as received
-    /// when read), given the offset `now_offset` read at this turn; remembers it for the
-    /// next turn.
-    pub fn turn_offset(&mut self, now_offset: i128) -> Option<i128> {
-        let before = self.offset.replace(now_offset)?;
-        ((now_offset - before).abs() <= STEP_TOLERANCE_NS).then_some(before.min(now_offset))
+    /// when read), given the offset `now` read at this turn; remembers it for the next
+    /// turn.
+    pub fn turn(&mut self, now: i128) -> Option<i128> {
+        let before = self.last.replace(now)?;
+        ((now - before).abs() <= STEP_TOLERANCE_NS).then_some(before.min(now))
     }
 }
 

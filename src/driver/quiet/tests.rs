@@ -158,7 +158,17 @@ fn a_quiet_socket_keeps_nothing_until_a_rule_is_set_and_again_after() {
     let quiet_socket = Socket::from(UdpSocket::bind("127.0.0.1:0").unwrap());
     let quiet_addr = quiet_socket.local_addr().unwrap().as_socket().unwrap();
     quiet_socket.set_nonblocking(true).unwrap();
-    let mut quiet = Quiet::new(quiet_socket).unwrap();
+    let mut quiet = match Quiet::new(quiet_socket.try_clone().unwrap()) {
+        Ok(quiet) => quiet,
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENOPROTOOPT) => {
+            // qemu-user: no SO_TIMESTAMPNS. The node then opens no quiet socket and
+            // wakes for every frame, as before; nothing more to test here.
+            println!("no receive stamps on this platform ({e}): no quiet socket");
+            assert!(Quiet::open(quiet_socket).is_none());
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let rule = rule(None);
     let frame = &datagrams(&rule)[0];
@@ -242,33 +252,27 @@ fn a_stamp_converts_to_the_core_clock_never_early_and_within_the_turn() {
 
 #[test]
 fn a_wall_clock_step_between_two_turns_makes_the_frames_count_when_read() {
-    let socket = Socket::from(UdpSocket::bind("127.0.0.1:0").unwrap());
-    let mut quiet = Quiet::new(socket).unwrap();
+    let mut check = OffsetCheck::default();
     let base = 1_000_000_000_000i128;
-    assert_eq!(quiet.turn_offset(base), None, "nothing to compare with yet");
+    assert_eq!(check.turn(base), None, "nothing to compare with yet");
+    assert_eq!(check.turn(base + 30), Some(base), "the smaller reading");
     assert_eq!(
-        quiet.turn_offset(base + 30),
-        Some(base),
-        "the smaller reading"
-    );
-    assert_eq!(
-        quiet.turn_offset(base + 30 - STEP_TOLERANCE_NS),
+        check.turn(base + 30 - STEP_TOLERANCE_NS),
         Some(base + 30 - STEP_TOLERANCE_NS)
     );
-    assert_eq!(quiet.turn_offset(base + 2_000_000), None, "a step of 2 ms");
-    assert_eq!(quiet.turn_offset(base + 2_000_000), Some(base + 2_000_000));
-    assert_eq!(
-        quiet.turn_offset(base - 3_600_000_000_000),
-        None,
-        "back an hour"
-    );
+    assert_eq!(check.turn(base + 2_000_000), None, "a step of 2 ms");
+    assert_eq!(check.turn(base + 2_000_000), Some(base + 2_000_000));
+    assert_eq!(check.turn(base - 3_600_000_000_000), None, "back an hour");
+    check.note(None);
+    assert_eq!(check.turn(base), None, "not to be trusted");
 }
 
 #[test]
 fn the_offset_noted_with_a_rule_counts_only_if_no_earlier_frame_waits() {
     let main = UdpSocket::bind("127.0.0.1:0").unwrap();
     let socket = Socket::from(UdpSocket::bind("127.0.0.1:0").unwrap());
-    let mut quiet = Quiet::new(socket).unwrap();
+    // The rule's bookkeeping, not the stamps (which qemu-user lacks).
+    let mut quiet = Quiet::unstamped(socket).unwrap();
     let base = 1_000_000_000_000i128;
     quiet.set_rule(&main, Some(rule(None))).unwrap();
     quiet.note_offset(Some(base));
