@@ -113,7 +113,7 @@ pub(super) fn run(
     loop {
         let requests = lp.turn(None)?;
         if requests.report {
-            log_stats(lp.node, &lp.io.stats, &state_line(lp.node));
+            log_stats(lp.node, lp.io, &state_line(lp.node));
         }
         if requests.reload {
             lp.reload();
@@ -302,7 +302,7 @@ impl Loop<'_> {
                 requests.add(signal);
             }
             if requests.report {
-                log_stats(self.node, &self.io.stats, "memory-only start quarantine");
+                log_stats(self.node, self.io, "memory-only start quarantine");
             }
             if requests.reload {
                 self.reload();
@@ -456,7 +456,7 @@ impl Loop<'_> {
     fn turn_ignoring_signals(&mut self, limit: Duration) -> Result<(), DaemonError> {
         let requests = self.turn(Some(limit))?;
         if requests.report {
-            log_stats(self.node, &self.io.stats, "stepping down");
+            log_stats(self.node, self.io, "stepping down");
         }
         if let Some(signal) = requests.terminate {
             log::info!(
@@ -506,7 +506,7 @@ fn receive_quiet(io: &mut NodeIo, node: &mut Node) -> Result<(), DaemonError> {
             return Ok(());
         };
         if std::mem::take(&mut first) {
-            offset = clock_offset(io.clock.id()).and_then(|o| quiet.turn_offset(o));
+            offset = quiet.turn_offset(io.clock.core(), clock_offset(io.clock.id()));
         }
         let read = io.clock.core();
         let at = receipt_time(stamp, offset, node.last_input(), read);

@@ -459,15 +459,17 @@ impl NodeIo {
         let (Some(quiet), Some(socket)) = (self.quiet.as_mut(), self.socket.as_ref()) else {
             return;
         };
-        let rule = node.wake_rule(self.clock.core());
+        // Read every turn, asleep or not, to see the wall clock being set.
+        let offset = super::quiet::clock_offset(self.clock.id());
+        let now = self.clock.core();
+        quiet.watch_offset(now, offset);
+        let rule = node.wake_rule(now).filter(|_| quiet.may_sleep(now));
         if rule == quiet.rule() {
             return;
         }
         match quiet.set_rule(socket, rule) {
             // The first frame to wait arrives after this reading.
-            Ok(()) if rule.is_some() => {
-                quiet.note_offset(super::quiet::clock_offset(self.clock.id()));
-            }
+            Ok(()) if rule.is_some() => quiet.note_offset(offset),
             Ok(()) => {}
             Err(e) => {
                 if let Some(s) = self.link.watch_failures.allow(std::time::Instant::now()) {

@@ -566,7 +566,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
     };
     let result = event_loop::run(&mut io, &mut node, zxid_file.as_mut(), &settings);
     io.vip_release();
-    log_stats(&node, &io.stats, "stopped");
+    log_stats(&node, &io, "stopped");
     if let Some(hooks) = io.hooks.take() {
         hooks.shutdown(HOOK_SHUTDOWN_GRACE);
     }
@@ -652,14 +652,27 @@ fn log_start(settings: &RunSettings, incarnation: u32, epochs: Epochs) {
 
 /// The node's state and the core's and the driver's counters, after `what` ("stopped" at
 /// shutdown, the state on SIGUSR1).
-fn log_stats(node: &Node, driver: &DriverStats, what: &str) {
+fn log_stats(node: &Node, io: &NodeIo, what: &str) {
     let stats = node.stats();
+    let driver = &io.stats;
+    // How the wall clock behaved against the core's, as the quiet socket saw it.
+    let clock = match io.quiet.as_ref().map(|q| q.clock_report()) {
+        None => String::from("no quiet socket"),
+        Some((_, _, true)) => String::from("a frame came without a kernel stamp"),
+        Some((0, _, false)) => String::from("wall clock not seen set"),
+        Some((n, largest, false)) => {
+            format!(
+                "wall clock seen set {n} times, by up to {} µs",
+                largest / 1000
+            )
+        }
+    };
     log::info!(
         "node {}: {what}; frames received {}, sent {}, malformed {}, other cluster {}, \
          unauthenticated {}, bad tags {}, stale {}, throttled {}, own id from elsewhere {}, \
          not from --peers {}, sends dropped {}, send errors {}, not sent without a usable \
          interface {}, elections {}; heartbeats slept through {} (counted from the kernel's \
-         stamp) and {} (from when read)",
+         stamp) and {} (from when read); {clock}",
         node.id(),
         stats.frames_received,
         stats.frames_sent,

@@ -19,7 +19,15 @@
 //! the two clocks, read once per turn; the offset changes only when the wall clock is
 //! set, so if it is the same (within [`STEP_TOLERANCE_NS`]) at the turn before the frame
 //! arrived and at the turn that reads it, the conversion holds; otherwise, or without a
-//! stamp, the frame counts as received when it is read (late, never early).
+//! stamp, the frame counts as received when it is read (late, never early). The offset
+//! is read between two readings of the core's clock, so a preempted reading is seen and
+//! not taken for a step.
+//!
+//! A node whose wall clock is set often (some virtual machines' time agents set it every
+//! few hundred milliseconds) would count most frames from when it read them, and fail
+//! over late. So the offset is read on every turn, awake or asleep, and once it has moved
+//! the node sets no rule (it wakes for every frame) until the offset has kept still for
+//! [`STEADY_FOR`]. A frame without a stamp keeps it awake for good.
 //!
 //! Where the filters cannot be set, or the rule changes, the frames go to the main socket
 //! as before: a filter that fails only costs wake-ups.
@@ -27,6 +35,7 @@
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
 
 use nix::libc::sock_filter;
 use nix::sys::socket::{
@@ -38,10 +47,20 @@ use socket2::{SockRef, Socket};
 use votecast_core::election::{Check, Instant, WakeRule, MAX_CHECKS};
 use votecast_core::wire::FRAME_LEN;
 
+use crate::logging::RateLimit;
+
 /// A wall-clock step smaller than this between two turns goes unnoticed; receipt times
 /// are converted with the smaller of the two turns' offsets (the later result), so such
 /// a step cannot make one early either.
 pub const STEP_TOLERANCE_NS: i128 = 100_000;
+/// The widest a reading of the offset may be (the time between the two readings of the
+/// core's clock around the wall clock's): far below [`STEP_TOLERANCE_NS`], so that
+/// readings taken well do not look like steps.
+pub const MAX_READING_NS: i128 = 20_000;
+/// After the offset moved (the wall clock was set), how long it must keep still before
+/// the node sleeps through heartbeats again: a clock that is set often would leave
+/// frames counted from when they were read, late, and the failover with them.
+pub const STEADY_FOR: Duration = Duration::from_secs(10);
 
 /// The UDP header before the frame, as a socket filter sees the datagram.
 const UDP_HEADER: u32 = 8;
@@ -194,6 +213,13 @@ pub struct Quiet {
     offset: OffsetCheck,
     /// Frames may still wait here although no rule is set (it was until lately).
     leftover: bool,
+    /// A frame came without a kernel stamp: the node never sleeps through frames again.
+    unstamped: bool,
+    /// The offset had moved when last asked ([`Quiet::may_sleep`]), for the log.
+    held_awake: bool,
+    /// Reports of a wall clock that was set (a clock set every few seconds would fill
+    /// the log).
+    set_reports: RateLimit,
     /// The control-message buffer of `recvmsg`, allocated once.
     control: Vec<u8>,
 }
@@ -217,6 +243,9 @@ impl Quiet {
             rule: None,
             offset: OffsetCheck::default(),
             leftover: false,
+            unstamped: false,
+            held_awake: false,
+            set_reports: RateLimit::new(Duration::from_secs(600)),
             control: nix::cmsg_space!(TimeSpec),
         })
     }
@@ -314,6 +343,13 @@ impl Quiet {
                 _ => None,
             })
         });
+        if stamp.is_none() && !self.unstamped {
+            self.unstamped = true;
+            log::warn!(
+                "the quiet socket: a frame came without the kernel's receive stamp: every \
+                 frame of the group wakes this node from now on"
+            );
+        }
         let from = msg.address.as_ref().and_then(socket_addr)?;
         Some((msg.bytes, from, stamp))
     }
@@ -327,17 +363,59 @@ impl Quiet {
     }
 
     /// See [`OffsetCheck::turn`].
-    pub fn turn_offset(&mut self, now_offset: i128) -> Option<i128> {
-        self.offset.turn(now_offset)
+    pub fn turn_offset(&mut self, now: Instant, offset: Option<i128>) -> Option<i128> {
+        self.offset.turn(now, offset)
+    }
+
+    /// See [`OffsetCheck::watch`].
+    pub fn watch_offset(&mut self, now: Instant, offset: Option<i128>) {
+        self.offset.watch(now, offset);
+    }
+
+    /// Whether the node may sleep through frames at `now`: the kernel stamps them, and
+    /// the wall clock has kept still against the core's for [`STEADY_FOR`]. Logs when
+    /// that changes because the wall clock moved.
+    pub fn may_sleep(&mut self, now: Instant) -> bool {
+        let steady = self.offset.steady(now);
+        if steady == self.held_awake {
+            self.held_awake = !steady;
+            let (moves, largest) = self.offset.moves();
+            if steady {
+                log::debug!("the wall clock kept still for {STEADY_FOR:?}: sleeping through heartbeats again");
+            } else if let Some(s) = self.set_reports.allow(std::time::Instant::now()) {
+                log::info!(
+                    "the wall clock was set ({moves} times so far, by up to {} µs): every frame \
+                     wakes this node until the clock keeps still for {STEADY_FOR:?}{s}",
+                    largest / 1000
+                );
+            }
+        }
+        steady && !self.unstamped
+    }
+
+    /// How often the wall clock was seen set, and by how much at most (ns); whether a
+    /// frame came without a stamp.
+    pub fn clock_report(&self) -> (u64, u128, bool) {
+        let (moves, largest) = self.offset.moves();
+        (moves, largest, self.unstamped)
     }
 }
 
 /// The wall-minus-core clock offset from one turn to the next: whether the wall clock
-/// was set between them (see the module docs).
+/// was set between them (see the module docs), and whether it has been left alone long
+/// enough ([`STEADY_FOR`]) for the node to sleep through heartbeats.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OffsetCheck {
-    /// In ns, as last read (`None`: not read, or not to be trusted).
+    /// The baseline for the next turn's frames, in ns: read before any of them arrived
+    /// (`None`: not read, or not to be trusted).
     last: Option<i128>,
+    /// The latest reading of any kind, for [`OffsetCheck::watch`].
+    seen: Option<i128>,
+    /// When (core clock) the offset last moved by more than [`STEP_TOLERANCE_NS`].
+    moved_at: Option<Instant>,
+    /// How often it moved, and the largest move (ns).
+    moves: u64,
+    largest_move_ns: u128,
 }
 
 impl OffsetCheck {
@@ -347,11 +425,37 @@ impl OffsetCheck {
     }
 
     /// The offset to use for the frames of this turn (`None`: count them as received
-    /// when read), given the offset `now` read at this turn; remembers it for the next
-    /// turn.
-    pub fn turn(&mut self, now: i128) -> Option<i128> {
-        let before = self.last.replace(now)?;
-        ((now - before).abs() <= STEP_TOLERANCE_NS).then_some(before.min(now))
+    /// when read), given the offset read at this turn (at `now`, `None` if it could not
+    /// be read tightly); remembers it for the next turn.
+    pub fn turn(&mut self, now: Instant, offset: Option<i128>) -> Option<i128> {
+        self.watch(now, offset);
+        let offset = offset?;
+        let before = self.last.replace(offset)?;
+        ((offset - before).abs() <= STEP_TOLERANCE_NS).then_some(before.min(offset))
+    }
+
+    /// A reading taken at `now`, only to see whether the wall clock is being set:
+    /// returns the move (ns) since the reading before, if larger than the tolerance.
+    pub fn watch(&mut self, now: Instant, offset: Option<i128>) -> Option<i128> {
+        let offset = offset?;
+        let moved = offset - self.seen.replace(offset)?;
+        if moved.abs() <= STEP_TOLERANCE_NS {
+            return None;
+        }
+        self.moved_at = Some(now);
+        self.moves += 1;
+        self.largest_move_ns = self.largest_move_ns.max(moved.unsigned_abs());
+        Some(moved)
+    }
+
+    /// Whether the offset has kept still for [`STEADY_FOR`] (or never moved) at `now`.
+    pub fn steady(&self, now: Instant) -> bool {
+        self.moved_at.is_none_or(|at| now >= at + STEADY_FOR)
+    }
+
+    /// How often the offset moved, and the largest move in ns.
+    pub fn moves(&self) -> (u64, u128) {
+        (self.moves, self.largest_move_ns)
     }
 }
 
@@ -365,14 +469,32 @@ fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
     None
 }
 
-/// The wall clock minus the core's clock `core`, in ns. The wall clock is read first:
-/// the core's reading is the later one, so the offset can only come out small, and a
-/// receipt time converted with it (`stamp − offset`) only late, never early.
+/// The wall clock minus the core's clock `core`, in ns, read between two readings of the
+/// core's clock and taken against the later one: the offset can only come out small, and
+/// a receipt time converted with it (`stamp − offset`) only late, never early. Of up to
+/// three tries the tightest counts; `None` if none came within [`MAX_READING_NS`] (the
+/// thread was preempted between the readings every time).
 pub fn clock_offset(core: ClockId) -> Option<i128> {
-    let ns = |t: TimeSpec| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec());
-    let wall = clock_gettime(ClockId::CLOCK_REALTIME).ok()?;
-    let core = clock_gettime(core).ok()?;
-    Some(ns(wall) - ns(core))
+    let ns = |id: ClockId| {
+        clock_gettime(id)
+            .ok()
+            .map(|t| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec()))
+    };
+    let mut best: Option<(i128, i128)> = None;
+    for _ in 0..3 {
+        let before = ns(core)?;
+        let wall = ns(ClockId::CLOCK_REALTIME)?;
+        let after = ns(core)?;
+        let width = after - before;
+        if best.is_none_or(|(w, _)| width < w) {
+            best = Some((width, wall - after));
+        }
+        if width <= MAX_READING_NS / 4 {
+            break;
+        }
+    }
+    best.filter(|&(width, _)| width <= MAX_READING_NS)
+        .map(|(_, offset)| offset)
 }
 
 /// When a frame stamped `stamp` (wall clock, ns) arrived, on the core's clock: `stamp −

@@ -59,6 +59,7 @@ mod schedule;
 mod unicast;
 mod userns;
 mod vip;
+mod wallclock;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

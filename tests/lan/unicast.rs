@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use votecast::daemon::state_file::{read_state_file, StateSnapshot};
 
 use crate::netns::{host_addr, Lan, GROUP};
+use crate::wallclock::{Seen, WallClockWatch};
 use crate::EXE;
 
 /// Each agreement must come within this (generous: a loaded 2-core machine).
@@ -359,6 +360,7 @@ fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only(
 }
 
 fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only_as_root() {
+    let clock = WallClockWatch::start();
     let (mut lan, leader, _) = three_agreed("uansw");
     let followers: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
     let port = GROUP.rsplit(':').next().expect("port");
@@ -415,13 +417,21 @@ fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only_
     let still = agreement(&lan, &[1, 2, 3], 1, Instant::now(), "after the window");
     // The heartbeats a follower slept through were read later, each counted from the
     // kernel's receive stamp (the stats line, SIGUSR1), not from when it was read.
-    let slept: Vec<(u64, u64)> = followers.iter().map(|&f| slept_through(&lan, f)).collect();
-    println!("heartbeats slept through (by stamp, when read): {slept:?} for {followers:?}");
-    for (f, (stamped, read)) in followers.iter().zip(&slept) {
-        assert!(
-            *stamped >= 20 && *read <= 2,
-            "follower {f}: {stamped} by the kernel's stamp, {read} when read"
-        );
+    let slept: Vec<Slept> = followers.iter().map(|&f| slept_through(&lan, f)).collect();
+    let host = clock.seen();
+    println!(
+        "heartbeats slept through: {slept:?} for {followers:?}; the host's wall clock: {host:?}"
+    );
+    for (&f, slept) in followers.iter().zip(&slept) {
+        check_kept_awake(f, slept, host);
+        if !slept.kept_awake() {
+            assert!(
+                slept.stamped >= 20 && slept.read <= 2,
+                "follower {f}: {} by the kernel's stamp, {} when read",
+                slept.stamped,
+                slept.read
+            );
+        }
     }
     println!(
         "over {window:?}: to the group {group:?} (leader {leader}), unicast answers {answers:?} \
@@ -464,10 +474,21 @@ fn followers_answer_the_leader_by_unicast_and_the_group_carries_heartbeats_only_
     // Generous: 1.5 per tick (3.5 to 5 when followers answered to the group and the
     // leader woke for every answer and its own frames). A follower sleeps through the
     // heartbeats that are not its turn (see `driver::quiet`): about 10 wake-ups in 2 s,
-    // its turns; generous: 25 (it woke for every heartbeat, 40, before).
+    // its turns; generous: 25 (it woke for every heartbeat, 40, before). A follower kept
+    // awake by a wall clock that was set wakes for every heartbeat, as the leader does.
+    let awake = |i: usize| {
+        followers
+            .iter()
+            .zip(&slept)
+            .any(|(&f, s)| f == i && s.kept_awake())
+    };
     for (i, w) in wakeups.iter().enumerate() {
         let w = w.expect("/proc readable");
-        let bound = if i + 1 == leader { 60 } else { 25 };
+        let bound = if i + 1 == leader || awake(i + 1) {
+            60
+        } else {
+            25
+        };
         assert!(w <= bound, "node {}: {w} wake-ups in {window:?}", i + 1);
     }
 }
@@ -486,6 +507,7 @@ fn a_sleeping_follower_detects_a_dead_leader_from_the_last_heartbeat_that_arrive
 /// the follower whose turn lay one to three heartbeats back to 800–1,200 ms.
 fn a_sleeping_follower_detects_a_dead_leader_from_the_last_heartbeat_that_arrived_as_root() {
     let tick = ["--tick".to_string(), "100ms".to_string()];
+    let clock = WallClockWatch::start();
     let mut lan = Lan::new(Path::new(EXE), "qdet", 3).expect("build the LAN");
     for i in 1..=3 {
         lan.start_with(i, &tick).expect("start");
@@ -528,13 +550,20 @@ fn a_sleeping_follower_detects_a_dead_leader_from_the_last_heartbeat_that_arrive
         let left: Vec<Duration> = left.into_iter().flatten().collect();
         let (_, new_epoch, _) = agreement(&lan, &followers, epoch + 1, killed, "failover")
             .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lan)));
-        let slept: Vec<(u64, u64)> = followers.iter().map(|&f| slept_through(&lan, f)).collect();
+        let slept: Vec<Slept> = followers.iter().map(|&f| slept_through(&lan, f)).collect();
         println!(
             "round {round}: leader {leader} killed; followers {followers:?} left it after \
-             {left:?} (heartbeats slept through so far, by stamp and when read: {slept:?})"
+             {left:?} (heartbeats slept through so far: {slept:?})"
         );
-        for ((f, took), (stamped, _)) in followers.iter().zip(&left).zip(&slept) {
-            assert!(*stamped > 0, "follower {f} never slept through a heartbeat");
+        for ((&f, took), slept) in followers.iter().zip(&left).zip(&slept) {
+            if slept.kept_awake() {
+                check_kept_awake(f, slept, clock.seen());
+            } else {
+                assert!(
+                    slept.stamped > 0,
+                    "follower {f} never slept through a heartbeat"
+                );
+            }
             assert!(
                 *took <= bound,
                 "follower {f} left after {took:?}\n{}",
@@ -548,9 +577,25 @@ fn a_sleeping_follower_detects_a_dead_leader_from_the_last_heartbeat_that_arrive
     stop_all(&mut lan);
 }
 
-/// Node `i`'s count of heartbeats it slept through, by the kernel's stamp and by the
-/// time they were read, from the stats line SIGUSR1 makes it log.
-fn slept_through(lan: &Lan, i: usize) -> (u64, u64) {
+/// What node `i`'s stats line (SIGUSR1 makes it log one) says of the heartbeats it
+/// slept through: how many it counted from the kernel's stamp and how many from when it
+/// read them, and how its wall clock behaved (the reason it may have stayed awake).
+#[derive(Debug, Clone)]
+struct Slept {
+    stamped: u64,
+    read: u64,
+    clock: String,
+}
+
+impl Slept {
+    /// The node saw its wall clock set, or got a frame without a stamp: it stays awake
+    /// for a while (see `driver::quiet`).
+    fn kept_awake(&self) -> bool {
+        !self.clock.contains("wall clock not seen set")
+    }
+}
+
+fn slept_through(lan: &Lan, i: usize) -> Slept {
     let marker = "heartbeats slept through ";
     let lines_before = lan.log(i).matches(marker).count();
     lan.signal(i, nix::sys::signal::Signal::SIGUSR1)
@@ -569,13 +614,30 @@ fn slept_through(lan: &Lan, i: usize) -> (u64, u64) {
                 .split(|c: char| !c.is_ascii_digit())
                 .filter_map(|n| n.parse().ok())
                 .collect();
-            return (numbers[0], numbers[1]);
+            let clock = rest.rsplit("; ").next().unwrap_or_default().to_string();
+            return Slept {
+                stamped: numbers[0],
+                read: numbers[1],
+                clock,
+            };
         }
         assert!(
             Instant::now() < deadline,
             "no stats line from node {i}: {log}"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Fails if node `f` stayed awake for a wall clock that was set although the test's own
+/// watch saw it keep still (or got no stamps without saying so).
+fn check_kept_awake(f: usize, slept: &Slept, host: Seen) {
+    if slept.kept_awake() {
+        assert!(
+            host.moves > 0 || slept.clock.contains("without a kernel stamp"),
+            "follower {f} stayed awake ({}), but the host's wall clock kept still ({host:?})",
+            slept.clock
+        );
     }
 }
 

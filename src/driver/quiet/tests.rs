@@ -254,17 +254,126 @@ fn a_stamp_converts_to_the_core_clock_never_early_and_within_the_turn() {
 fn a_wall_clock_step_between_two_turns_makes_the_frames_count_when_read() {
     let mut check = OffsetCheck::default();
     let base = 1_000_000_000_000i128;
-    assert_eq!(check.turn(base), None, "nothing to compare with yet");
-    assert_eq!(check.turn(base + 30), Some(base), "the smaller reading");
+    let at = us(1_000_000);
     assert_eq!(
-        check.turn(base + 30 - STEP_TOLERANCE_NS),
+        check.turn(at, Some(base)),
+        None,
+        "nothing to compare with yet"
+    );
+    assert_eq!(
+        check.turn(at, Some(base + 30)),
+        Some(base),
+        "the smaller reading"
+    );
+    assert_eq!(
+        check.turn(at, Some(base + 30 - STEP_TOLERANCE_NS)),
         Some(base + 30 - STEP_TOLERANCE_NS)
     );
-    assert_eq!(check.turn(base + 2_000_000), None, "a step of 2 ms");
-    assert_eq!(check.turn(base + 2_000_000), Some(base + 2_000_000));
-    assert_eq!(check.turn(base - 3_600_000_000_000), None, "back an hour");
+    assert!(check.steady(at), "within the tolerance: no step");
+    assert_eq!(
+        check.turn(at, Some(base + 2_000_000)),
+        None,
+        "a step of 2 ms"
+    );
+    assert_eq!(
+        check.turn(at, Some(base + 2_000_000)),
+        Some(base + 2_000_000)
+    );
+    assert_eq!(
+        check.turn(at, Some(base - 3_600_000_000_000)),
+        None,
+        "back an hour"
+    );
     check.note(None);
-    assert_eq!(check.turn(base), None, "not to be trusted");
+    assert_eq!(check.turn(at, Some(base)), None, "not to be trusted");
+    // A reading that was not tight: this turn counts from when read, and the baseline
+    // (read before this turn's frames arrived, so before the next turn's too) stays.
+    assert_eq!(check.turn(at, None), None);
+    assert_eq!(check.turn(at, Some(base)), Some(base));
+}
+
+#[test]
+fn a_wall_clock_that_was_set_keeps_the_node_awake_until_it_keeps_still() {
+    let mut check = OffsetCheck::default();
+    let base = 1_000_000_000_000i128;
+    let s = |n: u64| us(n * 1_000_000);
+    assert!(check.steady(s(0)), "never moved");
+    assert_eq!(check.watch(s(0), Some(base)), None);
+    assert_eq!(
+        check.watch(s(1), None),
+        None,
+        "an unreadable offset is no move"
+    );
+    assert_eq!(check.watch(s(1), Some(base + STEP_TOLERANCE_NS)), None);
+    assert!(check.steady(s(1)));
+    // Set back 0.3 ms at 2 s (seen by a watch), forward again at 3 s (seen by a turn).
+    assert_eq!(
+        check.watch(s(2), Some(base - 200_000)),
+        Some(-300_000),
+        "from the reading before"
+    );
+    assert!(!check.steady(s(2)));
+    assert!(!check.steady(s(11)));
+    assert_eq!(check.turn(s(3), Some(base)), None);
+    assert_eq!(check.moves(), (2, 300_000));
+    assert!(!check.steady(s(12)));
+    assert!(
+        check.steady(s(3) + STEADY_FOR),
+        "still for STEADY_FOR since the last move"
+    );
+    // A clock set every 100 ms (some virtual machines' time agents do it): never steady.
+    let mut check = OffsetCheck::default();
+    for k in 0..100u64 {
+        let offset = base + if k % 2 == 0 { 0 } else { 300_000 };
+        check.watch(us(k * 100_000), Some(offset));
+        if k > 0 {
+            assert!(!check.steady(us(k * 100_000)), "at {k}");
+        }
+    }
+    assert_eq!(check.moves(), (99, 300_000));
+}
+
+#[test]
+fn an_offset_reading_is_tight_and_never_more_than_the_offset() {
+    for _ in 0..100 {
+        let offset = clock_offset(ClockId::CLOCK_BOOTTIME).expect("a tight reading");
+        // Read the other way round, core first: at least the true offset.
+        let core = clock_gettime(ClockId::CLOCK_BOOTTIME).unwrap();
+        let wall = clock_gettime(ClockId::CLOCK_REALTIME).unwrap();
+        let ns = |t: TimeSpec| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec());
+        let above = ns(wall) - ns(core);
+        assert!(offset <= above, "{offset} > {above}");
+        // Both readings close to the true offset, unless preempted in between.
+        assert!(above - offset < 50_000_000, "{offset} vs {above}");
+    }
+}
+
+#[test]
+fn a_frame_without_a_stamp_keeps_the_node_awake_for_good() {
+    let main = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    socket.set_nonblocking(true).unwrap();
+    // No SO_TIMESTAMPNS: the kernel gives no stamp.
+    let mut quiet = Quiet::unstamped(Socket::from(socket)).unwrap();
+    assert!(quiet.may_sleep(us(0)));
+    let rule = rule(None);
+    quiet.set_rule(&main, Some(rule)).unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(&datagrams(&rule)[0], addr).unwrap();
+    let mut buf = [0u8; 2 * FRAME_LEN];
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let got = loop {
+        if let Some(got) = quiet.recv(&mut buf) {
+            break got;
+        }
+        assert!(std::time::Instant::now() < deadline, "the frame never came");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(got.2, None, "no stamp");
+    assert!(!quiet.may_sleep(us(0)));
+    assert!(!quiet.may_sleep(us(0) + STEADY_FOR * 100));
+    assert_eq!(quiet.clock_report(), (0, 0, true));
 }
 
 #[test]
@@ -277,7 +386,7 @@ fn the_offset_noted_with_a_rule_counts_only_if_no_earlier_frame_waits() {
     quiet.set_rule(&main, Some(rule(None))).unwrap();
     quiet.note_offset(Some(base));
     assert_eq!(
-        quiet.turn_offset(base),
+        quiet.turn_offset(us(0), Some(base)),
         Some(base),
         "the first turn trusts it"
     );
@@ -294,6 +403,10 @@ fn the_offset_noted_with_a_rule_counts_only_if_no_earlier_frame_waits() {
         .unwrap();
     assert!(quiet.may_hold_frames());
     quiet.note_offset(Some(base));
-    assert_eq!(quiet.turn_offset(base), None, "counted when read");
-    assert_eq!(quiet.turn_offset(base), Some(base));
+    assert_eq!(
+        quiet.turn_offset(us(0), Some(base)),
+        None,
+        "counted when read"
+    );
+    assert_eq!(quiet.turn_offset(us(0), Some(base)), Some(base));
 }
