@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use votecast::daemon::state_file::{read_state_file, StateSnapshot};
 
 use crate::netns::{host_addr, Lan, GROUP};
-use crate::wallclock::{Seen, WallClockWatch};
+use crate::wallclock::{ClockSetter, Seen, WallClockWatch};
 use crate::EXE;
 
 /// Each agreement must come within this (generous: a loaded 2-core machine).
@@ -506,9 +506,38 @@ fn a_sleeping_follower_detects_a_dead_leader_from_the_last_heartbeat_that_arrive
 /// loop's own delays; bound 700 ms). Counting them from when they are read would push
 /// the follower whose turn lay one to three heartbeats back to 800–1,200 ms.
 fn a_sleeping_follower_detects_a_dead_leader_from_the_last_heartbeat_that_arrived_as_root() {
+    failover_of_sleeping_followers("qdet", None);
+}
+
+#[test]
+#[ignore = "sets the host's wall clock, so root only and alone: .ci/run runs it as root"]
+fn followers_whose_wall_clock_is_set_often_stay_awake_and_fail_over_in_time() {
+    crate::userns::as_root(
+        followers_whose_wall_clock_is_set_often_stay_awake_and_fail_over_in_time_as_root,
+    );
+}
+
+/// The failover of [`failover_of_sleeping_followers`] while the host's wall clock is set
+/// forward by 0.2 ms every 100 ms (as some virtual machines' time agents do): a follower
+/// cannot trust its receive stamps across such steps, so it must stay awake, and still
+/// leave its killed leader within 700 ms. Before it stayed awake for it, it counted every
+/// heartbeat it slept through from when it read it, and left after 850–1,050 ms.
+fn followers_whose_wall_clock_is_set_often_stay_awake_and_fail_over_in_time_as_root() {
+    let setter = ClockSetter::start(Duration::from_micros(200), Duration::from_millis(100))
+        .unwrap_or_else(|e| {
+            panic!("cannot set the wall clock ({e}): this test needs root, not a user namespace")
+        });
+    failover_of_sleeping_followers("qclk", Some(&setter));
+    println!("the wall clock was set {} times", setter.times());
+}
+
+/// Three nodes at a 100 ms tick; three times: kill the leader and time how long each
+/// follower takes to leave it. With `setter` (the host's clock being set meanwhile) every
+/// follower must have stayed awake for it.
+fn failover_of_sleeping_followers(tag: &str, setter: Option<&ClockSetter>) {
     let tick = ["--tick".to_string(), "100ms".to_string()];
     let clock = WallClockWatch::start();
-    let mut lan = Lan::new(Path::new(EXE), "qdet", 3).expect("build the LAN");
+    let mut lan = Lan::new(Path::new(EXE), tag, 3).expect("build the LAN");
     for i in 1..=3 {
         lan.start_with(i, &tick).expect("start");
     }
@@ -556,6 +585,13 @@ fn a_sleeping_follower_detects_a_dead_leader_from_the_last_heartbeat_that_arrive
              {left:?} (heartbeats slept through so far: {slept:?})"
         );
         for ((&f, took), slept) in followers.iter().zip(&left).zip(&slept) {
+            if let Some(setter) = setter {
+                assert!(
+                    slept.kept_awake(),
+                    "follower {f} slept although the clock was set {} times: {slept:?}",
+                    setter.times()
+                );
+            }
             if slept.kept_awake() {
                 check_kept_awake(f, slept, clock.seen());
             } else {

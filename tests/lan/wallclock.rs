@@ -93,3 +93,53 @@ impl Drop for WallClockWatch {
         }
     }
 }
+
+/// Sets the host's wall clock forward by `step` every `every` until dropped, as a time
+/// agent that keeps correcting a virtual machine's clock does. Needs CAP_SYS_TIME over
+/// the host's clock (root, not a user namespace). Forward only: every lease end already
+/// published on the wall clock stays at or before the real one.
+pub struct ClockSetter {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ClockSetter {
+    pub fn start(step: Duration, every: Duration) -> Result<ClockSetter, nix::Error> {
+        let step = nix::sys::time::TimeSpec::from_duration(step);
+        let set = move || {
+            let now = clock_gettime(ClockId::CLOCK_REALTIME)?;
+            nix::time::clock_settime(ClockId::CLOCK_REALTIME, now + step)
+        };
+        // Fails here, before any thread, without the privilege.
+        set()?;
+        let shared = Arc::new(Shared::default());
+        let setter = shared.clone();
+        let thread = std::thread::spawn(move || {
+            // Runs as long as the test that started it; stopped by the drop.
+            while !setter.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(every);
+                if set().is_ok() {
+                    setter.moves.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        Ok(ClockSetter {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// How often it has set the clock.
+    pub fn times(&self) -> u64 {
+        self.shared.moves.load(Ordering::Relaxed) + 1
+    }
+}
+
+impl Drop for ClockSetter {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
