@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use votecast_core::election::{ServerState, Stats};
 
-use super::atomic_file::AtomicFile;
+use super::file_publisher::FilePublisher;
 use super::hooks::HookCounters;
 
 /// What one write of the metrics file reports.
@@ -305,10 +305,11 @@ impl<W: fmt::Write> Encoder<'_, W> {
 const BUFFER: usize = 8 * 1024;
 
 /// Replaces the metrics file on every [`write`](Self::write), formatting into one buffer
-/// kept between writes (it grows once if ever too small, then never again).
+/// kept between writes (it grows once if ever too small, then never again) and handing
+/// it to a writer thread ([`FilePublisher`]): the event loop never waits for the disk.
 #[derive(Debug)]
 pub struct MetricsWriter {
-    file: AtomicFile,
+    file: FilePublisher,
     buf: String,
 }
 
@@ -316,7 +317,7 @@ impl MetricsWriter {
     /// Prepares a writer for `path` (temporary file `path` + `.tmp`). Touches nothing.
     pub fn new(path: PathBuf) -> Self {
         MetricsWriter {
-            file: AtomicFile::new(path),
+            file: FilePublisher::new(path, "metrics file", BUFFER),
             buf: String::with_capacity(BUFFER),
         }
     }
@@ -326,12 +327,25 @@ impl MetricsWriter {
         self.file.path()
     }
 
-    /// Formats `m` and replaces the file with it.
+    /// Formats `m` and hands it to the writer, which replaces the file and logs a
+    /// failure. Fails only if `m` cannot be formatted.
     pub fn write(&mut self, m: &Metrics) -> io::Result<()> {
         self.buf.clear();
         m.encode(&mut self.buf)
             .map_err(|_| io::Error::other("cannot format the metrics"))?;
-        self.file.replace(self.buf.as_bytes())
+        self.file.publish(self.buf.as_bytes());
+        Ok(())
+    }
+
+    /// Whether the file holds the last metrics written (see [`FilePublisher`]).
+    pub fn caught_up(&self) -> bool {
+        self.file.caught_up()
+    }
+
+    /// Waits up to `timeout` for the file to hold the last metrics written. Blocks: not
+    /// for the event loop.
+    pub fn flush(&self, timeout: std::time::Duration) -> bool {
+        self.file.flush(timeout)
     }
 }
 

@@ -27,6 +27,7 @@ pub mod atomic_file;
 pub mod check_config;
 pub mod cli;
 pub mod error;
+pub mod file_publisher;
 pub mod hooks;
 pub mod manual;
 pub mod metrics;

@@ -19,7 +19,7 @@ use std::fmt;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
-use super::atomic_file::AtomicFile;
+use super::file_publisher::FilePublisher;
 use super::DaemonError;
 use votecast_core::election::MAX_VOTERS;
 
@@ -170,17 +170,18 @@ pub fn write_json_string<W: fmt::Write>(out: &mut W, s: &str) -> fmt::Result {
     out.write_char('"')
 }
 
-/// Replaces the state file with a new snapshot on every [`write`](Self::write).
+/// Replaces the state file with a new snapshot on every [`write`](Self::write), from a
+/// thread of its own ([`FilePublisher`]): the event loop never waits for the disk.
 #[derive(Debug)]
 pub struct StateFileWriter {
-    file: AtomicFile,
+    file: FilePublisher,
 }
 
 impl StateFileWriter {
     /// Prepares a writer for `path`; the temporary file is `path` + `.tmp`. Touches nothing.
     pub fn new(path: PathBuf) -> Self {
         StateFileWriter {
-            file: AtomicFile::new(path),
+            file: FilePublisher::new(path, "state file", MAX_SNAPSHOT_JSON_LEN + 1),
         }
     }
 
@@ -189,8 +190,11 @@ impl StateFileWriter {
         self.file.path()
     }
 
-    /// Replaces the file with `s` ([`AtomicFile::replace`]: no fsync, the file means
-    /// nothing after a reboot, its pid is gone then). Does not allocate unless it fails.
+    /// Hands `s` to the writer, which replaces the file with it ([`AtomicFile::replace`]:
+    /// no fsync, the file means nothing after a reboot, its pid is gone then) and logs a
+    /// failure. Fails only if the snapshot does not fit the buffer. Does not allocate.
+    ///
+    /// [`AtomicFile::replace`]: super::atomic_file::AtomicFile::replace
     pub fn write<S: AsRef<str>>(&mut self, s: &StateSnapshot<S>) -> io::Result<()> {
         let mut buf: heapless::String<MAX_SNAPSHOT_JSON_LEN> = heapless::String::new();
         if s.write_json(&mut buf).is_err() || buf.push('\n').is_err() {
@@ -199,7 +203,19 @@ impl StateFileWriter {
                 "state snapshot does not fit the state file buffer",
             ));
         }
-        self.file.replace(buf.as_bytes())
+        self.file.publish(buf.as_bytes());
+        Ok(())
+    }
+
+    /// Whether the file holds the last snapshot written (see [`FilePublisher`]).
+    pub fn caught_up(&self) -> bool {
+        self.file.caught_up()
+    }
+
+    /// Waits up to `timeout` for the file to hold the last snapshot. Blocks: not for the
+    /// event loop.
+    pub fn flush(&self, timeout: std::time::Duration) -> bool {
+        self.file.flush(timeout)
     }
 }
 
@@ -313,6 +329,7 @@ mod tests {
         let mut s = full();
         s.last_election_ms = Some(12.5);
         w.write(&s).unwrap();
+        assert!(w.flush(std::time::Duration::from_secs(5)));
         assert_eq!(read_state_file(&path).unwrap(), s.to_owned_state());
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with("}\n") && text.lines().count() == 1, "{text}");
@@ -329,6 +346,7 @@ mod tests {
             ..full()
         };
         w.write(&nulls).unwrap();
+        assert!(w.flush(std::time::Duration::from_secs(5)));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"leader\":null"), "{text}");
         assert!(text.contains("\"last_election_ms\":null"), "{text}");
@@ -344,6 +362,7 @@ mod tests {
             ..full()
         };
         w.write(&unordered).unwrap();
+        assert!(w.flush(std::time::Duration::from_secs(5)));
         assert_eq!(read_state_file(&path).unwrap(), unordered.to_owned_state());
 
         let names: Vec<_> = std::fs::read_dir(dir.path())
@@ -395,6 +414,7 @@ mod tests {
             ),
         };
         w.write(&big).unwrap();
+        assert!(w.flush(std::time::Duration::from_secs(5)));
         let back = read_state_file(&dir.path().join("s")).unwrap();
         assert_eq!(back.id, u64::MAX);
         assert_eq!(back.heard, big.heard);

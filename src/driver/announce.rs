@@ -43,6 +43,11 @@ pub(super) struct Announcer {
 }
 
 impl Announcer {
+    /// Whether the metrics file (if any) holds the last metrics written.
+    pub(super) fn metrics_caught_up(&self) -> bool {
+        self.metrics.as_ref().is_none_or(MetricsWriter::caught_up)
+    }
+
     /// From the settings and the environment the service manager gave; `started` is when
     /// the daemon started.
     pub(super) fn new(settings: &RunSettings, started: Now) -> Announcer {

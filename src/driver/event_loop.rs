@@ -46,6 +46,8 @@ const HOOKS: Token = Token(3);
 /// The longest the handover waits before looking at the hook again; the hook worker
 /// wakes it sooner when the run ends.
 const HANDOVER_POLL: Duration = Duration::from_millis(5);
+/// How long the start waits for the first state file to be written before READY.
+const STARTUP_FLUSH: Duration = Duration::from_secs(1);
 
 /// The loop's state between turns.
 struct Loop<'a> {
@@ -86,6 +88,9 @@ pub(super) fn run(
         last_housekeeping: now,
     };
     lp.io.write_state(lp.node);
+    // READY promises the state file is there. Before the first frame, waiting for the
+    // disk delays no election; a disk that takes more than a second is logged.
+    lp.io.flush_state_file(STARTUP_FLUSH);
     lp.io.announce_ready(lp.node);
     // Memory only, the restart quarantine: this process cannot know whether an earlier
     // one promised support to a leader, so it makes no promise until any such promise
@@ -201,6 +206,8 @@ impl Loop<'_> {
         }
         let mut requests = Requests::default();
         let (socket, signalled) = self.wait(wait)?;
+        let began = self.io.now();
+        self.io.stalls.woke(now + wait, began);
         // The zxid file is re-read and the epoch floor renewed about once per tick, and
         // before the turn's frames and deadlines, so an election always starts with values
         // at most a tick and a half old (or read in the same turn).
@@ -246,6 +253,7 @@ impl Loop<'_> {
         self.io
             .watch_socket(self.poll.registry(), !self.node.frames_can_wait());
         self.io.quiet_update(self.node);
+        self.io.stalls.turn_took(began, self.io.now());
         Ok(requests)
     }
 
@@ -427,6 +435,17 @@ impl Loop<'_> {
                 }
                 None if self.io.now() >= hook_deadline => break,
                 None => self.turn_ignoring_signals(HANDOVER_POLL)?,
+            }
+        }
+        // The files say we no longer lead only once their writers have written the
+        // step-down (a stalled file system may hold them): until then, or until the
+        // published lease runs out, the handover waits.
+        while acknowledged && !self.io.files_caught_up() {
+            match self.io.published_until {
+                Some(until) if self.io.now() < until.min(began + self.sync_timeout) => {
+                    self.turn_ignoring_signals(HANDOVER_POLL)?
+                }
+                _ => break,
             }
         }
         if acknowledged {

@@ -36,6 +36,7 @@ pub mod refresh;
 pub mod signals;
 pub mod silence;
 pub mod socket;
+pub mod stall;
 mod trace;
 pub mod unicast;
 pub mod vip;
@@ -126,6 +127,8 @@ struct NodeIo {
     hooks: Option<HookRunner>,
     clock: Clock,
     stats: DriverStats,
+    /// The event loop's own lateness (see [`stall`]).
+    stalls: stall::StallWatch,
     last_state_write: Option<LastWrite>,
     /// A graceful shutdown has begun: LEADING is no longer published.
     stepping_down: bool,
@@ -426,6 +429,25 @@ impl NodeIo {
     }
 
     /// Replaces the state file with the node's view, as published now.
+    /// Whether the state file and the metrics file hold what was last handed to their
+    /// writers (see `daemon::file_publisher`).
+    fn files_caught_up(&self) -> bool {
+        self.state_file.as_ref().is_none_or(|w| w.caught_up()) && self.announce.metrics_caught_up()
+    }
+
+    /// Waits up to `timeout` for the state file writer to write what it was given
+    /// (before the node starts only: this blocks).
+    fn flush_state_file(&self, timeout: Duration) {
+        if let Some(writer) = self.state_file.as_ref() {
+            if !writer.flush(timeout) {
+                log::warn!(
+                    "state file {}: not written within {timeout:?}: the file system is slow",
+                    writer.path().display()
+                );
+            }
+        }
+    }
+
     fn write_state(&mut self, node: &Node) {
         if self.state_file.is_none() {
             return;
@@ -547,6 +569,7 @@ pub fn run(settings: RunSettings) -> Result<(), DaemonError> {
             .map(|cmd| HookRunner::start(cmd, settings.hook_timeout)),
         clock,
         stats: DriverStats::default(),
+        stalls: stall::StallWatch::new(settings.election.tick),
         last_state_write: None,
         stepping_down: false,
         published_until: None,
@@ -655,6 +678,7 @@ fn log_start(settings: &RunSettings, incarnation: u32, epochs: Epochs) {
 fn log_stats(node: &Node, io: &NodeIo, what: &str) {
     let stats = node.stats();
     let driver = &io.stats;
+    let (stalls, longest) = io.stalls.seen();
     // How the wall clock behaved against the core's, as the quiet socket saw it.
     let clock = match io.quiet.as_ref().map(|q| q.clock_report()) {
         None => String::from("no quiet socket"),
@@ -672,7 +696,8 @@ fn log_stats(node: &Node, io: &NodeIo, what: &str) {
          unauthenticated {}, bad tags {}, stale {}, throttled {}, own id from elsewhere {}, \
          not from --peers {}, sends dropped {}, send errors {}, not sent without a usable \
          interface {}, elections {}; heartbeats slept through {} (counted from the kernel's \
-         stamp) and {} (from when read); {clock}",
+         stamp) and {} (from when read); {clock}; event loop ran late {stalls} times (longest \
+         {} ms)",
         node.id(),
         stats.frames_received,
         stats.frames_sent,
@@ -689,6 +714,7 @@ fn log_stats(node: &Node, io: &NodeIo, what: &str) {
         driver.sends_unlinked,
         stats.elections_started,
         driver.waited_stamped,
-        driver.waited_unstamped
+        driver.waited_unstamped,
+        longest.as_millis()
     );
 }

@@ -54,9 +54,11 @@ use crate::logging::RateLimit;
 /// a step cannot make one early either.
 pub const STEP_TOLERANCE_NS: i128 = 100_000;
 /// The widest a reading of the offset may be (the time between the two readings of the
-/// core's clock around the wall clock's): far below [`STEP_TOLERANCE_NS`], so that
-/// readings taken well do not look like steps.
-pub const MAX_READING_NS: i128 = 20_000;
+/// core's clock around the wall clock's). A reading lies within its width below the
+/// true offset, so two readings of an unchanged offset differ by less than this: half
+/// the tolerance, so that readings never look like a step. (Clock reads take well under
+/// a microsecond with the vDSO, a few without; tens under qemu-user.)
+pub const MAX_READING_NS: i128 = STEP_TOLERANCE_NS / 2;
 /// After the offset moved (the wall clock was set), how long it must keep still before
 /// the node sleeps through heartbeats again: a clock that is set often would leave
 /// frames counted from when they were read, late, and the failover with them.

@@ -650,7 +650,8 @@ fn slept_through(lan: &Lan, i: usize) -> Slept {
                 .split(|c: char| !c.is_ascii_digit())
                 .filter_map(|n| n.parse().ok())
                 .collect();
-            let clock = rest.rsplit("; ").next().unwrap_or_default().to_string();
+            // "N (counted from the kernel's stamp) and M (from when read); <clock>; ..."
+            let clock = rest.split("; ").nth(1).unwrap_or_default().to_string();
             return Slept {
                 stamped: numbers[0],
                 read: numbers[1],

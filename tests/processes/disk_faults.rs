@@ -66,3 +66,93 @@ fn a_failing_epochs_write_or_flush_stops_the_node_with_exit_1() {
         assert_ne!(leader, 3);
     }
 }
+
+/// A file system that makes every rename wait 400 ms (an ext4 journal commit held up by
+/// online discard, a slow SD card) must not stall the election: the state file is
+/// replaced by a rename on the leader's ticks, and an event loop waiting in that rename
+/// sent no heartbeat, so its followers left it and the cluster re-elected every few
+/// hundred milliseconds. The delay is injected into the leader's renames with
+/// `strace -e inject=rename:delay_enter=400000`; the leader must keep its term for 4 s
+/// and its state file must still come to say it leads.
+#[test]
+fn a_state_file_held_up_by_the_disk_does_not_stall_the_election() {
+    let strace = strace();
+    let mut c = LocalCluster::new(Path::new(EXE), 3, 0).expect("prepare a local cluster");
+    let prefix = vec![
+        strace,
+        "-f".into(),
+        "-qq".into(),
+        "--seccomp-bpf".into(),
+        "-o".into(),
+        "/dev/null".into(),
+        "-e".into(),
+        "trace=rename,renameat,renameat2".into(),
+        "-e".into(),
+        "inject=rename,renameat,renameat2:delay_enter=400000".into(),
+    ];
+    c.set_launcher(3, Path::new(EXE), prefix);
+    // Node 3 first, so that its own delayed renames at start (its data dir) are behind
+    // it when the others come: then FLE makes it the leader (highest id).
+    c.start(3).expect("start node 3");
+    let began = std::time::Instant::now();
+    while c.state(3).is_none() {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "{}",
+            c.report("node 3 never started")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // strace leaves its tracee running when it is killed: end the daemon itself too.
+    let _daemon = c.state(3).map(|s| KillOnDrop(s.pid));
+    c.start(1).expect("start node 1");
+    c.start(2).expect("start node 2");
+    let (leader, epoch, _) = c
+        .await_agreement(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{}", c.report("no agreement")));
+    assert_eq!(leader, 3, "FLE: the highest id leads");
+    let watched = std::time::Instant::now();
+    let mut published = false;
+    while watched.elapsed() < Duration::from_secs(4) {
+        for id in 1..=2 {
+            let state = c.state(id);
+            assert!(
+                state
+                    .as_ref()
+                    .is_some_and(|s| s.leader == Some(3) && s.epoch == Some(epoch)),
+                "node {id} left leader 3 after {:?}: {}",
+                watched.elapsed(),
+                c.report("the term ended")
+            );
+        }
+        published |= c
+            .state(3)
+            .is_some_and(|s| s.state == "LEADING" && s.epoch == Some(epoch));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = c.log(3);
+    assert_eq!(
+        log.matches("LOOKING leader=none").count(),
+        0,
+        "the leader gave up its term: {log}"
+    );
+    assert!(
+        published,
+        "{}",
+        c.report("node 3's state file never said LEADING")
+    );
+}
+
+/// SIGKILLs the process `0` (one this test started) when dropped, also on a failure.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}

@@ -335,8 +335,13 @@ fn a_wall_clock_that_was_set_keeps_the_node_awake_until_it_keeps_still() {
 
 #[test]
 fn an_offset_reading_is_tight_and_never_more_than_the_offset() {
+    let mut tight = 0;
     for _ in 0..100 {
-        let offset = clock_offset(ClockId::CLOCK_BOOTTIME).expect("a tight reading");
+        // Not tight only if preempted between the clock reads in all three tries.
+        let Some(offset) = clock_offset(ClockId::CLOCK_BOOTTIME) else {
+            continue;
+        };
+        tight += 1;
         // Read the other way round, core first: at least the true offset.
         let core = clock_gettime(ClockId::CLOCK_BOOTTIME).unwrap();
         let wall = clock_gettime(ClockId::CLOCK_REALTIME).unwrap();
@@ -346,6 +351,8 @@ fn an_offset_reading_is_tight_and_never_more_than_the_offset() {
         // Both readings close to the true offset, unless preempted in between.
         assert!(above - offset < 50_000_000, "{offset} vs {above}");
     }
+    println!("{tight} of 100 readings tight");
+    assert!(tight >= 90, "{tight} of 100 readings tight");
 }
 
 #[test]
