@@ -20,7 +20,7 @@ local STATES = { [0] = "LOOKING", [1] = "FOLLOWING", [2] = "LEADING", [3] = "OBS
 -- Named flag bits; any other set bit is shown as "bit N".
 local FLAG_NAMES = {
     [0] = "RESIGN", [1] = "ESTABLISHED", [2] = "INELIGIBLE", [3] = "UNICAST_ANSWERS",
-    [4] = "ANSWER_OPTIONAL",
+    [4] = "ANSWER_OPTIONAL", [5] = "HANDOVER",
 }
 
 local f = {}

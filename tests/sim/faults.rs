@@ -16,14 +16,25 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// Every frame takes exactly 1 ms: hand-over times count frames.
+const ONE_MS_NET: NetConfig = NetConfig {
+    loss_percent: 0,
+    duplicate_percent: 0,
+    min_delay_us: 1_000,
+    max_delay_us: 1_000,
+};
+
 /// Graceful handover in two steps: the leader steps down and publishes the end of its
 /// lease while its followers stay promised (nobody else can lead meanwhile, however long
-/// the step-down hook takes); only the RESIGN that follows releases them, and then a new
-/// leader is elected quickly. The checker (`assert_ok`) holds every published validity
-/// against every other one.
+/// the step-down hook takes). Its handover notice lets them elect the successor and
+/// establish its epoch during the hook; the RESIGN that follows releases them, and the
+/// successor leads one frame later (the follower's echo), where electing and
+/// establishing after the RESIGN would take three more (vote, proposal,
+/// acknowledgement). The checker (`assert_ok`) holds every published validity against
+/// every other one.
 #[test]
 fn graceful_handover_never_overlaps_published_validity() {
-    let mut sim = Sim::new(SEED, 3, 0, NetConfig::PERFECT);
+    let mut sim = Sim::new(SEED, 3, 0, ONE_MS_NET);
     sim.start_all();
     assert_eq!(sim.await_agreement(ms(2000)).map(|a| a.0), Some(3));
     sim.run_for(ms(500));
@@ -36,21 +47,28 @@ fn graceful_handover_never_overlaps_published_validity() {
         "the end of the lease is published"
     );
     // While the step-down hook runs (here 100 ms, under the promise's sync timeout), the
-    // followers keep their promises to 3: nobody else can lead.
+    // followers keep their promises to 3: nobody else can lead. But they elected 2 and
+    // established its epoch: 1 follows it.
     sim.run_for(ms(100));
+    sim.assert_ok();
     for id in [1, 2] {
-        assert_eq!(
+        assert_ne!(
             sim.state_of(id),
-            Some(Following),
-            "node {id} still follows 3"
+            Some(Leading),
+            "node {id} leads during the hook"
         );
-        assert_eq!(sim.leader_of(id), Some(3));
     }
+    assert_eq!(
+        (sim.state_of(1), sim.leader_of(1)),
+        (Some(Following), Some(2)),
+        "1 follows the successor\n{}",
+        sim.history()
+    );
     let resigned_us = sim.now_us;
     sim.shutdown(3);
     let (leader, took) = sim.await_agreement(ms(3000)).expect("a new leader");
     sim.assert_ok();
-    assert_ne!(leader, 3);
+    assert_eq!(leader, 2);
     assert!(took < ms(1000), "the RESIGN hands over fast, took {took:?}");
     let first_leading = sim
         .node(leader)
@@ -62,6 +80,49 @@ fn graceful_handover_never_overlaps_published_validity() {
     assert!(
         at >= resigned_us,
         "new leader {leader} LEADING at {at} us before the RESIGN at {resigned_us} us"
+    );
+    // The RESIGN (1 ms) and 1's echo (1 ms).
+    assert!(
+        at - resigned_us <= 2_500,
+        "LEADING {} us after the RESIGN\n{}",
+        at - resigned_us,
+        sim.history()
+    );
+}
+
+/// A handover notice whose sender is killed before it resigns (its step-down hook
+/// hung): the successor elected on the notice leads only once the promises to the old
+/// leader ran out, as after a crash.
+#[test]
+fn a_handover_cut_short_by_a_crash_waits_for_the_promises() {
+    let mut sim = Sim::new(SEED, 3, 0, ONE_MS_NET);
+    sim.start_all();
+    assert_eq!(sim.await_agreement(ms(2000)).map(|a| a.0), Some(3));
+    sim.run_for(ms(500));
+    sim.step_down(3);
+    let stepped_down_us = sim.now_us;
+    sim.run_for(ms(20));
+    sim.crash(3);
+    let (leader, _) = sim.await_agreement(ms(3000)).expect("a new leader");
+    sim.assert_ok();
+    assert_eq!(leader, 2);
+    let at = sim
+        .node(leader)
+        .transitions
+        .iter()
+        .rev()
+        .find(|t| t.state == Leading)
+        .expect("reported LEADING")
+        .at_us;
+    // The promises ran from 3's last heartbeat, at most a tick before the step-down.
+    let sync = sim.node(1).config.sync_timeout();
+    let tick = sim.node(1).config.tick;
+    let earliest = stepped_down_us + (sync - tick).as_micros() as u64;
+    assert!(
+        at >= earliest,
+        "LEADING {} us after the step-down, before the promises ran out\n{}",
+        at - stepped_down_us,
+        sim.history()
     );
 }
 

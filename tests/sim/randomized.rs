@@ -7,7 +7,9 @@
 //! `votecast_testkit::sim::faults`: every restart starts a new clock origin and nonce,
 //! frames arrive late (across restarts), event loops stall (then run with a stale or a
 //! fresh `now`), wall clocks step, data dirs are wiped (the node stays down until its
-//! promises would have run out) and leaders hand over in two steps. In a quarter of the
+//! promises would have run out) and leaders hand over in two steps (half the graceful
+//! shutdowns run a step-down hook of up to 400 ms, and a fifth of those end in a crash
+//! before the RESIGN: their own generator). In a quarter of the
 //! seeds, health checks fail and recover too (an unhealthy leader stands down; its
 //! step-down hook confirms half the time); they come from a generator of their own, so
 //! the other faults of a seed are drawn as before, and every node is healthy at the heal. The simulator checks
@@ -87,6 +89,8 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
     // Health: its own generator, so that the schedule above is drawn as without it.
     let mut health = Rng::new(seed ^ 0x6865_616c_7468);
     let health_faults = health.chance(25);
+    // How long a graceful shutdown's step-down hook runs: its own generator too.
+    let mut handover = Rng::new(seed ^ 0x6861_6e64_6f76_6572);
     // Firewalls that pass the group but not unicast: their own generator too.
     let mut firewall = Rng::new(seed ^ 0x6669_7265_7761_6c6c);
     let firewall_faults = firewall.chance(20);
@@ -115,7 +119,19 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Outcome, String> {
             }
             2 if !up.is_empty() => {
                 let id = rng.pick(&up);
-                sim.shutdown(id);
+                if handover.chance(50) {
+                    // A step-down hook that takes a while (up to past the promises), and
+                    // now and then a process killed before it resigned.
+                    sim.step_down(id);
+                    sim.run_for(Duration::from_millis(handover.range(0, 400)));
+                    if handover.chance(20) {
+                        sim.crash(id);
+                    } else {
+                        sim.shutdown(id);
+                    }
+                } else {
+                    sim.shutdown(id);
+                }
                 down_since[id as usize] = sim.now_us;
             }
             3 | 4 if !down.is_empty() => {

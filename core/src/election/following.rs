@@ -28,6 +28,8 @@ pub(super) struct Following {
     leader_incarnation: Option<u32>,
     /// The leader's last LEADING frame carried UNICAST_ANSWERS.
     leader_unicast: bool,
+    /// The time stamp of the leader's last LEADING frame, as it came (0 = none yet).
+    leader_stamp: u64,
 }
 
 impl Following {
@@ -42,6 +44,7 @@ impl Following {
             round,
             leader_incarnation,
             leader_unicast: false,
+            leader_stamp: 0,
         }
     }
 
@@ -135,6 +138,7 @@ impl Node {
         }
         follow.leader_incarnation = Some(frame.incarnation);
         follow.leader_unicast = frame.flags.contains(Flags::UNICAST_ANSWERS);
+        follow.leader_stamp = frame.echo;
         let was_established = follow.acked_established() && frame.epoch == follow.acked_epoch;
         self.timers
             .set(Timer::SyncTimeout, now + self.config.sync_timeout());
@@ -158,27 +162,83 @@ impl Node {
             });
         }
         if self.is_voter {
-            // The heartbeat answer; it carries our echo and acknowledgement. Once the
-            // epoch is established only the leader needs it, so it goes to the leader
-            // alone if the leader takes answers by unicast, and not at all if the leader
-            // says every support outlasts the next heartbeats (ANSWER_OPTIONAL), we had
-            // acknowledged its established epoch before this frame and this heartbeat is
-            // another follower's turn (see `answers`). Until then, and while another node
-            // may still be LOOKING, it goes to everyone: a LOOKING node joins on the
-            // FOLLOWING frames of a quorum, and one answer to its vote may be lost.
-            let looking = self.someone_looking(now);
-            let optional = was_established
-                && frame.flags.contains(Flags::ANSWER_OPTIONAL)
-                && !self.is_answer_turn(leader, frame.sequence);
-            if optional && !looking {
-                // No answer; our promise was renewed all the same.
-                self.stats.answers_skipped += 1;
-            } else if follow.acked_established() && follow.leader_unicast && !looking {
-                self.reply_to_leader(leader);
-            } else {
-                self.broadcast(now);
-            }
+            self.answer_leader(now, follow, was_established, frame);
         }
+    }
+
+    /// The answer to our leader's LEADING `frame`; it carries our echo and
+    /// acknowledgement. Once the epoch is established only the leader needs it, so it goes
+    /// to the leader alone if the leader takes answers by unicast, and not at all if the
+    /// leader says every support outlasts the next heartbeats (ANSWER_OPTIONAL), we had
+    /// acknowledged its established epoch before this frame (`was_established`) and this
+    /// heartbeat is another follower's turn (see `answers`). Until then, and while another
+    /// node may still be LOOKING, it goes to everyone: a LOOKING node joins on the
+    /// FOLLOWING frames of a quorum, and one answer to its vote may be lost.
+    fn answer_leader(
+        &mut self,
+        now: Instant,
+        follow: Following,
+        was_established: bool,
+        frame: &Repr,
+    ) {
+        let looking = self.someone_looking(now);
+        let optional = was_established
+            && frame.flags.contains(Flags::ANSWER_OPTIONAL)
+            && !self.is_answer_turn(follow.vote.leader, frame.sequence);
+        if optional && !looking {
+            // No answer; our promise was renewed all the same.
+            self.stats.answers_skipped += 1;
+        } else {
+            self.send_answer(now, follow, looking);
+        }
+    }
+
+    /// Our answer to `follow`'s leader goes to the leader alone once the epoch is
+    /// established and it takes answers by unicast, unless a node may be LOOKING;
+    /// otherwise to everyone.
+    fn send_answer(&mut self, now: Instant, follow: Following, looking: bool) {
+        if follow.acked_established() && follow.leader_unicast && !looking {
+            self.reply_to_leader(follow.vote.leader);
+        } else {
+            self.broadcast(now);
+        }
+    }
+
+    /// The promise that kept us from supporting our leader ended (the node it was to
+    /// resigned): promise now, until the end the leader's last frame would have given it
+    /// (its receipt plus `sync_timeout`: our follower timeout), and echo that frame's
+    /// stamp at once. A successor elected during a handover thus leads one frame after
+    /// its predecessor's RESIGN, not after its next heartbeat and our answer.
+    ///
+    /// Safe like an answer at that frame's receipt: the leader counts the support from
+    /// the stamp, which it sent before we received it, for less than `sync_timeout`
+    /// (the lease duration), and starts to lead only once this echo arrived, by which
+    /// time the promise is made; it ends where a promise made at the receipt would.
+    pub(super) fn resume_support(&mut self, now: Instant) {
+        let Role::Following(mut follow) = self.role else {
+            return;
+        };
+        let leader = follow.vote.leader;
+        let (Some(until), Some(incarnation)) = (
+            self.timers.get(Timer::SyncTimeout),
+            follow.leader_incarnation,
+        ) else {
+            return;
+        };
+        if !self.is_voter
+            || follow.echo != 0
+            || follow.leader_stamp == 0
+            || follow.acked_epoch == 0
+            || until <= self.now
+            || !self.promise.is_free_for(leader, self.now)
+        {
+            return;
+        }
+        self.promise.promise_to(leader, incarnation, until);
+        follow.echo = follow.leader_stamp;
+        self.role = Role::Following(follow);
+        let looking = self.someone_looking(now);
+        self.send_answer(now, follow, looking);
     }
 
     /// Whether an optional heartbeat of `leader` with `sequence` is ours to answer (see
@@ -458,6 +518,59 @@ mod tests {
             .promise
             .is_free_for(2, end - core::time::Duration::from_micros(1)));
         assert!(node.promise.is_free_for(2, end));
+    }
+
+    #[test]
+    fn a_successor_elected_during_a_handover_is_supported_at_the_resign() {
+        let ms = Instant::from_millis;
+        let (mut node, mut three) = follower();
+        let mut heartbeat = three.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        heartbeat.epoch = 1;
+        heartbeat.echo = encode_echo(ms(9), 77);
+        node.handle_frame(ms(10), &heartbeat);
+        drain(&mut node);
+        assert!(node.promise.is_to(3));
+        // 3 steps down: its handover notice starts an election without releasing us.
+        let mut notice = three.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        notice.epoch = 1;
+        notice.flags = Flags::HANDOVER.with(Flags::ESTABLISHED);
+        node.handle_frame(ms(12), &notice);
+        let restarted = drain(&mut node).into_iter().any(|o| {
+            matches!(o, Output::Event(Event::Restarted(r)) if r.reason == RestartReason::HandingOver)
+        });
+        assert!(restarted, "a new round on the notice");
+        assert_eq!(node.state(), ServerState::Looking);
+        assert!(node.promise.is_to(3), "the notice releases nothing");
+        // 2's vote: with 3 left out of "every voter agrees", we decide at once.
+        let mut two = Sender::new(2);
+        two.sequence_from(10);
+        node.handle_frame(ms(13), &two.frame(ServerState::Looking, vote(2, 0, 0), 2));
+        drain(&mut node);
+        assert!(matches!(node.role, Role::Following(f) if f.vote.leader == 2));
+        // 2 proposes epoch 2: acknowledged, but no echo while we are promised to 3.
+        let mut proposal = two.frame(ServerState::Leading, vote(2, 0, 0), 2);
+        proposal.epoch = 2;
+        proposal.echo = encode_echo(ms(13), 5);
+        node.handle_frame(ms(14), &proposal);
+        let sent = frames(&mut node);
+        let answer = sent.last().expect("the acknowledgement").repr;
+        assert_eq!((answer.epoch, answer.echo), (2, 0));
+        assert_eq!(node.epochs.accepted_epoch, 2);
+        assert!(node.promise.is_to(3));
+        // 3 resigns: we promise 2 at once, until our follower timeout, and echo its stamp.
+        let mut resign = three.frame(ServerState::Looking, vote(3, 0, 0), 1);
+        resign.flags = Flags::RESIGN;
+        node.handle_frame(ms(20), &resign);
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!((sent[0].repr.epoch, sent[0].repr.echo), (2, proposal.echo));
+        assert!(node.promise.is_to(2));
+        let end = ms(14) + node.config.sync_timeout();
+        assert!(!node.promise.is_free_for(3, end - Duration::from_micros(1)));
+        assert!(node.promise.is_free_for(3, end));
+        // Nothing more on a second release.
+        node.handle_frame(ms(21), &resign);
+        assert!(frames(&mut node).is_empty());
     }
 
     fn established(leader: &mut Sender) -> crate::wire::Repr {

@@ -373,6 +373,59 @@ mod tests {
     }
 
     #[test]
+    fn a_leader_elected_during_a_handover_leads_only_once_its_predecessor_resigned() {
+        // Node 2 follows 3 and is promised to it.
+        let mut node = started(2, &[1, 2, 3]);
+        let (mut one, mut three) = (Sender::new(1), Sender::new(3));
+        for sender in [&mut one, &mut three] {
+            node.handle_frame(t(0), &sender.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        }
+        let mut heartbeat = three.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        (heartbeat.epoch, heartbeat.flags) = (1, Flags::ESTABLISHED);
+        node.handle_frame(t(10), &heartbeat);
+        drain(&mut node);
+        assert!(node.promise.is_to(3));
+        // 3's handover notice, then 1's vote for us: we lead at once and propose epoch 2.
+        let mut notice = three.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        (notice.epoch, notice.flags) = (1, Flags::HANDOVER);
+        node.handle_frame(t(12), &notice);
+        node.handle_frame(t(13), &one.frame(ServerState::Looking, vote(2, 0, 1), 2));
+        let Role::Leading(lead) = node.role else {
+            panic!("not leading: {:?}", node.role);
+        };
+        assert_eq!(lead.epoch, 2);
+        // 1 acknowledges (no echo: it is promised to 3 too): established, but no lease
+        // while our own promise and 1's are 3's.
+        let nonce = crate::rng::mix(2 ^ (1 << 32));
+        let mut acknowledgement = ack_raw(&mut one, 2, 0);
+        acknowledgement.vote = vote(2, 0, 0);
+        node.handle_frame(t(14), &acknowledgement);
+        assert!(matches!(node.role, Role::Leading(l) if l.established));
+        assert_eq!(node.state(), ServerState::Looking);
+        node.handle_timeout(t(60));
+        assert_eq!(
+            node.state(),
+            ServerState::Looking,
+            "a heartbeat changes nothing"
+        );
+        // 1's echo of our stamp at 60 (1 was released first): still no lease, our own
+        // promise is 3's.
+        let mut echo = ack_raw(&mut one, 2, encode_echo(t(60), nonce));
+        echo.vote = vote(2, 0, 0);
+        node.handle_frame(t(65), &echo);
+        assert_eq!(node.state(), ServerState::Looking);
+        // 3's RESIGN frees our own promise: we lead at once.
+        let mut resign = three.frame(ServerState::Looking, vote(3, 0, 0), 1);
+        resign.flags = Flags::RESIGN;
+        node.handle_frame(t(70), &resign);
+        assert_eq!(node.state(), ServerState::Leading);
+        assert_eq!(
+            node.valid_until(),
+            Some(t(60) + node.config.lease_duration())
+        );
+    }
+
+    #[test]
     fn frames_wait_for_the_heartbeat_only_while_the_lease_outlasts_it() {
         // sync-limit 3: an echo of the latest heartbeat's stamp puts the lease end about
         // two ticks past it, which outlasts the next heartbeat by more than half a tick.
@@ -879,14 +932,14 @@ mod tests {
     }
 
     #[test]
-    fn step_down_reports_looking_and_sends_nothing_until_shutdown() {
+    fn step_down_reports_looking_and_sends_only_the_handover_notice_until_shutdown() {
         let (mut node, mut one, mut two) = leader();
         node.handle_frame(t(30), &ack(&mut one, 1, Some(t(20))));
         assert_eq!(node.state(), ServerState::Leading);
-        drain(&mut node);
+        let heartbeat = frames(&mut node).pop().expect("the leader's frame").repr;
         node.step_down(t(40));
         let out = drain(&mut node);
-        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out.len(), 2, "{out:?}");
         assert!(matches!(
             out[0],
             Output::Event(Event::StateChanged(StateChange {
@@ -895,6 +948,19 @@ mod tests {
                 ..
             }))
         ));
+        // The notice: our LEADING frame of the term with HANDOVER, without a time stamp
+        // (no answer to it can count towards a lease).
+        let Output::Transmit(notice) = &out[1] else {
+            panic!("not a frame: {out:?}");
+        };
+        let notice = notice.repr;
+        assert_eq!(notice.state, ServerState::Leading);
+        assert_eq!(notice.flags, Flags::HANDOVER.with(Flags::ESTABLISHED));
+        assert_eq!(
+            (notice.vote, notice.epoch, notice.round),
+            (heartbeat.vote, heartbeat.epoch, heartbeat.round)
+        );
+        assert_eq!(notice.echo, 0);
         assert_eq!(
             (node.state(), node.valid_until()),
             (ServerState::Looking, None)
@@ -923,8 +989,18 @@ mod tests {
     #[test]
     fn step_down_before_the_epoch_is_established_falls_silent_too() {
         let (mut node, mut one, _) = leader();
+        let Role::Leading(lead) = node.role else {
+            panic!("not leading");
+        };
         node.step_down(t(1));
-        assert!(drain(&mut node).is_empty(), "never reported LEADING");
+        let sent = frames(&mut node);
+        assert_eq!(
+            sent.len(),
+            1,
+            "only the handover notice; never reported LEADING"
+        );
+        assert_eq!(sent[0].repr.flags, Flags::HANDOVER);
+        assert_eq!(sent[0].repr.epoch, lead.epoch);
         node.handle_frame(t(2), &ack(&mut one, 1, Some(t(0))));
         assert!(drain(&mut node).is_empty());
         assert_eq!(node.state(), ServerState::Looking);

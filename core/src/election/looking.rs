@@ -310,7 +310,7 @@ impl Node {
     /// 3.4.)
     ///
     /// Voters that are gone are left out of "every voter": one that announced its shutdown
-    /// (RESIGN) sends nothing more; the leader we followed until our follower timeout
+    /// (RESIGN) or stepped down for it (HANDOVER) sends nothing more; the leader we followed until our follower timeout
     /// fired on its silence is, by that same rule, down (until it is heard again); and
     /// any other voter silent for twice the detection window while we look (counted from
     /// the start of this election, or from its last frame if that came later) is treated
@@ -352,7 +352,7 @@ impl Node {
 
     /// When the last voter that does not (yet) agree with `proposal` in `round` counts as
     /// gone (see [`Node::check_decision`]): at once if it resigned or we timed out on it
-    /// as its follower, else two detection windows after the start of this election or
+    /// as its follower or it is handing over, else two detection windows after the start of this election or
     /// the last frame we accepted from it, whichever is later. `Instant::ZERO` when every
     /// voter agrees.
     fn undecided_gone_at(&self, proposal: &Vote, round: u64) -> Instant {
@@ -362,7 +362,7 @@ impl Node {
             .enumerate()
             .filter(|(i, p)| Some(*i) != self.voters.own() && !p.agrees_with(proposal, round))
             .map(|(_, p)| {
-                if p.resigned || p.timed_out {
+                if p.resigned || p.handing_over || p.timed_out {
                     Instant::ZERO
                 } else {
                     let heard = p.positions.map_or(self.started, |pos| pos.heard_at);

@@ -76,12 +76,16 @@
 //! on without having seen the change.
 //! Frames from a restarted leader do not: the crashed process's application may act on its
 //! lease until it ends. A graceful handover has two steps: [`Node::step_down`] reports
-//! LOOKING at once and then sends nothing (no LOOKING frame, which would release the
-//! followers, and no heartbeat, which would renew them) and never leads again;
-//! [`Node::shutdown`] sends the RESIGN that releases the followers. Between the two the
-//! driver publishes the end of its lease; the followers' promises keep running until the
-//! RESIGN or their own timeout, so no new leader is supported before the old one's
-//! application was told. Assumptions: clock rates within ±`max_clock_drift_ppm`, and the
+//! LOOKING at once and then sends nothing but a handover notice (no LOOKING frame, which
+//! would release the followers, and no heartbeat, which would renew them) and never
+//! leads again; [`Node::shutdown`] sends the RESIGN that releases the followers. Between
+//! the two the driver publishes the end of its lease; the followers' promises keep
+//! running until the RESIGN or their own timeout, so no new leader is supported before
+//! the old one's application was told. The notice (its LEADING frame with HANDOVER,
+//! without a time stamp) changes no promise: it only lets the followers elect the
+//! successor and establish its epoch meanwhile, which needs acknowledgements, not
+//! promises; the successor's lease waits for the promises, which a follower gives it at
+//! the RESIGN by echoing its last heartbeat at once (`Node::resume_support`). Assumptions: clock rates within ±`max_clock_drift_ppm`, and the
 //! application treats leadership as ending at [`Node::valid_until`] even if its process is
 //! descheduled.
 //!

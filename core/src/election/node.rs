@@ -45,6 +45,15 @@ pub(super) enum Role {
     },
 }
 
+/// What the handover notice of a leader that stepped down repeats of its term: the
+/// LEADING frame it would have sent, with HANDOVER and without a time stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Handover {
+    pub(super) vote: Vote,
+    pub(super) epoch: u64,
+    pub(super) established: bool,
+}
+
 /// The state the application sees; a change is reported as [`Event::StateChanged`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct PublicView {
@@ -89,6 +98,9 @@ pub struct Node {
     pub(super) unicast_answers: bool,
     /// The next frame carries RESIGN.
     pub(super) resign_pending: bool,
+    /// The next frame is the handover notice of a leader that stepped down (see
+    /// [`Node::step_down`]).
+    pub(super) handover_pending: Option<Handover>,
     /// Answers to LOOKING nodes, one token per answer interval.
     pub(super) answers: TokenBucket<ANSWER_BURST>,
     /// The latest input time (never goes back).
@@ -145,6 +157,7 @@ impl Node {
             observer_looking_at: None,
             unicast_answers: false,
             resign_pending: false,
+            handover_pending: None,
             answers: TokenBucket::FULL,
             now: Instant::ZERO,
             election_started: Instant::ZERO,
@@ -239,12 +252,16 @@ impl Node {
     ///
     /// A leader (reporting LEADING or still establishing its epoch) or a LOOKING node
     /// reports LOOKING at once (an [`Event::StateChanged`] if it was LEADING; then
-    /// [`Node::valid_until`] is None) and falls silent: it sends no frame at all, RESIGN
-    /// or otherwise, and ignores every input until [`Node::shutdown`]. The followers'
+    /// [`Node::valid_until`] is None) and falls silent: it ignores every input until
+    /// [`Node::shutdown`] and sends one frame only, if it was a leader: the handover
+    /// notice, its LEADING frame with HANDOVER and without a time stamp. The followers'
     /// promises keep running: any LOOKING frame from this process would end them (see
-    /// `Promise::release`), which is why none is sent. They end at the RESIGN frame of
-    /// the shutdown or when each follower's timeout runs out without a heartbeat,
-    /// whichever comes first; either way after the application was told. A follower keeps
+    /// `Promise::release`), which is why none is sent, and the notice renews none. They
+    /// end at the RESIGN frame of the shutdown or when each follower's timeout runs out
+    /// without a heartbeat, whichever comes first; either way after the application was
+    /// told. The notice lets the followers elect a successor and establish its epoch
+    /// meanwhile, so that it leads as soon as the promises end (see `handle_handover`);
+    /// a node that misses it elects after the RESIGN, as without it. A follower keeps
     /// following (its state does not change), but this process never leads again: if it
     /// would start an election, it falls silent instead. Idempotent; no-op before
     /// [`Node::start`] and after [`Node::shutdown`].
@@ -260,8 +277,21 @@ impl Node {
             return;
         }
         self.renounced = true;
+        let handover = match self.role {
+            Role::Leading(l) => Some(Handover {
+                vote: l.vote,
+                epoch: l.epoch,
+                established: l.established,
+            }),
+            _ => None,
+        };
         if matches!(self.role, Role::Looking(_) | Role::Leading(_)) {
             self.fall_silent();
+        }
+        if handover.is_some() {
+            self.handover_pending = handover;
+            self.transmit_pending = true;
+            self.reply_to = None;
         }
     }
 
@@ -384,9 +414,16 @@ impl Node {
         let peer = &mut self.voters[index];
         peer.accepted_epoch = frame.accepted_epoch;
         peer.resigned = frame.flags.contains(Flags::RESIGN);
+        peer.handing_over = !peer.resigned
+            && frame.state == ServerState::Leading
+            && frame.flags.contains(Flags::HANDOVER);
         peer.looking = frame.state == ServerState::Looking && !peer.resigned;
         if peer.resigned {
             self.handle_resign(now, frame.sender, frame.incarnation);
+            return;
+        }
+        if peer.handing_over {
+            self.handle_handover(now, index, frame.sender);
             return;
         }
         if !self.config.is_voter(frame.vote.leader) {
@@ -425,6 +462,34 @@ impl Node {
             // decide for a node that will never lead (or wait out a follower timeout).
             Role::Looking(l) if l.proposal.is_some_and(|p| p.leader == sender) => {
                 self.restart_election(now, RestartReason::Resigned)
+            }
+            Role::Looking(_) => self.check_decision(now),
+            // A successor elected during a handover: the released promise may be what
+            // its lease was waiting for.
+            Role::Following(_) => self.resume_support(now),
+            Role::Leading(_) => self.update_leadership(now),
+            _ => {}
+        }
+    }
+
+    /// Voter `sender` (at `index`) stepped down for a graceful shutdown (HANDOVER): it never
+    /// leads again, and resigns once its application was told. Our promise to it runs
+    /// on (it may end only at that RESIGN, or at its own end), but the election of its
+    /// successor need not wait: leave it out like a voter that resigned, so that the
+    /// survivors decide at once, propose and establish the next epoch. The successor
+    /// reports LEADING only with a lease, which needs the promises of a quorum: they
+    /// come with the RESIGN (`resume_support`, and the successor's own once its
+    /// promise is free), so the two leaderships cannot overlap. Without the notice (lost,
+    /// or a sender that predates it) all this starts at the RESIGN.
+    fn handle_handover(&mut self, now: Instant, index: usize, sender: u64) {
+        // Its last LEADING report no longer shows an ensemble to join.
+        self.voters[index].out_of_election = None;
+        match self.role {
+            Role::Following(f) if f.vote.leader == sender => {
+                self.restart_election(now, RestartReason::HandingOver)
+            }
+            Role::Looking(l) if l.proposal.is_some_and(|p| p.leader == sender) => {
+                self.restart_election(now, RestartReason::HandingOver)
             }
             Role::Looking(_) => self.check_decision(now),
             _ => {}
@@ -485,8 +550,9 @@ impl Node {
         }
         if self.transmit_pending {
             self.transmit_pending = false;
-            if matches!(self.role, Role::SteppedDown { .. }) {
-                // Stepped down: silent until the shutdown (see `Node::step_down`).
+            if matches!(self.role, Role::SteppedDown { .. }) && self.handover_pending.is_none() {
+                // Stepped down: silent until the shutdown but for the handover notice (see
+                // `Node::step_down`).
                 return None;
             }
             if self.quarantine.is_active() {

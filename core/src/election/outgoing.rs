@@ -136,9 +136,24 @@ impl Node {
                     frame.flags.insert(Flags::ANSWER_OPTIONAL);
                 }
             }
-            // Never sent (`poll_output` keeps a stepped-down node silent); built like the
-            // frame of a node that stopped, without RESIGN.
-            Role::SteppedDown { last_vote } => frame.vote = last_vote.unwrap_or(no_vote),
+            // A stepped-down leader's handover notice: its LEADING frame with HANDOVER, so
+            // that nodes that predate the flag take it for a heartbeat (which renews their
+            // promise and so cannot end it), and no time stamp, so that no answer to it
+            // counts towards a lease. Any other frame of a stepped-down node is never
+            // sent (`poll_output` keeps it silent); built like the frame of a node that
+            // stopped, without RESIGN.
+            Role::SteppedDown { last_vote } => match self.handover_pending.take() {
+                Some(handover) => {
+                    frame.state = ServerState::Leading;
+                    frame.vote = handover.vote;
+                    frame.epoch = handover.epoch;
+                    frame.flags.insert(Flags::HANDOVER);
+                    if handover.established {
+                        frame.flags.insert(Flags::ESTABLISHED);
+                    }
+                }
+                None => frame.vote = last_vote.unwrap_or(no_vote),
+            },
             Role::Stopped { last_vote } => {
                 frame.vote = last_vote.unwrap_or(no_vote);
                 if self.resign_pending {

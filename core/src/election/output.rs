@@ -51,6 +51,9 @@ pub enum RestartReason {
     LeaderLeft,
     /// Our leader, or the candidate we voted for, resigned (graceful shutdown).
     Resigned,
+    /// Our leader, or the candidate we voted for, stepped down for a graceful shutdown
+    /// (HANDOVER): it will resign once its application was told.
+    HandingOver,
     /// Our own id's quarantine ended: a fresh round so that our vote is heard again.
     QuarantineOver,
     /// A leader saw another board send frames with its id.
@@ -66,6 +69,7 @@ impl RestartReason {
             RestartReason::LeaseLost => "lease ran out: no quorum supports the leader",
             RestartReason::LeaderLeft => "the leader stopped leading",
             RestartReason::Resigned => "the leader or our candidate resigned",
+            RestartReason::HandingOver => "the leader or our candidate is handing over",
             RestartReason::QuarantineOver => "duplicate-id quarantine over",
             RestartReason::DuplicateId => "another board uses our id",
         }

@@ -109,6 +109,9 @@ pub(super) struct Peer {
     pub(super) out_of_election: Option<Notice>,
     /// The voter announced its shutdown and sends nothing until it restarts.
     pub(super) resigned: bool,
+    /// The voter stepped down for a graceful shutdown (HANDOVER): it never leads again and
+    /// sends nothing but its RESIGN, but the promises made to it still run.
+    pub(super) handing_over: bool,
     /// We followed it and timed out on its silence (until it is heard again).
     pub(super) timed_out: bool,
     /// Its latest accepted frame said LOOKING (not a RESIGN).
@@ -130,6 +133,7 @@ impl Peer {
         election: None,
         out_of_election: None,
         resigned: false,
+        handing_over: false,
         timed_out: false,
         looking: false,
         accepted_epoch: 0,

@@ -13,7 +13,7 @@
 //! that had arrived.
 //!
 //! Every other frame needs the node at once: a heartbeat that asks for an answer, one of
-//! another leader, incarnation or epoch, a RESIGN, any vote. While a LOOKING node may be
+//! another leader, incarnation or epoch, a RESIGN or handover notice, any vote. While a LOOKING node may be
 //! about, heartbeats are answered to everyone, so no rule is given then.
 //!
 //! A [`WakeRule`] states the frames that can wait as [`Check`]s on the raw bytes, which a
@@ -118,7 +118,10 @@ fn words(offset: usize, value: u64) -> [Check; 2] {
 impl WakeRule {
     /// The checks a datagram of [`FRAME_LEN`] bytes must pass, all of them, to wait.
     pub fn checks(&self) -> heapless::Vec<Check, MAX_CHECKS> {
-        let mut flags_mask = Flags::RESIGN.bits() | Flags::ESTABLISHED.bits() | VOTE_INELIGIBLE_BIT;
+        let mut flags_mask = Flags::RESIGN.bits()
+            | Flags::ESTABLISHED.bits()
+            | Flags::HANDOVER.bits()
+            | VOTE_INELIGIBLE_BIT;
         let mut flags = Flags::ESTABLISHED.bits();
         if self.turn.is_some() {
             flags_mask |= Flags::ANSWER_OPTIONAL.bits();
@@ -299,9 +302,10 @@ mod tests {
         on_turn.sequence =
             base.sequence - base.sequence % u64::from(turn.cycle) + u64::from(turn.residue);
         assert!(!rule.lets_wait(&bytes(&on_turn)), "its turn");
-        let variants: [(&str, Change); 12] = [
+        let variants: [(&str, Change); 13] = [
             ("asks everyone", |f| f.flags = Flags::ESTABLISHED),
             ("resigns", |f| f.flags.insert(Flags::RESIGN)),
+            ("hands over", |f| f.flags.insert(Flags::HANDOVER)),
             ("not established", |f| f.flags = Flags::ANSWER_OPTIONAL),
             ("ineligible", |f| f.vote.ineligible = true),
             ("another epoch", |f| f.epoch = 2),

@@ -24,7 +24,7 @@
 //! | 0 | 4 | magic = `b"VCST"` (0x56 0x43 0x53 0x54) |
 //! | 4 | 1 | version = 1 |
 //! | 5 | 1 | sender state: 0 LOOKING, 1 FOLLOWING, 2 LEADING, 3 OBSERVING |
-//! | 6 | 1 | flags: bit 0 RESIGN (sender is shutting down and gives up its role), bit 1 ESTABLISHED (LEADING: a quorum acknowledged `epoch`; FOLLOWING: the sender has seen its leader establish `epoch`), bit 2 INELIGIBLE (part of the vote, [`Vote::ineligible`]: the vote's candidate failed its health checks when it cast the vote, so the vote loses to every eligible one), bit 3 UNICAST_ANSWERS (LEADING: the sender receives unicast at this frame's source address and port, so its followers answer its heartbeats there and not to the group; added in wire version 1 without a version change, since receivers that predate it mask it off and keep answering to the group), bit 4 ANSWER_OPTIONAL (LEADING: the sender's lease outlasts a tick and a half and every voter's support of it outlasts `Config::answer_slack`, so a follower that acknowledged the established epoch answers this heartbeat only if its `sequence` makes it that follower's turn, unless it knows of a LOOKING node; see `election::answers`; added in wire version 1 without a version change, since receivers that predate it mask it off and answer every heartbeat). Other bits reserved: emitted as 0, ignored (masked off) on parse. |
+//! | 6 | 1 | flags: bit 0 RESIGN (sender is shutting down and gives up its role), bit 1 ESTABLISHED (LEADING: a quorum acknowledged `epoch`; FOLLOWING: the sender has seen its leader establish `epoch`), bit 2 INELIGIBLE (part of the vote, [`Vote::ineligible`]: the vote's candidate failed its health checks when it cast the vote, so the vote loses to every eligible one), bit 3 UNICAST_ANSWERS (LEADING: the sender receives unicast at this frame's source address and port, so its followers answer its heartbeats there and not to the group; added in wire version 1 without a version change, since receivers that predate it mask it off and keep answering to the group), bit 4 ANSWER_OPTIONAL (LEADING: the sender's lease outlasts a tick and a half and every voter's support of it outlasts `Config::answer_slack`, so a follower that acknowledged the established epoch answers this heartbeat only if its `sequence` makes it that follower's turn, unless it knows of a LOOKING node; see `election::answers`; added in wire version 1 without a version change, since receivers that predate it mask it off and answer every heartbeat), bit 5 HANDOVER (LEADING: the sender stepped down for a graceful shutdown and sends RESIGN once its application was told; its followers elect a successor meanwhile, and support it only after the RESIGN or their own timeout; added in wire version 1 without a version change, since receivers that predate it mask it off and take the frame for a heartbeat, which renews their promise to the sender until its RESIGN). Other bits reserved: emitted as 0, ignored (masked off) on parse. |
 //! | 7 | 1 | key id (0 = frame not authenticated) |
 //! | 8 | 4 | cluster id u32 |
 //! | 12 | 8 | sender server id u64 |
@@ -212,10 +212,19 @@ impl Flags {
     /// heartbeat only on its turn by the frame's `sequence` (unless it knows of a LOOKING
     /// node); without it, every heartbeat is answered.
     pub const ANSWER_OPTIONAL: Flags = Flags(0b1_0000);
+    /// LEADING: the sender stepped down for a graceful shutdown and will send RESIGN once
+    /// its application was told. The promises made to it run until then, but it will never
+    /// lead again: its followers elect a successor at once and support it after the
+    /// RESIGN (or their own timeout). Receivers that predate it mask it off and take the
+    /// frame for a heartbeat.
+    pub const HANDOVER: Flags = Flags(0b10_0000);
 
     /// All defined bits.
-    const KNOWN: u8 =
-        Self::RESIGN.0 | Self::ESTABLISHED.0 | Self::UNICAST_ANSWERS.0 | Self::ANSWER_OPTIONAL.0;
+    const KNOWN: u8 = Self::RESIGN.0
+        | Self::ESTABLISHED.0
+        | Self::UNICAST_ANSWERS.0
+        | Self::ANSWER_OPTIONAL.0
+        | Self::HANDOVER.0;
 
     /// No flag set.
     pub const fn empty() -> Flags {

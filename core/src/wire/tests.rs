@@ -96,7 +96,7 @@ fn leading_repr() -> Repr {
 }
 
 /// LEADING_FRAME with every flag bit set (0xfe: ESTABLISHED, INELIGIBLE, UNICAST_ANSWERS,
-/// ANSWER_OPTIONAL and the reserved bits 5..8, RESIGN clear) and the CRC recomputed (also with `zlib.crc32`).
+/// ANSWER_OPTIONAL, HANDOVER and the reserved bits 6..8, RESIGN clear) and the CRC recomputed (also with `zlib.crc32`).
 #[rustfmt::skip]
 static RESERVED_FLAGS_FRAME: [u8; FRAME_LEN] = [
     0x56, 0x43, 0x53, 0x54, 0x01, 0x02, 0xfe, 0x01, // magic, version, state, flags, key id
@@ -414,8 +414,8 @@ fn validation_order() {
 
 #[test]
 fn reserved_flag_bits_ignored_on_parse() {
-    // 0xfe: the reserved bits 5..8, ANSWER_OPTIONAL, UNICAST_ANSWERS, ESTABLISHED and the
-    // vote's INELIGIBLE bit.
+    // 0xfe: the reserved bits 6..8, HANDOVER, ANSWER_OPTIONAL, UNICAST_ANSWERS, ESTABLISHED
+    // and the vote's INELIGIBLE bit.
     let repr = parse_datagram(&RESERVED_FLAGS_FRAME, CLUSTER).unwrap();
     assert!(repr.vote.ineligible);
     let eligible = Repr {
@@ -427,7 +427,8 @@ fn reserved_flag_bits_ignored_on_parse() {
     };
     let defined = Flags::ESTABLISHED
         .with(Flags::UNICAST_ANSWERS)
-        .with(Flags::ANSWER_OPTIONAL);
+        .with(Flags::ANSWER_OPTIONAL)
+        .with(Flags::HANDOVER);
     assert_eq!(repr.flags.bits(), defined.bits());
     let eligible = Repr {
         flags: Flags::ESTABLISHED,
@@ -437,7 +438,7 @@ fn reserved_flag_bits_ignored_on_parse() {
     // Re-emitting drops the reserved bits.
     assert_eq!(emit_to_array(&eligible), LEADING_FRAME);
     let mut kept = LEADING_FRAME;
-    kept[field::FLAGS] |= VOTE_INELIGIBLE_BIT | 0x18;
+    kept[field::FLAGS] |= VOTE_INELIGIBLE_BIT | 0x38;
     assert_eq!(emit_to_array(&repr)[..104], kept[..104]);
 }
 
@@ -448,8 +449,9 @@ fn reserved_flag_bits_emitted_as_zero() {
     assert!(repr.flags.contains(Flags::RESIGN.with(Flags::ESTABLISHED)));
     assert!(repr.flags.contains(Flags::UNICAST_ANSWERS));
     assert!(repr.flags.contains(Flags::ANSWER_OPTIONAL));
+    assert!(repr.flags.contains(Flags::HANDOVER));
     let frame = emit_to_array(&repr);
-    assert_eq!(frame[field::FLAGS], 0x1b);
+    assert_eq!(frame[field::FLAGS], 0x3b);
 }
 
 #[test]
@@ -480,7 +482,9 @@ fn flags_ops() {
     assert!(!f.contains(Flags::RESIGN.with(Flags::ESTABLISHED)));
     let both = f.with(Flags::ESTABLISHED);
     assert_eq!(both.bits(), 0x03);
-    assert_eq!(Flags::from_bits_truncate(0xe5), Flags::RESIGN);
+    assert_eq!(Flags::from_bits_truncate(0xc5), Flags::RESIGN);
+    assert_eq!(Flags::from_bits_truncate(0x20), Flags::HANDOVER);
+    assert_eq!(Flags::HANDOVER.bits(), 0x20);
     assert_eq!(Flags::from_bits_truncate(0x08), Flags::UNICAST_ANSWERS);
     assert_eq!(Flags::UNICAST_ANSWERS.bits(), 0x08);
     assert_eq!(Flags::from_bits_truncate(0x10), Flags::ANSWER_OPTIONAL);
@@ -519,7 +523,7 @@ fn round_trip_many() {
         let repr = random_repr(&mut rng);
         let mut buf = [0u8; FRAME_LEN];
         assert_eq!(emit_datagram(&repr, &mut buf), Ok(FRAME_LEN));
-        assert_eq!(buf[field::FLAGS] & !0x1f, 0);
+        assert_eq!(buf[field::FLAGS] & !0x3f, 0);
         assert_eq!(buf[field::FLAGS] & 0x04 != 0, repr.vote.ineligible);
         assert_eq!(parse_datagram(&buf, repr.cluster), Ok(repr));
         // The Packet view agrees with the Repr.
@@ -612,7 +616,7 @@ fn check_arbitrary(data: &[u8]) -> Result<Repr, Error> {
         let mut expected = [0u8; FRAME_LEN];
         expected.copy_from_slice(data);
         let mut p = Packet::new_unchecked(&mut expected[..]);
-        p.set_flags(p.flags() & 0x1f);
+        p.set_flags(p.flags() & 0x3f);
         p.fill_checksum();
         assert_eq!(emit_to_array(&repr), expected);
     }

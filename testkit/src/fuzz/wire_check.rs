@@ -107,10 +107,10 @@ pub fn emit(repr: &Repr) -> [u8; FRAME_LEN] {
 }
 
 /// The defined bits of the flags byte (RESIGN, ESTABLISHED, INELIGIBLE, UNICAST_ANSWERS,
-/// ANSWER_OPTIONAL); bits 5..8 are reserved.
-const DEFINED_FLAG_BITS: u8 = 0x1f;
+/// ANSWER_OPTIONAL, HANDOVER); bits 6..8 are reserved.
+const DEFINED_FLAG_BITS: u8 = 0x3f;
 
-/// The frame `data` (accepted) should re-emit as: reserved flag bits (5..8) cleared, CRC
+/// The frame `data` (accepted) should re-emit as: reserved flag bits (6..8) cleared, CRC
 /// redone.
 fn canonical(data: &[u8]) -> [u8; FRAME_LEN] {
     let mut out = [0u8; FRAME_LEN];
