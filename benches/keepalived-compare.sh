@@ -509,7 +509,11 @@ votecast_overlaps() {
                 if (lo[a] < hi[b] && lo[b] < hi[a]) n++
                 ea = (a in rel && rel[a] < hi[a]) ? rel[a] : hi[a]
                 eb = (b in rel && rel[b] < hi[b]) ? rel[b] : hi[b]
-                if (lo[a] < eb && lo[b] < ea) m++
+                # Snapshot times are whole milliseconds (truncated), hook lines are in
+                # microseconds: a term counts as started at the end of its millisecond
+                # here, or a successor that leads within a millisecond of the hook line
+                # of the old leader (0.1 ms after its RESIGN) would look early.
+                if (lo[a] + 1 < eb && lo[b] + 1 < ea) m++
             }
             for (a in lo) for (b in lo) {
                 if (ids[a] == ids[b] || lo[b] < lo[a]) continue

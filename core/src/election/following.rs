@@ -151,19 +151,32 @@ impl Node {
         self.role = Role::Following(follow);
         if follow.established_epoch != 0 {
             self.timers.clear(Timer::InitTimeout);
-            self.set_public(PublicView {
-                state: if self.is_voter {
-                    ServerState::Following
-                } else {
-                    ServerState::Observing
-                },
-                leader: Some(leader),
-                epoch: Some(follow.established_epoch),
-            });
+            self.publish_following(follow);
         }
         if self.is_voter {
             self.answer_leader(now, follow, was_established, frame);
         }
+    }
+
+    /// Report FOLLOWING (OBSERVING) `follow`'s leader in its established epoch, unless we
+    /// are still promised to another leader (a successor elected during a handover): it
+    /// cannot lead before that promise ends, and we report it once we support it
+    /// (`resume_support`), so that no application hears of a leader that does not lead
+    /// yet, and its hook does not run beside the old leader's step-down hook.
+    fn publish_following(&mut self, follow: Following) {
+        let leader = follow.vote.leader;
+        if self.promise.binds_to_another(leader, self.now) {
+            return;
+        }
+        self.set_public(PublicView {
+            state: if self.is_voter {
+                ServerState::Following
+            } else {
+                ServerState::Observing
+            },
+            leader: Some(leader),
+            epoch: Some(follow.established_epoch),
+        });
     }
 
     /// The answer to our leader's LEADING `frame`; it carries our echo and
@@ -237,6 +250,9 @@ impl Node {
         self.promise.promise_to(leader, incarnation, until);
         follow.echo = follow.leader_stamp;
         self.role = Role::Following(follow);
+        if follow.established_epoch != 0 {
+            self.publish_following(follow);
+        }
         let looking = self.someone_looking(now);
         self.send_answer(now, follow, looking);
     }
@@ -557,15 +573,30 @@ mod tests {
         assert_eq!((answer.epoch, answer.echo), (2, 0));
         assert_eq!(node.epochs.accepted_epoch, 2);
         assert!(node.promise.is_to(3));
+        // 2 establishes it: our current epoch, but we report no leader that cannot lead.
+        let mut established = two.frame(ServerState::Leading, vote(2, 0, 0), 2);
+        (established.epoch, established.flags) = (2, Flags::ESTABLISHED);
+        established.echo = encode_echo(ms(15), 5);
+        node.handle_frame(ms(16), &established);
+        frames(&mut node);
+        assert_eq!(node.epochs.current_epoch, 2);
+        assert_eq!((node.state(), node.leader()), (ServerState::Looking, None));
         // 3 resigns: we promise 2 at once, until our follower timeout, and echo its stamp.
         let mut resign = three.frame(ServerState::Looking, vote(3, 0, 0), 1);
         resign.flags = Flags::RESIGN;
         node.handle_frame(ms(20), &resign);
         let sent = frames(&mut node);
         assert_eq!(sent.len(), 1, "{sent:?}");
-        assert_eq!((sent[0].repr.epoch, sent[0].repr.echo), (2, proposal.echo));
+        assert_eq!(
+            (sent[0].repr.epoch, sent[0].repr.echo),
+            (2, established.echo)
+        );
         assert!(node.promise.is_to(2));
-        let end = ms(14) + node.config.sync_timeout();
+        assert_eq!(
+            (node.state(), node.leader(), node.epoch()),
+            (ServerState::Following, Some(2), Some(2))
+        );
+        let end = ms(16) + node.config.sync_timeout();
         assert!(!node.promise.is_free_for(3, end - Duration::from_micros(1)));
         assert!(node.promise.is_free_for(3, end));
         // Nothing more on a second release.

@@ -41,6 +41,11 @@ impl Promise {
         self.leader == Some(leader)
     }
 
+    /// Whether a promise to a leader other than `leader` still runs at `now`.
+    pub(super) fn binds_to_another(&self, leader: u64, now: Instant) -> bool {
+        self.leader.is_some_and(|other| other != leader) && now < self.until
+    }
+
     /// Whether we may promise support to `leader` at `now`: the running promise is to it,
     /// or no promise is running any more.
     pub(super) fn is_free_for(&self, leader: u64, now: Instant) -> bool {
