@@ -46,11 +46,13 @@ const TEMP_DIR_ATTEMPTS: u32 = 1000;
 
 impl TempDir {
     pub fn new(prefix: &str) -> io::Result<TempDir> {
+        TempDir::new_in(&std::env::temp_dir(), prefix)
+    }
+
+    /// A new directory `base/PREFIX-PID-N`.
+    pub fn new_in(base: &Path, prefix: &str) -> io::Result<TempDir> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        create_unique(&std::env::temp_dir(), prefix, || {
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        })
-        .map(TempDir)
+        create_unique(base, prefix, || COUNTER.fetch_add(1, Ordering::Relaxed)).map(TempDir)
     }
 
     pub fn path(&self) -> &Path {
@@ -135,7 +137,17 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Prepare (not start) a cluster of `voters` plus `observers` (ids after the voters).
     pub fn new(exe: &Path, voters: u64, observers: u64) -> io::Result<LocalCluster> {
-        let dir = TempDir::new("votecast-cluster")?;
+        LocalCluster::new_in(&std::env::temp_dir(), exe, voters, observers)
+    }
+
+    /// [`LocalCluster::new`] with the nodes' files in a new directory under `base`.
+    pub fn new_in(
+        base: &Path,
+        exe: &Path,
+        voters: u64,
+        observers: u64,
+    ) -> io::Result<LocalCluster> {
+        let dir = TempDir::new_in(base, "votecast-cluster")?;
         let port = free_udp_port()?;
         let voter_ids: Vec<u64> = (1..=voters).collect();
         let mut nodes = Vec::new();

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use votecast::cluster::LocalCluster;
+use votecast::daemon::file_publisher::memory_backed;
 
 const EXE: &str = env!("CARGO_BIN_EXE_votecast");
 
@@ -73,11 +74,19 @@ fn a_failing_epochs_write_or_flush_stops_the_node_with_exit_1() {
 /// sent no heartbeat, so its followers left it and the cluster re-elected every few
 /// hundred milliseconds. The delay is injected into the leader's renames with
 /// `strace -e inject=rename:delay_enter=400000`; the leader must keep its term for 4 s
-/// and its state file must still come to say it leads.
+/// and its state file must still come to say it leads. The files are on the disk the
+/// build is on (a state file in memory, on tmpfs, is replaced in the event loop: no
+/// device holds it there).
 #[test]
 fn a_state_file_held_up_by_the_disk_does_not_stall_the_election() {
     let strace = strace();
-    let mut c = LocalCluster::new(Path::new(EXE), 3, 0).expect("prepare a local cluster");
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    assert!(
+        !memory_backed(base),
+        "{} is in memory: this test needs a directory on a disk",
+        base.display()
+    );
+    let mut c = LocalCluster::new_in(base, Path::new(EXE), 3, 0).expect("prepare a local cluster");
     let prefix = vec![
         strace,
         "-f".into(),
