@@ -454,16 +454,10 @@ impl Node {
     /// A voter announced its shutdown.
     fn handle_resign(&mut self, now: Instant, sender: u64, incarnation: u32) {
         self.promise.release(sender, incarnation, self.now);
+        if self.voter_left(now, sender, RestartReason::Resigned) {
+            return;
+        }
         match self.role {
-            Role::Following(f) if f.vote.leader == sender => {
-                self.restart_election(now, RestartReason::Resigned)
-            }
-            // The candidate we vote for is leaving: start over without it rather than
-            // decide for a node that will never lead (or wait out a follower timeout).
-            Role::Looking(l) if l.proposal.is_some_and(|p| p.leader == sender) => {
-                self.restart_election(now, RestartReason::Resigned)
-            }
-            Role::Looking(_) => self.check_decision(now),
             // A successor elected during a handover: the released promise may be what
             // its lease was waiting for.
             Role::Following(_) => self.resume_support(now),
@@ -484,16 +478,24 @@ impl Node {
     fn handle_handover(&mut self, now: Instant, index: usize, sender: u64) {
         // Its last LEADING report no longer shows an ensemble to join.
         self.voters[index].out_of_election = None;
+        self.voter_left(now, sender, RestartReason::HandingOver);
+    }
+
+    /// Voter `sender` will never lead again (its RESIGN or handover notice). Following it,
+    /// or voting for it while LOOKING, we start a new round without it, rather than
+    /// decide for a node that will never lead or wait out a follower timeout; LOOKING
+    /// otherwise, we check our decision again, since it no longer counts towards "every
+    /// voter agrees". False in any other role, where nothing was done.
+    fn voter_left(&mut self, now: Instant, sender: u64, reason: RestartReason) -> bool {
         match self.role {
-            Role::Following(f) if f.vote.leader == sender => {
-                self.restart_election(now, RestartReason::HandingOver)
-            }
+            Role::Following(f) if f.vote.leader == sender => self.restart_election(now, reason),
             Role::Looking(l) if l.proposal.is_some_and(|p| p.leader == sender) => {
-                self.restart_election(now, RestartReason::HandingOver)
+                self.restart_election(now, reason)
             }
             Role::Looking(_) => self.check_decision(now),
-            _ => {}
+            _ => return false,
         }
+        true
     }
 
     /// Handle every timer whose deadline is at or before `now`.
