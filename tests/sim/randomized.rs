@@ -18,7 +18,9 @@
 //! agree on one leader within `AGREEMENT_BOUND` of virtual time.
 //!
 //! `VOTECAST_SIM_SEEDS=N` sets the number of seeds (default 2,000, split over 4 tests so
-//! they run in parallel); `VOTECAST_SIM_SEED=S` replays one seed and prints its history.
+//! they run in parallel), `VOTECAST_SIM_FIRST_SEED=F` the first (default 0, so a soak can
+//! go on past an earlier one); `VOTECAST_SIM_SEED=S` replays one seed and prints its
+//! history.
 
 use std::time::{Duration, Instant as WallClock};
 
@@ -269,18 +271,21 @@ fn ids_len(sim: &Sim) -> usize {
     sim.ids().len()
 }
 
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 fn seed_count() -> u64 {
-    std::env::var("VOTECAST_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_SEEDS)
+    env_u64("VOTECAST_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS)
+}
+
+/// The first seed of the run: a soak continues where an earlier one stopped.
+fn first_seed() -> u64 {
+    env_u64("VOTECAST_SIM_FIRST_SEED").unwrap_or(0)
 }
 
 fn run_shard(shard: u64) {
-    if let Some(seed) = std::env::var("VOTECAST_SIM_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(seed) = env_u64("VOTECAST_SIM_SEED") {
         if shard == 0 {
             let outcome = run_seed(seed, true).unwrap_or_else(|e| panic!("{e}"));
             println!("seed {seed}: {outcome:?}");
@@ -293,7 +298,9 @@ fn run_shard(shard: u64) {
     let mut faults = 0;
     let mut runs = 0;
     let mut failures = Vec::new();
-    for seed in (shard..seed_count()).step_by(SHARDS as usize) {
+    let first = first_seed();
+    let seeds = first.saturating_add(shard)..first.saturating_add(seed_count());
+    for seed in seeds.step_by(SHARDS as usize) {
         runs += 1;
         match run_seed(seed, false) {
             Ok(outcome) => {
