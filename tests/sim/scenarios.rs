@@ -525,3 +525,59 @@ fn s18_a_voter_cut_off_rejoins_soon_after_the_partition_heals() {
         );
     }
 }
+
+/// Two voters of three that stayed LOOKING apart, one of them restarted (so in an older
+/// round), long enough for their notification backoff to reach its cap (2 s), agree soon
+/// after the partition heals, even with 30 % of frames lost: the first frame of a voter
+/// in an older round restarts the backoff of the one that hears it, and every new
+/// proposal (the later round, the better vote) is repeated from the shortest interval.
+/// Before, each side repeated its vote once per 2 s after the first frame got through,
+/// and each lost answer cost 2 s: the randomized simulator once took 14.7 s to agree
+/// after such a heal (seed 1108260). Until the first frame gets through, both still send
+/// once per 2 s: nothing tells a node that a partition healed.
+#[test]
+fn s19_voters_backed_off_apart_agree_soon_after_a_lossy_heal() {
+    const RUNS: u64 = 100;
+    let lossy = NetConfig {
+        loss_percent: 30,
+        ..NetConfig::PERFECT
+    };
+    let mut took_all = Vec::new();
+    for seed in 0..RUNS {
+        let mut sim = Sim::new(SEED + seed, 3, 0, lossy);
+        sim.start_all();
+        let (leader, _) = sim.await_agreement(ms(15_000)).expect("agreement");
+        let rest: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
+        sim.crash(leader);
+        sim.partition(&[rest[0]], &[rest[1]]);
+        // One of them restarts meanwhile: its rounds begin again from the first.
+        sim.run_for(ms(1_000));
+        sim.crash(rest[1]);
+        sim.run_for(ms(500));
+        sim.start(rest[1]);
+        sim.run_for(ms(6_000));
+        assert_eq!(sim.state_of(rest[0]), Some(Looking));
+        assert_eq!(sim.state_of(rest[1]), Some(Looking));
+        sim.heal();
+        let (_, took) = sim
+            .await_agreement(ms(15_000))
+            .unwrap_or_else(|| panic!("seed {}: no agreement\n{}", SEED + seed, sim.history()));
+        sim.assert_ok();
+        took_all.push((took, SEED + seed));
+    }
+    took_all.sort();
+    let median = took_all[RUNS as usize / 2].0;
+    let p90 = took_all[RUNS as usize * 9 / 10].0;
+    let (worst, worst_seed) = took_all[RUNS as usize - 1];
+    println!(
+        "agreement after a lossy heal over {RUNS} runs: median {median:?}, p90 {p90:?}, \
+         max {worst:?} (seed {worst_seed})"
+    );
+    // Measured: median 1.40 s, p90 3.25 s, max 6.0 s; before the two rules 2.20 s,
+    // 5.45 s and 8.25 s. The first frame to get through still waits for a backed-off
+    // notification (2 s apart, each lost with 30 %), which is most of what is left.
+    assert!(
+        median <= ms(1_900) && p90 <= ms(4_500),
+        "median {median:?}, p90 {p90:?}, max {worst:?} (seed {worst_seed})"
+    );
+}

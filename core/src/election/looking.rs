@@ -123,12 +123,19 @@ impl Node {
         self.broadcast(now);
     }
 
-    /// Replace our proposal, record it as our own vote and broadcast it.
+    /// Replace our proposal, record it as our own vote and broadcast it. A new proposal
+    /// (a new round, or a better vote) restarts the backoff from the minimum. Beyond
+    /// ZooKeeper, whose TCP delivered the one notification of each change: a multicast
+    /// frame may be lost, and after a long election (a partition) the backoff would repeat
+    /// the news only at `max_notification_interval`, each repeat a chance to be lost.
+    /// Proposals only improve within a round and rounds only grow, so this cannot flood.
     fn set_proposal(&mut self, now: Instant, proposal: Option<Vote>) {
+        let min = self.config.min_notification_interval;
         let Role::Looking(looking) = &mut self.role else {
             return;
         };
         looking.proposal = proposal;
+        looking.notification_interval = min;
         if let (Some(i), Some(vote)) = (self.voters.own(), proposal) {
             self.voters[i].election = Some(Notice {
                 vote,
@@ -198,7 +205,19 @@ impl Node {
             let proposal = looking.proposal_in_new_round(notice.vote);
             self.set_proposal(now, Some(proposal));
         } else if notice.round < self.round {
-            self.answer(now);
+            // The sender has not heard our round. Answer it; the first time in our round,
+            // also restart our backoff (beyond ZooKeeper, as for a new proposal): our vote
+            // is then repeated from the shortest interval until news arrives, instead of
+            // once per notification of the sender, which may be backed off to
+            // `max_notification_interval` after a partition. Once per voter and round, so
+            // a voter that keeps missing our frames costs a few frames per round, not a
+            // stream.
+            if self.voters[index].behind_in == self.round {
+                self.answer(now);
+            } else {
+                self.voters[index].behind_in = self.round;
+                self.restart_notifications(now);
+            }
             return;
         } else if beats_proposal {
             self.set_proposal(now, Some(notice.vote));

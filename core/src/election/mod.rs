@@ -25,7 +25,10 @@
 //!   without a better vote; at once when *every* voter agrees (see `Node::check_decision`).
 //! - FOLLOWING/LEADING frames let a LOOKING node join an established leader once a quorum
 //!   reports the same leader and peer epoch and the leader itself reports LEADING.
-//! - Retransmission is the exponential notification backoff only.
+//! - Retransmission is the exponential notification backoff only. It restarts from the
+//!   minimum on news (beyond ZooKeeper, whose TCP delivered each notification once): a new
+//!   proposal, the first vote of a voter in an older round in our round, an established
+//!   ensemble we cannot join yet, a restored link.
 //!
 //! # Leadership phase (ZooKeeper leaves this to Zab)
 //! After deciding, the leader proposes `epoch = max(accepted epochs it knows, its own) + 1`,

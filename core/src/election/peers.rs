@@ -116,6 +116,9 @@ pub(super) struct Peer {
     pub(super) timed_out: bool,
     /// Its latest accepted frame said LOOKING (not a RESIGN).
     pub(super) looking: bool,
+    /// Our round in which we last restarted our notification backoff because it voted in
+    /// an older round (0: never); see `Node::receive_looking_vote`.
+    pub(super) behind_in: u64,
     /// Its accepted epoch, as last reported.
     pub(super) accepted_epoch: u64,
     /// While we lead: the epoch it acknowledged to us in its latest frame (0 = none).
@@ -136,6 +139,7 @@ impl Peer {
         handing_over: false,
         timed_out: false,
         looking: false,
+        behind_in: 0,
         accepted_epoch: 0,
         acked_epoch: 0,
         echo: None,

@@ -121,6 +121,10 @@ fn observer_never_proposes_itself_and_is_silent_once_observing() {
     );
     let f = only_transmit(&feed(&mut node, t(60), &looking(2, vote(2, 0, 0), 1)));
     assert_eq!((f.state, f.vote), (Looking, vote(2, 0, 0)));
+    // The adopted vote is repeated after the shortest interval (a new proposal restarts
+    // the backoff).
+    let f = only_transmit(&timeout(&mut node, t(110)));
+    assert_eq!((f.state, f.vote), (Looking, vote(2, 0, 0)));
 
     // Join leader 3 (1 follows it, 3 leads): decided, but silent.
     let mut leading = frame(3, Leading, vote(3, 0, 1), 4);
@@ -131,16 +135,16 @@ fn observer_never_proposes_itself_and_is_silent_once_observing() {
     // (still with the vote it adopted, never its own), and only once for that ensemble.
     let f = only_transmit(&feed(
         &mut node,
-        t(70),
+        t(120),
         &frame(1, Following, vote(3, 0, 1), 4),
     ));
     assert_eq!((f.state, f.vote, f.sender), (Looking, vote(2, 0, 0), 9));
-    assert!(feed(&mut node, t(71), &leading).is_empty());
+    assert!(feed(&mut node, t(121), &leading).is_empty());
     let sent = node.stats().frames_sent;
     assert_eq!(node.proposal(), None);
     // The next leader frame makes it OBSERVING.
     leading.sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-    let out = feed(&mut node, t(80), &leading);
+    let out = feed(&mut node, t(130), &leading);
     assert!(transmits(&out).is_empty(), "{out:?}");
     let change = events(&out);
     assert_eq!(change.len(), 1);
@@ -151,12 +155,12 @@ fn observer_never_proposes_itself_and_is_silent_once_observing() {
     assert_eq!(node.state(), Observing);
 
     // LOOKING voters and strangers, and more heartbeats: still nothing.
-    let mut quiet = feed(&mut node, t(90), &looking(2, vote(2, 0, 0), 5));
-    quiet.extend(feed(&mut node, t(91), &looking(8, vote(2, 0, 0), 5)));
+    let mut quiet = feed(&mut node, t(140), &looking(2, vote(2, 0, 0), 5));
+    quiet.extend(feed(&mut node, t(141), &looking(8, vote(2, 0, 0), 5)));
     for i in 0..5 {
         leading.sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        quiet.extend(feed(&mut node, t(100 + 50 * i), &leading));
-        quiet.extend(timeout(&mut node, t(100 + 50 * i)));
+        quiet.extend(feed(&mut node, t(150 + 50 * i), &leading));
+        quiet.extend(timeout(&mut node, t(150 + 50 * i)));
     }
     assert!(quiet.is_empty(), "{quiet:?}");
     assert_eq!(node.stats().frames_sent, sent);
