@@ -123,19 +123,18 @@ impl Node {
         self.broadcast(now);
     }
 
-    /// Replace our proposal, record it as our own vote and broadcast it. A new proposal
-    /// (a new round, or a better vote) restarts the backoff from the minimum. Beyond
+    /// Replace our proposal, record it as our own vote and broadcast it, restarting the
+    /// backoff from the minimum (`restart_notifications`): a new proposal (a new
+    /// round, or a better vote) is news. Beyond
     /// ZooKeeper, whose TCP delivered the one notification of each change: a multicast
     /// frame may be lost, and after a long election (a partition) the backoff would repeat
     /// the news only at `max_notification_interval`, each repeat a chance to be lost.
     /// Proposals only improve within a round and rounds only grow, so this cannot flood.
     fn set_proposal(&mut self, now: Instant, proposal: Option<Vote>) {
-        let min = self.config.min_notification_interval;
         let Role::Looking(looking) = &mut self.role else {
             return;
         };
         looking.proposal = proposal;
-        looking.notification_interval = min;
         if let (Some(i), Some(vote)) = (self.voters.own(), proposal) {
             self.voters[i].election = Some(Notice {
                 vote,
@@ -143,7 +142,7 @@ impl Node {
                 state: ServerState::Looking,
             });
         }
-        self.broadcast(now);
+        self.restart_notifications(now);
     }
 
     pub(super) fn looking(&self) -> Option<Looking> {
