@@ -124,12 +124,12 @@ impl Node {
     }
 
     /// Replace our proposal, record it as our own vote and broadcast it, restarting the
-    /// backoff from the minimum (`restart_notifications`): a new proposal (a new
-    /// round, or a better vote) is news. Beyond
-    /// ZooKeeper, whose TCP delivered the one notification of each change: a multicast
-    /// frame may be lost, and after a long election (a partition) the backoff would repeat
-    /// the news only at `max_notification_interval`, each repeat a chance to be lost.
-    /// Proposals only improve within a round and rounds only grow, so this cannot flood.
+    /// backoff from the minimum (`restart_notifications`): a new proposal (a new round, or
+    /// a better vote) is news. Beyond ZooKeeper, whose TCP delivered the one notification
+    /// of each change: a multicast frame may be lost, and after a long election (a
+    /// partition) the backoff would repeat the news only at `max_notification_interval`,
+    /// each repeat a chance to be lost. Proposals only improve within a round and rounds
+    /// only grow, so this cannot flood.
     fn set_proposal(&mut self, now: Instant, proposal: Option<Vote>) {
         let Role::Looking(looking) = &mut self.role else {
             return;
