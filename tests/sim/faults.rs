@@ -27,9 +27,10 @@ const ONE_MS_NET: NetConfig = NetConfig {
 /// Graceful handover in two steps: the leader steps down and publishes the end of its
 /// lease while its followers stay promised (nobody else can lead meanwhile, however long
 /// the step-down hook takes). Its handover notice lets them elect the successor and
-/// establish its epoch during the hook; the RESIGN that follows releases them, and the
-/// successor leads one frame later (the follower's echo), where electing and
-/// establishing after the RESIGN would take three more (vote, proposal,
+/// establish its epoch during the hook; the RESIGN that follows releases them and
+/// carries the old leader's own support for the successor, which leads as it arrives:
+/// one frame after the RESIGN's send, where waiting for a follower's echo took two, and
+/// electing and establishing after the RESIGN three more (vote, proposal,
 /// acknowledgement). The checker (`assert_ok`) holds every published validity against
 /// every other one.
 #[test]
@@ -86,9 +87,15 @@ fn graceful_handover_never_overlaps_published_validity() {
         at >= resigned_us,
         "new leader {leader} LEADING at {at} us before the RESIGN at {resigned_us} us"
     );
-    // The RESIGN (1 ms) and 1's echo (1 ms).
+    // The RESIGN alone (1 ms): it carries 3's support, accepted durably during the hook.
+    assert_eq!(
+        sim.node(3).disk.accepted_leader,
+        2,
+        "3 accepted 2's epoch\n{}",
+        sim.history()
+    );
     assert!(
-        at - resigned_us <= 2_500,
+        at - resigned_us <= 1_500,
         "LEADING {} us after the RESIGN\n{}",
         at - resigned_us,
         sim.history()

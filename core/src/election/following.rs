@@ -69,7 +69,7 @@ impl Following {
 
 /// May a follower with `epochs` acknowledge `epoch`, proposed by `leader`?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EpochAck {
+pub(super) enum EpochAck {
     /// Greater than any epoch accepted so far: accept it (durably) and acknowledge.
     Accept,
     /// Already accepted from this same leader: acknowledge again.
@@ -79,7 +79,7 @@ enum EpochAck {
     Refuse,
 }
 
-fn epoch_ack(epochs: &Epochs, epoch: u64, leader: u64) -> EpochAck {
+pub(super) fn epoch_ack(epochs: &Epochs, epoch: u64, leader: u64) -> EpochAck {
     if epoch > epochs.accepted_epoch {
         EpochAck::Accept
     } else if epoch == epochs.accepted_epoch && epochs.accepted_leader == leader {

@@ -425,6 +425,81 @@ mod tests {
         );
     }
 
+    /// Node 2 of three, elected during 3's handover: it followed 3 (promised to it), 3
+    /// sent its handover notice, 1 voted for 2, and 2 established epoch 2 with 1's
+    /// acknowledgement, which carries no echo (1 is promised to 3 too). No lease yet.
+    /// Returns the node, 1 and 3.
+    fn successor_during_handover() -> (Node, Sender, Sender) {
+        let mut node = started(2, &[1, 2, 3]);
+        let (mut one, mut three) = (Sender::new(1), Sender::new(3));
+        for sender in [&mut one, &mut three] {
+            node.handle_frame(t(0), &sender.frame(ServerState::Looking, vote(3, 0, 0), 1));
+        }
+        let mut heartbeat = three.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        (heartbeat.epoch, heartbeat.flags) = (1, Flags::ESTABLISHED);
+        node.handle_frame(t(10), &heartbeat);
+        let mut notice = three.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        (notice.epoch, notice.flags) = (1, Flags::HANDOVER);
+        node.handle_frame(t(12), &notice);
+        node.handle_frame(t(13), &one.frame(ServerState::Looking, vote(2, 0, 1), 2));
+        let mut acknowledgement = ack_raw(&mut one, 2, 0);
+        acknowledgement.vote = vote(2, 0, 0);
+        node.handle_frame(t(14), &acknowledgement);
+        assert!(matches!(node.role, Role::Leading(l) if l.established && l.epoch == 2));
+        node.handle_timeout(t(60));
+        assert_eq!(node.state(), ServerState::Looking);
+        drain(&mut node);
+        (node, one, three)
+    }
+
+    /// 3's RESIGN as a stepped-down leader sends it: a FOLLOWING frame for node 2 that
+    /// acknowledges epoch 2 and echoes `echo`.
+    fn resign_supporting_two(three: &mut Sender, echo: u64) -> Repr {
+        let mut resign = ack_raw(three, 2, echo);
+        resign.vote = vote(2, 0, 2);
+        resign.flags = Flags::RESIGN.with(Flags::ESTABLISHED);
+        resign
+    }
+
+    #[test]
+    fn a_successor_leads_at_a_resign_that_carries_its_predecessors_support() {
+        let (mut node, _, mut three) = successor_during_handover();
+        // The RESIGN echoes our stamp at 60: it frees our own promise and is 3's
+        // support, so we lead at once, before 1 heard the RESIGN.
+        let nonce = crate::rng::mix(2 ^ (1 << 32));
+        node.handle_frame(
+            t(70),
+            &resign_supporting_two(&mut three, encode_echo(t(60), nonce)),
+        );
+        assert_eq!(node.state(), ServerState::Leading);
+        assert_eq!(
+            node.valid_until(),
+            Some(t(60) + node.config.lease_duration())
+        );
+    }
+
+    #[test]
+    fn a_resign_supports_only_with_a_stamp_of_the_current_term() {
+        let nonce = crate::rng::mix(2 ^ (1 << 32));
+        // A stamp not sent yet (forged), one from before the term, and one encoded under
+        // another process's nonce.
+        for echo in [
+            encode_echo(t(80), nonce),
+            encode_echo(t(5), nonce),
+            encode_echo(t(60), nonce ^ (1 << 63)),
+        ] {
+            let (mut node, _, mut three) = successor_during_handover();
+            node.handle_frame(t(70), &resign_supporting_two(&mut three, echo));
+            assert_eq!(node.state(), ServerState::Looking, "echo {echo:#x}");
+        }
+        // A good stamp, but the acknowledgement is of another epoch.
+        let (mut node, _, mut three) = successor_during_handover();
+        let mut resign = resign_supporting_two(&mut three, encode_echo(t(60), nonce));
+        resign.epoch = 1;
+        node.handle_frame(t(70), &resign);
+        assert_eq!(node.state(), ServerState::Looking);
+    }
+
     #[test]
     fn frames_wait_for_the_heartbeat_only_while_the_lease_outlasts_it() {
         // sync-limit 3: an echo of the latest heartbeat's stamp puts the lease end about

@@ -88,7 +88,10 @@
 //! without a time stamp) changes no promise: it only lets the followers elect the
 //! successor and establish its epoch meanwhile, which needs acknowledgements, not
 //! promises; the successor's lease waits for the promises, which a follower gives it at
-//! the RESIGN by echoing its last heartbeat at once (`Node::resume_support`). Assumptions: clock rates within ±`max_clock_drift_ppm`, and the
+//! the RESIGN by echoing its last heartbeat at once (`Node::resume_support`), and which
+//! the old leader gives in the RESIGN itself: it watched the successor's LEADING frames
+//! while stepped down, so its RESIGN acknowledges the successor's epoch and echoes its
+//! latest stamp (see `handover`). Assumptions: clock rates within ±`max_clock_drift_ppm`, and the
 //! application treats leadership as ending at [`Node::valid_until`] even if its process is
 //! descheduled.
 //!
@@ -176,6 +179,8 @@
 //! - `looking`: FastLeaderElection proper (votes, rounds, the decision).
 //! - `following`: a follower's (or observer's) side of the leadership phase.
 //! - `leading`: epoch proposal, acknowledgements, the lease and stepping down.
+//! - `handover`: a leader that stepped down watches its successor and supports it in its
+//!   RESIGN.
 //! - `promise`: a follower's promise not to support another leader.
 //! - `duplicate`: our recent frames, and the quarantine when another board has our id.
 //! - `health`: eligibility ([`Node::set_eligible`]): an unhealthy node votes but is never
@@ -194,6 +199,7 @@ mod budget;
 mod config;
 mod duplicate;
 mod following;
+mod handover;
 mod health;
 mod leading;
 mod looking;

@@ -11,6 +11,7 @@ use super::budget::TokenBucket;
 use super::config::{Config, ConfigError};
 use super::duplicate::{DuplicateId, LaterProcess, OwnFrames, Quarantine};
 use super::following::Following;
+use super::handover::Successor;
 use super::leading::Leading;
 use super::looking::Looking;
 use super::outgoing::ANSWER_BURST;
@@ -34,8 +35,9 @@ pub(super) enum Role {
     Following(Following),
     Leading(Leading),
     /// Stepped down ([`Node::step_down`]) and silent until [`Node::shutdown`]: no role is
-    /// reported, nothing is sent, received or timed, and `last_vote` is what the RESIGN
-    /// frame of the shutdown will repeat.
+    /// reported, nothing is sent or timed, nothing is received but a successor's LEADING
+    /// frames by a leader that handed over (see `handover`), and `last_vote` is what the
+    /// RESIGN frame of the shutdown will repeat unless it supports that successor.
     SteppedDown {
         last_vote: Option<Vote>,
     },
@@ -101,6 +103,9 @@ pub struct Node {
     /// The next frame is the handover notice of a leader that stepped down (see
     /// [`Node::step_down`]).
     pub(super) handover_pending: Option<Handover>,
+    /// A leader that stepped down watches for its successor, whose support its RESIGN
+    /// carries (see `handover`).
+    pub(super) successor: Successor,
     /// Answers to LOOKING nodes, one token per answer interval.
     pub(super) answers: TokenBucket<ANSWER_BURST>,
     /// The latest input time (never goes back).
@@ -158,6 +163,7 @@ impl Node {
             unicast_answers: false,
             resign_pending: false,
             handover_pending: None,
+            successor: Successor::Unwatched,
             answers: TokenBucket::FULL,
             now: Instant::ZERO,
             election_started: Instant::ZERO,
@@ -233,7 +239,8 @@ impl Node {
     }
 
     /// Graceful shutdown: stop reporting any role, then broadcast a frame with the RESIGN
-    /// flag so that followers start a new round at once. The node is inert afterwards.
+    /// flag so that followers start a new round at once (after a handover, the frame
+    /// also supports the successor: see `handover`). The node is inert afterwards.
     pub fn shutdown(&mut self, now: Instant) {
         self.advance_clock(now);
         if matches!(self.role, Role::Idle | Role::Stopped { .. }) {
@@ -243,6 +250,7 @@ impl Node {
         self.set_public(PublicView::LOOKING);
         self.role = Role::Stopped { last_vote };
         self.timers.clear_all();
+        self.promise_successor(now);
         self.resign_pending = true;
         self.transmit_pending = true;
         self.reply_to = None;
@@ -253,7 +261,9 @@ impl Node {
     /// A leader (reporting LEADING or still establishing its epoch) or a LOOKING node
     /// reports LOOKING at once (an [`Event::StateChanged`] if it was LEADING; then
     /// [`Node::valid_until`] is None) and falls silent: it ignores every input until
-    /// [`Node::shutdown`] and sends one frame only, if it was a leader: the handover
+    /// [`Node::shutdown`] (a leader keeps only its successor's latest LEADING frame, whose
+    /// epoch it accepts, with an [`Output::Persist`], and supports in its RESIGN: see
+    /// `handover`) and sends one frame only, if it was a leader: the handover
     /// notice, its LEADING frame with HANDOVER and without a time stamp. The followers'
     /// promises keep running: any LOOKING frame from this process would end them (see
     /// `Promise::release`), which is why none is sent, and the notice renews none. They
@@ -290,6 +300,7 @@ impl Node {
         }
         if handover.is_some() {
             self.handover_pending = handover;
+            self.successor = Successor::Awaited;
             self.transmit_pending = true;
             self.reply_to = None;
         }
@@ -382,10 +393,16 @@ impl Node {
     /// different contents.
     fn handle_frame_crc(&mut self, now: Instant, frame: &Repr, crc: u32) {
         self.advance_clock(now);
-        if !self.is_running() {
+        let running = self.is_running();
+        // Stepped down for a handover: only the successor's frames are read.
+        let watching = matches!(self.role, Role::SteppedDown { .. }) && self.successor.is_watched();
+        if !running && !watching {
             return;
         }
         self.stats.frames_received += 1;
+        if !running && frame.sender == self.config.id {
+            return;
+        }
         if frame.sender == self.config.id {
             self.receive_own_id(now, frame, crc);
             return;
@@ -411,6 +428,10 @@ impl Node {
                 return;
             }
         }
+        if !running {
+            self.watch_successor(frame);
+            return;
+        }
         let peer = &mut self.voters[index];
         peer.accepted_epoch = frame.accepted_epoch;
         peer.resigned = frame.flags.contains(Flags::RESIGN);
@@ -419,7 +440,7 @@ impl Node {
             && frame.flags.contains(Flags::HANDOVER);
         peer.looking = frame.state == ServerState::Looking && !peer.resigned;
         if peer.resigned {
-            self.handle_resign(now, frame.sender, frame.incarnation);
+            self.handle_resign(now, index, frame);
             return;
         }
         if peer.handing_over {
@@ -451,16 +472,21 @@ impl Node {
         }
     }
 
-    /// A voter announced its shutdown.
-    fn handle_resign(&mut self, now: Instant, sender: u64, incarnation: u32) {
-        self.promise.release(sender, incarnation, self.now);
+    /// Voter `frame.sender` (at `index`) announced its shutdown.
+    fn handle_resign(&mut self, now: Instant, index: usize, frame: &Repr) {
+        let sender = frame.sender;
+        self.promise.release(sender, frame.incarnation, self.now);
         if self.voter_left(now, sender, RestartReason::Resigned) {
             return;
         }
+        let for_us = frame.state == ServerState::Following && frame.vote.leader == self.config.id;
         match self.role {
             // A successor elected during a handover: the released promise may be what
             // its lease was waiting for.
             Role::Following(_) => self.resume_support(now),
+            // Its predecessor's RESIGN may carry its support too (see `handover`): counted
+            // like any follower's, after the release above.
+            Role::Leading(_) if for_us => self.leader_receive(now, index, frame),
             Role::Leading(_) => self.update_leadership(now),
             _ => {}
         }

@@ -159,6 +159,17 @@ impl Node {
                 if self.resign_pending {
                     frame.flags.insert(Flags::RESIGN);
                     self.resign_pending = false;
+                    // A stepped-down leader's RESIGN supports its successor (see
+                    // `handover`): a FOLLOWING frame's acknowledgement and echo.
+                    if let Some(support) = self.successor.support() {
+                        frame.state = ServerState::Following;
+                        frame.vote = support.vote;
+                        frame.epoch = support.epoch;
+                        frame.echo = support.echo;
+                        if support.established {
+                            frame.flags.insert(Flags::ESTABLISHED);
+                        }
+                    }
                 }
             }
         }
