@@ -246,9 +246,13 @@ impl Node {
         }
         let lease = self.config.lease_duration();
         let needed = now + self.config.answer_slack();
+        // A voter that resigned answers nothing more, though its RESIGN may have carried
+        // its support (see `handover`): its turns would go unanswered, so every heartbeat
+        // asks, as for a voter that is silent.
         self.voters.iter().enumerate().all(|(i, peer)| {
             Some(i) == self.voters.own()
-                || (peer.acked_epoch == lead.epoch
+                || (!peer.resigned
+                    && peer.acked_epoch == lead.epoch
                     && peer.echo.is_some_and(|stamp| stamp + lease >= needed))
         })
     }
@@ -463,7 +467,8 @@ mod tests {
 
     #[test]
     fn a_successor_leads_at_a_resign_that_carries_its_predecessors_support() {
-        let (mut node, _, mut three) = successor_during_handover();
+        let (mut node, mut one, mut three) = successor_during_handover();
+        node.config.sparse_answers = true;
         // The RESIGN echoes our stamp at 60: it frees our own promise and is 3's
         // support, so we lead at once, before 1 heard the RESIGN.
         let nonce = crate::rng::mix(2 ^ (1 << 32));
@@ -475,6 +480,23 @@ mod tests {
         assert_eq!(
             node.valid_until(),
             Some(t(60) + node.config.lease_duration())
+        );
+        // 1 echoes at the RESIGN too. 3 answers nothing more, so our heartbeats ask
+        // everyone (no ANSWER_OPTIONAL) and 1 renews its support at each one, instead of
+        // on every other turn while 3's turns go unanswered.
+        let mut echo = ack_raw(&mut one, 2, encode_echo(t(60), nonce));
+        echo.vote = vote(2, 0, 2);
+        node.handle_frame(t(71), &echo);
+        drain(&mut node);
+        let heartbeat = node.timers.get(Timer::Heartbeat).expect("heartbeat due");
+        node.handle_timeout(heartbeat);
+        let sent = frames(&mut node);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].repr.state, ServerState::Leading);
+        assert!(
+            !sent[0].repr.flags.contains(Flags::ANSWER_OPTIONAL),
+            "{:?}",
+            sent[0].repr.flags
         );
     }
 
