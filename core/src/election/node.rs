@@ -400,15 +400,16 @@ impl Node {
             return;
         }
         self.stats.frames_received += 1;
-        if !running && frame.sender == self.config.id {
-            return;
-        }
         if frame.sender == self.config.id {
-            self.receive_own_id(now, frame, crc);
+            if running {
+                self.receive_own_id(now, frame, crc);
+            }
             return;
         }
         let Some(index) = self.config.voter_index(frame.sender) else {
-            self.receive_non_voter(now, frame);
+            if running {
+                self.receive_non_voter(now, frame);
+            }
             return;
         };
         let position = (frame.incarnation, frame.sequence);
