@@ -202,7 +202,20 @@ impl NodeIo {
         let mut changes: heapless::Vec<StateChange, OUTPUT_CAPACITY> = heapless::Vec::new();
         while let Some(output) = node.poll_output() {
             match output {
-                Output::Persist(epochs) => self.persist(epochs)?,
+                Output::Persist(epochs) => {
+                    if let Err(e) = self.persist(epochs) {
+                        // Stepped down for a handover, the only epoch write is the
+                        // successor's, for the support our RESIGN would carry: resign
+                        // without it rather than not at all.
+                        if !node.forgo_successor() {
+                            return Err(e);
+                        }
+                        log::error!(
+                            "node {}: {e}; resigning without supporting the successor",
+                            node.id()
+                        );
+                    }
+                }
                 Output::Event(Event::StateChanged(change)) => {
                     self.trace.state_changed(self.now(), &change);
                     if let Err(change) = changes.push(change) {

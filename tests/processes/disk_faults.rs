@@ -1,5 +1,6 @@
 //! A data dir whose epoch writes fail: the node must stop (exit 1, naming the epochs
-//! file) rather than vote, acknowledge or lead without durable epochs. The fault is
+//! file) rather than vote, acknowledge or lead without durable epochs (a leader handing
+//! over resigns instead, without its support for the successor). The fault is
 //! injected into the real daemon with `strace -e inject=SYSCALL:error=EIO`, for the write
 //! of the slot (`pwrite64`) and for its flush (`fdatasync`). The other voters go on and
 //! elect a leader among themselves.
@@ -66,6 +67,70 @@ fn a_failing_epochs_write_or_flush_stops_the_node_with_exit_1() {
             .unwrap_or_else(|| panic!("{}", c.report(format!("{syscall}: no agreement"))));
         assert_ne!(leader, 3);
     }
+}
+
+/// A leader that hands over stores its successor's epoch while it waits (the support its
+/// RESIGN carries needs it durably accepted). If that write fails, the handover must go
+/// on: the leader resigns without the support and exits 0, and the others elect the
+/// successor, instead of the failure ending the process without its RESIGN. The flush of
+/// the epochs file fails from its third call on: node 3 stored two epochs as leader (its
+/// proposal, then the established epoch), and the third is the successor's.
+#[test]
+fn a_failing_epochs_write_during_a_handover_resigns_without_support() {
+    let strace = strace();
+    let mut c = LocalCluster::new(Path::new(EXE), 3, 0).expect("prepare a local cluster");
+    let epochs = c.data_dir(3).join("epochs");
+    let prefix = vec![
+        strace,
+        "-f".into(),
+        "-qq".into(),
+        "-o".into(),
+        "/dev/null".into(),
+        "-P".into(),
+        epochs.display().to_string(),
+        "-e".into(),
+        "trace=fdatasync".into(),
+        "-e".into(),
+        "inject=fdatasync:error=EIO:when=3+".into(),
+    ];
+    c.set_launcher(3, Path::new(EXE), prefix);
+    c.start(3).expect("start node 3");
+    let began = std::time::Instant::now();
+    while c.state(3).is_none() {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "{}",
+            c.report("node 3 never started")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let daemon = c.state(3).map(|s| s.pid).expect("node 3's pid");
+    let _daemon = KillOnDrop(daemon);
+    c.start(1).expect("start node 1");
+    c.start(2).expect("start node 2");
+    let (leader, epoch, _) = c
+        .await_agreement(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{}", c.report("no agreement")));
+    assert_eq!(leader, 3, "FLE: the highest id leads");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM node 3");
+    let code = c
+        .wait_exit(3, Duration::from_secs(10))
+        .expect("node running");
+    let log = c.log(3);
+    assert!(
+        log.contains("cannot persist epochs")
+            && log.contains("Input/output error")
+            && log.contains("resigning without supporting the successor"),
+        "the successor's epoch was not written (or not refused): {log}"
+    );
+    assert_eq!(code, Some(0), "{}", c.report("node 3's exit status"));
+    let (next, next_epoch, _) = c
+        .await_agreement(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{}", c.report("no new leader")));
+    assert_ne!(next, 3);
+    assert!(next_epoch > epoch);
 }
 
 /// A file system that makes every rename wait 400 ms (an ext4 journal commit held up by

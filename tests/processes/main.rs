@@ -3,7 +3,8 @@
 //!
 //! - `check_config`: `votecast check-config` refuses what `run` refuses, prints the rest;
 //! - `cli_errors`: bad command lines and config files exit 2 naming the flag or key;
-//! - `disk_faults`: a failing epochs write or flush (injected with strace) stops the node;
+//! - `disk_faults`: a failing epochs write or flush (injected with strace) stops the node,
+//!   but only costs a handing-over leader its support for the successor;
 //! - `faults`: graceful handovers against the published lease, signals, memory-only restarts;
 //! - `hook_process`: `--on-change` hooks of real daemons (lease end, output, process group);
 //! - `journal`: `<N>` priority prefixes when stderr is the `JOURNAL_STREAM`, plain otherwise;

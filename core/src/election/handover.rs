@@ -32,7 +32,7 @@
 //! of a RESIGN frame were never read.
 
 use super::following::{epoch_ack, EpochAck};
-use super::node::Node;
+use super::node::{Node, Role};
 use super::time::Instant;
 use crate::wire::{Flags, Repr, ServerState, Vote};
 
@@ -104,6 +104,22 @@ impl Node {
             echo: frame.echo,
             incarnation: frame.incarnation,
         });
+    }
+
+    /// The driver could not make the last [`Output::Persist`](super::Output::Persist)
+    /// durable while this node was stepped down for a handover, which can only be the
+    /// successor's epoch: stop watching, and resign without supporting anyone (an
+    /// acknowledgement needs the epoch accepted durably). The RESIGN still releases
+    /// every promise, so the handover goes on, only a frame slower. The epoch stays
+    /// accepted in memory, so the RESIGN's accepted-epoch field may name it; that field
+    /// only raises the epochs others propose. Returns false, and changes nothing, when
+    /// no successor was watched: the failed write was for something else.
+    pub fn forgo_successor(&mut self) -> bool {
+        if !matches!(self.role, Role::SteppedDown { .. }) || !self.successor.is_watched() {
+            return false;
+        }
+        self.successor = Successor::Unwatched;
+        true
     }
 
     /// At the shutdown of a node that stepped down: our promise to ourselves ends with
@@ -206,6 +222,28 @@ mod tests {
         assert_eq!((resign.epoch, resign.accepted_epoch), (2, 2));
         assert_eq!(resign.echo, 0xbbbb);
         assert!(node.promise.is_to(2));
+    }
+
+    #[test]
+    fn a_successor_epoch_not_stored_is_not_acknowledged() {
+        let (mut node, mut two) = stepped_down_leader();
+        node.handle_frame(t(12), &successor_frame(&mut two, 2, 0xaaaa));
+        assert!(matches!(drain(&mut node)[..], [Output::Persist(_)]));
+        // The driver could not store it: no support, and 2's later frames (which would
+        // now only repeat the epoch) are not taken either.
+        assert!(node.forgo_successor());
+        node.handle_frame(t(14), &successor_frame(&mut two, 2, 0xbbbb));
+        assert!(drain(&mut node).is_empty());
+        node.shutdown(t(20));
+        let resign = frames(&mut node)[0].repr;
+        assert_eq!(resign.flags, Flags::RESIGN);
+        assert_eq!(resign.state, ServerState::Looking);
+        assert_eq!((resign.vote.leader, resign.epoch, resign.echo), (3, 0, 0));
+        assert!(!node.promise.is_to(2));
+        // Nothing to forgo in any other state.
+        assert!(!node.forgo_successor());
+        let mut leader = started(3, &[1, 2, 3]);
+        assert!(!leader.forgo_successor());
     }
 
     #[test]
