@@ -94,26 +94,9 @@ fn a_failing_epochs_write_during_a_handover_resigns_without_support() {
         "inject=fdatasync:error=EIO:when=3+".into(),
     ];
     c.set_launcher(3, Path::new(EXE), prefix);
-    c.start(3).expect("start node 3");
-    let began = std::time::Instant::now();
-    while c.state(3).is_none() {
-        assert!(
-            began.elapsed() < Duration::from_secs(10),
-            "{}",
-            c.report("node 3 never started")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let daemon = c.state(3).map(|s| s.pid).expect("node 3's pid");
-    let _daemon = KillOnDrop(daemon);
-    c.start(1).expect("start node 1");
-    c.start(2).expect("start node 2");
-    let (leader, epoch, _) = c
-        .await_agreement(Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("{}", c.report("no agreement")));
-    assert_eq!(leader, 3, "FLE: the highest id leads");
+    let (daemon, epoch) = start_traced_leader(&mut c);
     std::thread::sleep(Duration::from_millis(300));
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon).expect("pid"));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.0).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM node 3");
     let code = c
         .wait_exit(3, Duration::from_secs(10))
@@ -170,26 +153,7 @@ fn a_state_file_held_up_by_the_disk_does_not_stall_the_election() {
         "inject=rename,renameat,renameat2:delay_enter=400000".into(),
     ];
     c.set_launcher(3, Path::new(EXE), prefix);
-    // Node 3 first, so that its own delayed renames at start (its data dir) are behind
-    // it when the others come: then FLE makes it the leader (highest id).
-    c.start(3).expect("start node 3");
-    let began = std::time::Instant::now();
-    while c.state(3).is_none() {
-        assert!(
-            began.elapsed() < Duration::from_secs(10),
-            "{}",
-            c.report("node 3 never started")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // strace leaves its tracee running when it is killed: end the daemon itself too.
-    let _daemon = c.state(3).map(|s| KillOnDrop(s.pid));
-    c.start(1).expect("start node 1");
-    c.start(2).expect("start node 2");
-    let (leader, epoch, _) = c
-        .await_agreement(Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("{}", c.report("no agreement")));
-    assert_eq!(leader, 3, "FLE: the highest id leads");
+    let (_daemon, epoch) = start_traced_leader(&mut c);
     let watched = std::time::Instant::now();
     let mut published = false;
     while watched.elapsed() < Duration::from_secs(4) {
@@ -220,6 +184,31 @@ fn a_state_file_held_up_by_the_disk_does_not_stall_the_election() {
         "{}",
         c.report("node 3's state file never said LEADING")
     );
+}
+
+/// Starts node 3 (launched under strace) first, so that its own start-up writes (its data
+/// dir) are behind it when the others come, then nodes 1 and 2; FLE makes 3 the leader
+/// (highest id). Returns a guard on 3's daemon process, which strace leaves running when
+/// it is killed, and the agreed epoch.
+fn start_traced_leader(c: &mut LocalCluster) -> (KillOnDrop, u64) {
+    c.start(3).expect("start node 3");
+    let began = std::time::Instant::now();
+    while c.state(3).is_none() {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "{}",
+            c.report("node 3 never started")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let daemon = KillOnDrop(c.state(3).map(|s| s.pid).expect("node 3's pid"));
+    c.start(1).expect("start node 1");
+    c.start(2).expect("start node 2");
+    let (leader, epoch, _) = c
+        .await_agreement(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{}", c.report("no agreement")));
+    assert_eq!(leader, 3, "FLE: the highest id leads");
+    (daemon, epoch)
 }
 
 /// SIGKILLs the process `0` (one this test started) when dropped, also on a failure.

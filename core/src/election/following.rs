@@ -69,7 +69,7 @@ impl Following {
 
 /// May a follower with `epochs` acknowledge `epoch`, proposed by `leader`?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum EpochAck {
+enum EpochAck {
     /// Greater than any epoch accepted so far: accept it (durably) and acknowledge.
     Accept,
     /// Already accepted from this same leader: acknowledge again.
@@ -79,7 +79,7 @@ pub(super) enum EpochAck {
     Refuse,
 }
 
-pub(super) fn epoch_ack(epochs: &Epochs, epoch: u64, leader: u64) -> EpochAck {
+fn epoch_ack(epochs: &Epochs, epoch: u64, leader: u64) -> EpochAck {
     if epoch > epochs.accepted_epoch {
         EpochAck::Accept
     } else if epoch == epochs.accepted_epoch && epochs.accepted_leader == leader {
@@ -284,15 +284,24 @@ impl Node {
         if frame.epoch == 0 || follow.acked_epoch == frame.epoch {
             return;
         }
-        match epoch_ack(&self.epochs, frame.epoch, leader) {
+        if self.may_acknowledge(frame.epoch, leader) {
+            follow.acked_epoch = frame.epoch;
+        }
+    }
+
+    /// Whether we may acknowledge `epoch`, proposed by `leader`, under the epoch rule;
+    /// an epoch greater than any accepted so far is accepted first, durably (an
+    /// [`Output::Persist`](super::Output::Persist) ahead of the acknowledgement).
+    pub(super) fn may_acknowledge(&mut self, epoch: u64, leader: u64) -> bool {
+        match epoch_ack(&self.epochs, epoch, leader) {
             EpochAck::Accept => {
-                self.epochs.accepted_epoch = frame.epoch;
+                self.epochs.accepted_epoch = epoch;
                 self.epochs.accepted_leader = leader;
                 self.persist();
-                follow.acked_epoch = frame.epoch;
+                true
             }
-            EpochAck::Repeat => follow.acked_epoch = frame.epoch,
-            EpochAck::Refuse => {}
+            EpochAck::Repeat => true,
+            EpochAck::Refuse => false,
         }
     }
 

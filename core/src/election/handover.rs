@@ -31,7 +31,6 @@
 //! at most. Nodes that predate this take the frame for a plain RESIGN: the vote and state
 //! of a RESIGN frame were never read.
 
-use super::following::{epoch_ack, EpochAck};
 use super::node::{Node, Role};
 use super::time::Instant;
 use crate::wire::{Flags, Repr, ServerState, Vote};
@@ -88,14 +87,8 @@ impl Node {
         {
             return;
         }
-        match epoch_ack(&self.epochs, frame.epoch, frame.sender) {
-            EpochAck::Accept => {
-                self.epochs.accepted_epoch = frame.epoch;
-                self.epochs.accepted_leader = frame.sender;
-                self.persist();
-            }
-            EpochAck::Repeat => {}
-            EpochAck::Refuse => return,
+        if !self.may_acknowledge(frame.epoch, frame.sender) {
+            return;
         }
         self.successor = Successor::Seen(Support {
             vote: frame.vote,
@@ -181,6 +174,21 @@ mod tests {
         frame
     }
 
+    /// Shuts `node` down at 20 ms and checks that its one frame is a plain RESIGN: LOOKING,
+    /// its own last vote, no acknowledgement or echo, and no promise to 2. Returns the
+    /// vote's leader.
+    fn plain_resign(node: &mut Node) -> u64 {
+        node.shutdown(t(20));
+        let sent = frames(node);
+        assert_eq!(sent.len(), 1);
+        let resign = sent[0].repr;
+        assert_eq!(resign.flags, Flags::RESIGN);
+        assert_eq!(resign.state, ServerState::Looking);
+        assert_eq!((resign.epoch, resign.echo), (0, 0));
+        assert!(!node.promise.is_to(2));
+        resign.vote.leader
+    }
+
     #[test]
     fn a_stepped_down_leader_acknowledges_and_echoes_its_successor_in_its_resign() {
         let (mut node, mut two) = stepped_down_leader();
@@ -234,12 +242,7 @@ mod tests {
         assert!(node.forgo_successor());
         node.handle_frame(t(14), &successor_frame(&mut two, 2, 0xbbbb));
         assert!(drain(&mut node).is_empty());
-        node.shutdown(t(20));
-        let resign = frames(&mut node)[0].repr;
-        assert_eq!(resign.flags, Flags::RESIGN);
-        assert_eq!(resign.state, ServerState::Looking);
-        assert_eq!((resign.vote.leader, resign.epoch, resign.echo), (3, 0, 0));
-        assert!(!node.promise.is_to(2));
+        assert_eq!(plain_resign(&mut node), 3);
         // Nothing to forgo in any other state.
         assert!(!node.forgo_successor());
         let mut leader = started(3, &[1, 2, 3]);
@@ -252,12 +255,7 @@ mod tests {
         // Epoch 1 is ours (accepted from ourselves): 2 may not have it.
         node.handle_frame(t(12), &successor_frame(&mut two, 1, 0xaaaa));
         assert!(drain(&mut node).is_empty());
-        node.shutdown(t(20));
-        let resign = frames(&mut node)[0].repr;
-        assert_eq!(resign.flags, Flags::RESIGN);
-        assert_eq!(resign.state, ServerState::Looking);
-        assert_eq!((resign.vote.leader, resign.epoch, resign.echo), (3, 0, 0));
-        assert!(!node.promise.is_to(2));
+        assert_eq!(plain_resign(&mut node), 3);
     }
 
     #[test]
@@ -270,12 +268,6 @@ mod tests {
         drain(&mut node);
         node.handle_frame(t(12), &successor_frame(&mut two, 2, 0xaaaa));
         assert!(drain(&mut node).is_empty(), "nothing accepted");
-        node.shutdown(t(20));
-        let sent = frames(&mut node);
-        assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].repr.flags, Flags::RESIGN);
-        assert_eq!(sent[0].repr.state, ServerState::Looking);
-        assert_eq!(sent[0].repr.vote.leader, 1);
-        assert!(!node.promise.is_to(2));
+        assert_eq!(plain_resign(&mut node), 1);
     }
 }
