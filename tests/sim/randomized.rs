@@ -353,10 +353,14 @@ fn randomized_faults_shard_3() {
 /// `Sim::unstall`). 81176: once followers answered their leader alone, a restarted node
 /// (20 % loss) could join only on a follower's single answer to each of its LOOKING
 /// votes, sent every 2 s once backed off, and lost them for 15 s; followers now answer
-/// to everyone while a voter they heard LOOKING may still be.
+/// to everyone while a voter they heard LOOKING may still be. 3685490: a memory-only
+/// voter that had led epoch E restarted (forgetting E) while the one other node that knew
+/// E stayed down; a node whose wall clock had been stepped back 39 minutes then led with
+/// the restarted voter's acknowledgement, at an epoch below E, since its floor was behind.
+/// A voter without epochs now takes its own floor as its accepted epoch.
 #[test]
 fn seeds_that_once_failed() {
-    for seed in [655_453, 672_164, 81_176] {
+    for seed in [655_453, 672_164, 81_176, 3_685_490] {
         if let Err(e) = run_seed(seed, false) {
             panic!("seed {seed}:\n{e}");
         }

@@ -344,6 +344,82 @@ mod tests {
     }
 
     #[test]
+    fn a_voter_without_epochs_acknowledges_nothing_at_or_below_its_floor() {
+        // Started without epochs (no data dir, or a wiped one) and with an epoch floor
+        // from its wall clock: the floor stands for what an earlier process of it may
+        // have acknowledged. A leader whose floor is behind (its wall clock stepped back)
+        // proposes below it: refused, and the answer carries the floor so the leader
+        // proposes past it. The next epoch is acknowledged with a promise at once: the
+        // restart quarantine is for epochs really restored.
+        let floor = 190_000_000;
+        let config = || crate::election::Config::new(1, &[1, 2, 3]).unwrap();
+        let mut node = Node::new(config(), Epochs::default(), 1).unwrap();
+        node.set_epoch_floor(floor);
+        node.start(Instant::ZERO);
+        assert_eq!(node.epochs().accepted_epoch, floor);
+        let first_vote = frames(&mut node);
+        assert_eq!(
+            first_vote[0].repr.accepted_epoch, floor,
+            "told in its first vote"
+        );
+        let (mut leader, mut two) = (Sender::new(3), Sender::new(2));
+        for sender in [&mut leader, &mut two] {
+            node.handle_frame(
+                Instant::ZERO,
+                &sender.frame(ServerState::Looking, vote(3, 0, 0), 1),
+            );
+        }
+        drain(&mut node);
+        let t = Instant::from_millis(10);
+        let mut behind = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        (behind.epoch, behind.accepted_epoch) = (floor - 5, floor - 5);
+        behind.echo = encode_echo(Instant::from_millis(7), 0x5eed);
+        node.handle_frame(t, &behind);
+        let out = drain(&mut node);
+        assert!(
+            out.iter().all(|o| match o {
+                Output::Persist(_) => false,
+                Output::Transmit(f) => f.repr.epoch != floor - 5 && f.repr.accepted_epoch == floor,
+                _ => true,
+            }),
+            "not acknowledged, and the answer carries the floor: {out:?}"
+        );
+        assert_eq!(node.epochs().accepted_epoch, floor);
+
+        let mut past = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
+        (past.epoch, past.accepted_epoch) = (floor + 1, floor + 1);
+        past.echo = encode_echo(Instant::from_millis(8), 0x5eed);
+        node.handle_frame(t, &past);
+        let out = drain(&mut node);
+        assert_eq!(
+            out[0],
+            Output::Persist(Epochs {
+                accepted_epoch: floor + 1,
+                accepted_leader: 3,
+                current_epoch: 0,
+            })
+        );
+        let Output::Transmit(answer) = out[1] else {
+            panic!("{out:?}");
+        };
+        assert_eq!(
+            (answer.repr.epoch, answer.repr.echo),
+            (floor + 1, past.echo)
+        );
+
+        // Restored epochs are kept as they are, whatever the floor.
+        let restored = Epochs {
+            accepted_epoch: 4,
+            accepted_leader: 2,
+            current_epoch: 4,
+        };
+        let mut node = Node::new(config(), restored, 2).unwrap();
+        node.set_epoch_floor(floor);
+        node.start(Instant::ZERO);
+        assert_eq!(node.epochs(), restored);
+    }
+
+    #[test]
     fn late_vote_is_same_incarnation_and_decided_round_only() {
         let follow = Following::new(vote(3, 0, 0), 4, Some(9));
         let mut leader = Sender::new(3);

@@ -44,8 +44,12 @@
 //! two leaders, the later one can establish an epoch already used. The floor closes that
 //! gap whenever every proposer's floor exceeds every epoch established before: the daemon
 //! derives it from a wall clock that looks set (milliseconds since 2020), which holds when the
-//! clocks are set and agree to within the time between two elections. Epochs saturate at
-//! `u64::MAX` (then no new epoch can be established; nothing overflows).
+//! clocks are set and agree to within the time between two elections. A voter that starts
+//! without epochs also takes its own floor as its accepted epoch (in memory), so it
+//! acknowledges nothing at or below it and its frames make the next leader propose past
+//! it: the gap then stays closed when that voter's clock was right at its start, even if
+//! the proposer's clock has since been stepped back. Epochs saturate at `u64::MAX` (then
+//! no new epoch can be established; nothing overflows).
 //!
 //! # Leases: why two nodes never report LEADING at the same time
 //! Every LEADING frame carries the leader's clock, offset by a nonce of its process

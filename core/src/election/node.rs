@@ -235,7 +235,23 @@ impl Node {
         } else {
             now
         });
+        self.bound_lost_epochs();
         self.start_election(now);
+    }
+
+    /// A voter that starts without epochs (no data dir, or a wiped one) cannot know which
+    /// epochs an earlier process of it acknowledged. Each was proposed at or above its
+    /// proposer's floor, so while the clocks agree this node's own floor now lies above
+    /// them all: it takes that floor as its accepted epoch (in memory only; a later start
+    /// takes its own floor again). It then acknowledges no epoch at or below the floor,
+    /// and its frames carry the floor, so the next leader proposes past it even when that
+    /// leader's own floor is behind (its wall clock stepped back). The restart quarantine
+    /// is decided before this, on what the node really restored.
+    fn bound_lost_epochs(&mut self) {
+        if self.is_voter && self.epochs == Epochs::default() && self.epoch_floor > 0 {
+            self.epochs.accepted_epoch = self.epoch_floor;
+            self.voters.set_own_accepted_epoch(self.epoch_floor);
+        }
     }
 
     /// Graceful shutdown: stop reporting any role, then broadcast a frame with the RESIGN
