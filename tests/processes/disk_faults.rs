@@ -14,35 +14,32 @@ use votecast::daemon::file_publisher::memory_backed;
 
 const EXE: &str = env!("CARGO_BIN_EXE_votecast");
 
-/// The path of `strace`; the test fails (never skips) without it.
-fn strace() -> String {
+/// The launcher prefix that runs a node under `strace` (the test fails, never skips,
+/// without it), following its threads, quietly, with the trace discarded: only the
+/// faults that `args` inject matter.
+fn strace(args: &[&str]) -> Vec<String> {
     let found = Command::new("strace").arg("-V").output();
     assert!(
         found.is_ok_and(|o| o.status.success()),
         "this test needs strace (apt-get install strace) to inject disk errors"
     );
-    "strace".into()
+    ["strace", "-f", "-qq", "-o", "/dev/null"]
+        .iter()
+        .chain(args)
+        .map(|a| a.to_string())
+        .collect()
 }
 
 #[test]
 fn a_failing_epochs_write_or_flush_stops_the_node_with_exit_1() {
-    let strace = strace();
     for syscall in ["fdatasync", "pwrite64"] {
         let mut c = LocalCluster::new(Path::new(EXE), 3, 0).expect("prepare a local cluster");
         // Node 3 wins the first election (highest id); as leader or follower, its first
         // epoch write fails. Its data dir is prepared before the election (plain writes
         // and fsync, not injected), so the failure is the in-place store.
-        let prefix = vec![
-            strace.clone(),
-            "-f".into(),
-            "-qq".into(),
-            "-o".into(),
-            "/dev/null".into(),
-            "-e".into(),
-            format!("trace={syscall}"),
-            "-e".into(),
-            format!("inject={syscall}:error=EIO"),
-        ];
+        let trace = format!("trace={syscall}");
+        let inject = format!("inject={syscall}:error=EIO");
+        let prefix = strace(&["-e", &trace, "-e", &inject]);
         c.set_launcher(3, Path::new(EXE), prefix);
         c.start_all().expect("start");
         let code = c
@@ -77,22 +74,16 @@ fn a_failing_epochs_write_or_flush_stops_the_node_with_exit_1() {
 /// proposal, then the established epoch), and the third is the successor's.
 #[test]
 fn a_failing_epochs_write_during_a_handover_resigns_without_support() {
-    let strace = strace();
     let mut c = LocalCluster::new(Path::new(EXE), 3, 0).expect("prepare a local cluster");
-    let epochs = c.data_dir(3).join("epochs");
-    let prefix = vec![
-        strace,
-        "-f".into(),
-        "-qq".into(),
-        "-o".into(),
-        "/dev/null".into(),
-        "-P".into(),
-        epochs.display().to_string(),
-        "-e".into(),
-        "trace=fdatasync".into(),
-        "-e".into(),
-        "inject=fdatasync:error=EIO:when=3+".into(),
-    ];
+    let epochs = c.data_dir(3).join("epochs").display().to_string();
+    let prefix = strace(&[
+        "-P",
+        &epochs,
+        "-e",
+        "trace=fdatasync",
+        "-e",
+        "inject=fdatasync:error=EIO:when=3+",
+    ]);
     c.set_launcher(3, Path::new(EXE), prefix);
     let (daemon, epoch) = start_traced_leader(&mut c);
     std::thread::sleep(Duration::from_millis(300));
@@ -127,7 +118,6 @@ fn a_failing_epochs_write_during_a_handover_resigns_without_support() {
 /// tmpfs, is replaced in the event loop, since no device holds it there.
 #[test]
 fn a_state_file_held_up_by_the_disk_does_not_stall_the_election() {
-    let strace = strace();
     let candidates = [
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
         PathBuf::from("/var/tmp"),
@@ -140,18 +130,13 @@ fn a_state_file_held_up_by_the_disk_does_not_stall_the_election() {
             panic!("this test needs a directory on a disk; all of {candidates:?} are in memory")
         });
     let mut c = LocalCluster::new_in(base, Path::new(EXE), 3, 0).expect("prepare a local cluster");
-    let prefix = vec![
-        strace,
-        "-f".into(),
-        "-qq".into(),
-        "--seccomp-bpf".into(),
-        "-o".into(),
-        "/dev/null".into(),
-        "-e".into(),
-        "trace=rename,renameat,renameat2".into(),
-        "-e".into(),
-        "inject=rename,renameat,renameat2:delay_enter=400000".into(),
-    ];
+    let prefix = strace(&[
+        "--seccomp-bpf",
+        "-e",
+        "trace=rename,renameat,renameat2",
+        "-e",
+        "inject=rename,renameat,renameat2:delay_enter=400000",
+    ]);
     c.set_launcher(3, Path::new(EXE), prefix);
     let (_daemon, epoch) = start_traced_leader(&mut c);
     let watched = std::time::Instant::now();

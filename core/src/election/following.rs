@@ -321,7 +321,9 @@ impl Node {
 mod tests {
     use core::time::Duration;
 
-    use super::super::testing::{drain, follower, follower_none_looking, frames, vote, Sender};
+    use super::super::testing::{
+        drain, follow_three, follower, follower_none_looking, frames, vote, Sender,
+    };
     use super::*;
     use crate::election::outgoing::encode_echo;
     use crate::election::{Event, Output, StateChange};
@@ -362,14 +364,7 @@ mod tests {
             first_vote[0].repr.accepted_epoch, floor,
             "told in its first vote"
         );
-        let (mut leader, mut two) = (Sender::new(3), Sender::new(2));
-        for sender in [&mut leader, &mut two] {
-            node.handle_frame(
-                Instant::ZERO,
-                &sender.frame(ServerState::Looking, vote(3, 0, 0), 1),
-            );
-        }
-        drain(&mut node);
+        let mut leader = follow_three(&mut node);
         let t = Instant::from_millis(10);
         let mut behind = leader.frame(ServerState::Leading, vote(3, 0, 0), 1);
         (behind.epoch, behind.accepted_epoch) = (floor - 5, floor - 5);

@@ -19,6 +19,13 @@ pub(super) fn started(id: u64, voters: &[u64]) -> Node {
 /// outputs drained. Returns the node and the leader.
 pub(super) fn follower() -> (Node, Sender) {
     let mut node = started(1, &[1, 2, 3]);
+    let leader = follow_three(&mut node);
+    (node, leader)
+}
+
+/// Round 1 for `node`, node 1 of three and started at time zero: 3 and 2 vote for 3, so
+/// it follows 3; its outputs drained. Returns the leader.
+pub(super) fn follow_three(node: &mut Node) -> Sender {
     let mut leader = Sender::new(3);
     let mut two = Sender::new(2);
     node.handle_frame(
@@ -30,8 +37,8 @@ pub(super) fn follower() -> (Node, Sender) {
         &two.frame(ServerState::Looking, vote(3, 0, 0), 1),
     );
     assert!(matches!(node.role, Role::Following(_)));
-    drain(&mut node);
-    (node, leader)
+    drain(node);
+    leader
 }
 
 /// [`follower`], then node 2's FOLLOWING frame at 5 ms: 2 voted LOOKING in the
