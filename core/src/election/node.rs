@@ -248,7 +248,7 @@ impl Node {
     /// leader's own floor is behind (its wall clock stepped back). The restart quarantine
     /// is decided before this, on what the node really restored.
     fn bound_lost_epochs(&mut self) {
-        if self.is_voter && self.epochs == Epochs::default() && self.epoch_floor > 0 {
+        if self.is_voter && self.epochs == Epochs::default() {
             self.epochs.accepted_epoch = self.epoch_floor;
             self.voters.set_own_accepted_epoch(self.epoch_floor);
         }
